@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs the Debian packages o2c needs to build, run and test.
+# A no-op when everything is present; apt-get through sudo only when not root.
+set -euo pipefail
+
+packages=(
+  build-essential clang libclang-rt-14-dev cmake pkg-config
+  liblua5.4-dev lua5.4 lua-cjson libuv1-dev libcurl4-openssl-dev libsqlite3-dev
+  node-llhttp libsodium-dev libcmocka-dev sqlite3
+)
+if [ "${1:-}" = "--test" ]; then
+  packages+=(wrk chromium nodejs npm nginx-light libnginx-mod-http-lua curl)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+echo "o2c: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

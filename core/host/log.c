@@ -1,0 +1,125 @@
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include "host/log.h"
+
+#define LOG_LINE_MAX 8192
+#define LOG_FIELDS_MAX 32
+
+static enum log_level log_threshold = LOG_INFO;
+static const char *const log_names[] = {"debug", "info", "warn", "error"};
+
+void log_set_level(enum log_level level)
+{
+    log_threshold = level;
+}
+
+enum log_level log_get_level(void)
+{
+    return log_threshold;
+}
+
+int log_level_parse(const char *name)
+{
+    for (int i = 0; i < 4; i++)
+        if (strcmp(name, log_names[i]) == 0)
+            return i;
+    return -1;
+}
+
+const char *log_level_name(enum log_level level)
+{
+    return log_names[level];
+}
+
+static void append_raw(char *buf, size_t cap, size_t *len, const char *s)
+{
+    size_t n = strlen(s);
+    if (*len + n >= cap)
+        n = cap - *len - 1;
+    memcpy(buf + *len, s, n);
+    *len += n;
+    buf[*len] = '\0';
+}
+
+void log_json_escape(char *buf, size_t cap, size_t *len, const char *s)
+{
+    /* Room for the closing quote and NUL is kept back while copying. */
+    if (*len + 3 > cap)
+        return;
+    buf[(*len)++] = '"';
+    for (const unsigned char *p = (const unsigned char *)s; *p && *len + 8 < cap; p++) {
+        if (*p == '"' || *p == '\\') {
+            buf[(*len)++] = '\\';
+            buf[(*len)++] = (char)*p;
+        } else if (*p < 0x20) {
+            *len += (size_t)snprintf(buf + *len, cap - *len, "\\u%04x", *p);
+        } else {
+            buf[(*len)++] = (char)*p;
+        }
+    }
+    buf[(*len)++] = '"';
+    buf[*len] = '\0';
+}
+
+static void format_timestamp(char *out, size_t cap)
+{
+    struct timespec now;
+    struct tm tm;
+    clock_gettime(CLOCK_REALTIME, &now);
+    gmtime_r(&now.tv_sec, &tm);
+    size_t n = strftime(out, cap, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(out + n, cap - n, ".%03ldZ", now.tv_nsec / 1000000);
+}
+
+void log_fields(enum log_level level, const char *msg, const struct log_field *fields, size_t n)
+{
+    if (level < log_threshold)
+        return;
+    char line[LOG_LINE_MAX];
+    char ts[40];
+    size_t len = 0;
+    line[0] = '\0';
+    format_timestamp(ts, sizeof ts);
+    append_raw(line, sizeof line, &len, "{\"ts\":\"");
+    append_raw(line, sizeof line, &len, ts);
+    append_raw(line, sizeof line, &len, "\",\"level\":\"");
+    append_raw(line, sizeof line, &len, log_names[level]);
+    append_raw(line, sizeof line, &len, "\",\"msg\":");
+    log_json_escape(line, sizeof line - 2, &len, msg);
+    for (size_t i = 0; i < n; i++) {
+        append_raw(line, sizeof line - 2, &len, ",");
+        log_json_escape(line, sizeof line - 2, &len, fields[i].key);
+        append_raw(line, sizeof line - 2, &len, ":");
+        if (fields[i].raw)
+            append_raw(line, sizeof line - 2, &len, fields[i].value);
+        else
+            log_json_escape(line, sizeof line - 2, &len, fields[i].value);
+    }
+    append_raw(line, sizeof line, &len, "}\n");
+    ssize_t ignored = write(STDERR_FILENO, line, len);
+    (void)ignored; /* nowhere left to report a failed log write */
+}
+
+void log_msg(enum log_level level, const char *msg, ...)
+{
+    if (level < log_threshold)
+        return;
+    struct log_field fields[LOG_FIELDS_MAX];
+    size_t n = 0;
+    va_list ap;
+    va_start(ap, msg);
+    const char *key;
+    while (n < LOG_FIELDS_MAX && (key = va_arg(ap, const char *)) != NULL) {
+        fields[n].key = key;
+        fields[n].value = va_arg(ap, const char *);
+        if (!fields[n].value)
+            fields[n].value = "";
+        fields[n].raw = 0;
+        n++;
+    }
+    va_end(ap);
+    log_fields(level, msg, fields, n);
+}
