@@ -116,14 +116,14 @@ function redactHeaders(headers) {
 
 // A copy of the body fit for the log: base64 image data and data: URLs are
 // replaced by their length, so a load test does not hold megabytes of images.
-function recordable(value, parent) {
-  if (Array.isArray(value)) return value.map((v) => recordable(v, value));
+function recordable(value) {
+  if (Array.isArray(value)) return value.map((v) => recordable(v));
   if (value && typeof value === 'object') {
     const out = {};
     for (const [k, v] of Object.entries(value)) {
       if (k === 'data' && typeof v === 'string' && value.type === 'base64') out[k] = `[base64: ${v.length} chars]`;
       else if (k === 'url' && typeof v === 'string' && v.startsWith('data:')) out[k] = `[data url: ${v.length} chars]`;
-      else out[k] = recordable(v, value);
+      else out[k] = recordable(v);
     }
     return out;
   }
