@@ -55,6 +55,9 @@ void task_cancel(struct task *t);
 /* The task whose coroutine is L, or NULL. */
 struct task *task_from_state(lua_State *L);
 
+/* The coroutine running T. */
+lua_State *task_thread(const struct task *t);
+
 /* Number of live tasks (for shutdown and metrics). */
 size_t task_count(void);
 

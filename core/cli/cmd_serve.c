@@ -1,0 +1,282 @@
+/* o2c serve: the HTTP endpoint mode.
+ *
+ * Start-up: config, the product VM, the first generation, the HTTP server,
+ * signal handlers.  Shutdown (SIGINT/SIGTERM): stop accepting, let requests
+ * and tasks finish up to the grace period, cancel what is left, close every
+ * handle, and check that none is left open when the loop closes. */
+#include <errno.h>
+#include <getopt.h>
+#include <lauxlib.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include "cli/cli.h"
+#include "host/generation.h"
+#include "host/log.h"
+#include "host/lua_host.h"
+#include "host/reload.h"
+#include "host/task.h"
+#include "net/http_server.h"
+#include "net/http_server_lua.h"
+
+#define SHUTDOWN_POLL_MS 20
+
+struct serve {
+    struct config cfg;
+    uv_loop_t *loop;
+    lua_State *L;
+    struct http_server *http;
+    struct http_lua_server hl;
+    uv_signal_t sigint, sigterm, sighup;
+    uv_timer_t drain;
+    uint64_t drain_deadline;
+    int stopping;
+};
+
+static int serve_parse(int argc, char **argv, struct serve *s)
+{
+    static const struct option longopts[] = {{"config", required_argument, 0, 'c'},
+                                             {"listen", required_argument, 0, 'l'},
+                                             {"data", required_argument, 0, 'd'},
+                                             {0, 0, 0, 0}};
+    const char *config = NULL, *listen = NULL, *data = NULL;
+    int c;
+    opterr = 0;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "+", longopts, NULL)) != -1) {
+        if (c == 'c')
+            config = optarg;
+        else if (c == 'l')
+            listen = optarg;
+        else if (c == 'd')
+            data = optarg;
+        else
+            return cli_usage_error("serve", "unknown option or missing value");
+    }
+    if (optind < argc)
+        return cli_usage_error("serve", "takes no positional arguments");
+    int rc = cli_load_config(&s->cfg, config);
+    if (rc != CLI_OK)
+        return rc;
+    char err[CONFIG_ERROR_MAX];
+    if ((listen && config_set_string(&s->cfg, "listen", listen, "--listen", err) != 0) ||
+        (data && config_set_string(&s->cfg, "data_dir", data, "--data", err) != 0)) {
+        fprintf(stderr, "%s\n", err);
+        return CLI_USAGE;
+    }
+    return CLI_OK;
+}
+
+static int make_dirs(const char *path)
+{
+    char buf[CONFIG_PATH_MAX];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(buf, 0700) != 0 && errno != EEXIST)
+            return -1;
+        *p = '/';
+    }
+    return mkdir(buf, 0700) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+static size_t serve_body_limit(const struct http_request *req, void *ud)
+{
+    const struct serve *s = ((const struct http_lua_server *)ud)->user;
+    /* Evidence uploads are the one raw-body route allowed past the JSON limit. */
+    if (strcmp(http_request_method(req), "PUT") == 0 &&
+        strstr(http_request_path(req), "/attachments/"))
+        return (size_t)s->cfg.limits.upload_bytes;
+    return (size_t)s->cfg.limits.json_body_bytes;
+}
+
+static void serve_close_handle(uv_handle_t *h)
+{
+    if (!uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
+/* The last step: tasks are done or cancelled, nothing else may run. */
+static void serve_finish(struct serve *s)
+{
+    task_cancel_all();
+    reload_stop();
+    serve_close_handle((uv_handle_t *)&s->sigint);
+    serve_close_handle((uv_handle_t *)&s->sigterm);
+    serve_close_handle((uv_handle_t *)&s->sighup);
+    serve_close_handle((uv_handle_t *)&s->drain);
+}
+
+static void serve_drain_tick(uv_timer_t *t)
+{
+    struct serve *s = t->data;
+    if (task_count() == 0 || uv_now(s->loop) >= s->drain_deadline) {
+        if (task_count() > 0)
+            log_msg(LOG_WARN, "grace period over: cancelling tasks still running", NULL);
+        uv_timer_stop(t);
+        serve_finish(s);
+    }
+}
+
+static void serve_http_closed(struct http_server *srv, void *ud)
+{
+    struct serve *s = ud;
+    (void)srv;
+    uv_timer_start(&s->drain, serve_drain_tick, 0, SHUTDOWN_POLL_MS);
+}
+
+static void serve_stop(struct serve *s, const char *why)
+{
+    if (s->stopping) {
+        log_msg(LOG_WARN, "second signal: stopping now", NULL);
+        s->drain_deadline = 0;
+        return;
+    }
+    s->stopping = 1;
+    uint64_t grace = (uint64_t)(s->cfg.limits.shutdown_grace_s * 1000);
+    log_msg(LOG_INFO, "shutting down", "signal", why, NULL);
+    s->drain_deadline = uv_now(s->loop) + grace;
+    http_server_shutdown(s->http, grace, serve_http_closed, s);
+}
+
+static void serve_on_signal(uv_signal_t *h, int signum)
+{
+    struct serve *s = h->data;
+    if (signum == SIGHUP) {
+        reload_now("SIGHUP");
+        return;
+    }
+    serve_stop(s, signum == SIGINT ? "SIGINT" : "SIGTERM");
+}
+
+static void serve_signals(struct serve *s)
+{
+    uv_signal_t *sigs[] = {&s->sigint, &s->sigterm, &s->sighup};
+    int nums[] = {SIGINT, SIGTERM, SIGHUP};
+    for (int i = 0; i < 3; i++) {
+        uv_signal_init(s->loop, sigs[i]);
+        sigs[i]->data = s;
+        uv_signal_start(sigs[i], serve_on_signal, nums[i]);
+    }
+    uv_timer_init(s->loop, &s->drain);
+    s->drain.data = s;
+}
+
+/* Loads the server's Lua entry point and keeps a reference to its handler. */
+static int serve_lua(struct serve *s)
+{
+    http_lua_register(s->L);
+    if (host_require(s->L, "server") != LUA_OK) {
+        log_msg(LOG_ERROR, "cannot load core/lua/server.lua", "error", lua_tostring(s->L, -1),
+                NULL);
+        return -1;
+    }
+    lua_getfield(s->L, -1, "handle");
+    if (!lua_isfunction(s->L, -1)) {
+        log_msg(LOG_ERROR, "core/lua/server.lua has no handle(req) function", NULL);
+        return -1;
+    }
+    s->hl.L = s->L;
+    s->hl.handler_ref = luaL_ref(s->L, LUA_REGISTRYINDEX);
+    s->hl.user = s;
+    lua_getfield(s->L, -1, "start");
+    if (lua_isfunction(s->L, -1) && host_pcall(s->L, 0, 0) != LUA_OK) {
+        log_msg(LOG_ERROR, "server start-up failed", "error", lua_tostring(s->L, -1), NULL);
+        return -1;
+    }
+    lua_settop(s->L, 0);
+    return 0;
+}
+
+static int serve_listen(struct serve *s)
+{
+    struct http_server_config hc;
+    http_server_config_init(&hc);
+    hc.max_head_size = (size_t)s->cfg.limits.header_bytes;
+    hc.max_body_size = (size_t)s->cfg.limits.json_body_bytes;
+    hc.max_connections = (size_t)s->cfg.limits.max_connections;
+    hc.header_timeout_ms = (uint64_t)(s->cfg.limits.header_timeout_s * 1000);
+    hc.body_timeout_ms = (uint64_t)(s->cfg.limits.body_timeout_s * 1000);
+    hc.idle_timeout_ms = (uint64_t)(s->cfg.limits.keepalive_s * 1000);
+    hc.body_limit = serve_body_limit;
+    s->http = http_server_new(s->loop, &hc, http_lua_handle, &s->hl);
+    char host[128];
+    int port;
+    if (!s->http || config_listen_address(&s->cfg, host, sizeof host, &port) != 0)
+        return -1;
+    int rc = http_server_listen(s->http, host, port);
+    if (rc != 0) {
+        log_msg(LOG_ERROR, "cannot listen", "listen", s->cfg.listen, "error", uv_strerror(rc),
+                "fix", "choose a free port with --listen HOST:PORT or O2C_LISTEN", NULL);
+        return -1;
+    }
+    char bound[160];
+    snprintf(bound, sizeof bound, "%s:%d", host, http_server_port(s->http));
+    log_msg(LOG_INFO, "listening", "url", bound, "data_dir", s->cfg.data_dir, NULL);
+    return 0;
+}
+
+static void serve_count_handle(uv_handle_t *h, void *arg)
+{
+    if (uv_is_closing(h))
+        return;
+    (*(int *)arg)++;
+    log_msg(LOG_ERROR, "libuv handle left open at shutdown", "type",
+            uv_handle_type_name(uv_handle_get_type(h)), NULL);
+}
+
+/* Closes the VM and the loop; returns the number of handles left open. */
+static int serve_teardown(struct serve *s)
+{
+    int left = 0;
+    generation_shutdown();
+    host_close(s->L);
+    s->L = NULL;
+    uv_run(s->loop, UV_RUN_DEFAULT); /* close callbacks of what the VM held */
+    uv_walk(s->loop, serve_count_handle, &left);
+    if (s->http)
+        http_server_free(s->http);
+    if (left == 0 && uv_loop_close(s->loop) != 0)
+        left = 1;
+    return left;
+}
+
+int cmd_serve(int argc, char **argv)
+{
+    struct serve *s = calloc(1, sizeof *s);
+    if (!s)
+        return CLI_FAILED;
+    int rc = serve_parse(argc, argv, s);
+    if (rc != CLI_OK) {
+        free(s);
+        return rc;
+    }
+    s->loop = uv_default_loop();
+    rc = CLI_FAILED;
+    if (make_dirs(s->cfg.data_dir) != 0) {
+        log_msg(LOG_ERROR, "cannot create the data folder", "data_dir", s->cfg.data_dir, "error",
+                strerror(errno), NULL);
+        goto done;
+    }
+    s->L = host_open(s->loop, (size_t)s->cfg.limits.lua_memory_mb << 20);
+    if (!s->L)
+        goto done;
+    serve_signals(s);
+    reload_start(s->loop, &s->cfg);
+    if (serve_lua(s) != 0 || serve_listen(s) != 0) {
+        if (s->http)
+            http_server_shutdown(s->http, 0, NULL, NULL);
+        serve_finish(s);
+    }
+    uv_run(s->loop, UV_RUN_DEFAULT);
+    int left = serve_teardown(s);
+    rc = (s->stopping && left == 0) ? CLI_OK : CLI_FAILED;
+    if (left == 0 && s->stopping)
+        log_msg(LOG_INFO, "stopped", NULL);
+done:
+    free(s);
+    return rc;
+}

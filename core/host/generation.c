@@ -1,0 +1,446 @@
+#include <dirent.h>
+#include <errno.h>
+#include <lauxlib.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include "host/config.h"
+#include "host/embedded.h"
+#include "host/generation.h"
+#include "host/log.h"
+
+#define SOURCE_FILE_MAX (1024 * 1024)
+#define SOURCE_TOTAL_MAX (32 * 1024 * 1024)
+#define SOURCE_COUNT_MAX 2000
+#define GEN_INIT "lua/gen/init.lua"
+
+struct generation {
+    struct sandbox *sb;
+    int gen_ref; /* registry ref (in sb) to the loader's gen object */
+    struct gen_sources sources;
+    int pins;
+    int current;
+};
+
+static struct generation *gen_current;
+
+/* ---- errors ---- */
+
+void gen_errors_add(struct gen_errors *errs, const char *file, int line, const char *message)
+{
+    struct gen_error *items = realloc(errs->items, (errs->count + 1) * sizeof *items);
+    if (!items)
+        return;
+    errs->items = items;
+    items[errs->count].file = strdup(file ? file : "");
+    items[errs->count].line = line;
+    items[errs->count].message = strdup(message ? message : "");
+    errs->count++;
+}
+
+void gen_errors_add_lua(struct gen_errors *errs, const char *msg)
+{
+    /* "path:12: message" -> file, line, message; anything else as is. */
+    const char *colon = msg ? strchr(msg, ':') : NULL;
+    if (colon && colon[1] >= '0' && colon[1] <= '9') {
+        char *end;
+        long line = strtol(colon + 1, &end, 10);
+        if (*end == ':') {
+            char file[512];
+            snprintf(file, sizeof file, "%.*s", (int)(colon - msg), msg);
+            gen_errors_add(errs, file, (int)line, end[1] == ' ' ? end + 2 : end + 1);
+            return;
+        }
+    }
+    gen_errors_add(errs, "", 0, msg ? msg : "unknown error");
+}
+
+void gen_errors_free(struct gen_errors *errs)
+{
+    for (size_t i = 0; i < errs->count; i++) {
+        free(errs->items[i].file);
+        free(errs->items[i].message);
+    }
+    free(errs->items);
+    errs->items = NULL;
+    errs->count = 0;
+}
+
+/* ---- reading sources ---- */
+
+static int source_skipped(const char *name)
+{
+    size_t n = strlen(name);
+    return name[0] == '.' || name[0] == '#' || (n && name[n - 1] == '~') ||
+           (n > 4 && strcmp(name + n - 4, ".swp") == 0);
+}
+
+static int source_add(struct gen_sources *out, const char *path, const char *rel, const char *kind,
+                      size_t *total, struct gen_errors *errs)
+{
+    FILE *f = fopen(path, "rb");
+    char msg[256];
+    if (!f) {
+        snprintf(msg, sizeof msg, "cannot read: %s", strerror(errno));
+        gen_errors_add(errs, path, 0, msg);
+        return -1;
+    }
+    char *text = malloc(SOURCE_FILE_MAX + 1);
+    size_t n = text ? fread(text, 1, SOURCE_FILE_MAX + 1, f) : 0;
+    fclose(f);
+    if (!text || n > SOURCE_FILE_MAX || *total + n > SOURCE_TOTAL_MAX ||
+        out->count >= SOURCE_COUNT_MAX) {
+        free(text);
+        gen_errors_add(errs, path, 0,
+                       "too large: files must be under 1 MiB, 32 MiB and 2000 files in all");
+        return -1;
+    }
+    text[n] = '\0';
+    struct gen_source *items = realloc(out->items, (out->count + 1) * sizeof *items);
+    if (!items) {
+        free(text);
+        gen_errors_add(errs, path, 0, "out of memory");
+        return -1;
+    }
+    out->items = items;
+    items[out->count++] = (struct gen_source){strdup(path), strdup(rel), kind, text, n};
+    *total += n;
+    return 0;
+}
+
+static int source_walk(struct gen_sources *out, const char *dir, const char *rel, const char *kind,
+                       size_t *total, struct gen_errors *errs)
+{
+    DIR *d = opendir(dir);
+    if (!d) {
+        char msg[256];
+        snprintf(msg, sizeof msg, "cannot open folder: %s", strerror(errno));
+        gen_errors_add(errs, dir, 0, msg);
+        return -1;
+    }
+    int rc = 0;
+    struct dirent *e;
+    while (rc == 0 && (e = readdir(d)) != NULL) {
+        if (source_skipped(e->d_name))
+            continue;
+        char path[2048], sub[1024];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        snprintf(sub, sizeof sub, "%s%s%s", rel, *rel ? "/" : "", e->d_name);
+        struct stat st;
+        if (stat(path, &st) != 0)
+            continue; /* vanished while we looked: the next reload sees it */
+        if (S_ISDIR(st.st_mode))
+            rc = source_walk(out, path, sub, kind, total, errs);
+        else if (S_ISREG(st.st_mode))
+            rc = source_add(out, path, sub, kind, total, errs);
+    }
+    closedir(d);
+    return rc;
+}
+
+static int source_compare(const void *a, const void *b)
+{
+    const struct gen_source *x = a, *y = b;
+    return strcmp(x->path, y->path);
+}
+
+static void sources_hash(struct gen_sources *src)
+{
+    crypto_generichash_state st;
+    unsigned char digest[32];
+    crypto_generichash_init(&st, NULL, 0, sizeof digest);
+    for (size_t i = 0; i < src->count; i++) {
+        const struct gen_source *s = &src->items[i];
+        uint64_t len = s->len;
+        crypto_generichash_update(&st, (const unsigned char *)s->kind, strlen(s->kind) + 1);
+        crypto_generichash_update(&st, (const unsigned char *)s->rel, strlen(s->rel) + 1);
+        crypto_generichash_update(&st, (const unsigned char *)&len, sizeof len);
+        crypto_generichash_update(&st, (const unsigned char *)s->text, s->len);
+    }
+    crypto_generichash_final(&st, digest, sizeof digest);
+    sodium_bin2hex(src->hash, sizeof src->hash, digest, GENERATION_HASH_LEN / 2);
+}
+
+int gen_sources_read(struct gen_sources *out, const char *scripts, const char *kb,
+                     struct gen_errors *errs)
+{
+    memset(out, 0, sizeof *out);
+    size_t total = 0;
+    char probe[2048];
+    snprintf(probe, sizeof probe, "%s/questionnaire.lua", scripts);
+    struct stat st;
+    int rc;
+    if (stat(probe, &st) == 0) {
+        /* One type folder: its files are "<type>/..." as under a root. */
+        const char *base = strrchr(scripts, '/');
+        char type[256];
+        snprintf(type, sizeof type, "%s", base && base[1] ? base + 1 : scripts);
+        rc = source_walk(out, scripts, type, "script", &total, errs);
+    } else {
+        rc = source_walk(out, scripts, "", "script", &total, errs);
+    }
+    if (rc == 0 && kb && *kb)
+        rc = source_walk(out, kb, "", "kb", &total, errs);
+    if (rc != 0) {
+        gen_sources_free(out);
+        return -1;
+    }
+    qsort(out->items, out->count, sizeof *out->items, source_compare);
+    sources_hash(out);
+    return 0;
+}
+
+void gen_sources_free(struct gen_sources *src)
+{
+    for (size_t i = 0; i < src->count; i++) {
+        free(src->items[i].path);
+        free(src->items[i].rel);
+        free(src->items[i].text);
+    }
+    free(src->items);
+    src->items = NULL;
+    src->count = 0;
+}
+
+void gen_sources_push(lua_State *L, const struct gen_sources *sources)
+{
+    lua_createtable(L, (int)sources->count, 0);
+    for (size_t i = 0; i < sources->count; i++) {
+        const struct gen_source *s = &sources->items[i];
+        lua_createtable(L, 0, 4);
+        lua_pushstring(L, s->path);
+        lua_setfield(L, -2, "path");
+        lua_pushstring(L, s->rel);
+        lua_setfield(L, -2, "rel");
+        lua_pushstring(L, s->kind);
+        lua_setfield(L, -2, "kind");
+        lua_pushlstring(L, s->text, s->len);
+        lua_setfield(L, -2, "text");
+        lua_rawseti(L, -2, (lua_Integer)i + 1);
+    }
+}
+
+/* ---- the sandbox with the built-in loader ---- */
+
+/* GEN_MODULE(name): runs embedded core/lua/gen/<name>.lua once and caches
+ * what it returns, like require for the loader's own modules. */
+static int gen_module(lua_State *L)
+{
+    const char *name = luaL_checkstring(L, 1);
+    for (const char *p = name; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_'))
+            return luaL_error(L, "GEN_MODULE: bad module name '%s'", name);
+    lua_getfield(L, LUA_REGISTRYINDEX, "o2c.gen.modules");
+    if (lua_getfield(L, -1, name) != LUA_TNIL)
+        return 1;
+    lua_pop(L, 1);
+    char path[128];
+    snprintf(path, sizeof path, "lua/gen/%s.lua", name);
+    const struct embedded_file *f = embedded_find(path);
+    if (!f)
+        return luaL_error(L, "GEN_MODULE: no module core/%s", path);
+    char chunk[160];
+    snprintf(chunk, sizeof chunk, "@core/%s", path);
+    if (luaL_loadbufferx(L, f->data, f->size, chunk, "t") != LUA_OK)
+        return lua_error(L);
+    lua_call(L, 0, 1);
+    if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        lua_pushboolean(L, 1);
+    }
+    lua_pushvalue(L, -1);
+    lua_setfield(L, -3, name);
+    return 1;
+}
+
+struct sandbox *generation_sandbox(const struct sandbox_limits *limits, char *err, size_t cap)
+{
+    struct sandbox *sb = sandbox_new(limits);
+    if (!sb) {
+        snprintf(err, cap, "cannot create a sandbox: out of memory");
+        return NULL;
+    }
+    lua_State *L = sandbox_state(sb);
+    lua_newtable(L);
+    lua_setfield(L, LUA_REGISTRYINDEX, "o2c.gen.modules");
+    lua_pushcfunction(L, gen_module);
+    lua_setglobal(L, "GEN_MODULE");
+    const struct embedded_file *f = embedded_find(GEN_INIT);
+    if (!f) {
+        snprintf(err, cap, "this build has no core/%s", GEN_INIT);
+        sandbox_free(sb);
+        return NULL;
+    }
+    if (sandbox_load(sb, f->data, f->size, "core/" GEN_INIT) != LUA_OK ||
+        sandbox_pcall(sb, 0, 1) != LUA_OK || !lua_istable(L, -1)) {
+        snprintf(err, cap, "core/%s: %s", GEN_INIT,
+                 lua_isstring(L, -1) ? lua_tostring(L, -1) : "did not return a table");
+        sandbox_free(sb);
+        return NULL;
+    }
+    return sb;
+}
+
+/* Reads the loader's error list {{file,line,message}} at IDX into ERRS. */
+static void gen_errors_from_lua(lua_State *L, int idx, struct gen_errors *errs)
+{
+    if (lua_isstring(L, idx)) {
+        gen_errors_add_lua(errs, lua_tostring(L, idx));
+        return;
+    }
+    if (!lua_istable(L, idx)) {
+        gen_errors_add(errs, "", 0, "the loader failed without saying why");
+        return;
+    }
+    lua_Integer n = luaL_len(L, idx);
+    for (lua_Integer i = 1; i <= n; i++) {
+        lua_rawgeti(L, idx, i);
+        lua_getfield(L, -1, "file");
+        lua_getfield(L, -2, "line");
+        lua_getfield(L, -3, "message");
+        gen_errors_add(errs, lua_tostring(L, -3), (int)lua_tointeger(L, -2), lua_tostring(L, -1));
+        lua_pop(L, 4);
+    }
+}
+
+struct generation *generation_build(struct gen_sources *sources, const struct sandbox_limits *limits,
+                                    struct gen_errors *errs)
+{
+    char err[512];
+    struct sandbox *sb = generation_sandbox(limits, err, sizeof err);
+    if (!sb) {
+        gen_errors_add(errs, "", 0, err);
+        gen_sources_free(sources);
+        return NULL;
+    }
+    lua_State *L = sandbox_state(sb);
+    lua_getfield(L, -1, "build");
+    gen_sources_push(L, sources);
+    if (sandbox_pcall(sb, 1, 2) != LUA_OK) {
+        gen_errors_add_lua(errs, lua_tostring(L, -1));
+    } else if (lua_isnil(L, -2)) {
+        gen_errors_from_lua(L, lua_gettop(L), errs);
+    } else {
+        struct generation *g = calloc(1, sizeof *g);
+        if (g) {
+            lua_pop(L, 1);
+            g->sb = sb;
+            g->gen_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+            lua_settop(L, 0);
+            g->sources = *sources;
+            memset(sources, 0, sizeof *sources);
+            lua_gc(L, LUA_GCCOLLECT);
+            return g;
+        }
+        gen_errors_add(errs, "", 0, "out of memory");
+    }
+    sandbox_free(sb);
+    gen_sources_free(sources);
+    return NULL;
+}
+
+static void generation_free(struct generation *g)
+{
+    sandbox_free(g->sb);
+    gen_sources_free(&g->sources);
+    free(g);
+}
+
+const char *generation_hash(const struct generation *g)
+{
+    return g->sources.hash;
+}
+
+const struct gen_sources *generation_sources(const struct generation *g)
+{
+    return &g->sources;
+}
+
+int generation_call(struct generation *g, const char *method, lua_State *from, int nargs, int nres)
+{
+    lua_State *L = sandbox_state(g->sb);
+    int base = lua_gettop(L);
+    luaL_checkstack(from, nres + 2, "generation_call");
+    if (!lua_checkstack(L, nargs + 4)) {
+        lua_pop(from, nargs);
+        lua_pushliteral(from, "generation: out of stack space");
+        return -1;
+    }
+    lua_rawgeti(L, LUA_REGISTRYINDEX, g->gen_ref);
+    if (lua_getfield(L, -1, method) != LUA_TFUNCTION) {
+        lua_settop(L, base);
+        lua_pop(from, nargs);
+        lua_pushfstring(from, "the assessment loader has no method '%s'", method);
+        return -1;
+    }
+    lua_insert(L, -2); /* method, self */
+    int first_arg = lua_gettop(from) - nargs + 1;
+    for (int i = 0; i < nargs; i++) {
+        if (sandbox_copy_value(from, first_arg + i, L) != 0) {
+            const char *msg = lua_tostring(L, -1);
+            lua_pop(from, nargs);
+            lua_pushfstring(from, "argument %d of %s: %s", i + 1, method, msg ? msg : "?");
+            lua_settop(L, base);
+            return -1;
+        }
+    }
+    lua_pop(from, nargs);
+    if (sandbox_pcall(g->sb, nargs + 1, nres) != LUA_OK) {
+        lua_pushstring(from, lua_tostring(L, -1));
+        lua_settop(L, base);
+        return -1;
+    }
+    for (int i = 0; i < nres; i++) {
+        if (sandbox_copy_value(L, base + 1 + i, from) != 0) {
+            lua_pop(from, i + 1);
+            lua_pushfstring(from, "result of %s: cannot copy", method);
+            lua_settop(L, base);
+            return -1;
+        }
+    }
+    lua_settop(L, base);
+    return 0;
+}
+
+struct generation *generation_current(void)
+{
+    return gen_current;
+}
+
+void generation_set_current(struct generation *g)
+{
+    struct generation *old = gen_current;
+    gen_current = g;
+    if (g)
+        g->current = 1;
+    if (old) {
+        old->current = 0;
+        if (old->pins == 0)
+            generation_free(old);
+    }
+}
+
+void generation_pin(struct generation *g)
+{
+    g->pins++;
+}
+
+void generation_unpin(struct generation *g)
+{
+    if (--g->pins == 0 && !g->current)
+        generation_free(g);
+}
+
+void generation_shutdown(void)
+{
+    generation_set_current(NULL);
+}
+
+void generation_limits(const struct config *cfg, struct sandbox_limits *limits)
+{
+    limits->memory_bytes = (size_t)cfg->limits.script_memory_mb << 20;
+    limits->instructions = (uint64_t)cfg->limits.script_instructions;
+    limits->time_ms = (uint32_t)(cfg->limits.script_time_s * 1000);
+}

@@ -1,0 +1,385 @@
+#include <lauxlib.h>
+#include <lualib.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include "host/sandbox.h"
+
+/* The hook runs every HOOK_EVERY instructions until a budget is exceeded,
+ * then at every instruction. */
+#define HOOK_EVERY 1000
+/* Room granted past the memory budget once it is exceeded, so the error can
+ * be raised and the stack unwound. */
+#define MEMORY_MARGIN (256 * 1024)
+#define COPY_MAX_DEPTH 64
+#define COPY_MAX_VALUES 1000000
+
+struct sandbox {
+    lua_State *L;
+    struct sandbox_limits limits;
+    size_t used;
+    uint64_t instructions_left;
+    uint64_t deadline_ms;
+    enum sandbox_kill kill;
+    int in_call;
+};
+
+static uint64_t monotonic_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void sandbox_hook(lua_State *L, lua_Debug *ar);
+
+static void sandbox_arm_kill(struct sandbox *sb, enum sandbox_kill why)
+{
+    sb->kill = why;
+    if (sb->L)
+        lua_sethook(sb->L, sandbox_hook, LUA_MASKCOUNT, 1);
+}
+
+static void *sandbox_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
+{
+    struct sandbox *sb = ud;
+    size_t old = ptr ? osize : 0;
+    if (nsize == 0) {
+        free(ptr);
+        sb->used -= old;
+        return NULL;
+    }
+    if (sb->limits.memory_bytes && nsize > old) {
+        size_t cap = sb->limits.memory_bytes + (sb->kill ? MEMORY_MARGIN : 0);
+        if (sb->used - old + nsize > cap) {
+            /* lua_sethook is safe to call at any moment, even from here. */
+            if (sb->in_call && !sb->kill)
+                sandbox_arm_kill(sb, SANDBOX_KILLED_MEMORY);
+            return NULL;
+        }
+    }
+    void *p = realloc(ptr, nsize);
+    if (p)
+        sb->used = sb->used - old + nsize;
+    return p;
+}
+
+struct sandbox *sandbox_from_state(lua_State *L)
+{
+    void *ud = NULL;
+    lua_Alloc f = lua_getallocf(L, &ud);
+    return f == sandbox_alloc ? ud : NULL;
+}
+
+static const char *sandbox_kill_message(const struct sandbox *sb, char *buf, size_t cap)
+{
+    switch (sb->kill) {
+    case SANDBOX_KILLED_INSTRUCTIONS:
+        snprintf(buf, cap, "instruction budget exceeded (%llu instructions): is there an endless loop?",
+                 (unsigned long long)sb->limits.instructions);
+        break;
+    case SANDBOX_KILLED_TIME:
+        snprintf(buf, cap, "time limit exceeded (%u ms)", sb->limits.time_ms);
+        break;
+    case SANDBOX_KILLED_MEMORY:
+        snprintf(buf, cap, "memory budget exceeded (%zu KiB)", sb->limits.memory_bytes / 1024);
+        break;
+    default:
+        snprintf(buf, cap, "stopped");
+    }
+    return buf;
+}
+
+static void sandbox_hook(lua_State *L, lua_Debug *ar)
+{
+    (void)ar;
+    struct sandbox *sb = sandbox_from_state(L);
+    if (!sb->kill) {
+        if (sb->limits.instructions) {
+            if (sb->instructions_left <= HOOK_EVERY)
+                sb->kill = SANDBOX_KILLED_INSTRUCTIONS;
+            else
+                sb->instructions_left -= HOOK_EVERY;
+        }
+        if (!sb->kill && sb->deadline_ms && monotonic_ms() > sb->deadline_ms)
+            sb->kill = SANDBOX_KILLED_TIME;
+        if (!sb->kill)
+            return;
+        lua_sethook(L, sandbox_hook, LUA_MASKCOUNT, 1);
+    }
+    char buf[128];
+    luaL_error(L, "%s", sandbox_kill_message(sb, buf, sizeof buf));
+}
+
+/* load(chunk, chunkname, mode, env): text only, and ENV is required so a
+ * chunk never silently gets the caller's globals. */
+static int sandbox_lua_load(lua_State *L)
+{
+    size_t len;
+    const char *text = luaL_checklstring(L, 1, &len);
+    const char *name = luaL_optstring(L, 2, "=(load)");
+    luaL_checktype(L, 4, LUA_TTABLE);
+    if (luaL_loadbufferx(L, text, len, name, "t") != LUA_OK) {
+        lua_pushnil(L);
+        lua_insert(L, -2);
+        return 2;
+    }
+    lua_pushvalue(L, 4);
+    lua_setupvalue(L, -2, 1);
+    return 1;
+}
+
+static int sandbox_lua_print(lua_State *L)
+{
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    int n = lua_gettop(L);
+    for (int i = 1; i <= n; i++) {
+        luaL_tolstring(L, i, NULL);
+        luaL_addvalue(&b);
+        luaL_addchar(&b, i < n ? '\t' : '\n');
+    }
+    luaL_pushresult(&b);
+    size_t len;
+    const char *s = lua_tolstring(L, -1, &len);
+    ssize_t ignored = write(STDERR_FILENO, s, len);
+    (void)ignored;
+    return 0;
+}
+
+/* Keeps only NAMES in the table on top of the stack. */
+static void keep_fields(lua_State *L, const char *const *names)
+{
+    lua_newtable(L);
+    for (const char *const *n = names; *n; n++) {
+        lua_getfield(L, -2, *n);
+        lua_setfield(L, -2, *n);
+    }
+    lua_remove(L, -2);
+}
+
+static const char *const base_allowed[] = {
+    "assert", "error",  "ipairs",       "next",         "pairs",    "pcall",
+    "rawequal", "rawget", "rawlen",     "rawset",       "select",   "setmetatable",
+    "getmetatable", "tonumber", "tostring", "type", "xpcall", "_VERSION", NULL};
+
+static void sandbox_open_libs(lua_State *L)
+{
+    luaL_requiref(L, LUA_GNAME, luaopen_base, 0);
+    luaL_requiref(L, LUA_STRLIBNAME, luaopen_string, 0);
+    luaL_requiref(L, LUA_TABLIBNAME, luaopen_table, 0);
+    luaL_requiref(L, LUA_MATHLIBNAME, luaopen_math, 0);
+    luaL_requiref(L, LUA_UTF8LIBNAME, luaopen_utf8, 0);
+    luaL_requiref(L, LUA_OSLIBNAME, luaopen_os, 0);
+    lua_settop(L, 0);
+
+    /* A fresh globals table holding only the allowed names. */
+    lua_pushglobaltable(L);
+    keep_fields(L, base_allowed);
+    lua_pushcfunction(L, sandbox_lua_load);
+    lua_setfield(L, -2, "load");
+    lua_pushcfunction(L, sandbox_lua_print);
+    lua_setfield(L, -2, "print");
+    static const char *const libs[] = {"string", "table", "math", "utf8", NULL};
+    for (const char *const *lib = libs; *lib; lib++) {
+        lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+        lua_getfield(L, -1, *lib);
+        lua_remove(L, -2);
+        lua_setfield(L, -2, *lib);
+    }
+    lua_getfield(L, -1, "string");
+    lua_pushnil(L);
+    lua_setfield(L, -2, "dump"); /* bytecode has no use here */
+    lua_pop(L, 1);
+    lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+    lua_getfield(L, -1, "os");
+    static const char *const os_allowed[] = {"time", "date", "clock", NULL};
+    keep_fields(L, os_allowed);
+    lua_setfield(L, -3, "os");
+    lua_pop(L, 1);
+    lua_rawseti(L, LUA_REGISTRYINDEX, LUA_RIDX_GLOBALS);
+
+    /* Scripts may call string methods but not change them for others. */
+    lua_pushliteral(L, "");
+    lua_getmetatable(L, -1);
+    lua_pushliteral(L, "string");
+    lua_setfield(L, -2, "__metatable");
+    lua_pop(L, 2);
+    /* Drop the registry's references to the full libraries (package, io...). */
+    lua_newtable(L);
+    lua_setfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+}
+
+static int sandbox_open_libs_protected(lua_State *L)
+{
+    sandbox_open_libs(L);
+    return 0;
+}
+
+struct sandbox *sandbox_new(const struct sandbox_limits *limits)
+{
+    struct sandbox *sb = calloc(1, sizeof *sb);
+    if (!sb)
+        return NULL;
+    sb->limits = *limits;
+    sb->L = lua_newstate(sandbox_alloc, sb);
+    if (!sb->L) {
+        free(sb);
+        return NULL;
+    }
+    /* luaopen_* may raise on out of memory: open the libraries protected. */
+    lua_pushcfunction(sb->L, sandbox_open_libs_protected);
+    if (lua_pcall(sb->L, 0, 0, 0) != LUA_OK) {
+        sandbox_free(sb);
+        return NULL;
+    }
+    return sb;
+}
+
+void sandbox_free(struct sandbox *sb)
+{
+    if (!sb)
+        return;
+    lua_close(sb->L);
+    free(sb);
+}
+
+lua_State *sandbox_state(struct sandbox *sb)
+{
+    return sb->L;
+}
+
+size_t sandbox_memory_used(const struct sandbox *sb)
+{
+    return sb->used;
+}
+
+enum sandbox_kill sandbox_last_kill(const struct sandbox *sb)
+{
+    return sb->kill;
+}
+
+int sandbox_load(struct sandbox *sb, const char *text, size_t len, const char *chunkname)
+{
+    char name[512];
+    snprintf(name, sizeof name, "@%s", chunkname);
+    return luaL_loadbufferx(sb->L, text, len, name, "t");
+}
+
+int sandbox_pcall(struct sandbox *sb, int nargs, int nresults)
+{
+    lua_State *L = sb->L;
+    sb->kill = SANDBOX_ALIVE;
+    sb->instructions_left = sb->limits.instructions;
+    sb->deadline_ms = sb->limits.time_ms ? monotonic_ms() + sb->limits.time_ms : 0;
+    sb->in_call = 1;
+    if (sb->limits.instructions || sb->limits.time_ms)
+        lua_sethook(L, sandbox_hook, LUA_MASKCOUNT, HOOK_EVERY);
+    int status = lua_pcall(L, nargs, nresults, 0);
+    lua_sethook(L, NULL, 0, 0);
+    sb->in_call = 0;
+    if (status != LUA_OK && sb->kill) {
+        /* Whatever the script did while unwinding, say why it was stopped. */
+        const char *msg = lua_tostring(L, -1);
+        char buf[128];
+        const char *why = sandbox_kill_message(sb, buf, sizeof buf);
+        if (!msg || !strstr(msg, why)) {
+            lua_pop(L, 1);
+            lua_pushstring(L, why);
+        }
+        if (sb->kill == SANDBOX_KILLED_MEMORY)
+            lua_gc(L, LUA_GCCOLLECT);
+    }
+    return status;
+}
+
+struct copy_state {
+    lua_State *from, *to;
+    size_t values;
+};
+
+static int copy_fail(struct copy_state *cs, const char *msg)
+{
+    lua_pushstring(cs->to, msg);
+    return -1;
+}
+
+static int copy_value(struct copy_state *cs, int idx, int depth);
+
+static int copy_table(struct copy_state *cs, int idx, int depth)
+{
+    lua_State *from = cs->from, *to = cs->to;
+    if (depth >= COPY_MAX_DEPTH)
+        return copy_fail(cs, "value nested too deeply (more than 64 levels, or a cycle)");
+    if (!lua_checkstack(from, 4) || !lua_checkstack(to, 4))
+        return copy_fail(cs, "out of stack space while copying a value");
+    lua_newtable(to);
+    lua_pushnil(from);
+    while (lua_next(from, idx)) {
+        int kt = lua_type(from, -2);
+        if (kt != LUA_TSTRING && kt != LUA_TNUMBER) {
+            lua_pop(from, 2);
+            return copy_fail(cs, "table keys must be strings or numbers");
+        }
+        /* On failure the message is left on top of TO; the caller trims. */
+        if (copy_value(cs, lua_absindex(from, -2), depth + 1) != 0 ||
+            copy_value(cs, lua_absindex(from, -1), depth + 1) != 0) {
+            lua_pop(from, 2);
+            return -1;
+        }
+        lua_rawset(to, -3);
+        lua_pop(from, 1);
+    }
+    return 0;
+}
+
+static int copy_value(struct copy_state *cs, int idx, int depth)
+{
+    if (++cs->values > COPY_MAX_VALUES)
+        return copy_fail(cs, "value too large to copy (more than 1,000,000 parts)");
+    lua_State *from = cs->from, *to = cs->to;
+    switch (lua_type(from, idx)) {
+    case LUA_TNIL:
+        lua_pushnil(to);
+        return 0;
+    case LUA_TBOOLEAN:
+        lua_pushboolean(to, lua_toboolean(from, idx));
+        return 0;
+    case LUA_TNUMBER:
+        if (lua_isinteger(from, idx))
+            lua_pushinteger(to, lua_tointeger(from, idx));
+        else
+            lua_pushnumber(to, lua_tonumber(from, idx));
+        return 0;
+    case LUA_TSTRING: {
+        size_t len;
+        const char *s = lua_tolstring(from, idx, &len);
+        lua_pushlstring(to, s, len);
+        return 0;
+    }
+    case LUA_TTABLE:
+        return copy_table(cs, idx, depth);
+    default: {
+        char msg[96];
+        snprintf(msg, sizeof msg, "cannot copy a %s (only plain data crosses)",
+                 luaL_typename(from, idx));
+        return copy_fail(cs, msg);
+    }
+    }
+}
+
+int sandbox_copy_value(lua_State *from, int from_idx, lua_State *to)
+{
+    struct copy_state cs = {from, to, 0};
+    int top = lua_gettop(to);
+    if (!lua_checkstack(to, 8))
+        return -1;
+    if (copy_value(&cs, lua_absindex(from, from_idx), 0) == 0)
+        return 0;
+    /* Leave only the message above what TO had. */
+    lua_replace(to, top + 1);
+    lua_settop(to, top + 1);
+    return -1;
+}

@@ -1,0 +1,14 @@
+-- The HTTP entry point: every request runs handle(req) in its own task.
+local router = require "router"
+
+local M = {}
+
+function M.start()
+  router.start()
+end
+
+function M.handle(req)
+  router.dispatch(req)
+end
+
+return M
