@@ -1,0 +1,138 @@
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include "store/audit.h"
+#include "store/db_internal.h"
+
+#define AUDIT_LIMIT_DEFAULT 1000
+#define AUDIT_LIMIT_MAX 10000
+
+static const char SQL_AUDIT_INSERT[] =
+    "INSERT INTO audit_log (at, user_name, action, target, address, details)"
+    " VALUES (?, ?, ?, ?, ?, ?)";
+static const char SQL_AUDIT_QUERY[] =
+    "SELECT seq, at, user_name, action, target, address, details FROM audit_log"
+    " WHERE at >= ? AND seq > ? ORDER BY seq LIMIT ?";
+static const char SQL_AUDIT_QUERY_USER[] =
+    "SELECT seq, at, user_name, action, target, address, details FROM audit_log"
+    " WHERE user_name = ? AND at >= ? AND seq > ? ORDER BY seq LIMIT ?";
+
+int audit_append(struct db *db, const struct audit_event *ev, int64_t *seq)
+{
+    if (ev->action == NULL || ev->action[0] == '\0' || strlen(ev->action) > AUDIT_ACTION_MAX)
+        return db_fail(db, STORE_INVALID, "audit event needs an action of 1-%d bytes",
+                       AUDIT_ACTION_MAX);
+    sqlite3_stmt *st = db_stmt(db, SQL_AUDIT_INSERT);
+    if (st == NULL)
+        return STORE_ERROR;
+    sqlite3_bind_int64(st, 1, db_now_ms(db));
+    db_bind_text(st, 2, ev->user);
+    db_bind_text(st, 3, ev->action);
+    db_bind_text(st, 4, ev->target);
+    db_bind_text(st, 5, ev->address);
+    db_bind_text(st, 6, ev->details);
+    int rc = db_step_done(db, st, "appending to the audit log");
+    if (rc == STORE_OK && seq)
+        *seq = (int64_t)sqlite3_last_insert_rowid(db_conn(db));
+    return rc;
+}
+
+int audit_query(struct db *db, const struct audit_filter *f, audit_fn fn, void *ud)
+{
+    static const struct audit_filter all = {0};
+    if (f == NULL)
+        f = &all;
+    int limit = f->limit > 0 ? f->limit : AUDIT_LIMIT_DEFAULT;
+    if (limit > AUDIT_LIMIT_MAX)
+        limit = AUDIT_LIMIT_MAX;
+    sqlite3_stmt *st = db_stmt(db, f->user ? SQL_AUDIT_QUERY_USER : SQL_AUDIT_QUERY);
+    if (st == NULL)
+        return STORE_ERROR;
+    int idx = 1;
+    if (f->user)
+        db_bind_text(st, idx++, f->user);
+    sqlite3_bind_int64(st, idx++, f->since_ms);
+    sqlite3_bind_int64(st, idx++, f->after_seq);
+    sqlite3_bind_int(st, idx, limit);
+    int step;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        struct audit_event ev = {
+            .seq = sqlite3_column_int64(st, 0),
+            .at = sqlite3_column_int64(st, 1),
+            .user = db_col_text(st, 2),
+            .action = db_col_text(st, 3),
+            .target = db_col_text(st, 4),
+            .address = db_col_text(st, 5),
+            .details = db_col_text(st, 6),
+        };
+        if (fn(ud, &ev) != 0) {
+            step = SQLITE_DONE;
+            break;
+        }
+    }
+    int rc = step == SQLITE_DONE ? STORE_OK : db_sqlite_fail(db, "reading the audit log");
+    db_stmt_done(st);
+    return rc;
+}
+
+/* Appends "key":"escaped value" (or null) to the output. */
+struct audit_out {
+    char *buf;
+    size_t cap, len;
+};
+
+static void audit_put(struct audit_out *o, const char *s, size_t n)
+{
+    if (o->len < o->cap) {
+        size_t room = o->cap - o->len - 1;
+        memcpy(o->buf + o->len, s, n < room ? n : room);
+        o->buf[o->len + (n < room ? n : room)] = '\0';
+    }
+    o->len += n;
+}
+
+static void audit_put_string(struct audit_out *o, const char *key, const char *s)
+{
+    audit_put(o, ",\"", 2);
+    audit_put(o, key, strlen(key));
+    audit_put(o, "\":", 2);
+    if (s == NULL) {
+        audit_put(o, "null", 4);
+        return;
+    }
+    audit_put(o, "\"", 1);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        char esc[8];
+        if (*p == '"' || *p == '\\') {
+            esc[0] = '\\';
+            esc[1] = (char)*p;
+            audit_put(o, esc, 2);
+        } else if (*p < 0x20) {
+            audit_put(o, esc, (size_t)snprintf(esc, sizeof esc, "\\u%04x", *p));
+        } else {
+            audit_put(o, (const char *)p, 1);
+        }
+    }
+    audit_put(o, "\"", 1);
+}
+
+size_t audit_format_json(const struct audit_event *ev, char *buf, size_t cap)
+{
+    struct audit_out o = {buf, cap, 0};
+    if (cap)
+        buf[0] = '\0';
+    char head[64];
+    audit_put(&o, head,
+              (size_t)snprintf(head, sizeof head, "{\"seq\":%" PRId64 ",\"at\":%" PRId64, ev->seq,
+                               ev->at));
+    audit_put_string(&o, "user", ev->user);
+    audit_put_string(&o, "action", ev->action);
+    audit_put_string(&o, "target", ev->target);
+    audit_put_string(&o, "address", ev->address);
+    /* details is JSON already: embedded as is. */
+    audit_put(&o, ",\"details\":", 11);
+    const char *details = ev->details && ev->details[0] ? ev->details : "null";
+    audit_put(&o, details, strlen(details));
+    audit_put(&o, "}", 1);
+    return o.len;
+}

@@ -1,0 +1,585 @@
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include "store/db_internal.h"
+#include "store/db_schema.h"
+
+/* Enough slots for every statement in core/store with room to spare; the
+ * table is open-addressed on the SQL literal's address. */
+#define DB_STMT_SLOTS 512
+#define DB_DEFAULT_FILE "o2c.db"
+#define DB_DEFAULT_BUSY_MS 5000
+
+struct db_stmt_slot {
+    const char *sql;
+    sqlite3_stmt *st;
+};
+
+struct db {
+    sqlite3 *conn;
+    char *data_dir;
+    char *path;
+    db_clock_fn clock;
+    void *clock_ud;
+    int tx_depth;
+    struct db_stmt_slot stmts[DB_STMT_SLOTS];
+    char err[1024];
+};
+
+static const char SQL_BEGIN[] = "BEGIN IMMEDIATE";
+static const char SQL_COMMIT[] = "COMMIT";
+static const char SQL_ROLLBACK[] = "ROLLBACK";
+static const char SQL_SAVEPOINT[] = "SAVEPOINT o2c_nested";
+static const char SQL_RELEASE[] = "RELEASE o2c_nested";
+static const char SQL_ROLLBACK_TO[] = "ROLLBACK TO o2c_nested";
+
+const char *store_rc_code(int rc)
+{
+    static const char *const codes[] = {"ok",      "not_found", "conflict", "exists",
+                                        "invalid", "refused",   "busy",     "error"};
+    if (rc < 0 || rc >= (int)(sizeof codes / sizeof *codes))
+        return "error";
+    return codes[rc];
+}
+
+int db_fail(struct db *db, int rc, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(db->err, sizeof db->err, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+int db_sqlite_fail(struct db *db, const char *what)
+{
+    int code = sqlite3_extended_errcode(db->conn);
+    const char *msg = sqlite3_errmsg(db->conn);
+    int rc = STORE_ERROR;
+    switch (code & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+        rc = STORE_BUSY;
+        break;
+    case SQLITE_CONSTRAINT:
+        if (code == SQLITE_CONSTRAINT_UNIQUE || code == SQLITE_CONSTRAINT_PRIMARYKEY)
+            rc = STORE_EXISTS;
+        else if (code == SQLITE_CONSTRAINT_TRIGGER)
+            rc = STORE_REFUSED;
+        else
+            rc = STORE_INVALID;
+        break;
+    }
+    return db_fail(db, rc, "%s: %s (sqlite code %d)", what, msg, code);
+}
+
+sqlite3 *db_conn(struct db *db)
+{
+    return db->conn;
+}
+
+const char *db_errmsg(const struct db *db)
+{
+    return db->err;
+}
+
+const char *db_data_dir(const struct db *db)
+{
+    return db->data_dir;
+}
+
+const char *db_path(const struct db *db)
+{
+    return db->path;
+}
+
+static int64_t db_wall_clock(void *ud)
+{
+    (void)ud;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void db_set_clock(struct db *db, db_clock_fn clock, void *ud)
+{
+    db->clock = clock ? clock : db_wall_clock;
+    db->clock_ud = clock ? ud : NULL;
+}
+
+int64_t db_now_ms(const struct db *db)
+{
+    return db->clock(db->clock_ud);
+}
+
+int db_join_path(char *buf, size_t cap, const char *dir, const char *name)
+{
+    int n = snprintf(buf, cap, "%s/%s", dir, name);
+    return n < 0 || (size_t)n >= cap ? -1 : 0;
+}
+
+int db_fsync_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    int rc = fsync(fd);
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return rc;
+}
+
+/* mkdir -p with mode 0700 for the parts it creates. */
+static int db_mkdirs(const char *dir)
+{
+    char buf[4096];
+    size_t len = strlen(dir);
+    if (len == 0 || len >= sizeof buf) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    memcpy(buf, dir, len + 1);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(buf, 0700) != 0 && errno != EEXIST)
+            return -1;
+        *p = '/';
+    }
+    if (mkdir(buf, 0700) != 0 && errno != EEXIST)
+        return -1;
+    struct stat st;
+    if (stat(buf, &st) != 0)
+        return -1;
+    if (!S_ISDIR(st.st_mode)) {
+        errno = ENOTDIR;
+        return -1;
+    }
+    return 0;
+}
+
+/* Statement cache */
+
+static size_t db_stmt_hash(const char *sql)
+{
+    uint64_t h = (uint64_t)(uintptr_t)sql * UINT64_C(0x9E3779B97F4A7C15);
+    return (size_t)(h >> 40) % DB_STMT_SLOTS;
+}
+
+sqlite3_stmt *db_stmt(struct db *db, const char *sql)
+{
+    size_t h = db_stmt_hash(sql);
+    for (size_t i = 0; i < DB_STMT_SLOTS; i++) {
+        struct db_stmt_slot *slot = &db->stmts[(h + i) % DB_STMT_SLOTS];
+        if (slot->sql == sql) {
+            sqlite3_reset(slot->st);
+            sqlite3_clear_bindings(slot->st);
+            return slot->st;
+        }
+        if (slot->sql != NULL)
+            continue;
+        if (sqlite3_prepare_v3(db->conn, sql, -1, SQLITE_PREPARE_PERSISTENT, &slot->st, NULL) !=
+            SQLITE_OK) {
+            db_sqlite_fail(db, "preparing a statement");
+            slot->st = NULL;
+            return NULL;
+        }
+        slot->sql = sql;
+        return slot->st;
+    }
+    db_fail(db, STORE_ERROR, "statement cache full (%d): raise DB_STMT_SLOTS", DB_STMT_SLOTS);
+    return NULL;
+}
+
+void db_stmt_done(sqlite3_stmt *st)
+{
+    if (st)
+        sqlite3_reset(st);
+}
+
+int db_step_done(struct db *db, sqlite3_stmt *st, const char *what)
+{
+    int rc = sqlite3_step(st);
+    int out = rc == SQLITE_DONE ? STORE_OK : db_sqlite_fail(db, what);
+    sqlite3_reset(st);
+    return out;
+}
+
+int db_bind_text(sqlite3_stmt *st, int idx, const char *s)
+{
+    if (s == NULL)
+        return sqlite3_bind_null(st, idx);
+    return sqlite3_bind_text(st, idx, s, -1, SQLITE_STATIC);
+}
+
+void db_col_copy(sqlite3_stmt *st, int col, char *buf, size_t cap)
+{
+    const unsigned char *s = sqlite3_column_text(st, col);
+    size_t n = s ? (size_t)sqlite3_column_bytes(st, col) : 0;
+    if (n >= cap)
+        n = cap - 1;
+    if (n)
+        memcpy(buf, s, n);
+    buf[n] = '\0';
+}
+
+const char *db_col_text(sqlite3_stmt *st, int col)
+{
+    return (const char *)sqlite3_column_text(st, col);
+}
+
+int64_t db_changes(struct db *db)
+{
+    return (int64_t)sqlite3_changes64(db->conn);
+}
+
+/* Transactions */
+
+static int db_exec_cached(struct db *db, const char *sql, const char *what)
+{
+    sqlite3_stmt *st = db_stmt(db, sql);
+    if (st == NULL)
+        return STORE_ERROR;
+    return db_step_done(db, st, what);
+}
+
+int db_tx_begin(struct db *db)
+{
+    int rc = db->tx_depth == 0 ? db_exec_cached(db, SQL_BEGIN, "beginning a transaction")
+                               : db_exec_cached(db, SQL_SAVEPOINT, "opening a savepoint");
+    if (rc == STORE_OK)
+        db->tx_depth++;
+    return rc;
+}
+
+int db_tx_commit(struct db *db)
+{
+    if (db->tx_depth <= 0)
+        return db_fail(db, STORE_ERROR, "commit without an open transaction (a bug)");
+    if (db->tx_depth > 1) {
+        db->tx_depth--;
+        return db_exec_cached(db, SQL_RELEASE, "releasing a savepoint");
+    }
+    int rc = db_exec_cached(db, SQL_COMMIT, "committing");
+    if (rc != STORE_OK && !sqlite3_get_autocommit(db->conn)) {
+        sqlite3_stmt *st = db_stmt(db, SQL_ROLLBACK);
+        if (st) {
+            sqlite3_step(st);
+            sqlite3_reset(st);
+        }
+    }
+    db->tx_depth = 0;
+    return rc;
+}
+
+/* Errors are ignored here on purpose: the caller is already failing and its
+ * message (in db->err) is the one worth keeping.  SQLite may also have rolled
+ * back by itself (I/O error, disk full). */
+static void db_step_quietly(struct db *db, const char *sql)
+{
+    char saved[sizeof db->err];
+    memcpy(saved, db->err, sizeof saved);
+    sqlite3_stmt *st = db_stmt(db, sql);
+    if (st) {
+        sqlite3_step(st);
+        sqlite3_reset(st);
+    }
+    memcpy(db->err, saved, sizeof saved);
+}
+
+void db_tx_rollback(struct db *db)
+{
+    if (db->tx_depth <= 0)
+        return;
+    if (db->tx_depth > 1) {
+        db_step_quietly(db, SQL_ROLLBACK_TO);
+        db_step_quietly(db, SQL_RELEASE);
+    } else if (!sqlite3_get_autocommit(db->conn)) {
+        db_step_quietly(db, SQL_ROLLBACK);
+    }
+    db->tx_depth--;
+}
+
+/* Open, configure, migrate */
+
+static int db_pragma_text(struct db *db, const char *sql, char *out, size_t cap)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db->conn, sql, -1, &st, NULL) != SQLITE_OK)
+        return db_sqlite_fail(db, sql);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW && out)
+        db_col_copy(st, 0, out, cap);
+    int out_rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? STORE_OK : db_sqlite_fail(db, sql);
+    sqlite3_finalize(st);
+    return out_rc;
+}
+
+static int db_configure(struct db *db, const struct db_config *cfg)
+{
+    sqlite3_extended_result_codes(db->conn, 1);
+    sqlite3_busy_timeout(db->conn,
+                         cfg->busy_timeout_ms > 0 ? cfg->busy_timeout_ms : DB_DEFAULT_BUSY_MS);
+    char mode[16];
+    int rc = db_pragma_text(db, "PRAGMA journal_mode=WAL", mode, sizeof mode);
+    if (rc != STORE_OK)
+        return rc;
+    if (strcmp(mode, "wal") != 0)
+        return db_fail(db, STORE_ERROR, "%s: cannot switch to WAL mode (got \"%s\")", db->path,
+                       mode);
+    if ((rc = db_pragma_text(db, "PRAGMA foreign_keys=ON", NULL, 0)) != STORE_OK)
+        return rc;
+    return db_pragma_text(
+        db, cfg->synchronous_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL", NULL,
+        0);
+}
+
+struct db *db_open(const struct db_config *cfg, char *err, size_t errlen)
+{
+    if (sodium_init() < 0) {
+        snprintf(err, errlen, "libsodium failed to initialise");
+        return NULL;
+    }
+    if (cfg->data_dir == NULL || cfg->data_dir[0] == '\0') {
+        snprintf(err, errlen, "no data dir configured (set O2C_DATA_DIR or --data)");
+        return NULL;
+    }
+    if (db_mkdirs(cfg->data_dir) != 0) {
+        snprintf(err, errlen, "cannot create data dir %s: %s", cfg->data_dir, strerror(errno));
+        return NULL;
+    }
+    struct db *db = calloc(1, sizeof *db);
+    char path[4096];
+    const char *file = cfg->file_name ? cfg->file_name : DB_DEFAULT_FILE;
+    if (db == NULL || db_join_path(path, sizeof path, cfg->data_dir, file) != 0) {
+        snprintf(err, errlen, "cannot open database in %s: %s", cfg->data_dir,
+                 db ? "path too long" : "out of memory");
+        free(db);
+        return NULL;
+    }
+    db_set_clock(db, NULL, NULL);
+    db->data_dir = strdup(cfg->data_dir);
+    db->path = strdup(path);
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+    int rc = STORE_ERROR;
+    if (db->data_dir == NULL || db->path == NULL)
+        db_fail(db, STORE_ERROR, "out of memory");
+    else if (sqlite3_open_v2(path, &db->conn, flags, NULL) != SQLITE_OK)
+        db_fail(db, STORE_ERROR, "cannot open database %s: %s", path,
+                db->conn ? sqlite3_errmsg(db->conn) : "out of memory");
+    else if ((rc = db_configure(db, cfg)) == STORE_OK && !cfg->no_migrate)
+        rc = db_migrate(db, NULL);
+    if (rc != STORE_OK) {
+        snprintf(err, errlen, "%s", db->err);
+        db_close(db);
+        return NULL;
+    }
+    return db;
+}
+
+void db_close(struct db *db)
+{
+    if (db == NULL)
+        return;
+    for (size_t i = 0; i < DB_STMT_SLOTS; i++)
+        if (db->stmts[i].st)
+            sqlite3_finalize(db->stmts[i].st);
+    if (db->conn)
+        sqlite3_close(db->conn);
+    free(db->data_dir);
+    free(db->path);
+    free(db);
+}
+
+int db_schema_version(struct db *db)
+{
+    char v[32];
+    if (db_pragma_text(db, "PRAGMA user_version", v, sizeof v) != STORE_OK)
+        return -1;
+    return atoi(v);
+}
+
+static int db_apply_migration(struct db *db, int version)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(db->conn, db_schema_migrations[version], NULL, NULL, &msg) != SQLITE_OK) {
+        db_fail(db, STORE_ERROR, "%s: migration to schema version %d failed: %s", db->path, version,
+                msg ? msg : "unknown error");
+        sqlite3_free(msg);
+        return STORE_ERROR;
+    }
+    /* PRAGMA takes no parameters; VERSION is our own constant, not input. */
+    char sql[48];
+    snprintf(sql, sizeof sql, "PRAGMA user_version = %d", version);
+    return db_pragma_text(db, sql, NULL, 0);
+}
+
+int db_migrate(struct db *db, int *applied)
+{
+    if (applied)
+        *applied = 0;
+    int rc = db_tx_begin(db);
+    if (rc != STORE_OK)
+        return rc;
+    /* Read inside the write transaction: two processes starting at once
+     * cannot both apply the same step. */
+    int version = db_schema_version(db);
+    if (version < 0) {
+        db_tx_rollback(db);
+        return STORE_ERROR;
+    }
+    if (version > db_schema_latest) {
+        db_tx_rollback(db);
+        return db_fail(db, STORE_ERROR,
+                       "%s: schema version %d is newer than this o2c understands (%d); "
+                       "run a newer o2c or restore a backup",
+                       db->path, version, db_schema_latest);
+    }
+    for (int v = version + 1; v <= db_schema_latest; v++) {
+        if ((rc = db_apply_migration(db, v)) != STORE_OK) {
+            db_tx_rollback(db);
+            return rc;
+        }
+        if (applied)
+            (*applied)++;
+    }
+    return db_tx_commit(db);
+}
+
+/* Check, backup, vacuum */
+
+static void db_append(char *buf, size_t cap, const char *s)
+{
+    size_t len = strlen(buf);
+    snprintf(buf + len, cap - len, "%s%s", len ? "; " : "", s);
+}
+
+static int db_check_pragma(struct db *db, const char *sql, int ok_is_row, char *problems,
+                           size_t cap)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db->conn, sql, -1, &st, NULL) != SQLITE_OK)
+        return db_sqlite_fail(db, sql);
+    int rc, found = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *text = db_col_text(st, 0);
+        if (ok_is_row && text && strcmp(text, "ok") == 0)
+            continue;
+        char line[256];
+        snprintf(line, sizeof line, "%s: %s", ok_is_row ? "integrity" : "foreign key in table",
+                 text ? text : "?");
+        if (found++ < 5)
+            db_append(problems, cap, line);
+    }
+    int out = rc == SQLITE_DONE ? STORE_OK : db_sqlite_fail(db, sql);
+    sqlite3_finalize(st);
+    return out;
+}
+
+int db_check(struct db *db)
+{
+    char problems[768] = "";
+    int rc = db_check_pragma(db, "PRAGMA integrity_check(20)", 1, problems, sizeof problems);
+    if (rc == STORE_OK)
+        rc = db_check_pragma(db, "PRAGMA foreign_key_check", 0, problems, sizeof problems);
+    if (rc != STORE_OK)
+        return rc;
+    int version = db_schema_version(db);
+    if (version != db_schema_latest) {
+        char line[128];
+        snprintf(line, sizeof line, "schema version %d, expected %d (run `o2c db migrate`)",
+                 version, db_schema_latest);
+        db_append(problems, sizeof problems, line);
+    }
+    if (problems[0])
+        return db_fail(db, STORE_ERROR, "%s: check failed: %s", db->path, problems);
+    db->err[0] = '\0';
+    return STORE_OK;
+}
+
+static int db_fsync_file(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    int rc = fsync(fd);
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return rc;
+}
+
+/* Copies every page in one step: a step-wise copy would restart whenever
+ * another connection writes, which on a busy server might be forever. */
+static int db_backup_copy(struct db *db, const char *tmp)
+{
+    sqlite3 *dst = NULL;
+    if (sqlite3_open_v2(tmp, &dst, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK) {
+        db_fail(db, STORE_ERROR, "backup: cannot create %s: %s", tmp,
+                dst ? sqlite3_errmsg(dst) : "out of memory");
+        sqlite3_close(dst);
+        return STORE_ERROR;
+    }
+    int rc = STORE_OK;
+    sqlite3_backup *b = sqlite3_backup_init(dst, "main", db->conn, "main");
+    if (b == NULL) {
+        rc = db_fail(db, STORE_ERROR, "backup to %s: %s", tmp, sqlite3_errmsg(dst));
+    } else {
+        int step;
+        for (int tries = 0; (step = sqlite3_backup_step(b, -1)) != SQLITE_DONE; tries++) {
+            if ((step != SQLITE_BUSY && step != SQLITE_LOCKED) || tries > 500)
+                break;
+            sqlite3_sleep(10);
+        }
+        sqlite3_backup_finish(b);
+        if (step != SQLITE_DONE)
+            rc = db_fail(db, step == SQLITE_BUSY ? STORE_BUSY : STORE_ERROR, "backup to %s: %s",
+                         tmp, sqlite3_errstr(step));
+    }
+    /* The copy is one self-contained file: no -wal beside it. */
+    if (rc == STORE_OK &&
+        sqlite3_exec(dst, "PRAGMA journal_mode=DELETE", NULL, NULL, NULL) != SQLITE_OK)
+        rc = db_fail(db, STORE_ERROR, "backup %s: %s", tmp, sqlite3_errmsg(dst));
+    sqlite3_close(dst);
+    return rc;
+}
+
+int db_backup(struct db *db, const char *path)
+{
+    char tmp[4096], dir[4096];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
+        return db_fail(db, STORE_INVALID, "backup: path too long: %s", path);
+    unlink(tmp);
+    int rc = db_backup_copy(db, tmp);
+    if (rc != STORE_OK) {
+        unlink(tmp);
+        return rc;
+    }
+    snprintf(dir, sizeof dir, "%s", path);
+    if (db_fsync_file(tmp) != 0 || rename(tmp, path) != 0 || db_fsync_dir(dirname(dir)) != 0) {
+        rc = db_fail(db, STORE_ERROR, "backup: cannot write %s: %s", path, strerror(errno));
+        unlink(tmp);
+    }
+    return rc;
+}
+
+int db_vacuum(struct db *db)
+{
+    if (db->tx_depth > 0)
+        return db_fail(db, STORE_ERROR, "vacuum inside a transaction (a bug)");
+    if (sqlite3_exec(db->conn, "VACUUM", NULL, NULL, NULL) != SQLITE_OK)
+        return db_sqlite_fail(db, "vacuum");
+    if (sqlite3_exec(db->conn, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL) != SQLITE_OK)
+        return db_sqlite_fail(db, "checkpointing after vacuum");
+    return STORE_OK;
+}

@@ -1,0 +1,71 @@
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+#include "store/db_internal.h"
+#include "store/retention.h"
+#include "store/store.h"
+
+static const char SQL_RETENTION_JOBS[] =
+    "DELETE FROM jobs WHERE status IN ('done', 'failed') AND finished_at <= ?";
+static const char SQL_RETENTION_ASSESSMENTS[] =
+    "DELETE FROM assessments WHERE deleted_at IS NOT NULL AND deleted_at <= ?";
+
+void retention_config_default(struct retention_config *cfg)
+{
+    cfg->deleted_assessment_ms = 30 * 24 * 3600 * 1000LL;
+    cfg->finished_job_ms = 7 * 24 * 3600 * 1000LL;
+    cfg->orphan_grace_ms = 3600 * 1000LL;
+}
+
+static int retention_delete(struct db *db, const char *sql, int64_t cutoff, const char *what,
+                            int64_t *count)
+{
+    sqlite3_stmt *st = db_stmt(db, sql);
+    if (st == NULL)
+        return STORE_ERROR;
+    sqlite3_bind_int64(st, 1, cutoff);
+    int rc = db_step_done(db, st, what);
+    *count = rc == STORE_OK ? db_changes(db) : 0;
+    return rc;
+}
+
+struct orphan_sweep {
+    struct db *db;
+    int64_t removed;
+    int failed;
+};
+
+static int retention_unlink_orphan(void *ud, const char *path)
+{
+    struct orphan_sweep *s = ud;
+    if (unlink(path) == 0)
+        s->removed++;
+    else if (errno != ENOENT && !s->failed++)
+        db_fail(s->db, STORE_ERROR, "retention: cannot remove %s: %s", path, strerror(errno));
+    return 0;
+}
+
+int retention_run(struct db *db, const struct retention_config *cfg,
+                  const struct session_config *sessions, const struct throttle_config *throttle,
+                  struct retention_counts *counts)
+{
+    memset(counts, 0, sizeof *counts);
+    int64_t now = db_now_ms(db);
+    int rc = session_cleanup(db, sessions, &counts->sessions);
+    if (rc == STORE_OK)
+        rc = throttle_purge(db, throttle, &counts->login_failures);
+    if (rc == STORE_OK)
+        rc = retention_delete(db, SQL_RETENTION_JOBS, now - cfg->finished_job_ms,
+                              "deleting finished jobs", &counts->jobs);
+    /* Cascades to answers, scores, reports, sections, their jobs and
+     * attachment rows (foreign keys ON DELETE CASCADE). */
+    if (rc == STORE_OK)
+        rc = retention_delete(db, SQL_RETENTION_ASSESSMENTS, now - cfg->deleted_assessment_ms,
+                              "purging deleted assessments", &counts->assessments);
+    if (rc != STORE_OK)
+        return rc;
+    struct orphan_sweep sweep = {.db = db};
+    rc = store_attachment_orphans(db, cfg->orphan_grace_ms, retention_unlink_orphan, &sweep);
+    counts->orphan_files = sweep.removed;
+    return rc == STORE_OK && sweep.failed ? STORE_ERROR : rc;
+}

@@ -1,0 +1,273 @@
+/* Assessments, answers, score snapshots, reports and their sections, jobs,
+ * attachments and generations.  Implemented by store_assessment.c,
+ * store_report.c, store_attachment.c and store_generation.c.
+ *
+ * Conventions:
+ * - Every function returns an enum store_rc; db_errmsg() explains failures.
+ * - Functions taking `const struct user *actor` apply the access rule of
+ *   authz.h themselves: what the actor may not see is STORE_NOT_FOUND, the
+ *   same as what does not exist.  Background work (the job runner) passes
+ *   authz_system_user().
+ * - Bounded records (assessments, attachments) are copied into the caller's
+ *   struct.  Records with unbounded text (answers, scores, sections) are
+ *   handed to a callback; their strings are valid only during the call, and
+ *   the callback must not call back into the store.  A callback returns 0 to
+ *   go on, non-zero to stop.
+ * - JSON values (answers, targets, scores, details) are opaque text here;
+ *   the Lua side encodes and decodes them.
+ * - Each function that changes data is one transaction (nested inside the
+ *   caller's when one is open, see db_tx_begin). */
+#ifndef O2C_STORE_STORE_H
+#define O2C_STORE_STORE_H
+#include <stddef.h>
+#include <stdint.h>
+#include "store/db.h"
+#include "store/user.h"
+#include "store/uuid.h"
+
+#define STORE_TYPE_MAX 64        /* assessment type id, [a-z0-9_-] */
+#define STORE_CLIENT_MAX 256     /* client name, bytes */
+#define STORE_TARGETS_MAX 4096   /* targets JSON, bytes */
+#define STORE_QUESTION_MAX 128   /* question id, bytes */
+#define STORE_HASH_HEX 65        /* 64 hex characters + NUL */
+#define STORE_GENERATION_MAX 128 /* generation hash, bytes */
+
+/* Assessments */
+
+struct assessment {
+    char id[UUID_STR_LEN];
+    char type[STORE_TYPE_MAX + 1];
+    char client[STORE_CLIENT_MAX + 1];
+    char owner_id[UUID_STR_LEN];
+    char owner_name[USER_NAME_MAX + 1];
+    char targets[STORE_TARGETS_MAX + 1]; /* JSON object text */
+    int64_t revision;                    /* 0 at creation, +1 per save of answers */
+    int64_t created_at, updated_at;
+    int64_t deleted_at; /* 0 while live */
+};
+
+/* Creates an assessment owned by OWNER.  TARGETS_JSON NULL means "{}".
+ * STORE_INVALID for an empty or oversized type, client or targets. */
+int store_assessment_create(struct db *db, const struct user *owner, const char *type,
+                            const char *client, const char *targets_json, struct assessment *out);
+
+/* A live assessment ACTOR may see, else STORE_NOT_FOUND. */
+int store_assessment_get(struct db *db, const struct user *actor, const char *id,
+                         struct assessment *out);
+
+/* Keyset pagination, newest first: pass the last id of the previous page as
+ * BEFORE_ID (NULL for the first page).  LIMIT is clamped to 1..500. */
+struct store_page {
+    const char *before_id;
+    int limit;
+};
+typedef int (*store_assessment_fn)(void *ud, const struct assessment *a);
+/* Live assessments ACTOR may see: its own, or all for an admin. */
+int store_assessment_list(struct db *db, const struct user *actor, const struct store_page *page,
+                          store_assessment_fn fn, void *ud);
+int store_assessment_count(struct db *db, const struct user *actor, int64_t *count);
+
+/* Soft delete (kept until retention purges it).  STORE_NOT_FOUND when
+ * missing, already deleted, or not visible to ACTOR. */
+int store_assessment_delete(struct db *db, const struct user *actor, const char *id);
+
+/* Answers */
+
+struct answer_input {
+    const char *question_id;
+    const char *value_json; /* NULL removes the answer */
+    const char *note;       /* may be NULL */
+};
+
+/* Saves N answers on top of BASE_REVISION in one transaction.
+ * STORE_OK: *REVISION is the new revision (BASE_REVISION + 1).
+ * STORE_CONFLICT: someone saved first; *REVISION is the current revision
+ * and nothing was written.  STORE_NOT_FOUND: no such assessment for ACTOR.
+ * STORE_INVALID: an empty or oversized question id. */
+int store_save_answers(struct db *db, const struct user *actor, const char *assessment_id,
+                       int64_t base_revision, const struct answer_input *answers, size_t n,
+                       int64_t *revision);
+
+struct answer {
+    const char *question_id;
+    const char *value_json;
+    const char *note;       /* NULL when none */
+    const char *updated_by; /* user name */
+    int64_t updated_at;
+    int64_t revision; /* the assessment revision that wrote this answer */
+};
+typedef int (*store_answer_fn)(void *ud, const struct answer *a);
+/* The current answers in question-id order. */
+int store_answers_get(struct db *db, const struct user *actor, const char *assessment_id,
+                      store_answer_fn fn, void *ud);
+
+/* Score snapshots */
+
+/* Stores scores computed for REVISION of an assessment by GENERATION, which
+ * must have been stored with store_generation_put (STORE_INVALID if not).
+ * ID (may be NULL) receives the snapshot id. */
+int store_score_put(struct db *db, const char *assessment_id, int64_t revision,
+                    const char *generation, const char *scores_json, char id[UUID_STR_LEN]);
+
+struct score_snapshot {
+    const char *id;
+    const char *assessment_id;
+    int64_t revision;
+    const char *generation;
+    const char *scores_json;
+    int64_t created_at;
+};
+typedef int (*store_score_fn)(void *ud, const struct score_snapshot *s);
+/* The most recent snapshot (STORE_NOT_FOUND when none). */
+int store_score_latest(struct db *db, const struct user *actor, const char *assessment_id,
+                       store_score_fn fn, void *ud);
+
+/* Generations: hash -> the exact script and KB sources, stored once */
+
+/* Stores SOURCES under HASH unless already there; *CREATED (may be NULL)
+ * says whether this call stored it.  The hash is the caller's (the host's
+ * content hash); the store does not recompute it. */
+int store_generation_put(struct db *db, const char *hash, const void *sources, size_t len,
+                         int *created);
+typedef int (*store_blob_fn)(void *ud, const void *data, size_t len);
+int store_generation_get(struct db *db, const char *hash, store_blob_fn fn, void *ud);
+int store_generation_exists(struct db *db, const char *hash);
+
+/* Reports, sections, jobs */
+
+struct report_request {
+    const char *assessment_id;
+    int64_t revision; /* the answers the report is written from */
+    const char *generation;
+    const char *const *section_ids; /* in display order */
+    size_t n_sections;
+    const char *provider, *model; /* may be NULL */
+};
+
+/* Creates the report (queued), its sections (queued) and a job to write it,
+ * in one transaction.  Writes the ids to REPORT_ID and JOB_ID (may be NULL). */
+int store_report_create(struct db *db, const struct user *actor, const struct report_request *r,
+                        char report_id[UUID_STR_LEN], char job_id[UUID_STR_LEN]);
+
+struct report {
+    const char *id;
+    const char *assessment_id;
+    int64_t revision;
+    const char *generation;
+    const char *requested_by; /* user name */
+    const char *status;       /* queued | running | done | failed */
+    const char *provider, *model;
+    int64_t created_at, updated_at, finished_at; /* finished_at 0 while running */
+};
+struct report_section {
+    const char *report_id;
+    const char *section_id;
+    int position;
+    const char *status; /* queued | running | retrying | done | failed */
+    int attempts;
+    const char *provider, *model;
+    int64_t tokens_in, tokens_out;
+    const char *error, *text;                                /* NULL when none */
+    int64_t created_at, updated_at, started_at, finished_at; /* 0 when not yet */
+};
+typedef int (*store_report_fn)(void *ud, const struct report *r);
+typedef int (*store_section_fn)(void *ud, const struct report_section *s);
+
+/* The report (REPORT_FN) then its sections in order (SECTION_FN); either
+ * callback may be NULL. */
+int store_report_get(struct db *db, const struct user *actor, const char *report_id,
+                     store_report_fn report_fn, store_section_fn section_fn, void *ud);
+
+/* Reports of an assessment, newest first (without sections). */
+int store_report_list(struct db *db, const struct user *actor, const char *assessment_id,
+                      store_report_fn fn, void *ud);
+
+/* Usage of one LLM call, added to the section's totals. */
+struct section_usage {
+    const char *provider, *model; /* NULL: keep the stored ones */
+    int64_t tokens_in, tokens_out;
+};
+
+/* Section transitions for the job runner; each is its own transaction, so a
+ * crash loses at most the calls in flight.  STORE_NOT_FOUND for an unknown
+ * report or section. */
+int store_section_start(struct db *db, const char *report_id, const char *section_id);
+int store_section_retrying(struct db *db, const char *report_id, const char *section_id,
+                           const char *error, const struct section_usage *usage);
+int store_section_done(struct db *db, const char *report_id, const char *section_id,
+                       const char *text, const struct section_usage *usage);
+int store_section_fail(struct db *db, const char *report_id, const char *section_id,
+                       const char *error, const struct section_usage *usage);
+
+/* The user's "retry" button: a failed section goes back to queued, and the
+ * report (and its job) back to running/queued.  STORE_CONFLICT when the
+ * section is not failed.  JOB_ID (may be NULL) gets the job to run. */
+int store_section_retry(struct db *db, const struct user *actor, const char *report_id,
+                        const char *section_id, char job_id[UUID_STR_LEN]);
+
+/* Marks the report running (first section starts) */
+int store_report_start(struct db *db, const char *report_id);
+/* Ends the report from its sections: "done" when all are done, else
+ * "failed"; ends its job the same way.  *STATUS (may be NULL) gets which. */
+int store_report_finish(struct db *db, const char *report_id, const char **status);
+
+struct job {
+    const char *id;
+    const char *kind; /* "report" */
+    const char *report_id;
+    const char *status; /* queued | running */
+    int attempts;
+    int64_t created_at, updated_at;
+};
+typedef int (*store_job_fn)(void *ud, const struct job *j);
+/* Jobs queued or running (running ones were cut short by a restart), oldest
+ * first: what the runner resumes at start-up. */
+int store_jobs_unfinished(struct db *db, store_job_fn fn, void *ud);
+/* Queued -> running, attempts + 1. */
+int store_job_start(struct db *db, const char *job_id);
+
+/* Attachments */
+
+#define STORE_ATTACHMENT_NAME_MAX 128
+#define STORE_MEDIA_TYPE_MAX 64
+
+struct attachment {
+    char assessment_id[UUID_STR_LEN];
+    char name[STORE_ATTACHMENT_NAME_MAX + 1];
+    char content_hash[STORE_HASH_HEX];
+    char media_type[STORE_MEDIA_TYPE_MAX + 1];
+    int64_t size;
+    char created_by[USER_NAME_MAX + 1];
+    int64_t created_at;
+};
+
+/* Writes DATA to <data>/attachments/<hash> (BLAKE2b-256, hex) unless that
+ * file exists: temp file, fsync, rename, fsync of the directory, so a crash
+ * leaves either nothing or the whole file.  HASH receives the name.  Call it
+ * before store_attachment_put (an unreferenced file is an orphan that
+ * retention removes after a grace period). */
+int store_blob_write(struct db *db, const void *data, size_t len, char hash[STORE_HASH_HEX]);
+/* Full path of the file for HASH (validated as 64 hex characters). */
+int store_blob_path(struct db *db, const char *hash, char *buf, size_t cap);
+
+/* Adds or replaces the attachment NAME of an assessment.  The caller checks
+ * media type and count limits (store_attachment_count) before. */
+int store_attachment_put(struct db *db, const struct user *actor, const char *assessment_id,
+                         const char *name, const char *media_type, const char *hash, int64_t size,
+                         struct attachment *out);
+int store_attachment_get(struct db *db, const struct user *actor, const char *assessment_id,
+                         const char *name, struct attachment *out);
+typedef int (*store_attachment_fn)(void *ud, const struct attachment *a);
+int store_attachment_list(struct db *db, const struct user *actor, const char *assessment_id,
+                          store_attachment_fn fn, void *ud);
+int store_attachment_count(struct db *db, const struct user *actor, const char *assessment_id,
+                           int64_t *count);
+int store_attachment_delete(struct db *db, const struct user *actor, const char *assessment_id,
+                            const char *name);
+
+/* Files under <data>/attachments that no attachment refers to (or temp
+ * files left by a crash) and older than MIN_AGE_MS: FN gets each path. */
+typedef int (*store_path_fn)(void *ud, const char *path);
+int store_attachment_orphans(struct db *db, int64_t min_age_ms, store_path_fn fn, void *ud);
+
+#endif

@@ -1,0 +1,432 @@
+#include <ctype.h>
+#include <stdio.h>
+#include <string.h>
+#include "store/authz.h"
+#include "store/store_internal.h"
+
+#define ASSESSMENT_COLUMNS                                                                         \
+    "a.id, a.type, a.client, a.owner_id, u.name, a.targets, a.revision, a.created_at,"             \
+    " a.updated_at"
+#define ASSESSMENT_FROM " FROM assessments a JOIN users u ON u.id = a.owner_id"
+#define PAGE_LIMIT_MAX 500
+
+static const char SQL_ASSESSMENT_INSERT[] =
+    "INSERT INTO assessments (id, type, client, owner_id, targets, revision, created_at,"
+    " updated_at) VALUES (?, ?, ?, ?, ?, 0, ?, ?)";
+static const char SQL_ASSESSMENT_GET[] =
+    "SELECT " ASSESSMENT_COLUMNS ASSESSMENT_FROM " WHERE a.id = ? AND a.deleted_at IS NULL";
+static const char SQL_ASSESSMENT_ACCESS[] =
+    "SELECT owner_id, revision FROM assessments WHERE id = ? AND deleted_at IS NULL";
+/* The first page binds "~" as the cursor: it sorts after every hex id. */
+static const char SQL_ASSESSMENT_LIST_ALL[] =
+    "SELECT " ASSESSMENT_COLUMNS ASSESSMENT_FROM
+    " WHERE a.deleted_at IS NULL AND a.id < ? ORDER BY a.id DESC LIMIT ?";
+static const char SQL_ASSESSMENT_LIST_OWN[] =
+    "SELECT " ASSESSMENT_COLUMNS ASSESSMENT_FROM
+    " WHERE a.owner_id = ? AND a.deleted_at IS NULL AND a.id < ? ORDER BY a.id DESC LIMIT ?";
+static const char SQL_ASSESSMENT_COUNT_ALL[] =
+    "SELECT COUNT(*) FROM assessments WHERE deleted_at IS NULL";
+static const char SQL_ASSESSMENT_COUNT_OWN[] =
+    "SELECT COUNT(*) FROM assessments WHERE owner_id = ? AND deleted_at IS NULL";
+static const char SQL_ASSESSMENT_SOFT_DELETE[] =
+    "UPDATE assessments SET deleted_at = ?, updated_at = ? WHERE id = ? AND deleted_at IS NULL";
+static const char SQL_ASSESSMENT_BUMP[] =
+    "UPDATE assessments SET revision = revision + 1, updated_at = ?"
+    " WHERE id = ? AND revision = ? AND deleted_at IS NULL";
+static const char SQL_ANSWER_UPSERT[] =
+    "INSERT INTO answers (assessment_id, question_id, value, note, updated_by, updated_at,"
+    " revision) VALUES (?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (assessment_id, question_id) DO UPDATE SET value = excluded.value,"
+    " note = excluded.note, updated_by = excluded.updated_by,"
+    " updated_at = excluded.updated_at, revision = excluded.revision";
+static const char SQL_ANSWER_DELETE[] =
+    "DELETE FROM answers WHERE assessment_id = ? AND question_id = ?";
+static const char SQL_ANSWERS_GET[] =
+    "SELECT a.question_id, a.value, a.note, u.name, a.updated_at, a.revision"
+    " FROM answers a JOIN users u ON u.id = a.updated_by"
+    " WHERE a.assessment_id = ? ORDER BY a.question_id";
+static const char SQL_SCORE_INSERT[] =
+    "INSERT INTO score_snapshots (id, assessment_id, revision, generation, scores, created_at)"
+    " VALUES (?, ?, ?, ?, ?, ?)";
+static const char SQL_SCORE_LATEST[] =
+    "SELECT id, assessment_id, revision, generation, scores, created_at FROM score_snapshots"
+    " WHERE assessment_id = ? ORDER BY id DESC LIMIT 1";
+
+int store_text_ok(const char *s, size_t max)
+{
+    return s != NULL && s[0] != '\0' && strlen(s) <= max;
+}
+
+static int store_type_ok(const char *type)
+{
+    if (!store_text_ok(type, STORE_TYPE_MAX))
+        return 0;
+    for (const char *p = type; *p; p++)
+        if (!islower((unsigned char)*p) && !isdigit((unsigned char)*p) && *p != '_' && *p != '-')
+            return 0;
+    return 1;
+}
+
+static void assessment_from_row(sqlite3_stmt *st, struct assessment *a)
+{
+    db_col_copy(st, 0, a->id, sizeof a->id);
+    db_col_copy(st, 1, a->type, sizeof a->type);
+    db_col_copy(st, 2, a->client, sizeof a->client);
+    db_col_copy(st, 3, a->owner_id, sizeof a->owner_id);
+    db_col_copy(st, 4, a->owner_name, sizeof a->owner_name);
+    db_col_copy(st, 5, a->targets, sizeof a->targets);
+    a->revision = store_col_i64(st, 6);
+    a->created_at = store_col_i64(st, 7);
+    a->updated_at = store_col_i64(st, 8);
+    a->deleted_at = 0;
+}
+
+int store_assessment_create(struct db *db, const struct user *owner, const char *type,
+                            const char *client, const char *targets_json, struct assessment *out)
+{
+    if (owner == NULL || owner->disabled || owner->id[0] == '\0')
+        return db_fail(db, STORE_INVALID, "creating an assessment needs an enabled account");
+    if (!store_type_ok(type))
+        return db_fail(db, STORE_INVALID,
+                       "invalid assessment type \"%.80s\": use 1-%d of a-z 0-9 _ -",
+                       type ? type : "", STORE_TYPE_MAX);
+    if (!store_text_ok(client, STORE_CLIENT_MAX))
+        return db_fail(db, STORE_INVALID, "client must be 1-%d bytes", STORE_CLIENT_MAX);
+    if (targets_json == NULL)
+        targets_json = "{}";
+    if (!store_text_ok(targets_json, STORE_TARGETS_MAX))
+        return db_fail(db, STORE_INVALID, "targets must be 1-%d bytes of JSON", STORE_TARGETS_MAX);
+
+    struct assessment a = {.revision = 0};
+    uuid_v7_string(a.id);
+    snprintf(a.type, sizeof a.type, "%s", type);
+    snprintf(a.client, sizeof a.client, "%s", client);
+    snprintf(a.owner_id, sizeof a.owner_id, "%s", owner->id);
+    snprintf(a.owner_name, sizeof a.owner_name, "%s", owner->name);
+    snprintf(a.targets, sizeof a.targets, "%s", targets_json);
+    a.created_at = a.updated_at = db_now_ms(db);
+
+    sqlite3_stmt *st = db_stmt(db, SQL_ASSESSMENT_INSERT);
+    if (st == NULL)
+        return STORE_ERROR;
+    db_bind_text(st, 1, a.id);
+    db_bind_text(st, 2, a.type);
+    db_bind_text(st, 3, a.client);
+    db_bind_text(st, 4, a.owner_id);
+    db_bind_text(st, 5, a.targets);
+    sqlite3_bind_int64(st, 6, a.created_at);
+    sqlite3_bind_int64(st, 7, a.updated_at);
+    int rc = db_step_done(db, st, "creating an assessment");
+    if (rc == STORE_OK && out)
+        *out = a;
+    return rc;
+}
+
+static int assessment_not_found(struct db *db, const char *id)
+{
+    return db_fail(db, STORE_NOT_FOUND, "no assessment %.40s", id ? id : "");
+}
+
+int store_assessment_access(struct db *db, const struct user *actor, const char *id,
+                            int64_t *revision)
+{
+    sqlite3_stmt *st = db_stmt(db, SQL_ASSESSMENT_ACCESS);
+    if (st == NULL)
+        return STORE_ERROR;
+    db_bind_text(st, 1, id);
+    int step = sqlite3_step(st), rc;
+    if (step == SQLITE_ROW) {
+        int ok = authz_can_access_owner(actor, db_col_text(st, 0));
+        if (revision)
+            *revision = store_col_i64(st, 1);
+        rc = ok ? STORE_OK : assessment_not_found(db, id);
+    } else {
+        rc = step == SQLITE_DONE ? assessment_not_found(db, id)
+                                 : db_sqlite_fail(db, "reading an assessment");
+    }
+    db_stmt_done(st);
+    return rc;
+}
+
+int store_assessment_get(struct db *db, const struct user *actor, const char *id,
+                         struct assessment *out)
+{
+    sqlite3_stmt *st = db_stmt(db, SQL_ASSESSMENT_GET);
+    if (st == NULL)
+        return STORE_ERROR;
+    db_bind_text(st, 1, id);
+    int step = sqlite3_step(st), rc;
+    if (step == SQLITE_ROW) {
+        assessment_from_row(st, out);
+        rc = authz_can_access_assessment(actor, out) ? STORE_OK : assessment_not_found(db, id);
+    } else {
+        rc = step == SQLITE_DONE ? assessment_not_found(db, id)
+                                 : db_sqlite_fail(db, "reading an assessment");
+    }
+    db_stmt_done(st);
+    if (rc != STORE_OK)
+        memset(out, 0, sizeof *out);
+    return rc;
+}
+
+int store_assessment_list(struct db *db, const struct user *actor, const struct store_page *page,
+                          store_assessment_fn fn, void *ud)
+{
+    const char *owner = authz_list_owner(actor);
+    const char *cursor = page && page->before_id ? page->before_id : "~";
+    int limit = page && page->limit > 0 ? page->limit : 50;
+    if (limit > PAGE_LIMIT_MAX)
+        limit = PAGE_LIMIT_MAX;
+    sqlite3_stmt *st = db_stmt(db, owner ? SQL_ASSESSMENT_LIST_OWN : SQL_ASSESSMENT_LIST_ALL);
+    if (st == NULL)
+        return STORE_ERROR;
+    int idx = 1;
+    if (owner)
+        db_bind_text(st, idx++, owner);
+    db_bind_text(st, idx++, cursor);
+    sqlite3_bind_int(st, idx, limit);
+    int step;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        struct assessment a;
+        assessment_from_row(st, &a);
+        if (fn(ud, &a) != 0) {
+            step = SQLITE_DONE;
+            break;
+        }
+    }
+    int rc = step == SQLITE_DONE ? STORE_OK : db_sqlite_fail(db, "listing assessments");
+    db_stmt_done(st);
+    return rc;
+}
+
+int store_assessment_count(struct db *db, const struct user *actor, int64_t *count)
+{
+    const char *owner = authz_list_owner(actor);
+    sqlite3_stmt *st = db_stmt(db, owner ? SQL_ASSESSMENT_COUNT_OWN : SQL_ASSESSMENT_COUNT_ALL);
+    if (st == NULL)
+        return STORE_ERROR;
+    if (owner)
+        db_bind_text(st, 1, owner);
+    int rc = STORE_OK;
+    if (sqlite3_step(st) == SQLITE_ROW)
+        *count = store_col_i64(st, 0);
+    else
+        rc = db_sqlite_fail(db, "counting assessments");
+    db_stmt_done(st);
+    return rc;
+}
+
+int store_assessment_delete(struct db *db, const struct user *actor, const char *id)
+{
+    int rc = db_tx_begin(db);
+    if (rc != STORE_OK)
+        return rc;
+    rc = store_assessment_access(db, actor, id, NULL);
+    sqlite3_stmt *st = rc == STORE_OK ? db_stmt(db, SQL_ASSESSMENT_SOFT_DELETE) : NULL;
+    if (st) {
+        int64_t now = db_now_ms(db);
+        sqlite3_bind_int64(st, 1, now);
+        sqlite3_bind_int64(st, 2, now);
+        db_bind_text(st, 3, id);
+        rc = db_step_done(db, st, "deleting an assessment");
+    } else if (rc == STORE_OK) {
+        rc = STORE_ERROR;
+    }
+    if (rc != STORE_OK) {
+        db_tx_rollback(db);
+        return rc;
+    }
+    return db_tx_commit(db);
+}
+
+/* Answers */
+
+static int answers_validate(struct db *db, const struct answer_input *answers, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (!store_text_ok(answers[i].question_id, STORE_QUESTION_MAX))
+            return db_fail(db, STORE_INVALID, "answer %zu: question id must be 1-%d bytes", i + 1,
+                           STORE_QUESTION_MAX);
+        if (answers[i].value_json && answers[i].value_json[0] == '\0')
+            return db_fail(db, STORE_INVALID, "answer %s: empty value (use NULL to remove)",
+                           answers[i].question_id);
+    }
+    return STORE_OK;
+}
+
+static int answer_write(struct db *db, const char *assessment_id, const struct answer_input *in,
+                        const char *user_id, int64_t now, int64_t revision)
+{
+    if (in->value_json == NULL) {
+        sqlite3_stmt *st = db_stmt(db, SQL_ANSWER_DELETE);
+        if (st == NULL)
+            return STORE_ERROR;
+        db_bind_text(st, 1, assessment_id);
+        db_bind_text(st, 2, in->question_id);
+        return db_step_done(db, st, "removing an answer");
+    }
+    sqlite3_stmt *st = db_stmt(db, SQL_ANSWER_UPSERT);
+    if (st == NULL)
+        return STORE_ERROR;
+    db_bind_text(st, 1, assessment_id);
+    db_bind_text(st, 2, in->question_id);
+    db_bind_text(st, 3, in->value_json);
+    db_bind_text(st, 4, in->note);
+    db_bind_text(st, 5, user_id);
+    sqlite3_bind_int64(st, 6, now);
+    sqlite3_bind_int64(st, 7, revision);
+    return db_step_done(db, st, "saving an answer");
+}
+
+/* Moves the revision from BASE to BASE + 1.  The WHERE guard is what makes
+ * the save safe on engines that do not serialise writers the way SQLite's
+ * BEGIN IMMEDIATE does. */
+static int assessment_bump_revision(struct db *db, const char *id, int64_t base, int64_t now)
+{
+    sqlite3_stmt *st = db_stmt(db, SQL_ASSESSMENT_BUMP);
+    if (st == NULL)
+        return STORE_ERROR;
+    sqlite3_bind_int64(st, 1, now);
+    db_bind_text(st, 2, id);
+    sqlite3_bind_int64(st, 3, base);
+    int rc = db_step_done(db, st, "updating the revision");
+    if (rc == STORE_OK && db_changes(db) != 1)
+        rc = db_fail(db, STORE_CONFLICT, "assessment %s changed during the save", id);
+    return rc;
+}
+
+static int answers_save_locked(struct db *db, const struct user *actor, const char *id,
+                               int64_t base, const struct answer_input *answers, size_t n,
+                               int64_t *revision)
+{
+    int rc = store_assessment_access(db, actor, id, revision);
+    if (rc != STORE_OK)
+        return rc;
+    if (*revision != base)
+        return db_fail(db, STORE_CONFLICT,
+                       "assessment %s is at revision %lld, the save was based on %lld", id,
+                       (long long)*revision, (long long)base);
+    int64_t now = db_now_ms(db);
+    if ((rc = assessment_bump_revision(db, id, base, now)) != STORE_OK)
+        return rc;
+    for (size_t i = 0; i < n && rc == STORE_OK; i++)
+        rc = answer_write(db, id, &answers[i], actor->id, now, base + 1);
+    if (rc == STORE_INVALID) /* foreign key on updated_by: the actor is no account */
+        rc = db_fail(db, STORE_INVALID, "saving answers: %s is not an account", actor->name);
+    if (rc == STORE_OK)
+        *revision = base + 1;
+    return rc;
+}
+
+int store_save_answers(struct db *db, const struct user *actor, const char *assessment_id,
+                       int64_t base_revision, const struct answer_input *answers, size_t n,
+                       int64_t *revision)
+{
+    *revision = 0;
+    int rc = answers_validate(db, answers, n);
+    if (rc != STORE_OK)
+        return rc;
+    if ((rc = db_tx_begin(db)) != STORE_OK)
+        return rc;
+    int64_t current = 0;
+    rc = answers_save_locked(db, actor, assessment_id, base_revision, answers, n, &current);
+    if (rc != STORE_OK) {
+        db_tx_rollback(db);
+        if (rc == STORE_CONFLICT)
+            *revision = current;
+        return rc;
+    }
+    if ((rc = db_tx_commit(db)) == STORE_OK)
+        *revision = current;
+    return rc;
+}
+
+int store_answers_get(struct db *db, const struct user *actor, const char *assessment_id,
+                      store_answer_fn fn, void *ud)
+{
+    int rc = store_assessment_access(db, actor, assessment_id, NULL);
+    if (rc != STORE_OK)
+        return rc;
+    sqlite3_stmt *st = db_stmt(db, SQL_ANSWERS_GET);
+    if (st == NULL)
+        return STORE_ERROR;
+    db_bind_text(st, 1, assessment_id);
+    int step;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        struct answer a = {
+            .question_id = db_col_text(st, 0),
+            .value_json = db_col_text(st, 1),
+            .note = db_col_text(st, 2),
+            .updated_by = db_col_text(st, 3),
+            .updated_at = store_col_i64(st, 4),
+            .revision = store_col_i64(st, 5),
+        };
+        if (fn(ud, &a) != 0) {
+            step = SQLITE_DONE;
+            break;
+        }
+    }
+    rc = step == SQLITE_DONE ? STORE_OK : db_sqlite_fail(db, "reading answers");
+    db_stmt_done(st);
+    return rc;
+}
+
+/* Score snapshots */
+
+int store_score_put(struct db *db, const char *assessment_id, int64_t revision,
+                    const char *generation, const char *scores_json, char id[UUID_STR_LEN])
+{
+    if (!store_text_ok(generation, STORE_GENERATION_MAX) || !store_text_ok(scores_json, SIZE_MAX))
+        return db_fail(db, STORE_INVALID, "score snapshot needs a generation and scores");
+    char new_id[UUID_STR_LEN];
+    uuid_v7_string(new_id);
+    sqlite3_stmt *st = db_stmt(db, SQL_SCORE_INSERT);
+    if (st == NULL)
+        return STORE_ERROR;
+    db_bind_text(st, 1, new_id);
+    db_bind_text(st, 2, assessment_id);
+    sqlite3_bind_int64(st, 3, revision);
+    db_bind_text(st, 4, generation);
+    db_bind_text(st, 5, scores_json);
+    sqlite3_bind_int64(st, 6, db_now_ms(db));
+    int rc = db_step_done(db, st, "storing scores");
+    if (rc == STORE_INVALID)
+        return db_fail(db, STORE_INVALID,
+                       "storing scores: no assessment %.40s, or generation %.80s not stored "
+                       "(store_generation_put first)",
+                       assessment_id ? assessment_id : "", generation);
+    if (rc == STORE_OK && id)
+        memcpy(id, new_id, UUID_STR_LEN);
+    return rc;
+}
+
+int store_score_latest(struct db *db, const struct user *actor, const char *assessment_id,
+                       store_score_fn fn, void *ud)
+{
+    int rc = store_assessment_access(db, actor, assessment_id, NULL);
+    if (rc != STORE_OK)
+        return rc;
+    sqlite3_stmt *st = db_stmt(db, SQL_SCORE_LATEST);
+    if (st == NULL)
+        return STORE_ERROR;
+    db_bind_text(st, 1, assessment_id);
+    int step = sqlite3_step(st);
+    if (step == SQLITE_ROW) {
+        struct score_snapshot s = {
+            .id = db_col_text(st, 0),
+            .assessment_id = db_col_text(st, 1),
+            .revision = store_col_i64(st, 2),
+            .generation = db_col_text(st, 3),
+            .scores_json = db_col_text(st, 4),
+            .created_at = store_col_i64(st, 5),
+        };
+        fn(ud, &s);
+        rc = STORE_OK;
+    } else if (step == SQLITE_DONE) {
+        rc = db_fail(db, STORE_NOT_FOUND, "no scores stored for assessment %.40s", assessment_id);
+    } else {
+        rc = db_sqlite_fail(db, "reading scores");
+    }
+    db_stmt_done(st);
+    return rc;
+}

@@ -1,0 +1,316 @@
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "store/store_internal.h"
+
+#define ATTACHMENT_DIR "attachments"
+#define ATTACHMENT_TMP_PREFIX ".tmp-"
+
+#define ATTACHMENT_COLUMNS                                                                         \
+    "a.assessment_id, a.name, a.content_hash, a.media_type, a.size, u.name, a.created_at"
+#define ATTACHMENT_FROM " FROM attachments a JOIN users u ON u.id = a.created_by"
+
+static const char SQL_ATTACHMENT_UPSERT[] =
+    "INSERT INTO attachments (assessment_id, name, content_hash, media_type, size, created_by,"
+    " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (assessment_id, name) DO UPDATE SET content_hash = excluded.content_hash,"
+    " media_type = excluded.media_type, size = excluded.size,"
+    " created_by = excluded.created_by, created_at = excluded.created_at";
+static const char SQL_ATTACHMENT_GET[] =
+    "SELECT " ATTACHMENT_COLUMNS ATTACHMENT_FROM " WHERE a.assessment_id = ? AND a.name = ?";
+static const char SQL_ATTACHMENT_LIST[] =
+    "SELECT " ATTACHMENT_COLUMNS ATTACHMENT_FROM " WHERE a.assessment_id = ? ORDER BY a.name";
+static const char SQL_ATTACHMENT_COUNT[] =
+    "SELECT COUNT(*) FROM attachments WHERE assessment_id = ?";
+static const char SQL_ATTACHMENT_DELETE[] =
+    "DELETE FROM attachments WHERE assessment_id = ? AND name = ?";
+static const char SQL_ATTACHMENT_HASH_USED[] =
+    "SELECT 1 FROM attachments WHERE content_hash = ? LIMIT 1";
+
+static int blob_hash_ok(const char *hash)
+{
+    if (hash == NULL || strlen(hash) != STORE_HASH_HEX - 1)
+        return 0;
+    for (const char *p = hash; *p; p++)
+        if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
+            return 0;
+    return 1;
+}
+
+static int blob_dir(struct db *db, char *buf, size_t cap)
+{
+    if (db_join_path(buf, cap, db_data_dir(db), ATTACHMENT_DIR) != 0)
+        return db_fail(db, STORE_ERROR, "attachment dir path too long");
+    if (mkdir(buf, 0700) != 0 && errno != EEXIST)
+        return db_fail(db, STORE_ERROR, "cannot create %s: %s", buf, strerror(errno));
+    return STORE_OK;
+}
+
+int store_blob_path(struct db *db, const char *hash, char *buf, size_t cap)
+{
+    if (!blob_hash_ok(hash))
+        return db_fail(db, STORE_INVALID, "invalid content hash \"%.80s\"", hash ? hash : "");
+    int n = snprintf(buf, cap, "%s/" ATTACHMENT_DIR "/%s", db_data_dir(db), hash);
+    if (n < 0 || (size_t)n >= cap)
+        return db_fail(db, STORE_ERROR, "attachment path too long");
+    return STORE_OK;
+}
+
+static int write_all(int fd, const unsigned char *p, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -1;
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+/* Temp file, fsync, rename, fsync of the directory: after a crash the name
+ * either does not exist or holds the complete content. */
+static int blob_write_file(struct db *db, const char *dir, const char *path, const void *data,
+                           size_t len)
+{
+    char tmp[4200], rnd[17];
+    unsigned char r[8];
+    randombytes_buf(r, sizeof r);
+    sodium_bin2hex(rnd, sizeof rnd, r, sizeof r);
+    snprintf(tmp, sizeof tmp, "%s/" ATTACHMENT_TMP_PREFIX "%s", dir, rnd);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return db_fail(db, STORE_ERROR, "cannot create %s: %s", tmp, strerror(errno));
+    int ok = write_all(fd, data, len) == 0 && fsync(fd) == 0;
+    int saved = errno;
+    ok = close(fd) == 0 && ok;
+    if (ok && rename(tmp, path) == 0 && db_fsync_dir(dir) == 0)
+        return STORE_OK;
+    saved = ok ? errno : saved;
+    unlink(tmp);
+    return db_fail(db, STORE_ERROR, "cannot write attachment %s: %s", path, strerror(saved));
+}
+
+int store_blob_write(struct db *db, const void *data, size_t len, char hash[STORE_HASH_HEX])
+{
+    unsigned char h[32];
+    crypto_generichash(h, sizeof h, data, len, NULL, 0);
+    sodium_bin2hex(hash, STORE_HASH_HEX, h, sizeof h);
+    char dir[4096], path[4200];
+    int rc = blob_dir(db, dir, sizeof dir);
+    if (rc != STORE_OK || (rc = store_blob_path(db, hash, path, sizeof path)) != STORE_OK)
+        return rc;
+    struct stat st;
+    /* Same content already stored: refresh its time so retention's grace
+     * period protects it until the caller's row refers to it. */
+    if (stat(path, &st) == 0 && (size_t)st.st_size == len &&
+        utimensat(AT_FDCWD, path, NULL, 0) == 0)
+        return STORE_OK;
+    return blob_write_file(db, dir, path, data, len);
+}
+
+static void attachment_from_row(sqlite3_stmt *st, struct attachment *a)
+{
+    db_col_copy(st, 0, a->assessment_id, sizeof a->assessment_id);
+    db_col_copy(st, 1, a->name, sizeof a->name);
+    db_col_copy(st, 2, a->content_hash, sizeof a->content_hash);
+    db_col_copy(st, 3, a->media_type, sizeof a->media_type);
+    a->size = store_col_i64(st, 4);
+    db_col_copy(st, 5, a->created_by, sizeof a->created_by);
+    a->created_at = store_col_i64(st, 6);
+}
+
+static int attachment_name_ok(const char *name)
+{
+    return store_text_ok(name, STORE_ATTACHMENT_NAME_MAX);
+}
+
+static int attachment_upsert(struct db *db, const struct user *actor, const char *assessment_id,
+                             const char *name, const char *media_type, const char *hash,
+                             int64_t size)
+{
+    sqlite3_stmt *st = db_stmt(db, SQL_ATTACHMENT_UPSERT);
+    if (st == NULL)
+        return STORE_ERROR;
+    db_bind_text(st, 1, assessment_id);
+    db_bind_text(st, 2, name);
+    db_bind_text(st, 3, hash);
+    db_bind_text(st, 4, media_type);
+    sqlite3_bind_int64(st, 5, size);
+    db_bind_text(st, 6, actor->id);
+    sqlite3_bind_int64(st, 7, db_now_ms(db));
+    return db_step_done(db, st, "storing an attachment");
+}
+
+int store_attachment_put(struct db *db, const struct user *actor, const char *assessment_id,
+                         const char *name, const char *media_type, const char *hash, int64_t size,
+                         struct attachment *out)
+{
+    if (!attachment_name_ok(name))
+        return db_fail(db, STORE_INVALID, "attachment name must be 1-%d bytes",
+                       STORE_ATTACHMENT_NAME_MAX);
+    if (!store_text_ok(media_type, STORE_MEDIA_TYPE_MAX) || !blob_hash_ok(hash) || size < 0)
+        return db_fail(db, STORE_INVALID, "attachment %s: bad media type, hash or size", name);
+    int rc = db_tx_begin(db);
+    if (rc != STORE_OK)
+        return rc;
+    rc = store_assessment_access(db, actor, assessment_id, NULL);
+    if (rc == STORE_OK)
+        rc = attachment_upsert(db, actor, assessment_id, name, media_type, hash, size);
+    if (rc == STORE_OK && out)
+        rc = store_attachment_get(db, actor, assessment_id, name, out);
+    if (rc != STORE_OK) {
+        db_tx_rollback(db);
+        return rc;
+    }
+    return db_tx_commit(db);
+}
+
+int store_attachment_get(struct db *db, const struct user *actor, const char *assessment_id,
+                         const char *name, struct attachment *out)
+{
+    int rc = store_assessment_access(db, actor, assessment_id, NULL);
+    if (rc != STORE_OK)
+        return rc;
+    sqlite3_stmt *st = db_stmt(db, SQL_ATTACHMENT_GET);
+    if (st == NULL)
+        return STORE_ERROR;
+    db_bind_text(st, 1, assessment_id);
+    db_bind_text(st, 2, name);
+    int step = sqlite3_step(st);
+    if (step == SQLITE_ROW)
+        attachment_from_row(st, out);
+    else if (step == SQLITE_DONE)
+        rc = db_fail(db, STORE_NOT_FOUND, "no attachment %.128s", name ? name : "");
+    else
+        rc = db_sqlite_fail(db, "reading an attachment");
+    db_stmt_done(st);
+    return rc;
+}
+
+int store_attachment_list(struct db *db, const struct user *actor, const char *assessment_id,
+                          store_attachment_fn fn, void *ud)
+{
+    int rc = store_assessment_access(db, actor, assessment_id, NULL);
+    if (rc != STORE_OK)
+        return rc;
+    sqlite3_stmt *st = db_stmt(db, SQL_ATTACHMENT_LIST);
+    if (st == NULL)
+        return STORE_ERROR;
+    db_bind_text(st, 1, assessment_id);
+    int step;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        struct attachment a;
+        attachment_from_row(st, &a);
+        if (fn(ud, &a) != 0) {
+            step = SQLITE_DONE;
+            break;
+        }
+    }
+    rc = step == SQLITE_DONE ? STORE_OK : db_sqlite_fail(db, "listing attachments");
+    db_stmt_done(st);
+    return rc;
+}
+
+int store_attachment_count(struct db *db, const struct user *actor, const char *assessment_id,
+                           int64_t *count)
+{
+    int rc = store_assessment_access(db, actor, assessment_id, NULL);
+    if (rc != STORE_OK)
+        return rc;
+    sqlite3_stmt *st = db_stmt(db, SQL_ATTACHMENT_COUNT);
+    if (st == NULL)
+        return STORE_ERROR;
+    db_bind_text(st, 1, assessment_id);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        *count = store_col_i64(st, 0);
+    else
+        rc = db_sqlite_fail(db, "counting attachments");
+    db_stmt_done(st);
+    return rc;
+}
+
+int store_attachment_delete(struct db *db, const struct user *actor, const char *assessment_id,
+                            const char *name)
+{
+    int rc = store_assessment_access(db, actor, assessment_id, NULL);
+    if (rc != STORE_OK)
+        return rc;
+    sqlite3_stmt *st = db_stmt(db, SQL_ATTACHMENT_DELETE);
+    if (st == NULL)
+        return STORE_ERROR;
+    db_bind_text(st, 1, assessment_id);
+    db_bind_text(st, 2, name);
+    rc = db_step_done(db, st, "deleting an attachment");
+    if (rc == STORE_OK && db_changes(db) == 0)
+        rc = db_fail(db, STORE_NOT_FOUND, "no attachment %.128s", name ? name : "");
+    return rc;
+}
+
+/* Orphans */
+
+static int blob_referenced(struct db *db, const char *hash, int *used)
+{
+    sqlite3_stmt *st = db_stmt(db, SQL_ATTACHMENT_HASH_USED);
+    if (st == NULL)
+        return STORE_ERROR;
+    db_bind_text(st, 1, hash);
+    int step = sqlite3_step(st), rc = STORE_OK;
+    if (step == SQLITE_ROW || step == SQLITE_DONE)
+        *used = step == SQLITE_ROW;
+    else
+        rc = db_sqlite_fail(db, "checking an attachment's use");
+    db_stmt_done(st);
+    return rc;
+}
+
+/* An entry of the attachment dir that nobody needs: a content file no row
+ * refers to, or a temp file a crash left behind, older than the grace period
+ * (a younger one may belong to a put still in progress). */
+static int blob_is_orphan(struct db *db, const char *dir, const char *name, int64_t cutoff_ms,
+                          char *path, size_t cap, int *orphan)
+{
+    *orphan = 0;
+    int temp = strncmp(name, ATTACHMENT_TMP_PREFIX, strlen(ATTACHMENT_TMP_PREFIX)) == 0;
+    if (!temp && !blob_hash_ok(name))
+        return STORE_OK; /* not ours: leave it alone */
+    struct stat st;
+    if (snprintf(path, cap, "%s/%s", dir, name) >= (int)cap || lstat(path, &st) != 0 ||
+        !S_ISREG(st.st_mode))
+        return STORE_OK;
+    int64_t mtime_ms = (int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000;
+    if (mtime_ms > cutoff_ms)
+        return STORE_OK;
+    int used = 0, rc = temp ? STORE_OK : blob_referenced(db, name, &used);
+    *orphan = rc == STORE_OK && !used;
+    return rc;
+}
+
+int store_attachment_orphans(struct db *db, int64_t min_age_ms, store_path_fn fn, void *ud)
+{
+    char dir[4096];
+    int rc = blob_dir(db, dir, sizeof dir);
+    if (rc != STORE_OK)
+        return rc;
+    DIR *d = opendir(dir);
+    if (d == NULL)
+        return db_fail(db, STORE_ERROR, "cannot list %s: %s", dir, strerror(errno));
+    int64_t cutoff = db_now_ms(db) - min_age_ms;
+    struct dirent *e;
+    while (rc == STORE_OK && (e = readdir(d)) != NULL) {
+        char path[4400];
+        int orphan = 0;
+        rc = blob_is_orphan(db, dir, e->d_name, cutoff, path, sizeof path, &orphan);
+        if (rc == STORE_OK && orphan && fn(ud, path) != 0)
+            break;
+    }
+    closedir(d);
+    return rc;
+}

@@ -1,0 +1,69 @@
+/* User accounts: roles admin and consultant.  Accounts are never deleted;
+ * they are disabled, which also ends their sessions.  Passwords arrive here
+ * already hashed (password.h), because hashing belongs on the thread pool. */
+#ifndef O2C_STORE_USER_H
+#define O2C_STORE_USER_H
+#include <stdint.h>
+#include "store/db.h"
+#include "store/password.h"
+#include "store/uuid.h"
+
+#define USER_NAME_MAX 64
+
+enum user_role {
+    USER_ROLE_CONSULTANT = 0,
+    USER_ROLE_ADMIN = 1,
+};
+
+struct user {
+    char id[UUID_STR_LEN];
+    char name[USER_NAME_MAX + 1];
+    enum user_role role;
+    int disabled;
+    int64_t created_at, updated_at;
+};
+
+const char *user_role_name(enum user_role role);
+/* "admin" | "consultant" -> *OUT; -1 for anything else. */
+int user_role_parse(const char *name, enum user_role *out);
+
+/* 1 when NAME is 1..64 of [A-Za-z0-9._@-], starting with a letter or digit. */
+int user_name_valid(const char *name);
+
+/* Creates an account.  STORE_EXISTS when NAME is taken, STORE_INVALID for a
+ * bad name or an empty hash.  OUT (may be NULL) receives the new user. */
+int user_add(struct db *db, const char *name, enum user_role role, const char *password_hash,
+             struct user *out);
+
+int user_get_by_name(struct db *db, const char *name, struct user *out);
+int user_get_by_id(struct db *db, const char *id, struct user *out);
+
+/* Calls FN for every account in name order; FN returns non-zero to stop.
+ * FN must not call back into the store. */
+typedef int (*user_fn)(void *ud, const struct user *u);
+int user_list(struct db *db, user_fn fn, void *ud);
+int user_count(struct db *db, int64_t *count);
+
+/* The stored hash for NAME (copied to HASH) and the account (OUT, may be
+ * NULL).  STORE_NOT_FOUND for an unknown name: the caller then verifies
+ * against password_dummy_hash() so both cases take the same time. */
+int user_password_hash(struct db *db, const char *name, struct user *out,
+                       char hash[PASSWORD_HASH_MAX]);
+
+/* Replaces the hash and revokes every session of the account, in one
+ * transaction.  *REVOKED (may be NULL) receives how many sessions ended. */
+int user_set_password(struct db *db, const char *name, const char *password_hash, int64_t *revoked);
+
+/* Disables (revoking every session, one transaction) or re-enables. */
+int user_set_disabled(struct db *db, const char *name, int disabled, int64_t *revoked);
+
+int user_set_role(struct db *db, const char *name, enum user_role role);
+
+/* First run: when no account exists, creates "admin" with PASSWORD, or with
+ * a random one written to GENERATED (25 bytes) for the caller to print once
+ * to the terminal.  *CREATED says whether it happened.  Hashes synchronously:
+ * call it at start-up, before the loop serves.  STORE_REFUSED when PASSWORD
+ * fails the policy. */
+int user_ensure_admin(struct db *db, const char *password, char generated[25], int *created);
+
+#endif
