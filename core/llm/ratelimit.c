@@ -111,12 +111,20 @@ static int64_t bucket_wait(const struct bucket *b, int64_t cost)
     return (need - b->level + b->capacity - 1) / b->capacity;
 }
 
+/* Debits UNITS (a credit when negative).  The level stays within [-MAX_UNITS,
+ * capacity] whole units, so nonsense usage figures cannot overflow it. */
 static void bucket_debit(struct bucket *b, int64_t now, int64_t units)
 {
     bucket_refill(b, now);
+    if (units > MAX_UNITS)
+        units = MAX_UNITS;
+    if (units < -MAX_UNITS)
+        units = -MAX_UNITS;
     b->level -= units * WINDOW_MS;
     if (b->level > b->capacity * WINDOW_MS)
         b->level = b->capacity * WINDOW_MS;
+    if (b->level < -MAX_UNITS * WINDOW_MS)
+        b->level = -MAX_UNITS * WINDOW_MS;
 }
 
 /* Cost of a call in each budget. */
@@ -348,15 +356,17 @@ void ratelimit_finish(struct ratelimit *rl, struct ratelimit_ticket *ticket, int
     }
     int64_t in = actual_input >= 0 ? actual_input : ticket->est_input;
     int64_t out = actual_output >= 0 ? actual_output : ticket->max_output;
+    in = in > MAX_UNITS ? MAX_UNITS : in;
+    out = out > MAX_UNITS ? MAX_UNITS : out;
     int64_t actual[RATELIMIT_BUDGETS];
     call_costs(in, out, actual);
     for (int i = 0; i < RATELIMIT_BUDGETS; i++)
         if (ticket->charged[i])
             bucket_debit(&rl->bucket[i], now, actual[i] - ticket->debit[i]);
     if (actual_input > 0)
-        rl->counters.input_tokens_total += actual_input;
+        rl->counters.input_tokens_total += in;
     if (actual_output > 0)
-        rl->counters.output_tokens_total += actual_output;
+        rl->counters.output_tokens_total += out;
     rl->counters.finished++;
     ticket_release(rl, ticket);
 }

@@ -150,7 +150,7 @@ struct ratelimit_stats {
     uint64_t started, finished, cancelled;
     int64_t wait_ms_total; /* sum over started calls of start - enqueue */
     int64_t wait_ms_max;
-    int64_t input_tokens_total; /* from usage (the estimate when unknown) */
+    int64_t input_tokens_total; /* from usage; calls without usage add nothing */
     int64_t output_tokens_total;
     int64_t paused_until; /* monotonic ms; 0 when not paused at NOW */
     uint64_t pauses;

@@ -93,11 +93,9 @@ static uint32_t default_random(void *ctx, uint32_t upper_bound)
 int64_t retry_backoff_ms(const struct retry_policy *policy, int attempt)
 {
     int shift = attempt < 1 ? 0 : attempt - 1;
-    if (shift > 30)
-        shift = 30;
-    int64_t ceiling = policy->base_ms << shift;
-    if (ceiling > policy->cap_ms || ceiling < 0)
-        ceiling = policy->cap_ms;
+    int64_t ceiling = policy->cap_ms;
+    if (shift < 62 && policy->base_ms <= (policy->cap_ms >> shift))
+        ceiling = policy->base_ms << shift; /* checked: cannot overflow */
     if (ceiling <= 0)
         return 0;
     if (ceiling > (int64_t)UINT32_MAX - 1)

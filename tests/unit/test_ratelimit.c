@@ -173,6 +173,24 @@ static void test_unknown_usage_keeps_reservation(void **state)
     ratelimit_free(rl);
 }
 
+static void test_absurd_usage_does_not_overflow(void **state)
+{
+    (void)state;
+    struct ratelimit_config c = {.input_tokens_per_minute = 1000};
+    struct ratelimit *rl = ratelimit_new(&c);
+    for (int i = 0; i < 3; i++) {
+        ratelimit_enqueue(rl, "job", 1, 1, NULL, 0);
+        struct ratelimit_ticket *t;
+        int64_t wait;
+        if (ratelimit_next(rl, INT64_MAX / 4, &t, &wait) == RATELIMIT_READY)
+            ratelimit_finish(rl, t, INT64_MAX, INT64_MAX, INT64_MAX / 4);
+    }
+    assert_true(budget(rl, INT64_MAX / 4, RATELIMIT_INPUT_TOKENS).level < 0);
+    /* a long idle period refills from any debt without overflowing */
+    assert_int_equal(budget(rl, INT64_MAX / 2, RATELIMIT_INPUT_TOKENS).level, 1000);
+    ratelimit_free(rl);
+}
+
 static void test_call_larger_than_a_limit(void **state)
 {
     (void)state;
@@ -549,6 +567,7 @@ int main(void)
         cmocka_unit_test(test_concurrency_cap),
         cmocka_unit_test(test_token_budgets_and_true_up),
         cmocka_unit_test(test_unknown_usage_keeps_reservation),
+        cmocka_unit_test(test_absurd_usage_does_not_overflow),
         cmocka_unit_test(test_call_larger_than_a_limit),
         cmocka_unit_test(test_cancel),
         cmocka_unit_test(test_fair_small_job_behind_large_one),

@@ -295,6 +295,9 @@ static void test_jitter_bounds(void **state)
     }
     r.max = true;
     assert_int_equal(retry_backoff_ms(&p, 200), 8000); /* no shift overflow */
+    p.base_ms = INT64_MAX / 2;
+    p.cap_ms = INT64_MAX;
+    assert_true(retry_backoff_ms(&p, 40) > 0);
 
     /* the default source (libsodium) stays within bounds and spreads out */
     struct retry_policy real;
