@@ -14,6 +14,7 @@
  * queued), in LINGER the drain limit.  A zero-delay start of the same timer
  * is how work is deferred out of a handler-side call (a failed write, an
  * ended stream with nothing left to flush). */
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -370,6 +371,14 @@ static void access_log(struct http_server *srv, const struct http_request *req, 
 
 /* ---- llhttp callbacks (fill c->req; never call the handler) ---- */
 
+/* Every deadline goes through here; a doomed connection keeps its
+ * zero-delay close. */
+static void conn_timer_arm(struct http_conn *c, uint64_t ms)
+{
+    if (!c->doomed)
+        uv_timer_start(&c->timer, on_conn_timer, ms, 0);
+}
+
 static int head_append(struct http_conn *c, const char *at, size_t n)
 {
     struct http_request *req = c->req;
@@ -403,7 +412,7 @@ static int on_message_begin(llhttp_t *p)
     /* The keep-alive wait is over: the head must now arrive in time. */
     if (c->idle_wait) {
         c->idle_wait = false;
-        uv_timer_start(&c->timer, on_conn_timer, c->srv->cfg.header_timeout_ms, 0);
+        conn_timer_arm(c, c->srv->cfg.header_timeout_ms);
     }
     if (!c->req) {
         c->req = request_new(c);
@@ -551,7 +560,7 @@ static int on_headers_complete(llhttp_t *p)
             send_continue(c);
     }
     c->state = CONN_BODY;
-    uv_timer_start(&c->timer, on_conn_timer, srv->cfg.body_timeout_ms, 0);
+    conn_timer_arm(c, srv->cfg.body_timeout_ms);
     return 0;
 }
 
@@ -593,11 +602,6 @@ static int on_message_complete(llhttp_t *p)
 }
 
 /* ---- connection ---- */
-
-static void conn_timer_arm(struct http_conn *c, uint64_t ms)
-{
-    uv_timer_start(&c->timer, on_conn_timer, ms, 0);
-}
 
 static void conn_free_buffer(struct http_conn *c)
 {
@@ -664,7 +668,7 @@ static void conn_doom(struct http_conn *c)
     c->doomed = true;
     uv_read_stop((uv_stream_t *)&c->tcp);
     c->reading = false;
-    conn_timer_arm(c, 0);
+    uv_timer_start(&c->timer, on_conn_timer, 0, 0);
 }
 
 static void on_shutdown(uv_shutdown_t *sr, int status)
@@ -1088,11 +1092,25 @@ static void on_connection(uv_stream_t *l, int status)
     conn_update_reading(c);
 }
 
+/* A client that resets its connection makes the next write raise SIGPIPE,
+ * whose default action kills the process: a server must ignore it (unless
+ * the program installed its own handler). */
+static void ignore_sigpipe(void)
+{
+    struct sigaction sa;
+    if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL) {
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = SIG_IGN;
+        sigaction(SIGPIPE, &sa, NULL);
+    }
+}
+
 struct http_server *http_server_new(uv_loop_t *loop, const struct http_server_config *cfg,
                                     http_handler_fn handler, void *ud)
 {
     if (sodium_init() < 0)
         return NULL;
+    ignore_sigpipe();
     struct http_server *srv = calloc(1, sizeof *srv);
     if (!srv)
         return NULL;
@@ -1425,6 +1443,17 @@ static int response_precheck(struct http_request *req, int *status)
     return HTTP_OK;
 }
 
+/* "Connection: close" from the handler ends the connection after this
+ * response (the header itself is always the server's). */
+static bool handler_asks_close(const struct http_header *headers, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (headers[i].name && headers[i].value && strcasecmp(headers[i].name, "Connection") == 0 &&
+            strcasecmp(headers[i].value, "close") == 0)
+            return true;
+    return false;
+}
+
 static bool conn_keeps_alive(const struct http_conn *c)
 {
     return c->keep_alive && !c->srv->shutting_down;
@@ -1437,6 +1466,8 @@ int http_respond(struct http_request *req, int status, const struct http_header 
     if (rc != HTTP_OK)
         return rc;
     struct http_conn *c = req->conn;
+    if (handler_asks_close(headers, nheaders))
+        c->keep_alive = false;
     struct http_write *w = response_build(c->srv, req, status, headers, nheaders, body, len,
                                           FRAME_LENGTH, conn_keeps_alive(c));
     if (!w)
@@ -1455,6 +1486,8 @@ int http_stream_begin(struct http_request *req, int status, const struct http_he
     if (rc != HTTP_OK)
         return rc;
     struct http_conn *c = req->conn;
+    if (handler_asks_close(headers, nheaders))
+        c->keep_alive = false;
     int framing = req->http_minor >= 1 ? FRAME_CHUNKED : FRAME_EOF;
     if (framing == FRAME_EOF && !req->head_method)
         c->keep_alive = false;

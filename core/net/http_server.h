@@ -111,8 +111,9 @@ void http_server_config_init(struct http_server_config *cfg);
 /* Creates a server on LOOP; CFG may be NULL (defaults) and is copied (the CSP
  * string must outlive the server).  HANDLER is called once per complete
  * request with UD (also given to body_limit and access_log).  Returns NULL
- * on out-of-memory.  Every server ends with http_server_shutdown(), even if
- * it never listened, then http_server_free(). */
+ * on out-of-memory.  Sets SIGPIPE to ignored if it has the default action
+ * (a reset client would otherwise kill the process on the next write).  Every server ends with
+ * http_server_shutdown(), even if it never listened, then http_server_free(). */
 struct http_server *http_server_new(uv_loop_t *loop, const struct http_server_config *cfg,
                                     http_handler_fn handler, void *ud);
 

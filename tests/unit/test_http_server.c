@@ -203,6 +203,10 @@ static void test_handler(struct http_request *req, void *ud)
         http_stream_begin(req, 200, h, 1);
         http_request_set_userdata(req, later_start(f, req, LATER_FOREVER, 5, 5));
         http_request_on_close(req, on_forever_closed, f);
+    } else if (strcmp(path, "/bye") == 0) {
+        static const struct http_header h[] = {{"Connection", "close"}};
+        http_respond(req, 200, h, 1, "bye", 3);
+        http_request_release(req);
     } else if (strcmp(path, "/noreply") == 0) {
         http_request_release(req);
     } else if (strcmp(path, "/shutdown") == 0) {
@@ -1096,6 +1100,9 @@ static void client_misc(struct fx *f)
     f->flag[1] = rd_response(&rd, &f->r[1], false);
     cl_send(fd, "GET /nowhere HTTP/1.1\r\nHost: t\r\n\r\n");
     f->flag[2] = rd_response(&rd, &f->r[2], false);
+    cl_send(fd, "GET /bye HTTP/1.1\r\nHost: t\r\n\r\n");
+    f->flag[3] = rd_response(&rd, &f->r[3], false);
+    f->flag[4] = cl_wait_closed(fd);
     close(fd);
 }
 
@@ -1116,6 +1123,10 @@ static void test_release_without_response_and_headers(void **state)
     assert_false(header_get(&f->r[1], "injected", (char[8]){0}, 8));
     assert_int_equal(f->flag[2], 0);
     assert_int_equal(f->r[2].status, 404);
+    assert_int_equal(f->flag[3], 0);
+    assert_body(&f->r[3], "bye");
+    assert_true(has_line(&f->r[3], "connection: close"));
+    assert_int_equal(f->flag[4], 1);
     assert_int_equal(f->stats.responses[4], 1);
     assert_int_equal(f->stats.responses[5], 1);
     fx_free(f);
