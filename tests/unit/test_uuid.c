@@ -22,7 +22,7 @@ static void test_uuid_string_format(void **state)
         else
             assert_non_null(strchr("0123456789abcdef", s[i]));
     }
-    assert_int_equal(s[14], '7');             /* version nibble */
+    assert_int_equal(s[14], '7');           /* version nibble */
     assert_non_null(strchr("89ab", s[19])); /* RFC variant 10xx */
     assert_true(uuid_is_v7(s));
 }
