@@ -205,7 +205,8 @@ int store_section_fail(struct db *db, const char *report_id, const char *section
 int store_section_retry(struct db *db, const struct user *actor, const char *report_id,
                         const char *section_id, char job_id[UUID_STR_LEN]);
 
-/* Marks the report running (first section starts) */
+/* Marks a queued report running (when its first section starts); a no-op
+ * for a report already running or finished. */
 int store_report_start(struct db *db, const char *report_id);
 /* Ends the report from its sections: "done" when all are done, else
  * "failed"; ends its job the same way.  *STATUS (may be NULL) gets which. */

@@ -137,7 +137,7 @@ int store_assessment_access(struct db *db, const struct user *actor, const char 
     int step = sqlite3_step(st), rc;
     if (step == SQLITE_ROW) {
         int ok = authz_can_access_owner(actor, db_col_text(st, 0));
-        if (revision)
+        if (revision && ok)
             *revision = store_col_i64(st, 1);
         rc = ok ? STORE_OK : assessment_not_found(db, id);
     } else {
