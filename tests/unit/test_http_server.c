@@ -62,8 +62,10 @@ struct fx {
     char last_route[64];
     int respond_after_close_rc;
     int write_after_close_rc;
+    int flood_rc;
     atomic_int dispatched;
     atomic_int closed_notified;
+    atomic_int logged;
     /* client thread */
     struct resp r[MAX_RESP];
     int flag[16];
@@ -203,6 +205,20 @@ static void test_handler(struct http_request *req, void *ud)
         http_stream_begin(req, 200, h, 1);
         http_request_set_userdata(req, later_start(f, req, LATER_FOREVER, 5, 5));
         http_request_on_close(req, on_forever_closed, f);
+    } else if (strcmp(path, "/big") == 0) {
+        size_t n = 4 * 1024 * 1024;
+        char *big = malloc(n);
+        memset(big, 'b', n);
+        http_respond(req, 200, NULL, 0, big, n);
+        free(big);
+        http_request_release(req);
+    } else if (strcmp(path, "/flood") == 0) {
+        static char chunk[64 * 1024];
+        http_stream_begin(req, 200, NULL, 0);
+        http_request_on_close(req, on_held_closed, f);
+        for (int i = 0;
+             i < 1000 && (f->flood_rc = http_stream_write(req, chunk, sizeof chunk)) == 0; i++)
+            ;
     } else if (strcmp(path, "/bye") == 0) {
         static const struct http_header h[] = {{"Connection", "close"}};
         http_respond(req, 200, h, 1, "bye", 3);
@@ -236,6 +252,7 @@ static void test_access_log(const struct http_access_entry *e, void *ud)
 {
     struct fx *f = ud;
     f->access_entries++;
+    atomic_fetch_add(&f->logged, 1);
     f->last_status = e->status;
     snprintf(f->last_route, sizeof f->last_route, "%s", e->route);
 }
@@ -1132,6 +1149,57 @@ static void test_release_without_response_and_headers(void **state)
     fx_free(f);
 }
 
+static void client_write_stall(struct fx *f)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    int small = 4096;
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)f->port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    connect(fd, (struct sockaddr *)&a, sizeof a);
+    cl_send(fd, "GET /big HTTP/1.1\r\nHost: t\r\n\r\n");
+    /* Read nothing: the server must give up on its own. */
+    f->flag[0] = cl_wait_count(&f->logged, 1);
+    close(fd);
+}
+
+static void test_write_stall(void **state)
+{
+    (void)state;
+    struct fx *f = fx_new();
+    f->cfg.write_timeout_ms = 200;
+    fx_run(f, client_write_stall);
+    assert_int_equal(f->flag[0], 1);
+    assert_int_equal(f->stats.timeouts, 1);
+    assert_int_equal(f->stats.requests_aborted, 1);
+    fx_free(f);
+}
+
+static void client_stream_flood(struct fx *f)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    int small = 4096;
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)f->port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    connect(fd, (struct sockaddr *)&a, sizeof a);
+    cl_send(fd, "GET /flood HTTP/1.1\r\nHost: t\r\n\r\n");
+    f->flag[0] = cl_wait_count(&f->closed_notified, 1);
+    close(fd);
+}
+
+static void test_stream_backlog_drops_slow_client(void **state)
+{
+    (void)state;
+    struct fx *f = fx_new();
+    f->cfg.max_stream_backlog = 256 * 1024;
+    fx_run(f, client_stream_flood);
+    assert_int_equal(f->flag[0], 1);
+    assert_int_equal(f->flood_rc, HTTP_ERR_SLOW);
+    assert_int_equal(f->respond_after_close_rc, HTTP_ERR_CLOSED);
+    fx_free(f);
+}
+
 static long rss_kb(void)
 {
     FILE *fp = fopen("/proc/self/statm", "r");
@@ -1219,6 +1287,8 @@ int main(void)
         cmocka_unit_test(test_graceful_shutdown),
         cmocka_unit_test(test_shutdown_grace_expires),
         cmocka_unit_test(test_release_without_response_and_headers),
+        cmocka_unit_test(test_write_stall),
+        cmocka_unit_test(test_stream_backlog_drops_slow_client),
         cmocka_unit_test(test_idle_connections_memory),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
