@@ -75,7 +75,9 @@ typedef void (*http_access_log_fn)(const struct http_access_entry *entry, void *
 typedef void (*http_close_fn)(struct http_request *req, void *ud);
 typedef void (*http_shutdown_fn)(struct http_server *srv, void *ud);
 
-/* Limits.  A zero field takes the default shown. */
+/* Limits.  A zero field takes the default shown.  A client that closes (or
+ * half-closes) its side while its request is being handled counts as gone,
+ * as in nginx: the connection closes and on_close fires. */
 struct http_server_config {
     size_t max_head_size;          /* request line + headers, bytes: 16 KiB, beyond: 431 */
     size_t max_headers;            /* header count: 100, beyond: 431 */
@@ -186,8 +188,9 @@ void http_request_release(struct http_request *req);
  * handler's with "frame-ancestors 'none'" appended when it has none).
  * Handler headers named Date, Content-Length, Transfer-Encoding, Connection,
  * Keep-Alive, X-Request-Id or X-Content-Type-Options are ignored, as are
- * headers with an invalid name or a CR/LF in the value (logged).  A handler
- * Referrer-Policy or X-Frame-Options replaces the default.  Status must be
+ * headers with an invalid name or a CR/LF in the value (logged); but a
+ * handler "Connection: close" does close the connection after this response.
+ * A handler Referrer-Policy or X-Frame-Options replaces the default.  Status must be
  * 200-599 (anything else becomes 500). */
 
 /* Whole response; BODY (LEN bytes) is copied.  HEAD: headers only, with the
