@@ -1,0 +1,250 @@
+-- Answers at run time: unwrapping {value=, note=}, which questions are visible,
+-- validating an answer set, resolving targets and scoring. All functions take the
+-- compiled type T built by loader.lua. score() is on the API's hot path (every
+-- preview request): it allocates only the result tables and what visibility needs.
+local problems = GEN_MODULE("problems")
+
+local answers = {}
+
+local NA = "na"
+local MAX_NOTE = 2000
+
+-- Answer values without their notes. When no answer is wrapped (the usual case
+-- for a preview), the input table itself is returned: no copy.
+function answers.values(raw)
+  if type(raw) ~= "table" then
+    return {}, nil
+  end
+  local wrapped = false
+  for _, v in pairs(raw) do
+    if type(v) == "table" and (v.value ~= nil or v.note ~= nil) then
+      wrapped = true
+      break
+    end
+  end
+  if not wrapped then
+    return raw, nil
+  end
+  local values, notes = {}, {}
+  for k, v in pairs(raw) do
+    if type(v) == "table" and (v.value ~= nil or v.note ~= nil) then
+      values[k] = v.value
+      if type(v.note) == "string" and v.note ~= "" then
+        notes[k] = v.note
+      end
+    else
+      values[k] = v
+    end
+  end
+  return values, notes
+end
+
+-- Which questions are visible for these values: a map id -> true.
+-- Questions are walked in questionnaire order; visible_if(a) sees only the
+-- answers of earlier visible questions ("the answers so far"), so hiding a
+-- question also hides the questions that depend on it. A visible_if that fails
+-- at run time shows its question (the error was already caught at load time for
+-- the empty answer set; hiding data silently would be worse).
+function answers.visible(T, values)
+  if #T.conditional == 0 then
+    return T.all_visible
+  end
+  local visible, seen = {}, {}
+  local questions = T.model.questions
+  for i = 1, #questions do
+    local q = questions[i]
+    local shown = true
+    if q.visible_if then
+      local ok, result = pcall(q.visible_if, seen)
+      shown = not ok or (result and true or false)
+    end
+    if shown then
+      visible[q.id] = true
+      seen[q.id] = values[q.id]
+    end
+  end
+  return visible
+end
+
+-- Targets as a map area id -> level 1-5: `targets` may be nil (the script's
+-- defaults), one level for every area, or a map of some areas (others keep their
+-- default). Invalid entries are ignored here; validate_targets reports them.
+function answers.targets(T, targets)
+  if targets == nil then
+    return T.default_targets
+  end
+  if type(targets) == "number" then
+    return T.uniform_targets[math.tointeger(targets)] or T.default_targets
+  end
+  if type(targets) ~= "table" then
+    return T.default_targets
+  end
+  local resolved = {}
+  for id, level in pairs(T.default_targets) do
+    resolved[id] = level
+  end
+  for id, level in pairs(targets) do
+    if resolved[id] and type(level) == "number" and level >= 1 and level <= 5 and level == math.floor(level) then
+      resolved[id] = math.tointeger(level)
+    end
+  end
+  return resolved
+end
+
+local function is_whole(x)
+  return type(x) == "number" and x == math.floor(x)
+end
+
+function answers.validate_targets(T, targets)
+  if targets == nil then
+    return true
+  end
+  local errors = {}
+  local function bad(field, fmt, ...)
+    errors[#errors + 1] = { field = field, message = string.format(fmt, ...) }
+  end
+  if type(targets) == "number" then
+    if not is_whole(targets) or targets < 1 or targets > 5 then
+      bad("targets", "a target is a whole level from 1 to 5 (got %s)", problems.show(targets))
+    end
+  elseif type(targets) ~= "table" then
+    bad("targets", "targets must be a level 1-5 for every area, or an object mapping area ids to levels (got %s)",
+      problems.show(targets))
+  else
+    for id, level in pairs(targets) do
+      local field = "targets." .. tostring(id)
+      if not T.model.area_by_id[id] then
+        bad(field, "unknown area id; areas are %s", T.area_list)
+      elseif not is_whole(level) or level < 1 or level > 5 then
+        bad(field, "a target is a whole level from 1 to 5 (got %s)", problems.show(level))
+      end
+    end
+  end
+  if #errors == 0 then
+    return true
+  end
+  table.sort(errors, function(a, b) return a.field < b.field end)
+  return nil, errors
+end
+
+local function quoted_list(choices)
+  local ids = {}
+  for i, c in ipairs(choices) do
+    ids[i] = string.format("%q", c.id)
+  end
+  return table.concat(ids, ", ")
+end
+
+-- Checks one value against its question; returns nil or a message.
+local function check_value(q, value, field, bad)
+  local na_hint = q.na_allowed and ' or "na"' or ""
+  if value == NA then
+    if not q.na_allowed then
+      bad(field, '"not applicable" is not offered for this question; answer it or leave it out')
+    end
+    return
+  end
+  local kind = q.type
+  if kind == "scale" then
+    if not is_whole(value) or value < 1 or value > 5 then
+      bad(field, "expected a whole number from 1 to 5%s (got %s)", na_hint, problems.show(value))
+    end
+  elseif kind == "single" then
+    if type(value) ~= "string" or not q.choice_by_id[value] then
+      bad(field, "expected one of %s%s (got %s)", quoted_list(q.choices), na_hint, problems.show(value))
+    end
+  elseif kind == "multi" then
+    if type(value) ~= "table" then
+      bad(field, "expected a list of choice ids from %s (got %s)", quoted_list(q.choices), problems.show(value))
+      return
+    end
+    local n, seen = 0, {}
+    for _ in pairs(value) do
+      n = n + 1
+    end
+    if n ~= #value then
+      bad(field, "expected a list (an array) of choice ids, not an object")
+      return
+    end
+    for i, id in ipairs(value) do
+      local f = string.format("%s[%d]", field, i)
+      if type(id) ~= "string" or not q.choice_by_id[id] then
+        bad(f, "unknown choice %s; choices are %s", problems.show(id), quoted_list(q.choices))
+      elseif seen[id] then
+        bad(f, "choice %q is listed twice", id)
+      end
+      seen[id] = true
+    end
+  elseif kind == "kpi" then
+    if type(value) ~= "number" or value ~= value or value == math.huge or value == -math.huge then
+      bad(field, "expected a number of %s from %s to %s%s (got %s)", q.unit, tostring(q.min), tostring(q.max),
+        na_hint, problems.show(value))
+    elseif value < q.min or value > q.max then
+      bad(field, "%s is outside the valid range %s to %s %s", tostring(value), tostring(q.min), tostring(q.max), q.unit)
+    end
+  elseif kind == "text" then
+    if type(value) ~= "string" then
+      bad(field, "expected a text (got %s)", problems.show(value))
+    elseif #value > q.max_length then
+      bad(field, "the text is %d bytes long; the limit is %d", #value, q.max_length)
+    end
+  end
+end
+
+-- true, or nil and { {field = "answers.dso", message = "..."} } sorted by field.
+function answers.validate(T, raw)
+  local errors = {}
+  local function bad(field, fmt, ...)
+    errors[#errors + 1] = { field = field, message = select("#", ...) > 0 and string.format(fmt, ...) or fmt }
+  end
+  if type(raw) ~= "table" then
+    bad("answers", "answers must be an object mapping question ids to values (got %s)", problems.show(raw))
+    return nil, errors
+  end
+  for id, answer in pairs(raw) do
+    local field = "answers." .. tostring(id)
+    local q = T.model.question_by_id[id]
+    if not q then
+      bad(field, "unknown question id %s; question ids are listed in the questionnaire of %s",
+        problems.show(id), T.id)
+    else
+      local value = answer
+      if type(answer) == "table" and (answer.value ~= nil or answer.note ~= nil) then
+        for key in pairs(answer) do
+          if key ~= "value" and key ~= "note" then
+            bad(field, "an answer object has only 'value' and 'note' (got %s)", problems.show(key))
+          end
+        end
+        if answer.note ~= nil and type(answer.note) ~= "string" then
+          bad(field .. ".note", "a note is a text (got %s)", problems.show(answer.note))
+        elseif answer.note and #answer.note > MAX_NOTE then
+          bad(field .. ".note", "the note is %d bytes long; the limit is %d", #answer.note, MAX_NOTE)
+        end
+        value = answer.value
+        field = field .. ".value"
+      end
+      if value ~= nil then
+        check_value(q, value, field, bad)
+      end
+    end
+  end
+  if #errors == 0 then
+    return true
+  end
+  table.sort(errors, function(a, b)
+    if a.field ~= b.field then
+      return a.field < b.field
+    end
+    return a.message < b.message
+  end)
+  return nil, errors
+end
+
+-- The scores table (see scripts/<type>/scoring.lua for its shape and the roll-up).
+function answers.score(T, raw, targets)
+  local values = answers.values(raw)
+  local visible = answers.visible(T, values)
+  return T.scoring.score(T.model, values, visible, answers.targets(T, targets))
+end
+
+return answers

@@ -1,0 +1,1 @@
+return { run = function() return 0, 0 end }
