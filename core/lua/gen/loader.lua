@@ -59,13 +59,19 @@ end
 
 -- Every declaration function: checks the argument is a table, records where it
 -- was written, and stores it in `list`.
-local function declarer(kind, list, default_path)
+-- `order`, when given, also receives every declaration (to keep areas and
+-- questions in the order they were written).
+local function declarer(kind, list, default_path, order)
   return function(entry)
     local path, line = problems.here(2)
     if type(entry) ~= "table" then
       error(string.format("%s { ... } expects a table of fields (got %s)", kind, problems.show(entry)), 2)
     end
-    list[#list + 1] = { entry = entry, path = path or default_path, line = line }
+    local decl = { entry = entry, path = path or default_path, line = line }
+    list[#list + 1] = decl
+    if order then
+      order[#order + 1] = { kind = kind, decl = decl }
+    end
   end
 end
 
@@ -356,17 +362,10 @@ end
 local function load_questionnaire(T, path, text, env_for, K, errors)
   local heads, area_decls, question_decls = {}, {}, {}
   local order = {}
-  local function remember(kind, list)
-    local declare = declarer(kind, list, path)
-    return function(entry)
-      declare(entry)
-      order[#order + 1] = { kind = kind, decl = list[#list] }
-    end
-  end
   local env = env_for(path)
   env.assessment = declarer("assessment", heads, path)
-  env.area = remember("area", area_decls)
-  env.question = remember("question", question_decls)
+  env.area = declarer("area", area_decls, path, order)
+  env.question = declarer("question", question_decls, path, order)
   if not run_file(path, text, env, errors) then
     return nil
   end

@@ -21,7 +21,7 @@ local LIBRARIES = { "string", "table", "math", "utf8" }
 -- cannot reach that table through getmetatable("") and change it for everyone.
 do
   local string_meta = getmetatable("")
-  if string_meta and rawget(string_meta, "__metatable") == nil then
+  if type(string_meta) == "table" and rawget(string_meta, "__metatable") == nil then
     string_meta.__metatable = "locked"
   end
 end

@@ -20,6 +20,7 @@
 --       overrides = { ["scoring.lua"] = "new text" | function(old) return new end | false,
 --                     ["kb/agents.lua"] = ... }
 --   assessment.example("laggard")  examples/laggard.json, decoded
+--   assessment.source("scoring.lua")  a file's text (to compute line numbers)
 --   handle:score(answers, targets), :visible(answers), :validate_answers(answers),
 --   :validate_targets(t), :questionnaire(), :report_plan(), :context(answers, targets),
 --   :section_prompt(id, ctx), :section_draft(id, ctx), :section_check(id, text, ctx),
@@ -353,6 +354,18 @@ local function make_assessment(M, sources, home, type_id, type_rel)
       end
     end
     return build(list)
+  end
+
+  -- The current text of a file of the type folder ("questionnaire.lua") or of
+  -- the KB ("kb/agents.lua"), e.g. to compute the line an edit lands on.
+  function assessment.source(name)
+    for _, s in ipairs(sources) do
+      if s.path == home .. "/" .. name or s.path == name
+          or (name:sub(1, 3) == "kb/" and s.kind == "kb" and s.path:sub(-#name - 1) == "/" .. name) then
+        return s.text
+      end
+    end
+    error(string.format("no file %s", show(name)), 2)
   end
 
   function assessment.example(name)
