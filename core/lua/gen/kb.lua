@@ -362,8 +362,23 @@ function kb.agent_mentions(K, text)
         break
       end
     end
+    -- A catalogue name preceded by another capitalised word inside a sentence
+    -- ("the Super Dunning Agent") is a different, invented name.
+    local longer
     if matched then
+      local before = text:sub(1, pos + 4 - #matched.name)
+      local word = before:match("(%u[%w%-]*) $")
+      if word and not NOT_A_NAME[word] then
+        local head = before:sub(1, #before - #word - 1)
+        if head ~= "" and not head:match("[%.!?:;\n%-%*#>(%[]%s*$") then
+          longer = word .. " " .. matched.name
+        end
+      end
+    end
+    if matched and not longer then
       add(known, matched.id)
+    elseif longer then
+      add(unknown, longer)
     else
       local before = text:sub(math.max(1, pos - 60), pos - 1)
       local word = before:match("([%w%-]+)[%s%*_]*$")

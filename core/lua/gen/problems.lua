@@ -68,6 +68,8 @@ function problems.show(value)
       value = value:sub(1, 37) .. "..."
     end
     return string.format("%q", value)
+  elseif math.type(value) == "float" and value == math.floor(value) and math.abs(value) < 2 ^ 53 then
+    return string.format("%d", value) -- 9.0 from a JSON decoder reads as 9
   elseif kind == "number" or kind == "boolean" or kind == "nil" then
     return tostring(value)
   end

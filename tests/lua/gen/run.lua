@@ -148,31 +148,42 @@ end
 
 -- Runs fn under an instruction and memory budget. Once spent, the hook raises
 -- on every later tick too, so a pcall in the spec cannot swallow it.
-local BUDGET_INSTRUCTIONS = 200000000
-local BUDGET_KB = 256 * 1024
-local function with_budget(fn, ...)
+local BUDGET = { instructions = 200000000, kb = 256 * 1024 }
+local function with_budget_limits(limits, fn, ...)
   local spent, killed = 0, nil
   local base_kb = collectgarbage("count")
-  debug.sethook(function()
+  -- fn runs in its own coroutine: the hook belongs to that thread only, so
+  -- once fn is stopped nothing else is.
+  local co = coroutine.create(fn)
+  local function hook()
     spent = spent + 10000
     if not killed then
-      if spent > BUDGET_INSTRUCTIONS then
+      if spent > limits.instructions then
         killed = "instruction budget exceeded"
-      elseif collectgarbage("count") - base_kb > BUDGET_KB then
+      elseif collectgarbage("count") - base_kb > limits.kb then
         killed = "memory budget exceeded"
+      end
+      if killed then
+        -- from now on raise at every instruction: the one right after a
+        -- pcall that caught the error raises again, outside that pcall
+        debug.sethook(hook, "", 1)
       end
     end
     if killed then
       error(killed, 0)
     end
-  end, "", 10000)
-  local results = table.pack(pcall(fn, ...))
-  debug.sethook()
+  end
+  debug.sethook(co, hook, "", 10000)
+  local results = table.pack(coroutine.resume(co, ...))
   if killed then
     collectgarbage()
     return false, killed
   end
   return table.unpack(results, 1, results.n)
+end
+
+local function with_budget(fn, ...)
+  return with_budget_limits(BUDGET, fn, ...)
 end
 
 local function format_problem(p)
@@ -311,14 +322,17 @@ local function mode_test()
   local engine = dofile(script_dir() .. "/engine_test.lua")
   local ep, ef = engine.run({
     root = ROOT, new_state = new_state, load_sources = load_sources, with_budget = with_budget,
+    with_budget_limits = with_budget_limits,
     read = read, format_problem = format_problem,
   })
   passed, failed = passed + ep, failed + ef
 
   -- specs: a fresh state per file, a budget per `it`
   local sources = load_sources()
+  local assertions, spec_files = 0, 0
   for _, s in ipairs(sources) do
     if s.path:match("^scripts/[^/]+/spec/[^/]+_spec%.lua$") then
+      spec_files = spec_files + 1
       local M = new_state()
       local ok, n, _, collect_errors = with_budget(M.spec_collect, sources, s.path)
       if not ok then
@@ -336,6 +350,7 @@ local function mode_test()
             failed = failed + 1
           elseif result.ok then
             passed = passed + 1
+            assertions = assertions + result.assertions
           else
             for _, f in ipairs(result.failures) do
               report_failure({ file = f.file, line = f.line, message = result.name .. ": " .. f.message })
@@ -346,6 +361,8 @@ local function mode_test()
       end
     end
   end
+  print(string.format("engine: %d passed, %d failed; specs: %d files, %d assertions in passing tests",
+    ep, ef, spec_files, assertions))
   print(string.format("%d passed, %d failed", passed, failed))
   os.exit(failed == 0 and 0 or 1)
 end
