@@ -240,7 +240,8 @@ function drafts.recommendations(ctx)
       if k.status == "answered" and k.score and k.score < 5 then
         local q = questionnaire.question_by_id[k.id]
         local step = facts.next_step(q, k.value)
-        measures[#measures + 1] = string.format("%s: %s", k.name, step or k.band)
+        measures[#measures + 1] = string.format("%s: %s", k.name,
+          step or ("hold it in the best published band (" .. k.band .. ")"))
       elseif k.status == "hidden" then
         measures[#measures + 1] = string.format("%s: start measuring it", k.name)
       end
@@ -261,6 +262,13 @@ end
 -- anything further in 6-12. An agent is deployed once its area reaches level 3:
 -- now if it is there, otherwise in the phase after the move to level 3.
 local PHASES = { "0-3 months", "3-6 months", "6-12 months" }
+
+-- What a phase says when no move falls in it.
+local QUIET_PHASE = {
+  "Confirm the target level of each area with its process owner and agree how each KPI is measured.",
+  "Review the KPIs moved in the first phase against their targets and adjust the actions that lag.",
+  "Re-assess the areas against their targets; raise the targets of areas that meet them.",
+}
 
 function drafts.roadmap(ctx)
   local phases = { {}, {}, {} }
@@ -288,11 +296,7 @@ function drafts.roadmap(ctx)
     out[#out + 1] = "### " .. title
     out[#out + 1] = ""
     if #phases[i] == 0 then
-      if i == 1 then
-        out[#out + 1] = "- Confirm targets per area with the process owners and agree how KPIs are measured."
-      else
-        out[#out + 1] = "- Consolidate: measure the KPIs moved in the earlier phase against their targets."
-      end
+      out[#out + 1] = "- " .. QUIET_PHASE[i]
     else
       for _, line in ipairs(phases[i]) do
         out[#out + 1] = "- " .. line

@@ -200,7 +200,7 @@ function facts.area(ctx, area_id)
         f.unanswered[#f.unanswered + 1] = q
       elseif value == "na" then
         f.not_applicable[#f.not_applicable + 1] = q
-      elseif qs and qs >= 4 then
+      elseif qs and qs >= math.max(4, target) then
         f.strengths[#f.strengths + 1] = { question = q, score = qs, text = facts.answer_text(q, value) }
       elseif qs and qs < target then
         f.gaps[#f.gaps + 1] = {
