@@ -39,7 +39,13 @@ function M.index_sources(sources, errors)
       kb_files[#kb_files + 1] = { path = s.path, rel = s.rel or s.path, text = s.text }
     else
       script_files[s.path] = s.text
+      -- rel "o2c/questionnaire.lua" (the scripts root was given), or rel
+      -- "questionnaire.lua" (the type folder itself was given, as in
+      -- `o2c check scripts/o2c`): the type id is the folder's name.
       local id = (s.rel or ""):match("^([^/]+)/questionnaire%.lua$")
+      if not id and s.rel == "questionnaire.lua" then
+        id = s.path:match("([^/]+)/questionnaire%.lua$")
+      end
       if id then
         if not id:match(TYPE_ID) then
           errors:add(s.path, nil, "the folder name %q is used as the assessment type id: use lowercase letters, digits, '_' or '-'", id)

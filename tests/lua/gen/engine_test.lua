@@ -339,6 +339,22 @@ function engine.run(host)
     has(errors_text(errors), "no assessment type found")
   end)
 
+  case("a type folder given as the root (rel = \"questionnaire.lua\") is found", function()
+    local list = {}
+    for _, src in ipairs(sources) do
+      local copy = { path = src.path, kind = src.kind, rel = src.rel, text = src.text }
+      if src.kind == "script" then
+        copy.rel = src.path:match("^scripts/o2c/(.*)$")
+      end
+      if copy.rel then
+        list[#list + 1] = copy
+      end
+    end
+    local g, errors = build(list)
+    eq(g ~= nil, true, errors_text(errors))
+    eq(g:summary().types[1].id, "o2c")
+  end)
+
   case("a broken example answer file is reported by the build", function()
     local _, errors = build(with({ ["scripts/o2c/examples/broken.json"] = '{"answers":{"md_ownership":9}}' }))
     has(errors_text(errors), "scripts/o2c/examples/broken.json: answers.md_ownership: expected a whole number from 1 to 5 (got 9)")
