@@ -5,7 +5,7 @@
 --   lua5.4 tests/lua/gen/run.lua              build, engine tests, every spec; "N passed, N failed"
 --   lua5.4 tests/lua/gen/run.lua --check      only the build, printed like `o2c check --json`
 --   lua5.4 tests/lua/gen/run.lua --bench      time gen:score on the examples
---   lua5.4 tests/lua/gen/run.lua --report median [--html]   the offline report for an example
+--   lua5.4 tests/lua/gen/run.lua --report median   the offline report (Markdown) for an example
 --   lua5.4 tests/lua/gen/run.lua --root DIR   use DIR instead of the repository root
 --
 -- It emulates what the host gives a generation: a fresh state per build and per
@@ -36,8 +36,6 @@ do
       args.mode = "report"
       args.example = arg[i + 1]
       i = i + 1
-    elseif a == "--html" then
-      args.html = true
     else
       io.stderr:write("unknown argument " .. a .. "\n")
       os.exit(2)
