@@ -110,20 +110,34 @@ static void run_spec_file(const struct gen_sources *src, const char *spec,
     lua_getfield(L, 1, "spec_collect");
     gen_sources_push(L, src);
     lua_pushstring(L, spec);
-    if (sandbox_pcall(sb, 2, 1) != LUA_OK || !lua_istable(L, -1)) {
+    /* -> count, tests {{name, file, line}}, errors {{file, line, message}} */
+    if (sandbox_pcall(sb, 2, 3) != LUA_OK) {
         printf("%s\n", lua_isstring(L, -1) ? lua_tostring(L, -1) : "spec_collect failed");
         tally->failed++;
         sandbox_free(sb);
         return;
     }
+    if (lua_istable(L, 4)) {
+        lua_pushvalue(L, 4);
+        lua_newtable(L);
+        lua_pushvalue(L, -2);
+        lua_setfield(L, -2, "failures");
+        lua_Integer nerr = luaL_len(L, 4);
+        if (nerr > 0) {
+            report_failures(L, spec, "loading the spec file");
+            tally->failed += (int)nerr;
+        }
+        lua_pop(L, 2);
+    }
+    lua_Integer n = lua_tointeger(L, 2);
     /* Copy the names out: each run_one trims the stack back to the module. */
-    lua_Integer n = luaL_len(L, -1);
     char(*names)[160] = calloc((size_t)n + 1, sizeof *names);
     for (lua_Integer i = 1; names && i <= n; i++) {
-        lua_rawgeti(L, -1, i);
+        lua_rawgeti(L, 3, i);
+        lua_getfield(L, -1, "name");
         snprintf(names[i - 1], sizeof names[i - 1], "%s",
                  lua_isstring(L, -1) ? lua_tostring(L, -1) : "?");
-        lua_pop(L, 1);
+        lua_pop(L, 2);
     }
     lua_settop(L, 1);
     for (lua_Integer i = 1; names && i <= n; i++)

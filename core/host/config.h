@@ -24,7 +24,8 @@ struct config {
         char anthropic_base_url[512];
         char openai_base_url[512];
         char proxy[512];
-        double rpm, itpm, otpm; /* 0 = learn from the provider's headers */
+        double rpm, itpm, otpm;
+        int learn_limits; /* ignore rpm/itpm/otpm; learn them from response headers */
         long long concurrency;
         long long max_retries;
         double timeout_s;

@@ -10,6 +10,7 @@
 #include "host/embedded.h"
 #include "host/generation.h"
 #include "host/log.h"
+#include "host/lua_host.h"
 
 #define SOURCE_FILE_MAX (1024 * 1024)
 #define SOURCE_TOTAL_MAX (32 * 1024 * 1024)
@@ -255,6 +256,51 @@ static int gen_module(lua_State *L)
     return 1;
 }
 
+/* Drops cjson.null (a light userdata) so decoded JSON is plain data. */
+static void strip_nulls(lua_State *L, int idx, int depth)
+{
+    if (depth > 64 || !lua_checkstack(L, 4))
+        return;
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        if (lua_islightuserdata(L, -1)) {
+            lua_pushvalue(L, -2);
+            lua_pushnil(L);
+            lua_rawset(L, idx);
+        } else if (lua_istable(L, -1)) {
+            strip_nulls(L, lua_gettop(L), depth + 1);
+        }
+        lua_pop(L, 1);
+    }
+}
+
+/* GEN_JSON_DECODE(text): lua-cjson's decode (upvalue 1), nulls dropped. */
+static int gen_json_decode(lua_State *L)
+{
+    luaL_checkstring(L, 1);
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_pushvalue(L, 1);
+    lua_call(L, 1, 1);
+    if (lua_istable(L, -1))
+        strip_nulls(L, lua_gettop(L), 0);
+    else if (lua_islightuserdata(L, -1))
+        lua_pushnil(L);
+    return 1;
+}
+
+static int gen_install_json(lua_State *L)
+{
+    lua_CFunction open = host_cjson_opener();
+    if (!open)
+        return 0;
+    lua_pushcfunction(L, open);
+    lua_call(L, 0, 1);
+    lua_getfield(L, -1, "decode");
+    lua_pushcclosure(L, gen_json_decode, 1);
+    lua_setglobal(L, "GEN_JSON_DECODE");
+    return 0;
+}
+
 struct sandbox *generation_sandbox(const struct sandbox_limits *limits, char *err, size_t cap)
 {
     struct sandbox *sb = sandbox_new(limits);
@@ -267,6 +313,12 @@ struct sandbox *generation_sandbox(const struct sandbox_limits *limits, char *er
     lua_setfield(L, LUA_REGISTRYINDEX, "o2c.gen.modules");
     lua_pushcfunction(L, gen_module);
     lua_setglobal(L, "GEN_MODULE");
+    lua_pushcfunction(L, gen_install_json);
+    if (lua_pcall(L, 0, 0, 0) != LUA_OK) {
+        snprintf(err, cap, "cannot set up JSON decoding: %s", lua_tostring(L, -1));
+        sandbox_free(sb);
+        return NULL;
+    }
     const struct embedded_file *f = embedded_find(GEN_INIT);
     if (!f) {
         snprintf(err, cap, "this build has no core/%s", GEN_INIT);

@@ -86,24 +86,35 @@ void host_preload(lua_State *L, const char *name, lua_CFunction open)
     lua_pop(L, 1);
 }
 
-/* lua-cjson is a Lua C module built against the shared liblua: load it from
- * its Debian path and hand its luaopen functions to package.preload. */
-static int host_preload_cjson(lua_State *L)
+/* lua-cjson is a Lua C module built against the shared liblua: load it once
+ * from its Debian path; its luaopen functions serve every state. */
+static lua_CFunction cjson_open, cjson_open_safe;
+
+lua_CFunction host_cjson_opener(void)
 {
+    if (cjson_open)
+        return cjson_open;
     void *lib = dlopen(O2C_CJSON_SO, RTLD_NOW | RTLD_LOCAL);
     if (!lib) {
         log_msg(LOG_ERROR, "cannot load lua-cjson", "path", O2C_CJSON_SO, "error", dlerror(),
                 "fix", "install the Debian package lua-cjson", NULL);
-        return -1;
+        return NULL;
     }
-    lua_CFunction open = (lua_CFunction)dlsym(lib, "luaopen_cjson");
-    lua_CFunction open_safe = (lua_CFunction)dlsym(lib, "luaopen_cjson_safe");
-    if (!open || !open_safe) {
+    cjson_open = (lua_CFunction)dlsym(lib, "luaopen_cjson");
+    cjson_open_safe = (lua_CFunction)dlsym(lib, "luaopen_cjson_safe");
+    if (!cjson_open || !cjson_open_safe) {
         log_msg(LOG_ERROR, "lua-cjson lacks luaopen_cjson", "path", O2C_CJSON_SO, NULL);
-        return -1;
+        cjson_open = NULL;
     }
-    host_preload(L, "cjson", open);
-    host_preload(L, "cjson.safe", open_safe);
+    return cjson_open;
+}
+
+static int host_preload_cjson(lua_State *L)
+{
+    if (!host_cjson_opener())
+        return -1;
+    host_preload(L, "cjson", cjson_open);
+    host_preload(L, "cjson.safe", cjson_open_safe);
     return 0;
 }
 

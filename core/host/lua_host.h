@@ -27,6 +27,9 @@ int host_pcall(lua_State *L, int nargs, int nresults);
  * with the error on the stack. */
 int host_require(lua_State *L, const char *name);
 
+/* luaopen_cjson from Debian's lua-cjson (loaded once), or NULL. */
+lua_CFunction host_cjson_opener(void);
+
 /* Registers an extra module for require (used by tests). */
 void host_preload(lua_State *L, const char *name, lua_CFunction open);
 

@@ -1,9 +1,11 @@
 #include <stddef.h>
 #include "host/modules.h"
+#include "net/http_client.h"
 
 const struct host_module host_modules[] = {
     {"o2c.timer", luaopen_o2c_timer},
     {"o2c.task", luaopen_o2c_task},
     {"o2c.log", luaopen_o2c_log},
+    {"o2c.http", luaopen_o2c_http},
     {NULL, NULL},
 };

@@ -94,7 +94,6 @@ static const char *sandbox_kill_message(const struct sandbox *sb, char *buf, siz
 
 static void sandbox_hook(lua_State *L, lua_Debug *ar)
 {
-    (void)ar;
     struct sandbox *sb = sandbox_from_state(L);
     if (!sb->kill) {
         if (sb->limits.instructions) {
@@ -109,8 +108,14 @@ static void sandbox_hook(lua_State *L, lua_Debug *ar)
             return;
         lua_sethook(L, sandbox_hook, LUA_MASKCOUNT, 1);
     }
+    /* Name the line that was running (AR is that function, not our caller). */
     char buf[128];
-    luaL_error(L, "%s", sandbox_kill_message(sb, buf, sizeof buf));
+    sandbox_kill_message(sb, buf, sizeof buf);
+    if (lua_getinfo(L, "Sl", ar) && ar->currentline > 0)
+        lua_pushfstring(L, "%s:%d: %s", ar->short_src, ar->currentline, buf);
+    else
+        lua_pushstring(L, buf);
+    lua_error(L);
 }
 
 /* load(chunk, chunkname, mode, env): text only, and ENV is required so a
@@ -128,6 +133,48 @@ static int sandbox_lua_load(lua_State *L)
     }
     lua_pushvalue(L, 4);
     lua_setupvalue(L, -2, 1);
+    return 1;
+}
+
+/* xpcall whose message handler runs after unwinding, like pcall then
+ * handler(err).  The stock xpcall calls the handler inside the error, and
+ * when the error was raised by our budget hook Lua runs it with hooks off:
+ * a handler that loops would then escape every budget. */
+static int sandbox_lua_xpcall(lua_State *L)
+{
+    int n = lua_gettop(L);
+    luaL_checkany(L, 1);
+    luaL_checktype(L, 2, LUA_TFUNCTION);
+    lua_pushvalue(L, 1);
+    for (int i = 3; i <= n; i++)
+        lua_pushvalue(L, i);
+    if (lua_pcall(L, n - 2 < 0 ? 0 : n - 2, LUA_MULTRET, 0) == LUA_OK) {
+        lua_pushboolean(L, 1);
+        lua_insert(L, n + 1);
+        return lua_gettop(L) - n;
+    }
+    lua_pushvalue(L, 2);
+    lua_insert(L, -2);
+    lua_call(L, 1, 1);
+    lua_pushboolean(L, 0);
+    lua_insert(L, -2);
+    return 2;
+}
+
+/* setmetatable refusing __gc: finalizers run with hooks off, so one that
+ * loops would escape every budget. */
+static int sandbox_lua_setmetatable(lua_State *L)
+{
+    if (lua_istable(L, 2)) {
+        lua_pushliteral(L, "__gc");
+        if (lua_rawget(L, 2) != LUA_TNIL)
+            return luaL_error(L, "__gc metamethods are not allowed in scripts");
+        lua_pop(L, 1);
+    }
+    lua_settop(L, 2);
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, 2, 1);
     return 1;
 }
 
@@ -182,6 +229,11 @@ static void sandbox_open_libs(lua_State *L)
     lua_setfield(L, -2, "load");
     lua_pushcfunction(L, sandbox_lua_print);
     lua_setfield(L, -2, "print");
+    lua_pushcfunction(L, sandbox_lua_xpcall);
+    lua_setfield(L, -2, "xpcall");
+    lua_getfield(L, -1, "setmetatable");
+    lua_pushcclosure(L, sandbox_lua_setmetatable, 1);
+    lua_setfield(L, -2, "setmetatable");
     static const char *const libs[] = {"string", "table", "math", "utf8", NULL};
     for (const char *const *lib = libs; *lib; lib++) {
         lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);

@@ -18,6 +18,7 @@ struct task {
     int running;     /* inside lua_resume: a wake must not re-enter */
     int has_wait;
     struct task_wait wait;
+    struct task_wait woken; /* the completed wait whose results are being pushed */
     task_exit_fn on_exit;
     void *ud;
     char label[TASK_LABEL_MAX];
@@ -90,7 +91,7 @@ static void task_finish(struct task *t, int status, int nres, const char *error)
     task_unlink(t);
     if (t->on_exit)
         t->on_exit(t, t->co, status, nres, error, t->ud);
-    else if (status != LUA_OK)
+    else if (status != LUA_OK && strcmp(error, "cancelled") != 0)
         log_msg(LOG_ERROR, "task failed", "task", t->label, "error", error, NULL);
     lua_settop(t->co, 0);
     task_map_set(t->main, t->co, NULL);
@@ -155,6 +156,31 @@ struct task *task_spawn(lua_State *L, int nargs, task_exit_fn on_exit, void *ud)
     return NULL;
 }
 
+static int task_push_protected(lua_State *L)
+{
+    struct task_wait *w = lua_touserdata(L, 1);
+    lua_settop(L, 0);
+    return w->push(L, w->data);
+}
+
+/* Continuation of task_yield, running in the task after task_wake: pushes
+ * the results under protection, so that running out of memory while
+ * pushing fails this task instead of reaching the panic handler. */
+static int task_continue(lua_State *L, int status, lua_KContext ctx)
+{
+    (void)status;
+    struct task *t = (struct task *)ctx;
+    struct task_wait w = t->woken;
+    int base = lua_gettop(L);
+    lua_pushcfunction(L, task_push_protected);
+    lua_pushlightuserdata(L, &w);
+    int rc = lua_pcall(L, 1, LUA_MULTRET, 0);
+    w.done(w.data, 0);
+    if (rc != LUA_OK)
+        return lua_error(L);
+    return lua_gettop(L) - base;
+}
+
 int task_yield(lua_State *L, const struct task_wait *wait)
 {
     struct task *t = task_from_state(L);
@@ -165,18 +191,16 @@ int task_yield(lua_State *L, const struct task_wait *wait)
     }
     t->wait = *wait;
     t->has_wait = 1;
-    return lua_yield(L, 0);
+    return lua_yieldk(L, 0, (lua_KContext)t, task_continue);
 }
 
 void task_wake(struct task *t)
 {
     if (!t->has_wait || t->running)
         return;
-    struct task_wait w = t->wait;
+    t->woken = t->wait;
     t->has_wait = 0;
-    int nres = w.push(t->co, w.data);
-    w.done(w.data, 0);
-    task_resume(t, nres);
+    task_resume(t, 0);
 }
 
 void task_cancel(struct task *t)

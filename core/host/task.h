@@ -45,7 +45,8 @@ struct task *task_spawn(lua_State *L, int nargs, task_exit_fn on_exit, void *ud)
  * L is not a task (e.g. inside a nested coroutine or at top level). */
 int task_yield(lua_State *L, const struct task_wait *wait);
 
-/* Completes the task's pending wait: push(), done(data, 0), then resumes. */
+/* Completes the task's pending wait: resumes the task, which runs push()
+ * (protected) and then done(data, 0) before its Lua code continues. */
 void task_wake(struct task *t);
 
 /* Kills T: cancels its pending wait, closes the coroutine (to-be-closed

@@ -13,7 +13,7 @@ local sandbox = {}
 local BASE_FUNCTIONS = {
   "assert", "error", "ipairs", "next", "pairs", "pcall", "xpcall", "rawequal",
   "rawget", "rawlen", "rawset", "select", "setmetatable", "getmetatable",
-  "tonumber", "tostring", "type", "print",
+  "tonumber", "tostring", "type", "print", "load",
 }
 local LIBRARIES = { "string", "table", "math", "utf8" }
 
