@@ -213,6 +213,7 @@ static int serve_listen(struct serve *s)
                 "fix", "choose a free port with --listen HOST:PORT or O2C_LISTEN", NULL);
         return -1;
     }
+    http_lua_set_server(s->http);
     char bound[160];
     snprintf(bound, sizeof bound, "%s:%d", host, http_server_port(s->http));
     log_msg(LOG_INFO, "listening", "url", bound, "data_dir", s->cfg.data_dir, NULL);
@@ -237,6 +238,7 @@ static int serve_teardown(struct serve *s)
     s->L = NULL;
     uv_run(s->loop, UV_RUN_DEFAULT); /* close callbacks of what the VM held */
     uv_walk(s->loop, serve_count_handle, &left);
+    http_lua_set_server(NULL);
     if (s->http)
         http_server_free(s->http);
     if (left == 0 && uv_loop_close(s->loop) != 0)

@@ -7,6 +7,7 @@
 #include <unistd.h>
 #include "host/config.h"
 #include "host/log.h"
+#include "host/modules.h"
 #include "host/sandbox.h"
 
 #define CONFIG_FILE_MAX (1024 * 1024)
@@ -484,4 +485,16 @@ const struct config *config_current(void)
 void config_set_current(const struct config *cfg)
 {
     config_global = cfg;
+}
+
+int luaopen_o2c_config(lua_State *L)
+{
+    const struct config *cfg = config_current();
+    struct config defaults;
+    if (!cfg) {
+        config_defaults(&defaults);
+        cfg = &defaults;
+    }
+    config_push(L, cfg);
+    return 1;
 }

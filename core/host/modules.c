@@ -1,11 +1,15 @@
 #include <stddef.h>
 #include "host/modules.h"
 #include "net/http_client.h"
+#include "net/http_server_lua.h"
 
 const struct host_module host_modules[] = {
     {"o2c.timer", luaopen_o2c_timer},
     {"o2c.task", luaopen_o2c_task},
     {"o2c.log", luaopen_o2c_log},
+    {"o2c.gen", luaopen_o2c_gen},
+    {"o2c.config", luaopen_o2c_config},
+    {"o2c.server", luaopen_o2c_server},
     {"o2c.http", luaopen_o2c_http},
     {NULL, NULL},
 };

@@ -12,5 +12,7 @@ extern const struct host_module host_modules[];
 int luaopen_o2c_timer(lua_State *L);
 int luaopen_o2c_task(lua_State *L);
 int luaopen_o2c_log(lua_State *L);
+int luaopen_o2c_gen(lua_State *L);
+int luaopen_o2c_config(lua_State *L);
 
 #endif

@@ -1,5 +1,6 @@
 /* o2c.timer: sleep(ms) yields the calling task until a uv_timer fires;
- * now() is the loop's clock in milliseconds. */
+ * now() is the loop's cached clock, clock() a precise one (ms, float),
+ * wall() the time of day in ms since the epoch. */
 #include <lauxlib.h>
 #include <stdlib.h>
 #include <uv.h>
@@ -63,9 +64,29 @@ static int timer_now(lua_State *L)
     return 1;
 }
 
+/* A precise clock for durations, in milliseconds (float). */
+static int timer_clock(lua_State *L)
+{
+    lua_pushnumber(L, (lua_Number)uv_hrtime() / 1e6);
+    return 1;
+}
+
+/* Wall clock in milliseconds since the epoch. */
+static int timer_wall(lua_State *L)
+{
+    uv_timeval64_t tv;
+    uv_gettimeofday(&tv);
+    lua_pushinteger(L, (lua_Integer)tv.tv_sec * 1000 + tv.tv_usec / 1000);
+    return 1;
+}
+
 int luaopen_o2c_timer(lua_State *L)
 {
-    static const luaL_Reg funcs[] = {{"sleep", timer_sleep}, {"now", timer_now}, {NULL, NULL}};
+    static const luaL_Reg funcs[] = {{"sleep", timer_sleep},
+                                     {"now", timer_now},
+                                     {"clock", timer_clock},
+                                     {"wall", timer_wall},
+                                     {NULL, NULL}};
     luaL_newlib(L, funcs);
     return 1;
 }

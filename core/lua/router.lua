@@ -1,56 +1,142 @@
--- Routes requests to handlers.  Handlers return status, body (a table is
--- sent as JSON) and optional headers; errors raised as http errors become
--- the JSON error shape, anything else a logged 500.
+-- The router: matches a request to a route, resolves who is asking, runs
+-- the handler and sends what it returns.
+--
+-- Route modules (core/lua/api/*.lua) return a list of routes:
+--   { method = "GET", path = "/api/v1/assessments/{id}", name = "assessment.get",
+--     auth = true | false | "admin", handler = function(ctx) ... end }
+-- A handler returns status, body (a table is sent as JSON, a string as is)
+-- and optional headers, or raises api.fail(...) for an expected error.  Any
+-- other error becomes a logged 500 with the request id; the server goes on.
+local api = require "api.common"
 local json = require "json"
+local log = require "o2c.log"
+local metrics = require "metrics"
+local timer = require "o2c.timer"
 
 local M = {}
 
+local MODULES = { "api.ops", "api.session", "api.types", "api.assessments", "api.admin",
+  "api.reports", "api.web" }
+
 local routes = {}
 
-local function add(method, pattern, name, handler)
-  routes[#routes + 1] = { method = method, pattern = "^" .. pattern .. "$", name = name,
-    handler = handler }
+-- "/api/v1/assessments/{id}/answers" -> "^/api/v1/assessments/([^/]+)/answers$", {"id"}
+local function compile(path)
+  local names = {}
+  local pattern = path:gsub("[%-%.%+%*%?%^%$%%]", "%%%0"):gsub("{(%w+)}", function(name)
+    names[#names + 1] = name
+    return "([^/]+)"
+  end)
+  return "^" .. pattern .. "$", names
 end
 
-local JSON_HEADERS = { ["Content-Type"] = "application/json", ["Cache-Control"] = "no-store" }
-
-local function send(req, status, body, headers)
-  headers = headers or JSON_HEADERS
-  if type(body) == "table" then
-    body = json.encode(body)
-  end
-  req:respond(status, headers, body or "")
+function M.add(route)
+  assert(route.method and route.path and route.handler and route.name, "incomplete route")
+  route.pattern, route.params = compile(route.path)
+  if route.auth == nil then route.auth = true end
+  routes[#routes + 1] = route
 end
 
-function M.error_body(code, message, details)
-  return { error = { code = code, message = message, details = details or {} } }
+-- Every route, for the OpenAPI check and /metrics.
+function M.routes()
+  return routes
 end
 
-add("GET", "/healthz", "healthz", function()
-  return 200, { status = "ok" }
-end)
-
-function M.start() end
-
-function M.dispatch(req)
-  local method, path = req:method(), req:path()
-  if method == "HEAD" then method = "GET" end
-  local allowed
-  for _, r in ipairs(routes) do
-    local captures = { path:match(r.pattern) }
-    if #captures > 0 or path:match(r.pattern) then
-      if r.method == method then
-        req:set_route(r.name)
-        local status, body, headers = r.handler(req, table.unpack(captures))
-        return send(req, status, body, headers)
-      end
-      allowed = true
+local function load_modules()
+  for _, name in ipairs(MODULES) do
+    local ok, mod = pcall(require, name)
+    if ok then
+      for _, route in ipairs(mod) do M.add(route) end
+    elseif not tostring(mod):find("no embedded file 'core/lua/" .. name:gsub("%.", "/"), 1, true) then
+      error(mod, 0)
     end
   end
-  if allowed then
-    return send(req, 405, M.error_body("method_not_allowed", method .. " is not allowed on " .. path))
+end
+
+function M.start()
+  load_modules()
+end
+
+local function match(method, path)
+  local allowed = {}
+  for _, r in ipairs(routes) do
+    local captures = table.pack(path:match(r.pattern))
+    if captures[1] ~= nil then
+      if r.method == method or (method == "HEAD" and r.method == "GET") then
+        local params = {}
+        for i, name in ipairs(r.params) do
+          local value = api.url_decode(captures[i])
+          if not value then return nil, nil, "bad_path" end
+          params[name] = value
+        end
+        return r, params
+      end
+      allowed[#allowed + 1] = r.method
+    end
   end
-  send(req, 404, M.error_body("not_found", "no such route: " .. path))
+  return nil, allowed
+end
+
+local function send(req, status, body, headers)
+  headers = headers or {}
+  if type(body) == "table" then
+    body = json.encode(body)
+    headers["Content-Type"] = headers["Content-Type"] or "application/json"
+  end
+  headers["Cache-Control"] = headers["Cache-Control"] or "no-store"
+  req:respond(status, headers, body or "")
+  return status
+end
+
+local function send_error(req, e)
+  local details = e.details or {}
+  details.request_id = details.request_id or req:id()
+  return send(req, e.status, api.error_body(e.code, e.message, details), e.headers)
+end
+
+-- Message handler: keep expected errors as they are, add a traceback to the rest.
+local function on_error(e)
+  if api.is_failure(e) then return e end
+  return { internal = true, trace = debug.traceback(tostring(e), 2) }
+end
+
+local function run(req, route, params)
+  local ctx = api.context(req, route, params)
+  local ok, status, body, headers = xpcall(function()
+    api.authenticate(ctx)
+    return route.handler(ctx)
+  end, on_error)
+  ctx:release()
+  if ok then
+    return send(req, status, body, headers)
+  end
+  if status.internal then
+    log.error("request failed", { request_id = req:id(), route = route.name, error = status.trace })
+    return send_error(req, api.failure(500, "internal",
+      "internal error: the server logged the details under this request id"))
+  end
+  return send_error(req, status)
+end
+
+function M.dispatch(req)
+  local started = timer.clock()
+  local path = req:path()
+  local route, params, problem = match(req:method(), path)
+  local status
+  if route then
+    req:set_route(route.name)
+    status = run(req, route, params)
+  elseif problem then
+    status = send_error(req, api.failure(400, "bad_request", "the path is not valid UTF-8 text"))
+  elseif params and #params > 0 then
+    status = send_error(req, api.failure(405, "method_not_allowed",
+      req:method() .. " is not allowed on " .. path, { allowed = json.array(params) },
+      { Allow = table.concat(params, ", ") }))
+  else
+    status = send_error(req, api.failure(404, "not_found", "no such route: " .. path))
+  end
+  metrics.observe_request(route and route.name or "unmatched", status,
+    timer.clock() - started)
 end
 
 return M

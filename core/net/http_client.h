@@ -15,6 +15,7 @@
  * copy what you keep (or take the body with http_response_take_body()). */
 #ifndef O2C_NET_HTTP_CLIENT_H
 #define O2C_NET_HTTP_CLIENT_H
+#include "net/http_header.h"
 #include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
@@ -39,11 +40,6 @@ struct http_client_config {
     const char *proxy;
     const char *user_agent; /* NULL: "o2c/<version>" */
     const char *ca_file;    /* NULL: the system's CA bundle */
-};
-
-struct http_header {
-    const char *name;
-    const char *value;
 };
 
 /* Everything is copied by http_client_request(): the caller may free the

@@ -27,6 +27,7 @@
  * forgotten request. */
 #ifndef O2C_NET_HTTP_SERVER_H
 #define O2C_NET_HTTP_SERVER_H
+#include "net/http_header.h"
 #include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
@@ -34,12 +35,8 @@
 struct http_server;
 struct http_request;
 
-/* A header: NUL-terminated name and value.  Request headers point into the
- * request and live as long as it does. */
-struct http_header {
-    const char *name;
-    const char *value;
-};
+/* Request headers (struct http_header) point into the request and live as
+ * long as it does. */
 
 /* Return values of the response functions. */
 enum {

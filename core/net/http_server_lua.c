@@ -292,3 +292,40 @@ void http_lua_register(lua_State *L)
     lua_setfield(L, -2, "__tostring");
     lua_pop(L, 1);
 }
+
+/* o2c.server: stats() of the server serve runs (for /metrics and status). */
+static struct http_server *lua_server;
+
+void http_lua_set_server(struct http_server *srv)
+{
+    lua_server = srv;
+}
+
+static int server_stats(lua_State *L)
+{
+    struct http_server_stats st;
+    memset(&st, 0, sizeof st);
+    if (lua_server)
+        http_server_get_stats(lua_server, &st);
+    lua_createtable(L, 0, 6);
+    lua_pushinteger(L, (lua_Integer)st.connections_open);
+    lua_setfield(L, -2, "connections_open");
+    lua_pushinteger(L, (lua_Integer)st.connections_total);
+    lua_setfield(L, -2, "connections_total");
+    lua_pushinteger(L, (lua_Integer)st.connections_rejected);
+    lua_setfield(L, -2, "connections_rejected");
+    lua_pushinteger(L, (lua_Integer)st.requests_total);
+    lua_setfield(L, -2, "requests_total");
+    lua_pushinteger(L, (lua_Integer)st.requests_active);
+    lua_setfield(L, -2, "requests_active");
+    lua_pushinteger(L, (lua_Integer)st.timeouts);
+    lua_setfield(L, -2, "timeouts");
+    return 1;
+}
+
+int luaopen_o2c_server(lua_State *L)
+{
+    static const luaL_Reg funcs[] = {{"stats", server_stats}, {NULL, NULL}};
+    luaL_newlib(L, funcs);
+    return 1;
+}

@@ -13,6 +13,10 @@ struct http_lua_server {
 /* Registers the request metatable in L. */
 void http_lua_register(lua_State *L);
 
+/* The server whose stats o2c.server reports. */
+void http_lua_set_server(struct http_server *srv);
+int luaopen_o2c_server(lua_State *L);
+
 /* http_handler_fn: runs the handler in a new task (UD: struct http_lua_server). */
 void http_lua_handle(struct http_request *req, void *ud);
 

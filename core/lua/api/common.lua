@@ -1,0 +1,273 @@
+-- What every handler uses: the request context, expected failures, who is
+-- asking (cookie or bearer token, CSRF for cookies), request body
+-- validation, and the pinned generation.
+local json = require "json"
+local config = require "o2c.config"
+
+local M = {}
+
+local FAILURE = {}
+
+---------------------------------------------------------------------------
+-- failures
+---------------------------------------------------------------------------
+
+function M.failure(status, code, message, details, headers)
+  return setmetatable({ status = status, code = code, message = message, details = details,
+    headers = headers }, FAILURE)
+end
+
+function M.is_failure(e)
+  return getmetatable(e) == FAILURE
+end
+
+-- Raises an expected failure: the router answers it as JSON.
+function M.fail(status, code, message, details, headers)
+  error(M.failure(status, code, message, details, headers), 0)
+end
+
+function M.error_body(code, message, details)
+  return { error = { code = code, message = message, details = details or {} } }
+end
+
+function M.not_found(what)
+  M.fail(404, "not_found", what .. " not found")
+end
+
+-- Turns a store result (value or nil, message, code, extra) into the value
+-- or the matching HTTP failure.
+local STORE_STATUS = { not_found = 404, conflict = 409, exists = 409, invalid = 400,
+  refused = 403, busy = 503, error = 500 }
+
+function M.check(value, message, code, extra)
+  if value ~= nil then return value end
+  local status = STORE_STATUS[code] or 500
+  if status == 500 then error(message or "storage failure", 0) end
+  M.fail(status, code, message or code, type(extra) == "table" and extra or nil)
+end
+
+---------------------------------------------------------------------------
+-- text helpers
+---------------------------------------------------------------------------
+
+-- Percent-decodes S; nil when the result is not valid UTF-8 or holds a NUL.
+function M.url_decode(s)
+  local decoded = s:gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end)
+  if decoded:find("%z") or not utf8.len(decoded) then return nil end
+  return decoded
+end
+
+function M.parse_query(q)
+  local out = {}
+  if not q then return out end
+  for pair in q:gmatch("[^&]+") do
+    local k, v = pair:match("^([^=]*)=?(.*)$")
+    k, v = M.url_decode((k:gsub("+", " "))), M.url_decode((v:gsub("+", " ")))
+    if k and v then out[k] = v end
+  end
+  return out
+end
+
+function M.cookie(req, name)
+  local header = req:header("Cookie")
+  if not header then return nil end
+  for part in header:gmatch("[^;]+") do
+    local k, v = part:match("^%s*([^=]+)=(.*)$")
+    if k == name then return (v:gsub("%s+$", "")) end
+  end
+  return nil
+end
+
+---------------------------------------------------------------------------
+-- the context handed to handlers
+---------------------------------------------------------------------------
+
+local Context = {}
+Context.__index = Context
+
+function M.context(req, route, params)
+  return setmetatable({ req = req, route = route, params = params }, Context)
+end
+
+function Context:query()
+  if not self._query then self._query = M.parse_query(self.req:query()) end
+  return self._query
+end
+
+-- The generation current when the request started, pinned until it ends.
+function Context:gen()
+  if not self._gen then
+    self._gen = require("o2c.gen").pin()
+    if not self._gen then
+      M.fail(503, "not_ready", "no assessment scripts are loaded yet; see /api/v1/status")
+    end
+  end
+  return self._gen
+end
+
+function Context:release()
+  if self._gen then
+    self._gen:release()
+    self._gen = nil
+  end
+end
+
+function Context:address()
+  return self.req:remote()
+end
+
+---------------------------------------------------------------------------
+-- who is asking
+---------------------------------------------------------------------------
+
+local UNSAFE = { POST = true, PUT = true, PATCH = true, DELETE = true }
+
+local function same_origin(req)
+  local origin, host = req:header("Origin"), req:header("Host")
+  if not origin or not host then return false end
+  return origin == "http://" .. host or origin == "https://" .. host
+end
+
+-- A cookie-authenticated change must come from our own pages: the CSRF
+-- header matching the o2c_csrf cookie, or a same-origin Origin header.
+local function check_csrf(ctx)
+  local req = ctx.req
+  if not UNSAFE[req:method()] or same_origin(req) then return end
+  local sent, expected = req:header("X-CSRF-Token"), M.cookie(req, "o2c_csrf")
+  if sent and expected and #sent >= 16 and sent == expected then return end
+  M.fail(403, "csrf", "this change was sent with a session cookie but without the "
+    .. "X-CSRF-Token header from the o2c_csrf cookie (or a same-origin Origin header)")
+end
+
+function M.token_of(req)
+  local auth = req:header("Authorization")
+  if auth then
+    local token = auth:match("^[Bb]earer%s+(%S+)%s*$")
+    if not token then
+      M.fail(401, "unauthenticated", "the Authorization header must be 'Bearer <token>'")
+    end
+    return token, "bearer"
+  end
+  local cookie = M.cookie(req, "o2c_session")
+  if cookie then return cookie, "cookie" end
+  return nil
+end
+
+function M.authenticate(ctx)
+  local route = ctx.route
+  if route.auth == false then return end
+  local token, kind = M.token_of(ctx.req)
+  if not token then
+    M.fail(401, "unauthenticated", "sign in first: send the session cookie or a Bearer token")
+  end
+  local user, info = require("o2c.session").validate(token)
+  if not user then
+    M.fail(401, "unauthenticated", "the session has expired or was signed out; sign in again")
+  end
+  ctx.user, ctx.session, ctx.token = user, info, token
+  if kind == "cookie" then check_csrf(ctx) end
+  if route.auth == "admin" and user.role ~= "admin" then
+    -- Admin routes look like any other missing thing to everyone else.
+    M.fail(404, "not_found", "no such route: " .. ctx.req:path())
+  end
+end
+
+---------------------------------------------------------------------------
+-- request bodies
+---------------------------------------------------------------------------
+
+local function type_name(v)
+  if v == json.null then return "null" end
+  local t = type(v)
+  if t == "number" then return math.type(v) == "integer" and "integer" or "number" end
+  if t == "table" then return next(v) == nil and "empty object or list" or
+      (v[1] ~= nil and "list" or "object") end
+  return t
+end
+
+local function is_list(v)
+  if type(v) ~= "table" then return false end
+  local n = 0
+  for _ in pairs(v) do n = n + 1 end
+  return n == #v
+end
+
+-- Checks V against SPEC ({type=, required=, max=, min=, enum=, fields=, items=}).
+-- Raises a 400 naming FIELD on the first problem.
+local function validate(v, spec, field)
+  local function bad(msg)
+    M.fail(400, "invalid", field .. ": " .. msg, { field = field })
+  end
+  local t = spec.type
+  if t == "string" then
+    if type(v) ~= "string" then bad("expected text, got " .. type_name(v)) end
+    if spec.max and #v > spec.max then bad("longer than " .. spec.max .. " bytes") end
+    if spec.min and #v < spec.min then bad("shorter than " .. spec.min .. " characters") end
+    if not utf8.len(v) then bad("not valid UTF-8 text") end
+    if spec.pattern and not v:match(spec.pattern) then bad(spec.pattern_help or "not allowed") end
+  elseif t == "integer" then
+    if math.type(v) == "float" and v == math.floor(v) then v = math.tointeger(v) end
+    if math.type(v) ~= "integer" then bad("expected a whole number, got " .. type_name(v)) end
+  elseif t == "number" then
+    if type(v) ~= "number" then bad("expected a number, got " .. type_name(v)) end
+  elseif t == "boolean" then
+    if type(v) ~= "boolean" then bad("expected true or false, got " .. type_name(v)) end
+  elseif t == "object" then
+    if type(v) ~= "table" or (next(v) ~= nil and is_list(v)) then
+      bad("expected an object, got " .. type_name(v))
+    end
+    if spec.fields then
+      for k in pairs(v) do
+        if type(k) ~= "string" or not spec.fields[k] then
+          M.fail(400, "invalid", field .. "." .. tostring(k) .. ": unknown field",
+            { field = field .. "." .. tostring(k) })
+        end
+      end
+      local out = {}
+      for name, sub in pairs(spec.fields) do
+        local value = v[name]
+        if value == nil or value == json.null then
+          if sub.required then
+            M.fail(400, "invalid", field .. "." .. name .. ": required",
+              { field = field .. "." .. name })
+          end
+        else
+          out[name] = validate(value, sub, field .. "." .. name)
+        end
+      end
+      return out
+    end
+  elseif t == "array" then
+    if type(v) ~= "table" or not is_list(v) then bad("expected a list, got " .. type_name(v)) end
+    if spec.max and #v > spec.max then bad("more than " .. spec.max .. " items") end
+  end
+  if spec.enum then
+    local ok = false
+    for _, allowed in ipairs(spec.enum) do if v == allowed then ok = true end end
+    if not ok then bad("must be one of " .. table.concat(spec.enum, ", ")) end
+  end
+  if t == "integer" or t == "number" then
+    if spec.min and v < spec.min then bad("must be at least " .. spec.min) end
+    if spec.max and v > spec.max then bad("must be at most " .. spec.max) end
+  end
+  return v
+end
+
+-- Decodes the JSON body and checks it against FIELDS (an object spec's
+-- fields).  Returns the checked table; raises a 400 naming the field.
+function Context:body(fields)
+  local req = self.req
+  local ctype = req:header("Content-Type") or ""
+  if not ctype:lower():find("^application/json") then
+    M.fail(415, "unsupported_media_type", "send the body as application/json")
+  end
+  local value, err = json.decode(req:body())
+  if value == nil then
+    M.fail(400, "malformed_json", "the body is not valid JSON: " .. tostring(err))
+  end
+  return validate(value, { type = "object", fields = fields }, "body")
+end
+
+M.validate = validate
+
+return M

@@ -1,0 +1,95 @@
+-- Operations: liveness, readiness, status, Prometheus metrics, OpenAPI.
+local json = require "json"
+local metrics = require "metrics"
+
+local function optional(name)
+  local ok, mod = pcall(require, name)
+  return ok and mod or nil
+end
+
+local function healthz()
+  return 200, { status = "ok" }
+end
+
+-- Ready when the database answers and a generation is loaded.
+local function readyz()
+  local problems = json.array()
+  local store = optional("o2c.store")
+  local ok, err = true, nil
+  if store then ok, err = store.check() end
+  if not ok then problems[#problems + 1] = "database: " .. tostring(err) end
+  if not require("o2c.gen").status().generation then
+    problems[#problems + 1] = "no generation of scripts and KB is loaded (see /api/v1/status)"
+  end
+  if #problems > 0 then
+    return 503, { status = "not ready", problems = problems }
+  end
+  return 200, { status = "ready" }
+end
+
+local function llm_status()
+  local llm = optional("llm")
+  if llm and llm.status then return llm.status() end
+  return { provider = "offline" }
+end
+
+local function status(ctx)
+  local gen = require("o2c.gen").status()
+  local server = optional("o2c.server")
+  local jobs = optional("report.jobs")
+  return 200, {
+    generation = gen.generation or json.null,
+    reload = { loads = gen.loads, failures = gen.failures, last_ms = gen.last_ms,
+      errors = gen.errors },
+    llm = llm_status(),
+    queue = jobs and jobs.status and jobs.status() or { running = 0, queued = 0 },
+    server = server and server.stats() or json.null,
+    user = ctx.user.name,
+  }
+end
+
+local function gauge(out, name, help, value)
+  out[#out + 1] = "# HELP " .. name .. " " .. help
+  out[#out + 1] = "# TYPE " .. name .. " gauge"
+  out[#out + 1] = string.format("%s %s", name, value)
+end
+
+local function metrics_text()
+  local out = {}
+  metrics.render(out)
+  local server = optional("o2c.server")
+  if server then
+    local s = server.stats()
+    gauge(out, "o2c_http_connections_open", "Open HTTP connections.", s.connections_open)
+  end
+  local session = optional("o2c.session")
+  if session and session.count then
+    gauge(out, "o2c_sessions_active", "Sessions not expired or revoked.", session.count())
+  end
+  local gen = require("o2c.gen").status()
+  out[#out + 1] = "# HELP o2c_generation_info The generation of scripts and KB being served."
+  out[#out + 1] = "# TYPE o2c_generation_info gauge"
+  out[#out + 1] = string.format('o2c_generation_info{generation="%s"} 1', gen.generation or "")
+  gauge(out, "o2c_reload_errors", "Errors of the last failed reload (0 when it loaded).",
+    #gen.errors)
+  gauge(out, "o2c_reload_failures_total", "Reloads that failed since start.", gen.failures)
+  local llm = optional("llm")
+  if llm and llm.metrics_text then out[#out + 1] = llm.metrics_text() end
+  local jobs = optional("report.jobs")
+  if jobs and jobs.metrics_text then out[#out + 1] = jobs.metrics_text() end
+  return 200, table.concat(out, "\n") .. "\n",
+    { ["Content-Type"] = "text/plain; version=0.0.4; charset=utf-8" }
+end
+
+local function openapi()
+  return 200, require("api.openapi").document()
+end
+
+return {
+  { method = "GET", path = "/healthz", name = "healthz", auth = false, handler = healthz },
+  { method = "GET", path = "/readyz", name = "readyz", auth = false, handler = readyz },
+  { method = "GET", path = "/metrics", name = "metrics", auth = false, handler = metrics_text },
+  { method = "GET", path = "/api/v1/status", name = "status", handler = status },
+  { method = "GET", path = "/api/v1/openapi.json", name = "openapi", auth = false,
+    handler = openapi },
+}
