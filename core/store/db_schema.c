@@ -150,9 +150,18 @@ static const char db_schema_v1[] =
     "CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log"
     "  BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;";
 
+/* Version 2: what the report runner shows for each section besides its id
+ * (title, kind, the ids it depends on as a JSON list) and a warning kept
+ * with a done section (e.g. text cut at the token limit). */
+static const char db_schema_v2[] = "ALTER TABLE report_sections ADD COLUMN title TEXT;"
+                                   "ALTER TABLE report_sections ADD COLUMN kind TEXT;"
+                                   "ALTER TABLE report_sections ADD COLUMN depends TEXT;"
+                                   "ALTER TABLE report_sections ADD COLUMN warning TEXT;";
+
 const char *const db_schema_migrations[] = {
     NULL, /* version 0: empty database */
     db_schema_v1,
+    db_schema_v2,
 };
 
 _Static_assert(sizeof db_schema_migrations / sizeof *db_schema_migrations == DB_SCHEMA_VERSION + 1,

@@ -135,13 +135,21 @@ int store_generation_exists(struct db *db, const char *hash);
 
 /* Reports, sections, jobs */
 
+/* What the runner shows of a section besides its id; any field may be NULL. */
+struct report_section_plan {
+    const char *title;
+    const char *kind;
+    const char *depends_json; /* JSON list of section ids */
+};
+
 struct report_request {
     const char *assessment_id;
     int64_t revision; /* the answers the report is written from */
     const char *generation;
     const char *const *section_ids; /* in display order */
     size_t n_sections;
-    const char *provider, *model; /* may be NULL */
+    const char *provider, *model;            /* may be NULL */
+    const struct report_section_plan *plans; /* NULL, or n_sections entries */
 };
 
 /* Creates the report (queued), its sections (queued) and a job to write it,
@@ -169,6 +177,7 @@ struct report_section {
     int64_t tokens_in, tokens_out;
     const char *error, *text;                                /* NULL when none */
     int64_t created_at, updated_at, started_at, finished_at; /* 0 when not yet */
+    const char *title, *kind, *depends_json, *warning;       /* NULL when none */
 };
 typedef int (*store_report_fn)(void *ud, const struct report *r);
 typedef int (*store_section_fn)(void *ud, const struct report_section *s);
@@ -192,10 +201,19 @@ struct section_usage {
  * crash loses at most the calls in flight.  STORE_NOT_FOUND for an unknown
  * report or section. */
 int store_section_start(struct db *db, const char *report_id, const char *section_id);
+/* store_section_start naming the provider and model that will write it
+ * (NULL keeps the stored ones). */
+int store_section_begin(struct db *db, const char *report_id, const char *section_id,
+                        const char *provider, const char *model);
 int store_section_retrying(struct db *db, const char *report_id, const char *section_id,
                            const char *error, const struct section_usage *usage);
 int store_section_done(struct db *db, const char *report_id, const char *section_id,
                        const char *text, const struct section_usage *usage);
+/* store_section_done keeping WARNING (may be NULL) with the text, e.g. that
+ * it was cut at the token limit. */
+int store_section_complete(struct db *db, const char *report_id, const char *section_id,
+                           const char *text, const char *warning,
+                           const struct section_usage *usage);
 int store_section_fail(struct db *db, const char *report_id, const char *section_id,
                        const char *error, const struct section_usage *usage);
 
@@ -248,6 +266,11 @@ struct attachment {
  * before store_attachment_put (an unreferenced file is an orphan that
  * retention removes after a grace period). */
 int store_blob_write(struct db *db, const void *data, size_t len, char hash[STORE_HASH_HEX]);
+/* The same without a connection: touches only files under DATA_DIR, so a
+ * thread-pool worker may call it while the loop uses the database.  0, or
+ * -1 with the reason in ERR. */
+int store_blob_write_file(const char *data_dir, const void *data, size_t len,
+                          char hash[STORE_HASH_HEX], char *err, size_t errlen);
 /* Full path of the file for HASH (validated as 64 hex characters). */
 int store_blob_path(struct db *db, const char *hash, char *buf, size_t cap);
 

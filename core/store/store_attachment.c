@@ -77,8 +77,8 @@ static int write_all(int fd, const unsigned char *p, size_t len)
 
 /* Temp file, fsync, rename, fsync of the directory: after a crash the name
  * either does not exist or holds the complete content. */
-static int blob_write_file(struct db *db, const char *dir, const char *path, const void *data,
-                           size_t len)
+static int blob_write_file(const char *dir, const char *path, const void *data, size_t len,
+                           char *err, size_t errlen)
 {
     char tmp[4200], rnd[17];
     unsigned char r[8];
@@ -86,34 +86,52 @@ static int blob_write_file(struct db *db, const char *dir, const char *path, con
     sodium_bin2hex(rnd, sizeof rnd, r, sizeof r);
     snprintf(tmp, sizeof tmp, "%s/" ATTACHMENT_TMP_PREFIX "%s", dir, rnd);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return db_fail(db, STORE_ERROR, "cannot create %s: %s", tmp, strerror(errno));
+    if (fd < 0) {
+        snprintf(err, errlen, "cannot create %s: %s", tmp, strerror(errno));
+        return -1;
+    }
     int ok = write_all(fd, data, len) == 0 && fsync(fd) == 0;
     int saved = errno;
     ok = close(fd) == 0 && ok;
     if (ok && rename(tmp, path) == 0 && db_fsync_dir(dir) == 0)
-        return STORE_OK;
+        return 0;
     saved = ok ? errno : saved;
     unlink(tmp);
-    return db_fail(db, STORE_ERROR, "cannot write attachment %s: %s", path, strerror(saved));
+    snprintf(err, errlen, "cannot write attachment %s: %s", path, strerror(saved));
+    return -1;
 }
 
-int store_blob_write(struct db *db, const void *data, size_t len, char hash[STORE_HASH_HEX])
+int store_blob_write_file(const char *data_dir, const void *data, size_t len,
+                          char hash[STORE_HASH_HEX], char *err, size_t errlen)
 {
     unsigned char h[32];
     crypto_generichash(h, sizeof h, data, len, NULL, 0);
     sodium_bin2hex(hash, STORE_HASH_HEX, h, sizeof h);
     char dir[4096], path[4200];
-    int rc = blob_dir(db, dir, sizeof dir);
-    if (rc != STORE_OK || (rc = store_blob_path(db, hash, path, sizeof path)) != STORE_OK)
-        return rc;
+    if (db_join_path(dir, sizeof dir, data_dir, ATTACHMENT_DIR) != 0 ||
+        db_join_path(path, sizeof path, dir, hash) != 0) {
+        snprintf(err, errlen, "attachment dir path too long");
+        return -1;
+    }
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+        snprintf(err, errlen, "cannot create %s: %s", dir, strerror(errno));
+        return -1;
+    }
     struct stat st;
     /* Same content already stored: refresh its time so retention's grace
      * period protects it until the caller's row refers to it. */
     if (stat(path, &st) == 0 && (size_t)st.st_size == len &&
         utimensat(AT_FDCWD, path, NULL, 0) == 0)
-        return STORE_OK;
-    return blob_write_file(db, dir, path, data, len);
+        return 0;
+    return blob_write_file(dir, path, data, len, err, errlen);
+}
+
+int store_blob_write(struct db *db, const void *data, size_t len, char hash[STORE_HASH_HEX])
+{
+    char err[512];
+    if (store_blob_write_file(db_data_dir(db), data, len, hash, err, sizeof err) != 0)
+        return db_fail(db, STORE_ERROR, "%s", err);
+    return STORE_OK;
 }
 
 static void attachment_from_row(sqlite3_stmt *st, struct attachment *a)

@@ -15,7 +15,8 @@ static const char SQL_REPORT_INSERT[] =
     " provider, model, created_at, updated_at) VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?)";
 static const char SQL_SECTION_INSERT[] =
     "INSERT INTO report_sections (report_id, section_id, position, status, attempts,"
-    " tokens_in, tokens_out, created_at, updated_at) VALUES (?, ?, ?, 'queued', 0, 0, 0, ?, ?)";
+    " tokens_in, tokens_out, created_at, updated_at, title, kind, depends)"
+    " VALUES (?, ?, ?, 'queued', 0, 0, 0, ?, ?, ?, ?, ?)";
 static const char SQL_JOB_INSERT[] =
     "INSERT INTO jobs (id, kind, report_id, status, attempts, created_at, updated_at)"
     " VALUES (?, 'report', ?, 'queued', 0, ?, ?)";
@@ -25,15 +26,16 @@ static const char SQL_REPORT_LIST[] =
     "SELECT " REPORT_COLUMNS REPORT_FROM " WHERE r.assessment_id = ? ORDER BY r.id DESC";
 static const char SQL_SECTIONS_GET[] =
     "SELECT report_id, section_id, position, status, attempts, provider, model, tokens_in,"
-    " tokens_out, error, text, created_at, updated_at, started_at, finished_at"
-    " FROM report_sections WHERE report_id = ? ORDER BY position";
+    " tokens_out, error, text, created_at, updated_at, started_at, finished_at,"
+    " title, kind, depends, warning FROM report_sections WHERE report_id = ? ORDER BY position";
 static const char SQL_SECTION_START[] =
     "UPDATE report_sections SET status = 'running', attempts = attempts + 1, error = NULL,"
+    " warning = NULL, provider = COALESCE(?, provider), model = COALESCE(?, model),"
     " started_at = ?, updated_at = ?, finished_at = NULL WHERE report_id = ? AND section_id = ?";
 /* One statement for retrying / done / failed: usage is added, text and
  * provider/model kept when NULL is bound. */
 static const char SQL_SECTION_SETTLE[] =
-    "UPDATE report_sections SET status = ?, error = ?, text = COALESCE(?, text),"
+    "UPDATE report_sections SET status = ?, error = ?, text = COALESCE(?, text), warning = ?,"
     " provider = COALESCE(?, provider), model = COALESCE(?, model),"
     " tokens_in = tokens_in + ?, tokens_out = tokens_out + ?, updated_at = ?, finished_at = ?"
     " WHERE report_id = ? AND section_id = ?";
@@ -90,7 +92,7 @@ static int report_insert(struct db *db, const struct user *actor, const struct r
 }
 
 static int section_insert(struct db *db, const char *report_id, const char *section_id,
-                          int position, int64_t now)
+                          const struct report_section_plan *plan, int position, int64_t now)
 {
     sqlite3_stmt *st = db_stmt(db, SQL_SECTION_INSERT);
     if (st == NULL)
@@ -100,6 +102,11 @@ static int section_insert(struct db *db, const char *report_id, const char *sect
     sqlite3_bind_int(st, 3, position);
     sqlite3_bind_int64(st, 4, now);
     sqlite3_bind_int64(st, 5, now);
+    if (plan) {
+        db_bind_text(st, 6, plan->title);
+        db_bind_text(st, 7, plan->kind);
+        db_bind_text(st, 8, plan->depends_json);
+    }
     int rc = db_step_done(db, st, "creating a report section");
     if (rc == STORE_EXISTS)
         rc = db_fail(db, STORE_INVALID, "report section \"%s\" listed twice", section_id);
@@ -128,7 +135,8 @@ static int report_create_locked(struct db *db, const struct user *actor,
     if (rc == STORE_OK)
         rc = report_insert(db, actor, r, report_id, now);
     for (size_t i = 0; i < r->n_sections && rc == STORE_OK; i++)
-        rc = section_insert(db, report_id, r->section_ids[i], (int)i, now);
+        rc = section_insert(db, report_id, r->section_ids[i], r->plans ? &r->plans[i] : NULL,
+                            (int)i, now);
     if (rc == STORE_OK)
         rc = job_insert(db, report_id, job_id, now);
     return rc;
@@ -206,6 +214,10 @@ static int sections_read(struct db *db, const char *report_id, store_section_fn 
             .updated_at = store_col_i64(st, 12),
             .started_at = store_col_i64(st, 13),
             .finished_at = store_col_i64(st, 14),
+            .title = db_col_text(st, 15),
+            .kind = db_col_text(st, 16),
+            .depends_json = db_col_text(st, 17),
+            .warning = db_col_text(st, 18),
         };
         if (fn(ud, &s) != 0) {
             step = SQLITE_DONE;
@@ -283,22 +295,30 @@ static int section_update(struct db *db, sqlite3_stmt *st, const char *report_id
     return rc;
 }
 
-int store_section_start(struct db *db, const char *report_id, const char *section_id)
+int store_section_begin(struct db *db, const char *report_id, const char *section_id,
+                        const char *provider, const char *model)
 {
     sqlite3_stmt *st = db_stmt(db, SQL_SECTION_START);
     if (st == NULL)
         return STORE_ERROR;
     int64_t now = db_now_ms(db);
-    sqlite3_bind_int64(st, 1, now);
-    sqlite3_bind_int64(st, 2, now);
-    db_bind_text(st, 3, report_id);
-    db_bind_text(st, 4, section_id);
+    db_bind_text(st, 1, provider);
+    db_bind_text(st, 2, model);
+    sqlite3_bind_int64(st, 3, now);
+    sqlite3_bind_int64(st, 4, now);
+    db_bind_text(st, 5, report_id);
+    db_bind_text(st, 6, section_id);
     return section_update(db, st, report_id, section_id, "starting a section");
+}
+
+int store_section_start(struct db *db, const char *report_id, const char *section_id)
+{
+    return store_section_begin(db, report_id, section_id, NULL, NULL);
 }
 
 static int section_settle(struct db *db, const char *report_id, const char *section_id,
                           const char *status, const char *error, const char *text,
-                          const struct section_usage *usage)
+                          const char *warning, const struct section_usage *usage)
 {
     static const struct section_usage none = {0};
     if (usage == NULL)
@@ -310,32 +330,39 @@ static int section_settle(struct db *db, const char *report_id, const char *sect
     db_bind_text(st, 1, status);
     db_bind_text(st, 2, error);
     db_bind_text(st, 3, text);
-    db_bind_text(st, 4, usage->provider);
-    db_bind_text(st, 5, usage->model);
-    sqlite3_bind_int64(st, 6, usage->tokens_in);
-    sqlite3_bind_int64(st, 7, usage->tokens_out);
-    sqlite3_bind_int64(st, 8, now);
+    db_bind_text(st, 4, warning);
+    db_bind_text(st, 5, usage->provider);
+    db_bind_text(st, 6, usage->model);
+    sqlite3_bind_int64(st, 7, usage->tokens_in);
+    sqlite3_bind_int64(st, 8, usage->tokens_out);
+    sqlite3_bind_int64(st, 9, now);
     if (strcmp(status, "retrying") == 0)
-        sqlite3_bind_null(st, 9);
+        sqlite3_bind_null(st, 10);
     else
-        sqlite3_bind_int64(st, 9, now);
-    db_bind_text(st, 10, report_id);
-    db_bind_text(st, 11, section_id);
+        sqlite3_bind_int64(st, 10, now);
+    db_bind_text(st, 11, report_id);
+    db_bind_text(st, 12, section_id);
     return section_update(db, st, report_id, section_id, "updating a section");
 }
 
 int store_section_retrying(struct db *db, const char *report_id, const char *section_id,
                            const char *error, const struct section_usage *usage)
 {
-    return section_settle(db, report_id, section_id, "retrying", error, NULL, usage);
+    return section_settle(db, report_id, section_id, "retrying", error, NULL, NULL, usage);
+}
+
+int store_section_complete(struct db *db, const char *report_id, const char *section_id,
+                           const char *text, const char *warning, const struct section_usage *usage)
+{
+    if (text == NULL)
+        return db_fail(db, STORE_INVALID, "section %.80s done without text", section_id);
+    return section_settle(db, report_id, section_id, "done", NULL, text, warning, usage);
 }
 
 int store_section_done(struct db *db, const char *report_id, const char *section_id,
                        const char *text, const struct section_usage *usage)
 {
-    if (text == NULL)
-        return db_fail(db, STORE_INVALID, "section %.80s done without text", section_id);
-    return section_settle(db, report_id, section_id, "done", NULL, text, usage);
+    return store_section_complete(db, report_id, section_id, text, NULL, usage);
 }
 
 int store_section_fail(struct db *db, const char *report_id, const char *section_id,
@@ -343,7 +370,7 @@ int store_section_fail(struct db *db, const char *report_id, const char *section
 {
     if (!store_text_ok(error, SIZE_MAX))
         return db_fail(db, STORE_INVALID, "section %.80s failed without a reason", section_id);
-    return section_settle(db, report_id, section_id, "failed", error, NULL, usage);
+    return section_settle(db, report_id, section_id, "failed", error, NULL, NULL, usage);
 }
 
 /* Report and job status */
