@@ -1,5 +1,6 @@
 /* o2c: Order-to-Cash maturity assessments as code.  Dispatches to the
  * commands of core/cli. */
+#include <sodium.h>
 #include <stdio.h>
 #include <string.h>
 #include "cli/cli.h"
@@ -9,6 +10,10 @@ int main(int argc, char **argv)
     if (argc < 2) {
         cmd_help(1, argv);
         return CLI_USAGE;
+    }
+    if (sodium_init() < 0) {
+        fprintf(stderr, "o2c: libsodium could not initialise (no entropy source?)\n");
+        return CLI_FAILED;
     }
     const char *name = argv[1];
     if (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0)

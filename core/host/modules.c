@@ -11,6 +11,7 @@ const struct host_module host_modules[] = {
     {"o2c.config", luaopen_o2c_config},
     {"o2c.server", luaopen_o2c_server},
     {"o2c.assets", luaopen_o2c_assets},
+    {"o2c.random", luaopen_o2c_random},
     {"o2c.http", luaopen_o2c_http},
     {NULL, NULL},
 };

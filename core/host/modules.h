@@ -15,5 +15,6 @@ int luaopen_o2c_log(lua_State *L);
 int luaopen_o2c_gen(lua_State *L);
 int luaopen_o2c_config(lua_State *L);
 int luaopen_o2c_assets(lua_State *L);
+int luaopen_o2c_random(lua_State *L);
 
 #endif

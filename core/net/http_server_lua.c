@@ -105,8 +105,9 @@ static int req_cancel_on_close(lua_State *L)
     return 0;
 }
 
-/* Reads the {name = value} table at IDX into HEADERS (strings stay on the
- * Lua stack's table, so they live until the call returns). */
+/* Reads the {name = value} table at IDX into HEADERS; a value may also be a
+ * list of strings (several Set-Cookie lines).  The strings stay referenced
+ * by the table on the Lua stack, so they live until the call returns. */
 static size_t read_headers(lua_State *L, int idx, struct http_header *headers)
 {
     size_t n = 0;
@@ -115,13 +116,31 @@ static size_t read_headers(lua_State *L, int idx, struct http_header *headers)
     luaL_checktype(L, idx, LUA_TTABLE);
     lua_pushnil(L);
     while (lua_next(L, idx)) {
-        if (n == HEADERS_MAX)
-            luaL_error(L, "more than %d response headers", HEADERS_MAX);
-        if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TSTRING)
-            luaL_error(L, "response headers must be string = string");
-        headers[n].name = lua_tostring(L, -2);
-        headers[n].value = lua_tostring(L, -1);
-        n++;
+        if (lua_type(L, -2) != LUA_TSTRING)
+            luaL_error(L, "response header names must be strings");
+        const char *name = lua_tostring(L, -2);
+        if (lua_type(L, -1) == LUA_TTABLE) {
+            lua_Integer count = luaL_len(L, -1);
+            for (lua_Integer i = 1; i <= count; i++) {
+                if (n == HEADERS_MAX)
+                    luaL_error(L, "more than %d response headers", HEADERS_MAX);
+                lua_rawgeti(L, -1, i);
+                if (lua_type(L, -1) != LUA_TSTRING)
+                    luaL_error(L, "response header %s: values must be strings", name);
+                headers[n].name = name;
+                headers[n].value = lua_tostring(L, -1);
+                lua_pop(L, 1); /* still referenced by the list */
+                n++;
+            }
+        } else if (lua_type(L, -1) == LUA_TSTRING) {
+            if (n == HEADERS_MAX)
+                luaL_error(L, "more than %d response headers", HEADERS_MAX);
+            headers[n].name = name;
+            headers[n].value = lua_tostring(L, -1);
+            n++;
+        } else {
+            luaL_error(L, "response header %s: value must be a string or a list", name);
+        }
         lua_pop(L, 1);
     }
     return n;

@@ -270,4 +270,42 @@ end
 
 M.validate = validate
 
+---------------------------------------------------------------------------
+-- assessment helpers shared by several route modules
+---------------------------------------------------------------------------
+
+-- Marks the lists of a scores table so that empty ones encode as [].
+function M.scores_json(scores)
+  for _, field in ipairs({ "hidden", "missing_required", "areas", "kpis" }) do
+    if type(scores[field]) == "table" then json.array(scores[field]) end
+  end
+  return scores
+end
+
+-- Splits a JSON answers object into values to check and deletions (null).
+-- Values keep their {value=, note=} shape.
+function M.split_answers(answers)
+  local values, deleted = {}, {}
+  for qid, v in pairs(answers) do
+    if v == json.null then deleted[#deleted + 1] = qid else values[qid] = v end
+  end
+  return values, deleted
+end
+
+-- Validates answers with the pinned generation; raises 400 naming the field.
+function M.check_answers(ctx, type_id, values)
+  local ok, problems = ctx:gen():call("validate_answers", type_id, values)
+  if not ok then
+    local first = problems and problems[1] or { field = "answers", message = "invalid" }
+    M.fail(400, "invalid", first.field .. ": " .. first.message,
+      { field = first.field, problems = json.array(problems or {}) })
+  end
+end
+
+function M.require_type(ctx, type_id)
+  if not ctx:gen():call("has_type", type_id) then
+    M.fail(404, "not_found", "no assessment type '" .. type_id .. "' is loaded")
+  end
+end
+
 return M

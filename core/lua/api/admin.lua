@@ -1,0 +1,63 @@
+-- Administration: accounts and the audit log.  Every route here is for
+-- admins; to anyone else they do not exist (404).
+local api = require "api.common"
+local json = require "json"
+
+local NAME = { type = "string", required = true, min = 1, max = 64,
+  pattern = "^[%w][%w._%-]*$", pattern_help = "use letters, digits, '.', '_' and '-'" }
+local ROLE = { type = "string", enum = { "admin", "consultant" } }
+local PASSWORD = { type = "string", min = 12, max = 1024 }
+
+local function store() return require "o2c.store" end
+
+local function list_users()
+  return 200, json.array(api.check(store().user_list()))
+end
+
+local function add_user(ctx)
+  local body = ctx:body({
+    name = NAME,
+    role = { type = "string", required = true, enum = { "admin", "consultant" } },
+    password = { type = "string", required = true, min = 12, max = 1024 },
+  })
+  local user = api.check(store().user_add(body))
+  store().audit(ctx.user, "user.add", { name = body.name, role = body.role }, ctx:address())
+  return 201, user
+end
+
+local function change_user(ctx)
+  local body = ctx:body({ role = ROLE, disabled = { type = "boolean" }, password = PASSWORD })
+  local name = ctx.params.name
+  local s = store()
+  api.check(s.user_get(name))
+  if body.disabled ~= nil and name == ctx.user.name and body.disabled then
+    api.fail(409, "conflict", "you cannot disable your own account")
+  end
+  if body.role then api.check(s.user_set_role(name, body.role)) end
+  if body.disabled ~= nil then api.check(s.user_set_disabled(name, body.disabled)) end
+  if body.password then api.check(s.user_set_password(name, body.password)) end
+  s.audit(ctx.user, "user.change", { name = name, role = body.role, disabled = body.disabled,
+    password_reset = body.password ~= nil }, ctx:address())
+  return 200, api.check(s.user_get(name))
+end
+
+local function audit(ctx)
+  local q = ctx:query()
+  local limit = tonumber(q.limit) or 100
+  if limit < 1 or limit > 1000 or limit ~= math.floor(limit) then
+    api.fail(400, "invalid", "limit: expected a whole number from 1 to 1000", { field = "limit" })
+  end
+  local page = api.check(store().audit_query({ since = q.since, user = q.user, after = q.after,
+    action = q.action, limit = limit }))
+  return 200, { items = json.array(page.items), next = page.next or json.null }
+end
+
+return {
+  { method = "GET", path = "/api/v1/users", name = "users.list", auth = "admin",
+    handler = list_users },
+  { method = "POST", path = "/api/v1/users", name = "users.add", auth = "admin",
+    handler = add_user },
+  { method = "PATCH", path = "/api/v1/users/{name}", name = "users.change", auth = "admin",
+    handler = change_user },
+  { method = "GET", path = "/api/v1/audit", name = "audit", auth = "admin", handler = audit },
+}

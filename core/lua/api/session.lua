@@ -1,0 +1,57 @@
+-- Signing in and out.  The session token goes in an HttpOnly cookie (and in
+-- the body, for API clients that send it as a Bearer token); a second,
+-- script-readable cookie carries the CSRF token the web UI echoes back.
+local api = require "api.common"
+local config = require "o2c.config"
+local random = require "o2c.random"
+
+local function cookie(name, value, max_age, http_only)
+  local parts = { name .. "=" .. value, "Path=/", "SameSite=Strict", "Max-Age=" .. max_age }
+  if http_only then parts[#parts + 1] = "HttpOnly" end
+  if config.sessions.cookie_secure then parts[#parts + 1] = "Secure" end
+  return table.concat(parts, "; ")
+end
+
+local function login(ctx)
+  local body = ctx:body({
+    username = { type = "string", required = true, min = 1, max = 64 },
+    password = { type = "string", required = true, min = 1, max = 1024 },
+  })
+  local session = require "o2c.session"
+  local result, message, code, retry_after = session.login(body.username, body.password,
+    ctx:address())
+  if not result then
+    if code == "refused" then
+      api.fail(429, "too_many_attempts", message, { retry_after = retry_after },
+        { ["Retry-After"] = tostring(retry_after) })
+    end
+    api.fail(401, "invalid_credentials", "wrong username or password")
+  end
+  local max_age = math.floor(config.sessions.absolute_timeout_s)
+  local csrf = random.token(24)
+  local headers = { ["Set-Cookie"] = {
+    cookie("o2c_session", result.token, max_age, true),
+    cookie("o2c_csrf", csrf, max_age, false),
+  } }
+  return 201, { token = result.token, user = result.user, expires_at = result.expires_at,
+    csrf_token = csrf }, headers
+end
+
+local function logout(ctx)
+  require("o2c.session").logout(ctx.token)
+  return 204, "", { ["Set-Cookie"] = {
+    cookie("o2c_session", "", 0, true),
+    cookie("o2c_csrf", "", 0, false),
+  } }
+end
+
+local function me(ctx)
+  return 200, { user = ctx.user, session = ctx.session }
+end
+
+return {
+  { method = "POST", path = "/api/v1/session", name = "session.login", auth = false,
+    handler = login },
+  { method = "DELETE", path = "/api/v1/session", name = "session.logout", handler = logout },
+  { method = "GET", path = "/api/v1/me", name = "me", handler = me },
+}
