@@ -21,7 +21,7 @@ static int check_parse(int argc, char **argv, struct check_opts *o)
     int c;
     opterr = 0;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "+", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         if (c == 'k')
             o->kb = optarg;
         else if (c == 'j')

@@ -44,7 +44,7 @@ static int serve_parse(int argc, char **argv, struct serve *s)
     int c;
     opterr = 0;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "+", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         if (c == 'c')
             config = optarg;
         else if (c == 'l')

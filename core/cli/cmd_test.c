@@ -29,7 +29,7 @@ static int test_parse(int argc, char **argv, struct test_opts *o)
     int c;
     opterr = 0;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "+", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         if (c == 'k')
             o->kb = optarg;
         else if (c == 'c')

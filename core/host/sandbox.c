@@ -23,6 +23,7 @@ struct sandbox {
     uint64_t instructions_left;
     uint64_t deadline_ms;
     enum sandbox_kill kill;
+    char kill_where[200]; /* "file:line" where the budget ran out */
     int in_call;
 };
 
@@ -108,11 +109,14 @@ static void sandbox_hook(lua_State *L, lua_Debug *ar)
             return;
         lua_sethook(L, sandbox_hook, LUA_MASKCOUNT, 1);
     }
-    /* Name the line that was running (AR is that function, not our caller). */
+    /* Name the line that was running when the budget ran out (AR is that
+     * function, not our caller); every later raise repeats it. */
     char buf[128];
     sandbox_kill_message(sb, buf, sizeof buf);
-    if (lua_getinfo(L, "Sl", ar) && ar->currentline > 0)
-        lua_pushfstring(L, "%s:%d: %s", ar->short_src, ar->currentline, buf);
+    if (!sb->kill_where[0] && lua_getinfo(L, "Sl", ar) && ar->currentline > 0)
+        snprintf(sb->kill_where, sizeof sb->kill_where, "%s:%d", ar->short_src, ar->currentline);
+    if (sb->kill_where[0])
+        lua_pushfstring(L, "%s: %s", sb->kill_where, buf);
     else
         lua_pushstring(L, buf);
     lua_error(L);
@@ -324,6 +328,7 @@ int sandbox_pcall(struct sandbox *sb, int nargs, int nresults)
 {
     lua_State *L = sb->L;
     sb->kill = SANDBOX_ALIVE;
+    sb->kill_where[0] = '\0';
     sb->instructions_left = sb->limits.instructions;
     sb->deadline_ms = sb->limits.time_ms ? monotonic_ms() + sb->limits.time_ms : 0;
     sb->in_call = 1;
@@ -333,14 +338,15 @@ int sandbox_pcall(struct sandbox *sb, int nargs, int nresults)
     lua_sethook(L, NULL, 0, 0);
     sb->in_call = 0;
     if (status != LUA_OK && sb->kill) {
-        /* Whatever the script did while unwinding, say why it was stopped. */
-        const char *msg = lua_tostring(L, -1);
+        /* Whatever the script did while unwinding, say why it was stopped
+         * and where. */
         char buf[128];
         const char *why = sandbox_kill_message(sb, buf, sizeof buf);
-        if (!msg || !strstr(msg, why)) {
-            lua_pop(L, 1);
+        lua_pop(L, 1);
+        if (sb->kill_where[0])
+            lua_pushfstring(L, "%s: %s", sb->kill_where, why);
+        else
             lua_pushstring(L, why);
-        }
         if (sb->kill == SANDBOX_KILLED_MEMORY)
             lua_gc(L, LUA_GCCOLLECT);
     }

@@ -1,0 +1,58 @@
+-- o2c configuration.  This file runs in the scripts' sandbox and returns a
+-- table; every key is optional (the values below are the defaults).
+-- Environment variables override it (see README.md); API keys belong in the
+-- environment (ANTHROPIC_API_KEY, O2C_OPENAI_API_KEY), never here.
+return {
+  listen = "127.0.0.1:8080",
+  data_dir = "var",
+  scripts_dir = "scripts",
+  kb_dir = "kb",
+  log_level = "info",            -- debug | info | warn | error
+
+  llm = {
+    provider = "auto",           -- auto: anthropic when ANTHROPIC_API_KEY is set, else offline
+    model = "claude-sonnet-4-5",
+    anthropic_base_url = "https://api.anthropic.com",
+    openai_base_url = "http://127.0.0.1:8081",
+    rpm = 50,                    -- requests per minute
+    itpm = 30000,                -- input tokens per minute
+    otpm = 8000,                 -- output tokens per minute
+    learn_limits = false,        -- true: ignore the three above, learn them from response headers
+    concurrency = 4,             -- calls in flight at once
+    max_retries = 4,
+    timeout_s = 120,             -- one call
+    section_deadline_s = 600,    -- one report section, retries included
+  },
+
+  limits = {
+    header_bytes = 16 * 1024,
+    json_body_bytes = 1024 * 1024,
+    upload_bytes = 10 * 1024 * 1024,
+    attachments_per_assessment = 50,
+    max_connections = 2048,
+    header_timeout_s = 10,
+    body_timeout_s = 30,
+    keepalive_s = 60,
+    shutdown_grace_s = 10,
+    script_memory_mb = 64,       -- per generation of scripts and KB
+    script_instructions = 50000000,  -- per call into a script
+    script_time_s = 2,           -- per call into a script
+    lua_memory_mb = 1024,        -- the server's own Lua heap
+  },
+
+  sessions = {
+    idle_timeout_s = 8 * 3600,
+    absolute_timeout_s = 7 * 24 * 3600,
+    cookie_secure = false,       -- true behind a TLS-terminating proxy
+  },
+
+  retention = {
+    interval_s = 3600,
+    jobs_days = 30,
+    deleted_assessments_days = 30,
+  },
+
+  db = {
+    synchronous = "normal",      -- full: fsync on every commit
+  },
+}
