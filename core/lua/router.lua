@@ -53,8 +53,27 @@ local function load_modules()
   end
 end
 
+-- Every route must be in the OpenAPI document and every documented
+-- operation must be a route; each difference is logged as an error.
+function M.check_openapi()
+  local documented, routed, problems = {}, {}, {}
+  for _, op in ipairs(require("api.openapi").operations()) do documented[op] = true end
+  for _, r in ipairs(routes) do
+    local op = r.method .. " " .. r.path
+    routed[op] = true
+    if not documented[op] then problems[#problems + 1] = op .. ": route missing from openapi" end
+  end
+  for op in pairs(documented) do
+    if not routed[op] then problems[#problems + 1] = op .. ": documented but not routed" end
+  end
+  table.sort(problems)
+  for _, p in ipairs(problems) do log.error("openapi mismatch", { operation = p }) end
+  return problems
+end
+
 function M.start()
   load_modules()
+  M.check_openapi()
 end
 
 local function match(method, path)

@@ -1,0 +1,211 @@
+-- The OpenAPI 3.1 description of every route.  The router checks at start
+-- that this document and its routes name exactly the same operations
+-- (router.check_openapi), so neither can drift from the other.
+local json = require "json"
+
+local M = {}
+
+local function ref(name) return { ["$ref"] = "#/components/schemas/" .. name } end
+local function list(items) return { type = "array", items = items } end
+local function obj(props, required)
+  return { type = "object", properties = props, required = required and json.array(required) or nil }
+end
+local STRING, INTEGER, NUMBER, BOOLEAN = { type = "string" }, { type = "integer" },
+  { type = "number" }, { type = "boolean" }
+local ANY = {}
+
+local schemas = {
+  Error = obj({ error = obj({ code = STRING, message = STRING, details = { type = "object" } },
+    { "code", "message", "details" }) }, { "error" }),
+  User = obj({ id = STRING, name = STRING, role = { type = "string", enum = { "admin",
+    "consultant" } }, disabled = BOOLEAN, created_at = STRING }),
+  Login = obj({ username = STRING, password = STRING }, { "username", "password" }),
+  Session = obj({ token = STRING, user = ref("User"), expires_at = STRING, csrf_token = STRING }),
+  Answer = { description = "a value (number, choice id, list of choice ids, text or \"na\"), "
+    .. "or {value, note}; null deletes the answer" },
+  Answers = { type = "object", additionalProperties = ref("Answer") },
+  Targets = { type = "object", additionalProperties = { type = "integer", minimum = 1,
+    maximum = 5 } },
+  Scores = obj({ overall = { type = "object" }, areas = list({ type = "object" }),
+    kpis = list({ type = "object" }), hidden = list(STRING), missing_required = list(STRING) }),
+  Assessment = obj({ id = STRING, type = STRING, client = STRING, owner = STRING,
+    owner_name = STRING, targets = ref("Targets"), revision = INTEGER, created_at = STRING,
+    updated_at = STRING, answers = { type = "object" } }),
+  Attachment = obj({ name = STRING, media_type = STRING, size = INTEGER, sha = STRING,
+    created_at = STRING }),
+  Report = obj({ id = STRING, assessment_id = STRING, status = STRING, provider = STRING,
+    model = STRING, generation = STRING, sections = list(obj({ id = STRING, title = STRING,
+      status = STRING, attempts = INTEGER, error = STRING, text = STRING })) }),
+  AuditEvent = obj({ seq = INTEGER, at = STRING, user = STRING, action = STRING,
+    address = STRING, details = { type = "object" } }),
+}
+
+local function body(schema)
+  return { required = true, content = { ["application/json"] = { schema = schema } } }
+end
+
+local function response(description, schema, ctype)
+  local r = { description = description }
+  if schema then r.content = { [ctype or "application/json"] = { schema = schema } } end
+  return r
+end
+
+local ERRORS = {
+  ["400"] = response("invalid request (the message names the field)", ref("Error")),
+  ["401"] = response("not signed in", ref("Error")),
+  ["404"] = response("not found, or not yours", ref("Error")),
+}
+
+-- path -> method -> operation
+local paths = {
+  ["/healthz"] = { get = { summary = "liveness", security = {},
+    responses = { ["200"] = response("up", obj({ status = STRING })) } } },
+  ["/readyz"] = { get = { summary = "readiness: database reachable and a generation loaded",
+    security = {}, responses = { ["200"] = response("ready"), ["503"] = response("not ready") } } },
+  ["/metrics"] = { get = { summary = "Prometheus metrics", security = {},
+    responses = { ["200"] = response("text format", STRING, "text/plain") } } },
+  ["/api/v1/status"] = { get = { summary = "generation, reload errors, provider, breaker, queue",
+    responses = { ["200"] = response("status", { type = "object" }) } } },
+  ["/api/v1/openapi.json"] = { get = { summary = "this document", security = {},
+    responses = { ["200"] = response("OpenAPI 3.1", { type = "object" }) } } },
+  ["/api/v1/session"] = {
+    post = { summary = "sign in", security = {}, requestBody = body(ref("Login")),
+      responses = { ["201"] = response("signed in; sets the o2c_session and o2c_csrf cookies",
+        ref("Session")), ["401"] = ERRORS["401"],
+        ["429"] = response("too many failed attempts; see Retry-After", ref("Error")) } },
+    delete = { summary = "sign out", responses = { ["204"] = response("signed out") } },
+  },
+  ["/api/v1/me"] = { get = { summary = "the signed-in user",
+    responses = { ["200"] = response("user", obj({ user = ref("User") })) } } },
+  ["/api/v1/assessment-types"] = { get = { summary = "loaded assessment types",
+    responses = { ["200"] = response("types", list(obj({ id = STRING, title = STRING,
+      generation = STRING }))) } } },
+  ["/api/v1/assessment-types/{type}"] = { get = { summary = "the questionnaire",
+    responses = { ["200"] = response("areas, questions, choices, conditions, units, ranges",
+      { type = "object" }), ["404"] = ERRORS["404"] } } },
+  ["/api/v1/assessment-types/{type}/score"] = { post = { summary = "preview scores; nothing stored",
+    requestBody = body(obj({ answers = ref("Answers"), targets = ref("Targets") }, { "answers" })),
+    responses = { ["200"] = response("scores", obj({ scores = ref("Scores"),
+      generation = STRING })), ["400"] = ERRORS["400"] } } },
+  ["/api/v1/assessments"] = {
+    post = { summary = "create", requestBody = body(obj({ type = STRING, client = STRING,
+      targets = ref("Targets") }, { "type", "client" })),
+      responses = { ["201"] = response("created", ref("Assessment")), ["400"] = ERRORS["400"] } },
+    get = { summary = "list (own; admin: all), newest first",
+      parameters = { { name = "limit", ["in"] = "query", schema = INTEGER },
+        { name = "after", ["in"] = "query", schema = STRING } },
+      responses = { ["200"] = response("a page", obj({ items = list(ref("Assessment")),
+        next = STRING })) } },
+  },
+  ["/api/v1/assessments/{id}"] = {
+    get = { summary = "assessment with answers and revision",
+      responses = { ["200"] = response("assessment", ref("Assessment")), ["404"] = ERRORS["404"] } },
+    delete = { summary = "delete (audited)", responses = { ["204"] = response("deleted"),
+      ["404"] = ERRORS["404"] } },
+  },
+  ["/api/v1/assessments/{id}/answers"] = { patch = { summary = "save answers",
+    requestBody = body(obj({ revision = INTEGER, answers = ref("Answers") },
+      { "revision", "answers" })),
+    responses = { ["200"] = response("saved", obj({ revision = INTEGER, scores = ref("Scores"),
+      generation = STRING })), ["400"] = ERRORS["400"], ["404"] = ERRORS["404"],
+      ["409"] = response("stale revision: details hold the current state", ref("Error")) } } },
+  ["/api/v1/assessments/{id}/scores"] = { get = { summary = "scores of the saved answers",
+    responses = { ["200"] = response("scores", obj({ scores = ref("Scores"), generation = STRING,
+      revision = INTEGER })) } } },
+  ["/api/v1/assessments/{id}/attachments"] = { get = { summary = "evidence images",
+    responses = { ["200"] = response("list", list(ref("Attachment"))) } } },
+  ["/api/v1/assessments/{id}/attachments/{name}"] = {
+    put = { summary = "upload an image (PNG, JPEG, WebP or GIF, checked by content)",
+      requestBody = { required = true, content = { ["application/octet-stream"] = {
+        schema = { type = "string", format = "binary" } } } },
+      responses = { ["201"] = response("stored", ref("Attachment")), ["400"] = ERRORS["400"],
+        ["413"] = response("too large", ref("Error")),
+        ["415"] = response("not an accepted image", ref("Error")) } },
+    get = { summary = "download", responses = { ["200"] = response("the image",
+      { type = "string", format = "binary" }, "application/octet-stream") } },
+    delete = { summary = "delete", responses = { ["204"] = response("deleted") } },
+  },
+  ["/api/v1/assessments/{id}/reports"] = { post = { summary = "start a report job",
+    responses = { ["202"] = response("queued", obj({ report_id = STRING })) } } },
+  ["/api/v1/reports/{id}"] = { get = { summary = "status, sections and text",
+    responses = { ["200"] = response("report", ref("Report")) } } },
+  ["/api/v1/reports/{id}/events"] = { get = { summary = "Server-Sent Events of the report",
+    responses = { ["200"] = response("event stream", STRING, "text/event-stream") } } },
+  ["/api/v1/reports/{id}/sections/{section}/retry"] = { post = {
+    summary = "retry one failed section",
+    responses = { ["202"] = response("queued again"), ["409"] = response("not failed",
+      ref("Error")) } } },
+  ["/api/v1/reports/{id}/download"] = { get = { summary = "the report as a file",
+    parameters = { { name = "format", ["in"] = "query", schema = { type = "string",
+      enum = { "md", "html" } } } },
+    responses = { ["200"] = response("Markdown or HTML", STRING, "text/markdown") } } },
+  ["/api/v1/users"] = {
+    get = { summary = "accounts (admin)", responses = { ["200"] = response("users",
+      list(ref("User"))) } },
+    post = { summary = "add an account (admin)", requestBody = body(obj({ name = STRING,
+      role = STRING, password = STRING }, { "name", "role", "password" })),
+      responses = { ["201"] = response("added", ref("User")) } },
+  },
+  ["/api/v1/users/{name}"] = { patch = { summary = "change role, disable, reset password (admin)",
+    requestBody = body(obj({ role = STRING, disabled = BOOLEAN, password = STRING })),
+    responses = { ["200"] = response("changed", ref("User")) } } },
+  ["/api/v1/audit"] = { get = { summary = "audit log (admin)",
+    parameters = { { name = "since", ["in"] = "query", schema = STRING },
+      { name = "user", ["in"] = "query", schema = STRING },
+      { name = "action", ["in"] = "query", schema = STRING },
+      { name = "after", ["in"] = "query", schema = STRING },
+      { name = "limit", ["in"] = "query", schema = INTEGER } },
+    responses = { ["200"] = response("a page", obj({ items = list(ref("AuditEvent")),
+      next = STRING })) } } },
+  ["/"] = { get = { summary = "the web UI", security = {},
+    responses = { ["200"] = response("HTML", STRING, "text/html") } } },
+  ["/assets/{file}"] = { get = { summary = "web UI assets", security = {},
+    responses = { ["200"] = response("file") } } },
+}
+
+-- Path parameters are declared once per path from the {names} in it.
+local function with_parameters()
+  for path, ops in pairs(paths) do
+    for _, op in pairs(ops) do
+      local params = op.parameters and { table.unpack(op.parameters) } or {}
+      for name in path:gmatch("{(%w+)}") do
+        params[#params + 1] = { name = name, ["in"] = "path", required = true, schema = STRING }
+      end
+      if #params > 0 then op.parameters = json.array(params) end
+      if op.security then op.security = json.array(op.security) end
+    end
+  end
+end
+with_parameters()
+
+local document = {
+  openapi = "3.1.0",
+  info = { title = "o2c", version = "1", description = "Order-to-Cash maturity assessments: "
+    .. "questionnaires, answers, scores and LLM-written reports." },
+  servers = json.array({ { url = "/" } }),
+  security = json.array({ { bearer = json.array() }, { cookie = json.array() } }),
+  components = {
+    schemas = schemas,
+    securitySchemes = {
+      bearer = { type = "http", scheme = "bearer" },
+      cookie = { type = "apiKey", ["in"] = "cookie", name = "o2c_session" },
+    },
+  },
+  paths = paths,
+}
+
+function M.document()
+  return document
+end
+
+-- {"GET /api/v1/me", ...} for every documented operation.
+function M.operations()
+  local ops = {}
+  for path, methods in pairs(paths) do
+    for method in pairs(methods) do ops[#ops + 1] = method:upper() .. " " .. path end
+  end
+  table.sort(ops)
+  return ops
+end
+
+return M
