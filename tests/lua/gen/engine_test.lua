@@ -204,12 +204,13 @@ function engine.run(host)
     return with({ ["scripts/o2c/report.lua"] = text_of("scripts/o2c/report.lua") .. extra })
   end
 
-  case("scripts cannot reach io, os.execute, debug, load, GEN_MODULE or the real string table", function()
+  case("scripts cannot reach io, os.execute, debug, GEN_MODULE or the real string table; load is text-only with an env", function()
     local probe = table.concat({
       'assert(io == nil, "io")',
       'assert(debug == nil, "debug")',
       'assert(os.execute == nil, "os.execute")',
-      'assert(load == nil, "load")',
+      'assert(not pcall(load, "return 1"), "load without an env")',
+      'assert(load("return 1", "=x", "t", {})() == 1, "load with an env")',
       'assert(dofile == nil and loadfile == nil, "dofile")',
       'assert(GEN_MODULE == nil and GEN_JSON_DECODE == nil, "host globals")',
       'assert(getmetatable("") == "locked", "string metatable")',
