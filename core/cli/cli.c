@@ -35,7 +35,7 @@ const struct cli_command cli_commands[] = {
      cmd_test},
     {"user", "manage accounts",
      "usage: o2c user add NAME --role admin|consultant [--password-stdin]\n"
-     "       o2c user list\n"
+     "       o2c user list [--json]\n"
      "       o2c user passwd NAME [--password-stdin]\n"
      "       o2c user disable NAME\n"
      "       (each also takes --config F and --data DIR)\n",

@@ -1,5 +1,5 @@
-/* Commands whose subsystems land in later milestones (storage, report
- * runner).  They answer with a clear message and exit 1 until then. */
+/* Commands whose subsystems land in later milestones (the report runner).
+ * They answer with a clear message and exit 1 until then. */
 #include <stdio.h>
 #include "cli/cli.h"
 
@@ -14,25 +14,4 @@ int cmd_run(int argc, char **argv)
     (void)argc;
     (void)argv;
     return pending("run", "the report runner");
-}
-
-int cmd_user(int argc, char **argv)
-{
-    (void)argc;
-    (void)argv;
-    return pending("user", "account storage");
-}
-
-int cmd_db(int argc, char **argv)
-{
-    (void)argc;
-    (void)argv;
-    return pending("db", "storage");
-}
-
-int cmd_audit(int argc, char **argv)
-{
-    (void)argc;
-    (void)argv;
-    return pending("audit", "the audit log");
 }

@@ -19,6 +19,7 @@
 #include "host/task.h"
 #include "net/http_server.h"
 #include "net/http_server_lua.h"
+#include "store/store_lua.h"
 
 #define SHUTDOWN_POLL_MS 20
 
@@ -28,6 +29,7 @@ struct serve {
     lua_State *L;
     struct http_server *http;
     struct http_lua_server hl;
+    struct store_serve *store;
     uv_signal_t sigint, sigterm, sighup;
     uv_timer_t drain;
     uint64_t drain_deadline;
@@ -104,6 +106,7 @@ static void serve_finish(struct serve *s)
 {
     task_cancel_all();
     reload_stop();
+    store_serve_stop(s->store);
     serve_close_handle((uv_handle_t *)&s->sigint);
     serve_close_handle((uv_handle_t *)&s->sigterm);
     serve_close_handle((uv_handle_t *)&s->sighup);
@@ -263,9 +266,17 @@ int cmd_serve(int argc, char **argv)
                 strerror(errno), NULL);
         goto done;
     }
-    s->L = host_open(s->loop, (size_t)s->cfg.limits.lua_memory_mb << 20);
-    if (!s->L)
+    s->store = store_serve_open(s->loop, &s->cfg, &rc);
+    if (!s->store)
         goto done;
+    s->L = host_open(s->loop, (size_t)s->cfg.limits.lua_memory_mb << 20);
+    if (!s->L) {
+        store_serve_stop(s->store);
+        uv_run(s->loop, UV_RUN_DEFAULT);
+        rc = CLI_FAILED;
+        goto done;
+    }
+    store_lua_attach(s->L, store_serve_db(s->store), &s->cfg);
     serve_signals(s);
     reload_start(s->loop, &s->cfg);
     if (serve_lua(s) != 0 || serve_listen(s) != 0) {
@@ -275,10 +286,13 @@ int cmd_serve(int argc, char **argv)
     }
     uv_run(s->loop, UV_RUN_DEFAULT);
     int left = serve_teardown(s);
+    store_serve_close(s->store); /* after the VM: nothing uses the database any more */
+    s->store = NULL;
     rc = (s->stopping && left == 0) ? CLI_OK : CLI_FAILED;
     if (left == 0 && s->stopping)
         log_msg(LOG_INFO, "stopped", NULL);
 done:
+    store_serve_close(s->store);
     free(s);
     return rc;
 }

@@ -2,6 +2,7 @@
 #include "host/modules.h"
 #include "net/http_client.h"
 #include "net/http_server_lua.h"
+#include "store/store_lua.h"
 
 const struct host_module host_modules[] = {
     {"o2c.timer", luaopen_o2c_timer},
@@ -13,5 +14,9 @@ const struct host_module host_modules[] = {
     {"o2c.assets", luaopen_o2c_assets},
     {"o2c.random", luaopen_o2c_random},
     {"o2c.http", luaopen_o2c_http},
+    {"o2c.store", luaopen_o2c_store},
+    {"o2c.session", luaopen_o2c_session},
+    {"o2c.auth", luaopen_o2c_auth},
+    {"o2c.audit", luaopen_o2c_audit},
     {NULL, NULL},
 };

@@ -1,0 +1,174 @@
+/* The audit log from Lua: o2c.audit, and the same functions in o2c.store.
+ *
+ *   store.audit(actor_or_nil, action, details_table?, address?, target?) -> seq
+ *   store.audit_query{since=?, user=?, after=?, limit=?} -> {items=, next=}
+ *   audit.record(...) = store.audit      audit.query{...} = store.audit_query
+ *
+ * SINCE is an ISO-8601 time or date, or Unix ms; AFTER the NEXT of the
+ * previous page; LIMIT 1..1000 (default 100).  Items are in order:
+ * {seq, at, at_ms, user, action, target, address, details}. */
+#include <lauxlib.h>
+#include <string.h>
+#include "store/audit.h"
+#include "store/db_internal.h"
+#include "store/store_lua_internal.h"
+
+#define AUDIT_PAGE_DEFAULT 100
+#define AUDIT_PAGE_MAX 1000
+
+static int store_audit_lua(lua_State *L)
+{
+    struct store_lua *s = store_lua_get(L);
+    struct user actor;
+    int rc = STORE_OK;
+    int has_actor = store_lua_opt_actor(L, 1, s->db, &actor, &rc);
+    const char *action = luaL_checkstring(L, 2);
+    const char *details = NULL;
+    if (!lua_isnoneornil(L, 3)) {
+        luaL_checktype(L, 3, LUA_TTABLE);
+        details = store_lua_encode(L, 3, "audit details", NULL);
+    }
+    const char *address = luaL_optstring(L, 4, NULL);
+    const char *target = luaL_optstring(L, 5, NULL);
+    if (rc != STORE_OK)
+        return store_lua_fail(L, s->db, rc);
+    struct audit_event ev = {.user = has_actor ? store_lua_actor_name(&actor) : NULL,
+                             .action = action,
+                             .target = target,
+                             .address = address,
+                             .details = details};
+    int64_t seq = 0;
+    if ((rc = audit_append(s->db, &ev, &seq)) != STORE_OK)
+        return store_lua_fail(L, s->db, rc);
+    lua_pushinteger(L, seq);
+    return 1;
+}
+
+struct audit_row {
+    struct audit_row *next;
+    struct audit_event ev;
+};
+
+struct audit_rows {
+    struct store_arena *arena;
+    struct audit_row *head, **tail;
+    int n;
+};
+
+static int copy_event(void *ud, const struct audit_event *ev)
+{
+    struct audit_rows *r = ud;
+    struct audit_row *row = store_arena_alloc(r->arena, sizeof *row);
+    if (row == NULL)
+        return 1;
+    row->next = NULL;
+    row->ev = *ev;
+    row->ev.user = store_arena_strdup(r->arena, ev->user);
+    row->ev.action = store_arena_strdup(r->arena, ev->action);
+    row->ev.target = store_arena_strdup(r->arena, ev->target);
+    row->ev.address = store_arena_strdup(r->arena, ev->address);
+    row->ev.details = store_arena_strdup(r->arena, ev->details);
+    *r->tail = row;
+    r->tail = &row->next;
+    r->n++;
+    return store_arena_oom(r->arena);
+}
+
+static void set_opt_string(lua_State *L, const char *key, const char *value)
+{
+    if (value == NULL)
+        return;
+    lua_pushstring(L, value);
+    lua_setfield(L, -2, key);
+}
+
+static void push_event(lua_State *L, const struct audit_event *ev)
+{
+    lua_createtable(L, 0, 9);
+    lua_pushinteger(L, ev->seq);
+    lua_setfield(L, -2, "seq");
+    store_lua_set_time(L, "at", ev->at);
+    set_opt_string(L, "user", ev->user);
+    set_opt_string(L, "action", ev->action);
+    set_opt_string(L, "target", ev->target);
+    set_opt_string(L, "address", ev->address);
+    if (ev->details && ev->details[0]) {
+        store_lua_decode(L, ev->details, strlen(ev->details));
+        lua_setfield(L, -2, "details");
+    }
+}
+
+static int64_t query_since(lua_State *L, int idx)
+{
+    int type = lua_getfield(L, idx, "since");
+    int64_t ms = 0;
+    if (type == LUA_TSTRING) {
+        if (store_lua_parse_time(lua_tostring(L, -1), &ms) != 0)
+            luaL_error(L, "audit_query: since must be an ISO-8601 time or date (got \"%s\")",
+                       lua_tostring(L, -1));
+    } else if (type == LUA_TNUMBER) {
+        ms = (int64_t)lua_tointeger(L, -1);
+    } else if (type != LUA_TNIL) {
+        luaL_error(L, "audit_query: since must be a time string or Unix ms");
+    }
+    lua_pop(L, 1);
+    return ms;
+}
+
+static int store_audit_query_lua(lua_State *L)
+{
+    struct store_lua *s = store_lua_get(L);
+    struct audit_filter f = {0};
+    int64_t limit = AUDIT_PAGE_DEFAULT;
+    if (!lua_isnoneornil(L, 1)) {
+        luaL_checktype(L, 1, LUA_TTABLE);
+        f.since_ms = query_since(L, 1);
+        f.user = store_lua_field_string(L, 1, "user", 0, NULL);
+        f.after_seq = store_lua_field_int(L, 1, "after", 0);
+        limit = store_lua_field_int(L, 1, "limit", AUDIT_PAGE_DEFAULT);
+    }
+    if (limit < 1)
+        limit = 1;
+    if (limit > AUDIT_PAGE_MAX)
+        limit = AUDIT_PAGE_MAX;
+    f.limit = (int)limit + 1; /* one more tells whether there is a next page */
+    struct audit_rows rows = {.arena = store_arena_push(L)};
+    rows.tail = &rows.head;
+    int rc = audit_query(s->db, &f, copy_event, &rows);
+    if (rc == STORE_OK && store_arena_oom(rows.arena))
+        rc = db_fail(s->db, STORE_ERROR, "out of memory reading the audit log");
+    if (rc != STORE_OK)
+        return store_lua_fail(L, s->db, rc);
+    lua_createtable(L, 0, 2);
+    lua_createtable(L, rows.n, 0);
+    int i = 0;
+    int64_t last = 0;
+    for (struct audit_row *r = rows.head; r && i < limit; r = r->next) {
+        push_event(L, &r->ev);
+        lua_rawseti(L, -2, ++i);
+        last = r->ev.seq;
+    }
+    store_lua_mark_array(L, -1);
+    lua_setfield(L, -2, "items");
+    if (rows.n > limit) {
+        lua_pushinteger(L, last);
+        lua_setfield(L, -2, "next");
+    }
+    store_arena_free(rows.arena);
+    return 1;
+}
+
+void store_lua_audit_funcs(lua_State *L)
+{
+    static const luaL_Reg funcs[] = {
+        {"audit", store_audit_lua}, {"audit_query", store_audit_query_lua}, {NULL, NULL}};
+    luaL_setfuncs(L, funcs, 0);
+}
+
+int luaopen_o2c_audit(lua_State *L)
+{
+    static const luaL_Reg funcs[] = {
+        {"record", store_audit_lua}, {"query", store_audit_query_lua}, {NULL, NULL}};
+    luaL_newlib(L, funcs);
+    return 1;
+}

@@ -1,0 +1,267 @@
+/* o2c.session: login, token validation, logout.
+ *
+ *   session.login(username, password, address?) -> {token=, user=, expires_at=,
+ *       expires_at_ms=, idle_expires_at=, idle_expires_at_ms=}
+ *     | nil, "wrong user name or password", "invalid"
+ *     | nil, message, "refused", retry_after_s          (throttled)
+ *     | nil, message, "busy"                            (hashing queue full)
+ *   session.validate(token) -> user, info{expires_at, idle_expires_at, created_at, ..._ms}
+ *     | nil                                             (unknown, expired, revoked, disabled)
+ *   session.logout(token, address?) -> true | nil, message, "not_found"
+ *   session.count() -> live sessions
+ *
+ * The user tables returned by login and validate are actors (store_lua.h).
+ *
+ * A login: throttle check (5 failures per account or per address in 15
+ * minutes by default), the stored hash read on the loop, argon2id verify on
+ * the pool (an unknown name is verified against the dummy hash, so both
+ * answers are the same and take the same time), then on the loop: the
+ * outcome recorded, the session created and the audit event written.  The
+ * throttle is checked again after a correct password: guesses sent all at
+ * once all pass the first check, but only those finishing before the
+ * failures of the others reach the limit can succeed, so concurrency buys
+ * an attacker at most the number of hashing slots in extra guesses. */
+#include <lauxlib.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "store/password.h"
+#include "store/session.h"
+#include "store/store_lua_internal.h"
+#include "store/throttle.h"
+
+#define LOGIN_FAILED_MESSAGE "wrong user name or password"
+#define LOGIN_NAME_MAX 256 /* longer names cannot exist; the throttle key is bounded too */
+
+struct login_op {
+    char name[LOGIN_NAME_MAX + 1];
+    int name_valid;
+    char address[128];
+    int has_address;
+    char user_id[UUID_STR_LEN]; /* "" for an unknown name */
+    char hash[PASSWORD_HASH_MAX];
+    char *password;
+    size_t password_len;
+    int match;
+};
+
+static void login_release(void *data)
+{
+    struct login_op *op = data;
+    if (op->password) {
+        sodium_memzero(op->password, op->password_len);
+        free(op->password);
+    }
+    sodium_memzero(op->hash, sizeof op->hash);
+    free(op);
+}
+
+static void login_work(void *data)
+{
+    struct login_op *op = data;
+    op->match = password_verify(op->hash[0] ? op->hash : NULL, op->password);
+}
+
+static const char *op_address(const struct login_op *op)
+{
+    return op->has_address ? op->address : NULL;
+}
+
+static const char *op_target(const struct login_op *op)
+{
+    return op->name_valid ? op->name : NULL;
+}
+
+/* Pushes the throttled answer and audits it. */
+static int login_refused(lua_State *L, struct store_lua *s, const struct login_op *op,
+                         int64_t retry_after)
+{
+    char msg[256], details[64];
+    snprintf(msg, sizeof msg, "%s", db_errmsg(s->db));
+    snprintf(details, sizeof details, "{\"retry_after_s\":%lld}", (long long)retry_after);
+    store_lua_audit(s->db, NULL, "login.refused", op_target(op), op_address(op), details);
+    lua_pushnil(L);
+    lua_pushstring(L, msg);
+    lua_pushstring(L, store_rc_code(STORE_REFUSED));
+    lua_pushinteger(L, retry_after);
+    return 4;
+}
+
+static int login_failed(lua_State *L, struct store_lua *s, const struct login_op *op,
+                        const char *reason)
+{
+    int rc = db_tx_begin(s->db);
+    if (rc == STORE_OK) {
+        rc = throttle_record_failure(s->db, op->name, op_address(op));
+        char details[64];
+        snprintf(details, sizeof details, "{\"reason\":\"%s\"}", reason);
+        if (rc == STORE_OK)
+            rc = store_lua_audit(s->db, NULL, "login.failed", op_target(op), op_address(op),
+                                 details);
+        rc = store_lua_tx_end(s->db, rc);
+    }
+    if (rc != STORE_OK)
+        return store_lua_fail(L, s->db, rc);
+    return store_lua_failf(L, STORE_INVALID, LOGIN_FAILED_MESSAGE);
+}
+
+static void push_session_info(lua_State *L, const struct session_info *info)
+{
+    store_lua_set_time(L, "expires_at", info->expires_at);
+    store_lua_set_time(L, "idle_expires_at", info->idle_expires_at);
+}
+
+static int login_push(lua_State *co, void *data)
+{
+    struct login_op *op = data;
+    struct store_lua *s = store_lua_get(co);
+    struct user u;
+    if (!op->match)
+        return login_failed(co, s, op, op->user_id[0] ? "password" : "unknown user");
+    int rc = user_get_by_id(s->db, op->user_id, &u);
+    if (rc == STORE_NOT_FOUND || (rc == STORE_OK && u.disabled))
+        return login_failed(co, s, op, "disabled");
+    if (rc != STORE_OK)
+        return store_lua_fail(co, s->db, rc);
+    int64_t retry = 0;
+    rc = throttle_check(s->db, &s->cfg.throttle, op->name, op_address(op), &retry);
+    if (rc == STORE_REFUSED)
+        return login_refused(co, s, op, retry);
+    if (rc != STORE_OK)
+        return store_lua_fail(co, s->db, rc);
+
+    char token[SESSION_TOKEN_LEN + 1];
+    struct session_info info;
+    if ((rc = db_tx_begin(s->db)) != STORE_OK)
+        return store_lua_fail(co, s->db, rc);
+    rc = throttle_record_success(s->db, op->name);
+    if (rc == STORE_OK)
+        rc = session_create(s->db, &s->cfg.sessions, u.id, op_address(op), token, &info);
+    if (rc == STORE_OK)
+        rc = store_lua_audit(s->db, &u, "login", u.name, op_address(op), NULL);
+    if ((rc = store_lua_tx_end(s->db, rc)) != STORE_OK) {
+        sodium_memzero(token, sizeof token);
+        return store_lua_fail(co, s->db, rc);
+    }
+    lua_createtable(co, 0, 6);
+    lua_pushstring(co, token);
+    sodium_memzero(token, sizeof token);
+    lua_setfield(co, -2, "token");
+    store_lua_push_actor(co, &u);
+    lua_setfield(co, -2, "user");
+    push_session_info(co, &info);
+    return 1;
+}
+
+/* session.login(username, password, address?) */
+static int session_login(lua_State *L)
+{
+    size_t name_len, password_len;
+    const char *name = luaL_checklstring(L, 1, &name_len);
+    const char *password = luaL_checklstring(L, 2, &password_len);
+    const char *address = luaL_optstring(L, 3, NULL);
+    struct store_lua *s = store_lua_get(L);
+    struct login_op *op = calloc(1, sizeof *op);
+    if (op == NULL)
+        return luaL_error(L, "out of memory");
+    snprintf(op->name, sizeof op->name, "%.*s",
+             (int)(name_len < LOGIN_NAME_MAX ? name_len : LOGIN_NAME_MAX), name);
+    op->name_valid = user_name_valid(op->name) && strlen(op->name) == name_len;
+    if (address) {
+        snprintf(op->address, sizeof op->address, "%s", address);
+        op->has_address = 1;
+    }
+    int64_t retry = 0;
+    int rc = throttle_check(s->db, &s->cfg.throttle, op->name, op_address(op), &retry);
+    if (rc == STORE_OK) {
+        struct user u;
+        rc = op->name_valid ? user_password_hash(s->db, op->name, &u, op->hash) : STORE_NOT_FOUND;
+        if (rc == STORE_OK) {
+            memcpy(op->user_id, u.id, sizeof op->user_id);
+        } else if (rc == STORE_NOT_FOUND) {
+            op->hash[0] = '\0'; /* verified against the dummy hash */
+            rc = STORE_OK;
+        }
+    }
+    if (rc != STORE_OK) {
+        int n = rc == STORE_REFUSED ? login_refused(L, s, op, retry) : store_lua_fail(L, s->db, rc);
+        login_release(op);
+        return n;
+    }
+    op->password_len = password_len + 1;
+    op->password = malloc(op->password_len);
+    if (op->password == NULL) {
+        login_release(op);
+        return luaL_error(L, "out of memory");
+    }
+    memcpy(op->password, password, password_len + 1);
+    return store_lua_work(L, 1, login_work, login_push, login_release, op);
+}
+
+/* session.validate(token) -> user, info | nil */
+static int session_validate_lua(lua_State *L)
+{
+    struct store_lua *s = store_lua_get(L);
+    if (lua_type(L, 1) != LUA_TSTRING) {
+        lua_pushnil(L);
+        return 1;
+    }
+    struct user u;
+    struct session_info info;
+    int rc = session_validate(s->db, &s->cfg.sessions, lua_tostring(L, 1), &u, &info);
+    if (rc == STORE_NOT_FOUND) {
+        lua_pushnil(L);
+        return 1;
+    }
+    if (rc != STORE_OK)
+        return store_lua_fail(L, s->db, rc);
+    store_lua_push_actor(L, &u);
+    lua_createtable(L, 0, 6);
+    push_session_info(L, &info);
+    store_lua_set_time(L, "created_at", info.created_at);
+    return 2;
+}
+
+/* session.logout(token, address?) -> true | nil, message, code */
+static int session_logout(lua_State *L)
+{
+    const char *token = luaL_checkstring(L, 1);
+    const char *address = luaL_optstring(L, 2, NULL);
+    struct store_lua *s = store_lua_get(L);
+    struct user u;
+    int rc = session_validate(s->db, &s->cfg.sessions, token, &u, NULL);
+    if (rc != STORE_OK)
+        return store_lua_fail(L, s->db, rc);
+    if ((rc = db_tx_begin(s->db)) != STORE_OK)
+        return store_lua_fail(L, s->db, rc);
+    rc = session_revoke(s->db, token);
+    if (rc == STORE_OK)
+        rc = store_lua_audit(s->db, &u, "logout", u.name, address, NULL);
+    if ((rc = store_lua_tx_end(s->db, rc)) != STORE_OK)
+        return store_lua_fail(L, s->db, rc);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+static int session_count_lua(lua_State *L)
+{
+    struct store_lua *s = store_lua_get(L);
+    int64_t n = 0;
+    int rc = session_count(s->db, &s->cfg.sessions, &n);
+    if (rc != STORE_OK)
+        return store_lua_fail(L, s->db, rc);
+    lua_pushinteger(L, n);
+    return 1;
+}
+
+int luaopen_o2c_session(lua_State *L)
+{
+    static const luaL_Reg funcs[] = {{"login", session_login},
+                                     {"validate", session_validate_lua},
+                                     {"logout", session_logout},
+                                     {"count", session_count_lua},
+                                     {NULL, NULL}};
+    luaL_newlib(L, funcs);
+    return 1;
+}

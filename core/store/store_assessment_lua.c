@@ -1,0 +1,508 @@
+/* o2c.store assessment functions: assessments, answers, score snapshots and
+ * generations.
+ *
+ *   store.assessment_create(actor, {type=, client=, targets=?}) -> assessment
+ *   store.assessment_get(actor, id) -> assessment
+ *   store.assessment_list(actor, {limit=?, after=?}) -> {items=, next=}
+ *   store.assessment_delete(actor, id) -> true
+ *   store.answers_get(actor, id) -> {[qid] = {value=, note=, by=, at=, at_ms=, revision=}}
+ *   store.answers_save(actor, id, base_revision, {[qid] = {value=, note=} | false})
+ *       -> new_revision | nil, message, "conflict", current_revision
+ *   store.score_put(actor, id, generation, scores) -> {id=, revision=}
+ *   store.score_latest(actor, id) -> {scores=, generation=, revision=, at=, at_ms=}
+ *   store.generation_put(hash, {{path=, text=}...}) -> true, created
+ *   store.generation_exists(hash) -> bool
+ *   store.generation_get(hash) -> {{path=, text=}...}
+ *
+ * An assessment is {id, type, client, owner, owner_name, targets, revision,
+ * created_at, updated_at (+ _ms)}.  What the actor may not see is
+ * "not_found".  Each change and its audit event are one transaction. */
+#include <lauxlib.h>
+#include <stdlib.h>
+#include <string.h>
+#include "store/db_internal.h"
+#include "store/store.h"
+#include "store/store_lua_internal.h"
+#include "store/uuid.h"
+
+#define LIST_LIMIT_DEFAULT 50
+#define LIST_LIMIT_MAX 200
+#define ANSWERS_SAVE_MAX 2000
+
+static void push_assessment(lua_State *L, const struct assessment *a)
+{
+    lua_createtable(L, 0, 12);
+    lua_pushstring(L, a->id);
+    lua_setfield(L, -2, "id");
+    lua_pushstring(L, a->type);
+    lua_setfield(L, -2, "type");
+    lua_pushstring(L, a->client);
+    lua_setfield(L, -2, "client");
+    lua_pushstring(L, a->owner_id);
+    lua_setfield(L, -2, "owner");
+    lua_pushstring(L, a->owner_name);
+    lua_setfield(L, -2, "owner_name");
+    store_lua_decode(L, a->targets, strlen(a->targets));
+    lua_setfield(L, -2, "targets");
+    lua_pushinteger(L, a->revision);
+    lua_setfield(L, -2, "revision");
+    store_lua_set_time(L, "created_at", a->created_at);
+    store_lua_set_time(L, "updated_at", a->updated_at);
+}
+
+/* The actor at 1 and a syntactically valid assessment id at IDX: STORE_OK,
+ * or STORE_NOT_FOUND (message set) for an id that cannot exist. */
+static int actor_and_id(lua_State *L, struct store_lua *s, int idx, struct user *actor,
+                        const char **id)
+{
+    int rc = store_lua_actor(L, 1, s->db, actor);
+    *id = luaL_checkstring(L, idx);
+    if (rc == STORE_OK && !uuid_is_v7(*id))
+        rc = db_fail(s->db, STORE_NOT_FOUND, "no assessment %.40s", *id);
+    return rc;
+}
+
+static int store_assessment_create_lua(lua_State *L)
+{
+    struct store_lua *s = store_lua_get(L);
+    struct user actor;
+    int rc = store_lua_actor(L, 1, s->db, &actor);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    const char *type = store_lua_field_string(L, 2, "type", 0, NULL);
+    const char *client = store_lua_field_string(L, 2, "client", 0, NULL);
+    const char *targets = NULL;
+    if (lua_getfield(L, 2, "targets") != LUA_TNIL) {
+        luaL_argcheck(L, lua_istable(L, -1), 2, "targets must be a table");
+        targets = store_lua_encode(L, -1, "targets", NULL); /* stays on the stack */
+    }
+    if (rc != STORE_OK)
+        return store_lua_fail(L, s->db, rc);
+    /* Audit details, encoded before the transaction. */
+    lua_createtable(L, 0, 2);
+    lua_pushstring(L, type ? type : "");
+    lua_setfield(L, -2, "type");
+    lua_pushstring(L, client ? client : "");
+    lua_setfield(L, -2, "client");
+    const char *details = store_lua_encode(L, -1, "audit details", NULL);
+    struct assessment a;
+    if ((rc = db_tx_begin(s->db)) != STORE_OK)
+        return store_lua_fail(L, s->db, rc);
+    rc = store_assessment_create(s->db, &actor, type, client, targets, &a);
+    if (rc == STORE_OK)
+        rc = store_lua_audit(s->db, &actor, "assessment.created", a.id, NULL, details);
+    if ((rc = store_lua_tx_end(s->db, rc)) != STORE_OK)
+        return store_lua_fail(L, s->db, rc);
+    push_assessment(L, &a);
+    return 1;
+}
+
+static int store_assessment_get_lua(lua_State *L)
+{
+    struct store_lua *s = store_lua_get(L);
+    struct user actor;
+    const char *id;
+    struct assessment a;
+    int rc = actor_and_id(L, s, 2, &actor, &id);
+    if (rc == STORE_OK)
+        rc = store_assessment_get(s->db, &actor, id, &a);
+    if (rc != STORE_OK)
+        return store_lua_fail(L, s->db, rc);
+    push_assessment(L, &a);
+    return 1;
+}
+
+struct assessment_page {
+    struct assessment *items;
+    size_t n, cap;
+};
+
+static int collect_assessment(void *ud, const struct assessment *a)
+{
+    struct assessment_page *p = ud;
+    if (p->n < p->cap)
+        p->items[p->n++] = *a;
+    return p->n == p->cap;
+}
+
+/* store.assessment_list(actor, {limit=, after=}) -> {items=, next=}: newest
+ * first; NEXT (absent on the last page) is the AFTER of the next page. */
+static int store_assessment_list_lua(lua_State *L)
+{
+    struct store_lua *s = store_lua_get(L);
+    struct user actor;
+    int rc = store_lua_actor(L, 1, s->db, &actor);
+    int64_t limit = LIST_LIMIT_DEFAULT;
+    const char *after = NULL;
+    if (!lua_isnoneornil(L, 2)) {
+        luaL_checktype(L, 2, LUA_TTABLE);
+        limit = store_lua_field_int(L, 2, "limit", LIST_LIMIT_DEFAULT);
+        after = store_lua_field_string(L, 2, "after", 0, NULL);
+    }
+    if (limit < 1)
+        limit = 1;
+    if (limit > LIST_LIMIT_MAX)
+        limit = LIST_LIMIT_MAX;
+    if (rc != STORE_OK)
+        return store_lua_fail(L, s->db, rc);
+    if (after && !uuid_is_v7(after))
+        return store_lua_failf(L, STORE_INVALID, "after must be an assessment id from 'next'");
+    /* One more than asked tells whether another page exists.  The buffer is
+     * a userdata, so a Lua error while pushing frees it. */
+    struct assessment_page page = {.cap = (size_t)limit + 1};
+    page.items = lua_newuserdatauv(L, page.cap * sizeof *page.items, 0);
+    struct store_page sp = {.before_id = after, .limit = (int)limit + 1};
+    rc = store_assessment_list(s->db, &actor, &sp, collect_assessment, &page);
+    if (rc != STORE_OK)
+        return store_lua_fail(L, s->db, rc);
+    size_t shown = page.n > (size_t)limit ? (size_t)limit : page.n;
+    lua_createtable(L, 0, 2);
+    lua_createtable(L, (int)shown, 0);
+    for (size_t i = 0; i < shown; i++) {
+        push_assessment(L, &page.items[i]);
+        lua_rawseti(L, -2, (lua_Integer)i + 1);
+    }
+    store_lua_mark_array(L, -1);
+    lua_setfield(L, -2, "items");
+    if (page.n > (size_t)limit) {
+        lua_pushstring(L, page.items[shown - 1].id);
+        lua_setfield(L, -2, "next");
+    }
+    return 1;
+}
+
+static int store_assessment_delete_lua(lua_State *L)
+{
+    struct store_lua *s = store_lua_get(L);
+    struct user actor;
+    const char *id;
+    int rc = actor_and_id(L, s, 2, &actor, &id);
+    if (rc != STORE_OK)
+        return store_lua_fail(L, s->db, rc);
+    if ((rc = db_tx_begin(s->db)) != STORE_OK)
+        return store_lua_fail(L, s->db, rc);
+    rc = store_assessment_delete(s->db, &actor, id);
+    if (rc == STORE_OK)
+        rc = store_lua_audit(s->db, &actor, "assessment.deleted", id, NULL, NULL);
+    if ((rc = store_lua_tx_end(s->db, rc)) != STORE_OK)
+        return store_lua_fail(L, s->db, rc);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+/* Answers */
+
+struct answer_row {
+    struct answer_row *next;
+    char *question_id, *value_json, *note, *updated_by;
+    int64_t updated_at, revision;
+};
+
+struct answer_rows {
+    struct store_arena *arena;
+    struct answer_row *head, **tail;
+};
+
+static int copy_answer(void *ud, const struct answer *a)
+{
+    struct answer_rows *r = ud;
+    struct answer_row *row = store_arena_alloc(r->arena, sizeof *row);
+    if (row == NULL)
+        return 1;
+    *row = (struct answer_row){.question_id = store_arena_strdup(r->arena, a->question_id),
+                               .value_json = store_arena_strdup(r->arena, a->value_json),
+                               .note = store_arena_strdup(r->arena, a->note),
+                               .updated_by = store_arena_strdup(r->arena, a->updated_by),
+                               .updated_at = a->updated_at,
+                               .revision = a->revision};
+    *r->tail = row;
+    r->tail = &row->next;
+    return store_arena_oom(r->arena);
+}
+
+static void push_answer(lua_State *L, const struct answer_row *a)
+{
+    lua_createtable(L, 0, 6);
+    store_lua_decode(L, a->value_json, strlen(a->value_json));
+    lua_setfield(L, -2, "value");
+    if (a->note) {
+        lua_pushstring(L, a->note);
+        lua_setfield(L, -2, "note");
+    }
+    lua_pushstring(L, a->updated_by);
+    lua_setfield(L, -2, "by");
+    store_lua_set_time(L, "at", a->updated_at);
+    lua_pushinteger(L, a->revision);
+    lua_setfield(L, -2, "revision");
+}
+
+static int store_answers_get_lua(lua_State *L)
+{
+    struct store_lua *s = store_lua_get(L);
+    struct user actor;
+    const char *id;
+    int rc = actor_and_id(L, s, 2, &actor, &id);
+    if (rc != STORE_OK)
+        return store_lua_fail(L, s->db, rc);
+    struct answer_rows rows = {.arena = store_arena_push(L)};
+    rows.tail = &rows.head;
+    rc = store_answers_get(s->db, &actor, id, copy_answer, &rows);
+    if (rc == STORE_OK && store_arena_oom(rows.arena))
+        rc = db_fail(s->db, STORE_ERROR, "out of memory reading answers");
+    if (rc != STORE_OK)
+        return store_lua_fail(L, s->db, rc);
+    lua_newtable(L);
+    for (struct answer_row *a = rows.head; a; a = a->next) {
+        push_answer(L, a);
+        lua_setfield(L, -2, a->question_id);
+    }
+    store_arena_free(rows.arena);
+    return 1;
+}
+
+/* Reads CHANGES (the table at IDX) into IN, anchoring encoded values in
+ * the table at ANCHOR; the question ids (sorted) go to the list at QIDS. */
+static size_t read_changes(lua_State *L, int idx, int anchor, int qids, struct answer_input *in,
+                           size_t cap)
+{
+    size_t n = 0;
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        /* Stack: qid, change. */
+        if (lua_type(L, -2) != LUA_TSTRING)
+            luaL_error(L, "answers_save: question ids must be strings (got %s)",
+                       luaL_typename(L, -2));
+        if (n == cap)
+            luaL_error(L, "answers_save: more than %d answers in one save", ANSWERS_SAVE_MAX);
+        const char *qid = lua_tostring(L, -2);
+        struct answer_input *a = &in[n++];
+        a->question_id = qid;
+        lua_pushvalue(L, -2);
+        lua_rawseti(L, qids, (lua_Integer)n);
+        if (lua_type(L, -1) == LUA_TBOOLEAN && !lua_toboolean(L, -1)) {
+            lua_pop(L, 1);
+            continue; /* false: remove the answer */
+        }
+        if (!lua_istable(L, -1))
+            luaL_error(L, "answers_save: answer %s must be {value=, note=} or false", qid);
+        lua_getfield(L, -1, "value");
+        if (lua_isnil(L, -1))
+            luaL_error(L, "answers_save: answer %s has no value (use false to remove it)", qid);
+        a->value_json = store_lua_encode(L, -1, qid, NULL);
+        lua_rawseti(L, anchor, (lua_Integer)(2 * n)); /* keeps the text alive */
+        lua_pop(L, 1);
+        a->note = store_lua_field_string(L, -1, "note", 0, NULL);
+        lua_pop(L, 1);
+    }
+    return n;
+}
+
+/* store.answers_save(actor, id, base_revision, changes) */
+static int store_answers_save_lua(lua_State *L)
+{
+    struct store_lua *s = store_lua_get(L);
+    struct user actor;
+    const char *id;
+    int rc = actor_and_id(L, s, 2, &actor, &id);
+    int64_t base = (int64_t)luaL_checkinteger(L, 3);
+    luaL_checktype(L, 4, LUA_TTABLE);
+    lua_settop(L, 4);
+    lua_newtable(L); /* 5: anchor for encoded values */
+    lua_newtable(L); /* 6: question ids, for the audit event */
+    size_t count = 0;
+    for (lua_pushnil(L); lua_next(L, 4); lua_pop(L, 1))
+        count++;
+    if (count > ANSWERS_SAVE_MAX)
+        return luaL_error(L, "answers_save: more than %d answers in one save", ANSWERS_SAVE_MAX);
+    struct answer_input *in = lua_newuserdatauv(L, (count ? count : 1) * sizeof *in, 0); /* 7 */
+    memset(in, 0, (count ? count : 1) * sizeof *in);
+    size_t n = read_changes(L, 4, 5, 6, in, count);
+    if (rc != STORE_OK)
+        return store_lua_fail(L, s->db, rc);
+    /* Audit details: which questions, sorted. */
+    lua_getglobal(L, "table");
+    lua_getfield(L, -1, "sort");
+    lua_pushvalue(L, 6);
+    lua_call(L, 1, 0);
+    lua_pop(L, 1);
+    store_lua_mark_array(L, 6);
+    lua_createtable(L, 0, 2);
+    lua_pushvalue(L, 6);
+    lua_setfield(L, -2, "questions");
+    lua_pushinteger(L, base + 1);
+    lua_setfield(L, -2, "revision");
+    const char *details = store_lua_encode(L, -1, "audit details", NULL);
+
+    int64_t revision = 0;
+    if ((rc = db_tx_begin(s->db)) != STORE_OK)
+        return store_lua_fail(L, s->db, rc);
+    rc = store_save_answers(s->db, &actor, id, base, in, n, &revision);
+    if (rc == STORE_OK)
+        rc = store_lua_audit(s->db, &actor, "answers.saved", id, NULL, details);
+    if ((rc = store_lua_tx_end(s->db, rc)) != STORE_OK) {
+        int nres = store_lua_fail(L, s->db, rc);
+        if (rc != STORE_CONFLICT)
+            return nres;
+        lua_pushinteger(L, revision); /* the current revision */
+        return 4;
+    }
+    lua_pushinteger(L, revision);
+    return 1;
+}
+
+/* Scores */
+
+static int store_score_put_lua(lua_State *L)
+{
+    struct store_lua *s = store_lua_get(L);
+    struct user actor;
+    const char *id;
+    int rc = actor_and_id(L, s, 2, &actor, &id);
+    const char *generation = luaL_checkstring(L, 3);
+    luaL_checktype(L, 4, LUA_TTABLE);
+    const char *scores = store_lua_encode(L, 4, "scores", NULL);
+    struct assessment a;
+    if (rc == STORE_OK)
+        rc = store_assessment_get(s->db, &actor, id, &a);
+    char snapshot[UUID_STR_LEN];
+    if (rc == STORE_OK)
+        rc = store_score_put(s->db, id, a.revision, generation, scores, snapshot);
+    if (rc != STORE_OK)
+        return store_lua_fail(L, s->db, rc);
+    lua_createtable(L, 0, 2);
+    lua_pushstring(L, snapshot);
+    lua_setfield(L, -2, "id");
+    lua_pushinteger(L, a.revision);
+    lua_setfield(L, -2, "revision");
+    return 1;
+}
+
+struct score_copy {
+    struct store_arena *arena;
+    char *scores, *generation;
+    int64_t revision, at;
+};
+
+static int copy_score(void *ud, const struct score_snapshot *snap)
+{
+    struct score_copy *c = ud;
+    c->scores = store_arena_strdup(c->arena, snap->scores_json);
+    c->generation = store_arena_strdup(c->arena, snap->generation);
+    c->revision = snap->revision;
+    c->at = snap->created_at;
+    return 0;
+}
+
+static int store_score_latest_lua(lua_State *L)
+{
+    struct store_lua *s = store_lua_get(L);
+    struct user actor;
+    const char *id;
+    int rc = actor_and_id(L, s, 2, &actor, &id);
+    struct score_copy c = {.arena = store_arena_push(L)};
+    if (rc == STORE_OK)
+        rc = store_score_latest(s->db, &actor, id, copy_score, &c);
+    if (rc == STORE_OK && store_arena_oom(c.arena))
+        rc = db_fail(s->db, STORE_ERROR, "out of memory reading scores");
+    if (rc != STORE_OK)
+        return store_lua_fail(L, s->db, rc);
+    lua_createtable(L, 0, 5);
+    store_lua_decode(L, c.scores, strlen(c.scores));
+    lua_setfield(L, -2, "scores");
+    lua_pushstring(L, c.generation);
+    lua_setfield(L, -2, "generation");
+    lua_pushinteger(L, c.revision);
+    lua_setfield(L, -2, "revision");
+    store_lua_set_time(L, "at", c.at);
+    store_arena_free(c.arena);
+    return 1;
+}
+
+/* Generations */
+
+static int store_generation_put_lua(lua_State *L)
+{
+    struct store_lua *s = store_lua_get(L);
+    const char *hash = luaL_checkstring(L, 1);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    int created = 0;
+    if (store_generation_exists(s->db, hash)) {
+        lua_pushboolean(L, 1);
+        lua_pushboolean(L, 0);
+        return 2;
+    }
+    /* Normalised to a JSON list of {path, text}. */
+    lua_Integer n = (lua_Integer)lua_rawlen(L, 2);
+    lua_createtable(L, (int)n, 0);
+    for (lua_Integer i = 1; i <= n; i++) {
+        lua_rawgeti(L, 2, i);
+        luaL_argcheck(L, lua_istable(L, -1), 2, "sources must be a list of {path=, text=}");
+        lua_createtable(L, 0, 2);
+        lua_pushstring(L, store_lua_field_string(L, -2, "path", 1, NULL));
+        lua_setfield(L, -2, "path");
+        lua_pushstring(L, store_lua_field_string(L, -2, "text", 1, NULL));
+        lua_setfield(L, -2, "text");
+        lua_rawseti(L, -3, i);
+        lua_pop(L, 1);
+    }
+    store_lua_mark_array(L, -1);
+    size_t len;
+    const char *json = store_lua_encode(L, -1, "generation sources", &len);
+    int rc = store_generation_put(s->db, hash, json, len, &created);
+    if (rc != STORE_OK)
+        return store_lua_fail(L, s->db, rc);
+    lua_pushboolean(L, 1);
+    lua_pushboolean(L, created);
+    return 2;
+}
+
+static int store_generation_exists_lua(lua_State *L)
+{
+    struct store_lua *s = store_lua_get(L);
+    lua_pushboolean(L, store_generation_exists(s->db, luaL_checkstring(L, 1)));
+    return 1;
+}
+
+struct blob_copy {
+    struct store_arena *arena;
+    char *data;
+    size_t len;
+};
+
+static int copy_blob(void *ud, const void *data, size_t len)
+{
+    struct blob_copy *b = ud;
+    b->data = store_arena_memdup(b->arena, data, len);
+    b->len = len;
+    return 0;
+}
+
+static int store_generation_get_lua(lua_State *L)
+{
+    struct store_lua *s = store_lua_get(L);
+    struct blob_copy b = {.arena = store_arena_push(L)};
+    int rc = store_generation_get(s->db, luaL_checkstring(L, 1), copy_blob, &b);
+    if (rc == STORE_OK && store_arena_oom(b.arena))
+        rc = db_fail(s->db, STORE_ERROR, "out of memory reading a generation");
+    if (rc != STORE_OK)
+        return store_lua_fail(L, s->db, rc);
+    store_lua_decode(L, b.data, b.len);
+    store_arena_free(b.arena);
+    return 1;
+}
+
+void store_lua_assessment_funcs(lua_State *L)
+{
+    static const luaL_Reg funcs[] = {{"assessment_create", store_assessment_create_lua},
+                                     {"assessment_get", store_assessment_get_lua},
+                                     {"assessment_list", store_assessment_list_lua},
+                                     {"assessment_delete", store_assessment_delete_lua},
+                                     {"answers_get", store_answers_get_lua},
+                                     {"answers_save", store_answers_save_lua},
+                                     {"score_put", store_score_put_lua},
+                                     {"score_latest", store_score_latest_lua},
+                                     {"generation_put", store_generation_put_lua},
+                                     {"generation_exists", store_generation_exists_lua},
+                                     {"generation_get", store_generation_get_lua},
+                                     {NULL, NULL}};
+    luaL_setfuncs(L, funcs, 0);
+}

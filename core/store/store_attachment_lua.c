@@ -1,0 +1,305 @@
+/* o2c.store attachment functions: evidence files of an assessment.
+ *
+ *   store.attachment_put(actor, id, name, media_type, bytes) -> meta
+ *       | nil, msg, "refused" (limits.attachments_per_assessment reached)
+ *   store.attachment_get(actor, id, name) -> meta, bytes
+ *   store.attachment_list(actor, id) -> {meta...} (by name)
+ *   store.attachment_delete(actor, id, name) -> true
+ *
+ * meta = {name, media_type, size, sha, created_by, created_at, created_at_ms}.
+ * The handler checks the media type and name rules; the store checks
+ * access and the count limit.  The bytes are written under their content
+ * hash (temp file, fsync, rename) on the thread pool while the task waits;
+ * the row is written after, with the limit checked again inside the
+ * transaction.  A deleted attachment's file is left for retention (the same
+ * content may be attached elsewhere). */
+#include <errno.h>
+#include <fcntl.h>
+#include <lauxlib.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "store/db_internal.h"
+#include "store/store.h"
+#include "store/store_lua_internal.h"
+#include "store/uuid.h"
+
+static void push_meta(lua_State *L, const struct attachment *a)
+{
+    lua_createtable(L, 0, 7);
+    lua_pushstring(L, a->name);
+    lua_setfield(L, -2, "name");
+    lua_pushstring(L, a->media_type);
+    lua_setfield(L, -2, "media_type");
+    lua_pushinteger(L, a->size);
+    lua_setfield(L, -2, "size");
+    lua_pushstring(L, a->content_hash);
+    lua_setfield(L, -2, "sha");
+    lua_pushstring(L, a->created_by);
+    lua_setfield(L, -2, "created_by");
+    store_lua_set_time(L, "created_at", a->created_at);
+}
+
+/* STORE_OK when ACTOR may add NAME to assessment ID without passing LIMIT
+ * (replacing an existing name always may). */
+static int attachment_room(struct db *db, const struct user *actor, const char *id,
+                           const char *name, int64_t limit)
+{
+    struct attachment existing;
+    int rc = store_attachment_get(db, actor, id, name, &existing);
+    if (rc != STORE_NOT_FOUND)
+        return rc;
+    int64_t count = 0;
+    if ((rc = store_attachment_count(db, actor, id, &count)) != STORE_OK)
+        return rc;
+    if (count >= limit)
+        return db_fail(db, STORE_REFUSED,
+                       "assessment %s already has %lld attachments, the limit "
+                       "(limits.attachments_per_assessment); delete one first",
+                       id, (long long)count);
+    return STORE_OK;
+}
+
+struct put_op {
+    struct user actor;
+    char id[UUID_STR_LEN];
+    char name[STORE_ATTACHMENT_NAME_MAX + 1];
+    char media_type[STORE_MEDIA_TYPE_MAX + 1];
+    char *data_dir;
+    char *bytes;
+    size_t len;
+    char hash[STORE_HASH_HEX];
+    char err[512];
+    int ok;
+};
+
+static void put_release(void *data)
+{
+    struct put_op *op = data;
+    free(op->data_dir);
+    free(op->bytes);
+    free(op);
+}
+
+static void put_work(void *data)
+{
+    struct put_op *op = data;
+    op->ok = store_blob_write_file(op->data_dir, op->bytes, op->len, op->hash, op->err,
+                                   sizeof op->err) == 0;
+}
+
+static int put_push(lua_State *co, void *data)
+{
+    struct put_op *op = data;
+    struct store_lua *s = store_lua_get(co);
+    if (!op->ok)
+        return store_lua_failf(co, STORE_ERROR, "%s", op->err);
+    lua_createtable(co, 0, 3);
+    lua_pushstring(co, op->name);
+    lua_setfield(co, -2, "name");
+    lua_pushstring(co, op->media_type);
+    lua_setfield(co, -2, "media_type");
+    lua_pushinteger(co, (lua_Integer)op->len);
+    lua_setfield(co, -2, "size");
+    const char *details = store_lua_encode(co, -1, "audit details", NULL);
+    struct attachment a;
+    int rc = db_tx_begin(s->db);
+    if (rc != STORE_OK)
+        return store_lua_fail(co, s->db, rc);
+    rc = attachment_room(s->db, &op->actor, op->id, op->name, s->cfg.attachments_per_assessment);
+    if (rc == STORE_OK)
+        rc = store_attachment_put(s->db, &op->actor, op->id, op->name, op->media_type, op->hash,
+                                  (int64_t)op->len, &a);
+    if (rc == STORE_OK)
+        rc = store_lua_audit(s->db, &op->actor, "attachment.added", op->id, NULL, details);
+    if ((rc = store_lua_tx_end(s->db, rc)) != STORE_OK)
+        return store_lua_fail(co, s->db, rc);
+    push_meta(co, &a);
+    return 1;
+}
+
+/* The actor at 1 and a plausible assessment id at 2. */
+static int actor_and_id(lua_State *L, struct store_lua *s, struct user *actor, const char **id)
+{
+    int rc = store_lua_actor(L, 1, s->db, actor);
+    *id = luaL_checkstring(L, 2);
+    if (rc == STORE_OK && !uuid_is_v7(*id))
+        rc = db_fail(s->db, STORE_NOT_FOUND, "no assessment %.40s", *id);
+    return rc;
+}
+
+static int store_attachment_put_lua(lua_State *L)
+{
+    struct store_lua *s = store_lua_get(L);
+    struct user actor;
+    const char *id;
+    int rc = actor_and_id(L, s, &actor, &id);
+    size_t name_len, type_len, len;
+    const char *name = luaL_checklstring(L, 3, &name_len);
+    const char *media_type = luaL_checklstring(L, 4, &type_len);
+    const char *bytes = luaL_checklstring(L, 5, &len);
+    if (rc != STORE_OK)
+        return store_lua_fail(L, s->db, rc);
+    if (name_len == 0 || name_len > STORE_ATTACHMENT_NAME_MAX || strlen(name) != name_len)
+        return store_lua_failf(L, STORE_INVALID, "attachment name must be 1-%d bytes",
+                               STORE_ATTACHMENT_NAME_MAX);
+    if (type_len == 0 || type_len > STORE_MEDIA_TYPE_MAX)
+        return store_lua_failf(L, STORE_INVALID, "media type must be 1-%d bytes",
+                               STORE_MEDIA_TYPE_MAX);
+    /* Checked before writing the file (no work for a refused upload), and
+     * again with the row. */
+    rc = attachment_room(s->db, &actor, id, name, s->cfg.attachments_per_assessment);
+    if (rc != STORE_OK)
+        return store_lua_fail(L, s->db, rc);
+    struct put_op *op = calloc(1, sizeof *op);
+    if (op == NULL)
+        return luaL_error(L, "out of memory");
+    op->actor = actor;
+    snprintf(op->id, sizeof op->id, "%s", id);
+    snprintf(op->name, sizeof op->name, "%s", name);
+    snprintf(op->media_type, sizeof op->media_type, "%s", media_type);
+    op->data_dir = strdup(db_data_dir(s->db));
+    /* A copy: the task may die while the pool still reads it. */
+    op->bytes = malloc(len ? len : 1);
+    op->len = len;
+    if (op->data_dir == NULL || op->bytes == NULL) {
+        put_release(op);
+        return luaL_error(L, "out of memory");
+    }
+    memcpy(op->bytes, bytes, len);
+    return store_lua_work(L, 0, put_work, put_push, put_release, op);
+}
+
+/* Reads the file of A into a new userdata; STORE_OK or STORE_ERROR. */
+static int read_blob(lua_State *L, struct db *db, const struct attachment *a)
+{
+    char path[4200];
+    int rc = store_blob_path(db, a->content_hash, path, sizeof path);
+    if (rc != STORE_OK)
+        return rc;
+    size_t size = (size_t)a->size;
+    char *buf = lua_newuserdatauv(L, size ? size : 1, 0); /* may raise: nothing open yet */
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return db_fail(db, STORE_ERROR, "attachment %s: cannot open %s: %s", a->name, path,
+                       strerror(errno));
+    size_t got = 0;
+    while (got < size) {
+        ssize_t n = read(fd, buf + got, size - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    close(fd);
+    if (got != size)
+        return db_fail(db, STORE_ERROR, "attachment %s: %s is shorter than its %lld bytes", a->name,
+                       path, (long long)a->size);
+    return STORE_OK;
+}
+
+static int store_attachment_get_lua(lua_State *L)
+{
+    struct store_lua *s = store_lua_get(L);
+    struct user actor;
+    const char *id;
+    int rc = actor_and_id(L, s, &actor, &id);
+    const char *name = luaL_checkstring(L, 3);
+    struct attachment a;
+    if (rc == STORE_OK)
+        rc = store_attachment_get(s->db, &actor, id, name, &a);
+    if (rc == STORE_OK)
+        rc = read_blob(L, s->db, &a); /* pushes the buffer */
+    if (rc != STORE_OK)
+        return store_lua_fail(L, s->db, rc);
+    push_meta(L, &a);
+    lua_pushlstring(L, lua_touserdata(L, -2), (size_t)a.size);
+    return 2;
+}
+
+struct meta_rows {
+    struct store_arena *arena;
+    struct attachment **items;
+    size_t n, cap;
+};
+
+static int copy_meta(void *ud, const struct attachment *a)
+{
+    struct meta_rows *r = ud;
+    if (r->n == r->cap) {
+        size_t cap = r->cap ? r->cap * 2 : 16;
+        struct attachment **items = store_arena_alloc(r->arena, cap * sizeof *items);
+        if (items == NULL)
+            return 1;
+        if (r->n)
+            memcpy(items, r->items, r->n * sizeof *items);
+        r->items = items;
+        r->cap = cap;
+    }
+    struct attachment *copy = store_arena_alloc(r->arena, sizeof *copy);
+    if (copy == NULL)
+        return 1;
+    *copy = *a;
+    r->items[r->n++] = copy;
+    return 0;
+}
+
+static int store_attachment_list_lua(lua_State *L)
+{
+    struct store_lua *s = store_lua_get(L);
+    struct user actor;
+    const char *id;
+    int rc = actor_and_id(L, s, &actor, &id);
+    struct meta_rows rows = {.arena = store_arena_push(L)};
+    if (rc == STORE_OK)
+        rc = store_attachment_list(s->db, &actor, id, copy_meta, &rows);
+    if (rc == STORE_OK && store_arena_oom(rows.arena))
+        rc = db_fail(s->db, STORE_ERROR, "out of memory listing attachments");
+    if (rc != STORE_OK)
+        return store_lua_fail(L, s->db, rc);
+    lua_createtable(L, (int)rows.n, 0);
+    for (size_t i = 0; i < rows.n; i++) {
+        push_meta(L, rows.items[i]);
+        lua_rawseti(L, -2, (lua_Integer)i + 1);
+    }
+    store_lua_mark_array(L, -1);
+    store_arena_free(rows.arena);
+    return 1;
+}
+
+static int store_attachment_delete_lua(lua_State *L)
+{
+    struct store_lua *s = store_lua_get(L);
+    struct user actor;
+    const char *id;
+    int rc = actor_and_id(L, s, &actor, &id);
+    const char *name = luaL_checkstring(L, 3);
+    lua_createtable(L, 0, 1);
+    lua_pushvalue(L, 3);
+    lua_setfield(L, -2, "name");
+    const char *details = store_lua_encode(L, -1, "audit details", NULL);
+    if (rc != STORE_OK)
+        return store_lua_fail(L, s->db, rc);
+    if ((rc = db_tx_begin(s->db)) != STORE_OK)
+        return store_lua_fail(L, s->db, rc);
+    rc = store_attachment_delete(s->db, &actor, id, name);
+    if (rc == STORE_OK)
+        rc = store_lua_audit(s->db, &actor, "attachment.deleted", id, NULL, details);
+    if ((rc = store_lua_tx_end(s->db, rc)) != STORE_OK)
+        return store_lua_fail(L, s->db, rc);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+void store_lua_attachment_funcs(lua_State *L)
+{
+    static const luaL_Reg funcs[] = {{"attachment_put", store_attachment_put_lua},
+                                     {"attachment_get", store_attachment_get_lua},
+                                     {"attachment_list", store_attachment_list_lua},
+                                     {"attachment_delete", store_attachment_delete_lua},
+                                     {NULL, NULL}};
+    luaL_setfuncs(L, funcs, 0);
+}

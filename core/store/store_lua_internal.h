@@ -1,0 +1,125 @@
+/* Helpers shared by the storage bindings (the core/store files named ..._lua.c).
+ *
+ * A rule every binding follows: nothing that can raise a Lua error (JSON
+ * encoding, pushing values, luaL_check*) runs between db_tx_begin and
+ * db_tx_commit/db_tx_rollback, so a Lua error can never leave a
+ * transaction open.  Inputs are read and encoded first, results pushed
+ * after the commit. */
+#ifndef O2C_STORE_STORE_LUA_INTERNAL_H
+#define O2C_STORE_STORE_LUA_INTERNAL_H
+#include <lua.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "store/audit.h"
+#include "store/db.h"
+#include "store/store_lua.h"
+#include "store/user.h"
+
+/* The attachment of a VM (a userdata in its registry). */
+struct store_lua {
+    struct db *db;
+    struct store_lua_config cfg;
+};
+
+/* The attachment; raises when no database is attached. */
+struct store_lua *store_lua_get(lua_State *L);
+/* The attachment or NULL. */
+struct store_lua *store_lua_peek(lua_State *L);
+
+/* Pushes nil, db_errmsg(DB), store_rc_code(RC); returns 3. */
+int store_lua_fail(lua_State *L, struct db *db, int rc);
+/* Pushes nil, the formatted message, store_rc_code(RC); returns 3. */
+int store_lua_failf(lua_State *L, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Actors (see store_lua.h). */
+
+/* Pushes U as an issued actor table {id, name, role, disabled, created_at}. */
+void store_lua_push_actor(lua_State *L, const struct user *u);
+/* Pushes the system actor (job runner, retention): acts as an admin. */
+void store_lua_push_system_actor(lua_State *L);
+/* Reads the actor at IDX into OUT, reloading the account by the id it was
+ * issued for.  Raises unless IDX holds an issued actor.  STORE_OK, or the
+ * store's code (the account is gone: STORE_NOT_FOUND) with the message in
+ * db_errmsg. */
+int store_lua_actor(lua_State *L, int idx, struct db *db, struct user *out);
+/* The actor at IDX when it is not nil (then 1), else 0 (OUT untouched). */
+int store_lua_opt_actor(lua_State *L, int idx, struct db *db, struct user *out, int *rc);
+/* The audit name of an actor: NULL for the system. */
+const char *store_lua_actor_name(const struct user *u);
+
+/* Pushes U as a plain table (not an actor). */
+void store_lua_push_user(lua_State *L, const struct user *u);
+
+/* Time: ISO-8601 UTC with milliseconds, "2026-11-28T09:00:00.123Z". */
+void store_lua_iso(int64_t ms, char out[32]);
+/* Sets t[NAME] = iso and t[NAME.."_ms"] = ms in the table on top of the
+ * stack; nothing when MS is 0 (not yet). */
+void store_lua_set_time(lua_State *L, const char *name, int64_t ms);
+
+/* JSON through core/lua/json.lua (lua-cjson underneath). */
+
+/* Pushes the JSON text of the value at IDX; raises with WHAT in the message
+ * when it cannot be encoded. */
+const char *store_lua_encode(lua_State *L, int idx, const char *what, size_t *len);
+/* Pushes the value of TEXT; numbers that are whole become integers.  Raises
+ * on invalid JSON (the store holds only what it encoded). */
+void store_lua_decode(lua_State *L, const char *text, size_t len);
+/* Marks the table at IDX as a JSON list (encodes as [] when empty). */
+void store_lua_mark_array(lua_State *L, int idx);
+
+/* Ends a transaction begun with db_tx_begin: commits when RC is STORE_OK
+ * (returning the commit's code), else rolls back and returns RC. */
+int store_lua_tx_end(struct db *db, int rc);
+
+/* Audit: appends one event; DETAILS is JSON text or NULL. */
+int store_lua_audit(struct db *db, const struct user *actor, const char *action, const char *target,
+                    const char *address, const char *details);
+
+/* Thread-pool work for a task.
+ *
+ * store_lua_work() runs WORK(data) on the libuv pool while the calling task
+ * waits, then PUSH(co, data) in the task (on the loop: database calls are
+ * fine there) pushes its results; RELEASE(data) frees DATA in every case,
+ * also when the task dies first (after WORK finished, if it had started).
+ * LIMITED work (argon2) runs at most store_lua_hash_slots() at once, with
+ * up to STORE_LUA_HASH_QUEUE waiting; beyond that nil, message, "busy" is
+ * returned at once.  Use as `return store_lua_work(L, ...)`. */
+typedef void (*store_work_fn)(void *data);
+typedef int (*store_work_push_fn)(lua_State *co, void *data);
+typedef void (*store_work_release_fn)(void *data);
+int store_lua_work(lua_State *L, int limited, store_work_fn work, store_work_push_fn push,
+                   store_work_release_fn release, void *data);
+/* Starts making the dummy hash on the pool, once per process, so the first
+ * login for an unknown name takes no longer than any other. */
+void store_lua_warm_dummy_hash(void);
+
+/* Copies of rows read in store callbacks.  Callbacks must not call Lua (an
+ * error there would leave a statement, and its read snapshot, open), so
+ * they copy into an arena; the caller pushes after the read.  The arena is
+ * a userdata on the Lua stack whose __gc frees it, so an error while
+ * pushing leaks nothing.  Allocation failures return NULL and set oom. */
+struct store_arena;
+struct store_arena *store_arena_push(lua_State *L);
+void *store_arena_alloc(struct store_arena *a, size_t size);
+/* Copy of S (NULL stays NULL). */
+char *store_arena_strdup(struct store_arena *a, const char *s);
+char *store_arena_memdup(struct store_arena *a, const void *p, size_t len);
+int store_arena_oom(const struct store_arena *a);
+/* Frees everything now (the userdata stays, empty). */
+void store_arena_free(struct store_arena *a);
+
+/* Field readers for option tables (raise on a wrong type). */
+const char *store_lua_field_string(lua_State *L, int idx, const char *key, int required,
+                                   size_t *len);
+int64_t store_lua_field_int(lua_State *L, int idx, const char *key, int64_t dflt);
+
+/* Functions of o2c.store implemented in the other files, added to the
+ * module table by luaopen_o2c_store. */
+void store_lua_user_funcs(lua_State *L);
+void store_lua_report_funcs(lua_State *L);
+void store_lua_attachment_funcs(lua_State *L);
+void store_lua_audit_funcs(lua_State *L);
+void store_lua_assessment_funcs(lua_State *L);
+
+#endif

@@ -1,0 +1,381 @@
+/* o2c.store user functions: accounts, with argon2id hashing on the thread
+ * pool (the calling task waits; the loop keeps serving).
+ *
+ *   store.user_add{name=, role=, password=, actor=?, address=?} -> user
+ *   store.user_get(name) -> user          store.user_list() -> {user...}
+ *   store.user_set_password(name, password, actor?, address?) -> true, revoked_sessions
+ *   store.user_set_disabled(name, bool, actor?, address?) -> true, revoked_sessions
+ *   store.user_set_role(name, role, actor?, address?) -> true
+ *
+ * Users here are plain tables {id, name, role, disabled, created_at}, not
+ * actors.  ACTOR, when given, must be an enabled admin (else "not_found",
+ * as for any admin-only thing) and is who the audit log names; without it
+ * the change is recorded as the system's.  Every change and its audit
+ * event are one transaction.  Disabling or demoting the last enabled admin
+ * is refused. */
+#include <lauxlib.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "store/authz.h"
+#include "store/db_internal.h"
+#include "store/password.h"
+#include "store/store_lua_internal.h"
+
+enum hash_kind { HASH_ADD, HASH_SET_PASSWORD };
+
+struct hash_op {
+    enum hash_kind kind;
+    char *password; /* malloc'd copy, wiped when released */
+    size_t password_len;
+    char hash[PASSWORD_HASH_MAX];
+    char err[160];
+    int ok;
+    char name[USER_NAME_MAX + 1];
+    enum user_role role;
+    struct user actor;
+    int has_actor;
+    char address[128];
+};
+
+static void hash_op_release(void *data)
+{
+    struct hash_op *op = data;
+    if (op->password) {
+        sodium_memzero(op->password, op->password_len);
+        free(op->password);
+    }
+    sodium_memzero(op->hash, sizeof op->hash);
+    free(op);
+}
+
+static void hash_op_work(void *data)
+{
+    struct hash_op *op = data;
+    op->ok = password_hash(op->password, op->hash, op->err, sizeof op->err) == 0;
+}
+
+/* Reads the optional admin actor at IDX into OP; returns a store code. */
+static int user_lua_admin(lua_State *L, int idx, struct db *db, struct user *actor, int *has)
+{
+    int rc = STORE_OK;
+    *has = store_lua_opt_actor(L, idx, db, actor, &rc);
+    if (*has && rc == STORE_OK && !authz_is_admin(actor))
+        rc = db_fail(db, STORE_NOT_FOUND, "managing accounts needs an admin");
+    return rc;
+}
+
+static const char *opt_address(lua_State *L, int idx)
+{
+    return lua_isnoneornil(L, idx) ? NULL : luaL_checkstring(L, idx);
+}
+
+static int user_audit(struct db *db, const struct hash_op *op, const char *action,
+                      const char *details)
+{
+    return store_lua_audit(db, op->has_actor ? &op->actor : NULL, action, op->name,
+                           op->address[0] ? op->address : NULL, details);
+}
+
+static int hash_op_push(lua_State *co, void *data)
+{
+    struct hash_op *op = data;
+    struct store_lua *s = store_lua_get(co);
+    if (!op->ok)
+        return store_lua_failf(co, STORE_REFUSED, "%s", op->err[0] ? op->err : "hashing failed");
+    char details[160];
+    struct user u;
+    int64_t revoked = 0;
+    int rc = db_tx_begin(s->db);
+    if (rc != STORE_OK)
+        return store_lua_fail(co, s->db, rc);
+    if (op->kind == HASH_ADD) {
+        snprintf(details, sizeof details, "{\"role\":\"%s\"}", user_role_name(op->role));
+        rc = user_add(s->db, op->name, op->role, op->hash, &u);
+        if (rc == STORE_OK)
+            rc = user_audit(s->db, op, "user.added", details);
+    } else {
+        rc = user_set_password(s->db, op->name, op->hash, &revoked);
+        snprintf(details, sizeof details, "{\"revoked_sessions\":%lld}", (long long)revoked);
+        if (rc == STORE_OK)
+            rc = user_audit(s->db, op, "user.password_changed", details);
+    }
+    rc = store_lua_tx_end(s->db, rc);
+    if (rc != STORE_OK)
+        return store_lua_fail(co, s->db, rc);
+    if (op->kind == HASH_ADD) {
+        store_lua_push_user(co, &u);
+        return 1;
+    }
+    lua_pushboolean(co, 1);
+    lua_pushinteger(co, revoked);
+    return 2;
+}
+
+/* Validates, then hashes PASSWORD on the pool; OP is filled by the caller. */
+static int user_lua_hash(lua_State *L, struct hash_op *op, const char *password)
+{
+    char why[160];
+    if (password_check_policy(password, why, sizeof why) != 0) {
+        hash_op_release(op);
+        return store_lua_failf(L, STORE_REFUSED, "%s", why);
+    }
+    op->password_len = strlen(password) + 1;
+    op->password = malloc(op->password_len);
+    if (op->password == NULL) {
+        hash_op_release(op);
+        return luaL_error(L, "out of memory");
+    }
+    memcpy(op->password, password, op->password_len);
+    return store_lua_work(L, 1, hash_op_work, hash_op_push, hash_op_release, op);
+}
+
+static struct hash_op *hash_op_new(lua_State *L)
+{
+    struct hash_op *op = calloc(1, sizeof *op);
+    if (op == NULL)
+        luaL_error(L, "out of memory");
+    return op;
+}
+
+static void copy_address(struct hash_op *op, const char *address)
+{
+    if (address)
+        snprintf(op->address, sizeof op->address, "%s", address);
+}
+
+/* store.user_add{name=, role=, password=, actor=?, address=?} */
+static int store_user_add(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    struct store_lua *s = store_lua_get(L);
+    const char *name = store_lua_field_string(L, 1, "name", 1, NULL);
+    const char *role = store_lua_field_string(L, 1, "role", 1, NULL);
+    const char *password = store_lua_field_string(L, 1, "password", 1, NULL);
+    const char *address = store_lua_field_string(L, 1, "address", 0, NULL);
+    struct user actor, existing;
+    int has_actor;
+    lua_getfield(L, 1, "actor");
+    int rc = user_lua_admin(L, -1, s->db, &actor, &has_actor);
+    lua_pop(L, 1);
+    if (rc != STORE_OK)
+        return store_lua_fail(L, s->db, rc);
+    enum user_role r;
+    if (user_role_parse(role, &r) != 0)
+        return store_lua_failf(L, STORE_INVALID, "role must be admin or consultant (got \"%.40s\")",
+                               role);
+    if (!user_name_valid(name))
+        return store_lua_failf(L, STORE_INVALID,
+                               "invalid user name \"%.80s\": use 1-%d letters, digits, . _ - @",
+                               name, USER_NAME_MAX);
+    /* Checked before hashing, so a taken name costs no 100 ms; user_add
+     * checks again (a unique index) after. */
+    if ((rc = user_get_by_name(s->db, name, &existing)) == STORE_OK)
+        return store_lua_failf(L, STORE_EXISTS, "user %s already exists", name);
+    if (rc != STORE_NOT_FOUND)
+        return store_lua_fail(L, s->db, rc);
+    struct hash_op *op = hash_op_new(L);
+    op->kind = HASH_ADD;
+    op->role = r;
+    snprintf(op->name, sizeof op->name, "%s", name);
+    op->actor = actor;
+    op->has_actor = has_actor;
+    copy_address(op, address);
+    return user_lua_hash(L, op, password);
+}
+
+/* store.user_set_password(name, password, actor?, address?) */
+static int store_user_set_password(lua_State *L)
+{
+    const char *name = luaL_checkstring(L, 1);
+    const char *password = luaL_checkstring(L, 2);
+    const char *address = opt_address(L, 4);
+    struct store_lua *s = store_lua_get(L);
+    struct user actor, existing;
+    int has_actor;
+    int rc = user_lua_admin(L, 3, s->db, &actor, &has_actor);
+    if (rc == STORE_OK)
+        rc = user_get_by_name(s->db, name, &existing);
+    if (rc != STORE_OK)
+        return store_lua_fail(L, s->db, rc);
+    struct hash_op *op = hash_op_new(L);
+    op->kind = HASH_SET_PASSWORD;
+    snprintf(op->name, sizeof op->name, "%s", existing.name);
+    op->actor = actor;
+    op->has_actor = has_actor;
+    copy_address(op, address);
+    return user_lua_hash(L, op, password);
+}
+
+static int store_user_get(lua_State *L)
+{
+    const char *name = luaL_checkstring(L, 1);
+    struct store_lua *s = store_lua_get(L);
+    struct user u;
+    int rc = user_get_by_name(s->db, name, &u);
+    if (rc != STORE_OK)
+        return store_lua_fail(L, s->db, rc);
+    store_lua_push_user(L, &u);
+    return 1;
+}
+
+/* Users are copied first: callbacks must not call Lua. */
+struct user_rows {
+    struct store_arena *arena;
+    struct user **items;
+    size_t n, cap;
+};
+
+static int user_collect(void *ud, const struct user *u)
+{
+    struct user_rows *r = ud;
+    if (r->n == r->cap) {
+        size_t cap = r->cap ? r->cap * 2 : 16;
+        struct user **items = store_arena_alloc(r->arena, cap * sizeof *items);
+        if (items == NULL)
+            return 1;
+        if (r->n)
+            memcpy(items, r->items, r->n * sizeof *items);
+        r->items = items;
+        r->cap = cap;
+    }
+    struct user *copy = store_arena_alloc(r->arena, sizeof *copy);
+    if (copy == NULL)
+        return 1;
+    *copy = *u;
+    r->items[r->n++] = copy;
+    return 0;
+}
+
+static int store_user_list(lua_State *L)
+{
+    struct store_lua *s = store_lua_get(L);
+    struct user_rows rows = {.arena = store_arena_push(L)};
+    int rc = user_list(s->db, user_collect, &rows);
+    if (rc == STORE_OK && store_arena_oom(rows.arena))
+        rc = db_fail(s->db, STORE_ERROR, "out of memory listing users");
+    if (rc != STORE_OK)
+        return store_lua_fail(L, s->db, rc);
+    lua_createtable(L, (int)rows.n, 0);
+    for (size_t i = 0; i < rows.n; i++) {
+        store_lua_push_user(L, rows.items[i]);
+        lua_rawseti(L, -2, (lua_Integer)i + 1);
+    }
+    store_lua_mark_array(L, -1);
+    store_arena_free(rows.arena);
+    return 1;
+}
+
+struct admin_count {
+    const char *name;
+    int others;
+};
+
+static int count_other_admins(void *ud, const struct user *u)
+{
+    struct admin_count *c = ud;
+    if (u->role == USER_ROLE_ADMIN && !u->disabled && strcmp(u->name, c->name) != 0)
+        c->others++;
+    return 0;
+}
+
+int store_user_is_last_admin(struct db *db, const struct user *u, int *last)
+{
+    *last = 0;
+    if (u->role != USER_ROLE_ADMIN || u->disabled)
+        return STORE_OK;
+    struct admin_count c = {u->name, 0};
+    int rc = user_list(db, count_other_admins, &c);
+    *last = rc == STORE_OK && c.others == 0;
+    return rc;
+}
+
+/* Common start of set_disabled / set_role: the target and the actor. */
+static int user_change_start(lua_State *L, struct store_lua *s, const char *name,
+                             struct user *target, struct user *actor, int *has_actor)
+{
+    int rc = user_lua_admin(L, 3, s->db, actor, has_actor);
+    if (rc == STORE_OK)
+        rc = user_get_by_name(s->db, name, target);
+    return rc;
+}
+
+static int store_user_set_disabled(lua_State *L)
+{
+    const char *name = luaL_checkstring(L, 1);
+    luaL_checktype(L, 2, LUA_TBOOLEAN);
+    int disabled = lua_toboolean(L, 2);
+    const char *address = opt_address(L, 4);
+    struct store_lua *s = store_lua_get(L);
+    struct user target, actor;
+    int has_actor, last = 0;
+    int rc = user_change_start(L, s, name, &target, &actor, &has_actor);
+    if (rc == STORE_OK && disabled)
+        rc = store_user_is_last_admin(s->db, &target, &last);
+    if (rc != STORE_OK)
+        return store_lua_fail(L, s->db, rc);
+    if (last)
+        return store_lua_failf(L, STORE_REFUSED,
+                               "%s is the only enabled admin; make another admin first", name);
+    int64_t revoked = 0;
+    char details[64];
+    if ((rc = db_tx_begin(s->db)) != STORE_OK)
+        return store_lua_fail(L, s->db, rc);
+    rc = user_set_disabled(s->db, name, disabled, &revoked);
+    snprintf(details, sizeof details, "{\"revoked_sessions\":%lld}", (long long)revoked);
+    if (rc == STORE_OK)
+        rc = store_lua_audit(s->db, has_actor ? &actor : NULL,
+                             disabled ? "user.disabled" : "user.enabled", name, address, details);
+    if ((rc = store_lua_tx_end(s->db, rc)) != STORE_OK)
+        return store_lua_fail(L, s->db, rc);
+    lua_pushboolean(L, 1);
+    lua_pushinteger(L, revoked);
+    return 2;
+}
+
+static int store_user_set_role(lua_State *L)
+{
+    const char *name = luaL_checkstring(L, 1);
+    const char *role = luaL_checkstring(L, 2);
+    const char *address = opt_address(L, 4);
+    struct store_lua *s = store_lua_get(L);
+    enum user_role r;
+    if (user_role_parse(role, &r) != 0)
+        return store_lua_failf(L, STORE_INVALID, "role must be admin or consultant (got \"%.40s\")",
+                               role);
+    struct user target, actor;
+    int has_actor, last = 0;
+    int rc = user_change_start(L, s, name, &target, &actor, &has_actor);
+    if (rc == STORE_OK && r != USER_ROLE_ADMIN)
+        rc = store_user_is_last_admin(s->db, &target, &last);
+    if (rc != STORE_OK)
+        return store_lua_fail(L, s->db, rc);
+    if (last)
+        return store_lua_failf(L, STORE_REFUSED,
+                               "%s is the only enabled admin; make another admin first", name);
+    char details[64];
+    snprintf(details, sizeof details, "{\"role\":\"%s\"}", user_role_name(r));
+    if ((rc = db_tx_begin(s->db)) != STORE_OK)
+        return store_lua_fail(L, s->db, rc);
+    rc = user_set_role(s->db, name, r);
+    if (rc == STORE_OK)
+        rc = store_lua_audit(s->db, has_actor ? &actor : NULL, "user.role_changed", name, address,
+                             details);
+    if ((rc = store_lua_tx_end(s->db, rc)) != STORE_OK)
+        return store_lua_fail(L, s->db, rc);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+void store_lua_user_funcs(lua_State *L)
+{
+    static const luaL_Reg funcs[] = {{"user_add", store_user_add},
+                                     {"user_get", store_user_get},
+                                     {"user_list", store_user_list},
+                                     {"user_set_password", store_user_set_password},
+                                     {"user_set_disabled", store_user_set_disabled},
+                                     {"user_set_role", store_user_set_role},
+                                     {NULL, NULL}};
+    luaL_setfuncs(L, funcs, 0);
+}
