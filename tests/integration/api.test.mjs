@@ -19,7 +19,6 @@ function shortConfig(dir) {
   const file = join(dir, 'test.conf.lua');
   writeFileSync(file, `return {
     limits = { header_timeout_s = 1, upload_bytes = 64 * 1024, attachments_per_assessment = 3 },
-    sessions = { idle_timeout_s = 2, absolute_timeout_s = 4 },
   }\n`);
   return file;
 }
@@ -105,11 +104,23 @@ test('requests without a valid session are refused', async () => {
   assert.equal((await bad.json()).error.code, 'unauthenticated');
 });
 
-test('an idle session expires', async () => {
-  const c = await login(srv.url, 'bob', 'bob-password-123');
-  assert.equal((await c.get('/api/v1/me')).status, 200);
-  await new Promise((r) => setTimeout(r, 2600));
-  assert.equal((await c.get('/api/v1/me')).status, 401);
+test('sessions expire when idle and at their absolute limit', async () => {
+  const dir = tempDir();
+  const file = join(dir, 'short.conf.lua');
+  writeFileSync(file, 'return { sessions = { idle_timeout_s = 1.5, absolute_timeout_s = 3 } }\n');
+  const own = await startServer({ args: ['--config', file] });
+  const idle = await login(own.url);
+  assert.equal((await idle.get('/api/v1/me')).status, 200);
+  await new Promise((r) => setTimeout(r, 2000));
+  assert.equal((await idle.get('/api/v1/me')).status, 401, 'an idle session was still accepted');
+  const busy = await login(own.url);
+  for (let i = 0; i < 4; i++) {
+    await new Promise((r) => setTimeout(r, 900));
+    if (i < 2) assert.equal((await busy.get('/api/v1/me')).status, 200, 'activity did not extend the session');
+  }
+  assert.equal((await busy.get('/api/v1/me')).status, 401, 'a session outlived its absolute limit');
+  await own.stop();
+  own.cleanup();
 });
 
 test('assessment types, questionnaire and score preview', async () => {

@@ -102,7 +102,7 @@ test('a new folder is watched, and SIGHUP reloads', async () => {
   const before = (await client.get('/api/v1/status')).json.generation;
   mkdirSync(join(dir, 'kb/extra'));
   await new Promise((r) => setTimeout(r, 200));
-  writeFileSync(join(dir, 'kb/extra/notes.md'), '---\nid: extra-notes\narea: billing\ntags: [test]\n---\n# Notes\n\nA note added while o2c runs.\n');
+  writeFileSync(join(dir, 'kb/extra/notes.md'), '---\nid: extra-notes\ntitle: Extra notes\narea: billing\ntags: [test]\n---\n# Notes\n\nA note added while o2c runs.\n');
   const ms = await waitFor(async () => (await client.get('/api/v1/status')).json.generation !== before);
   assert.ok(ms !== null, 'a file in a new folder did not make a new generation');
   const afterFolder = (await client.get('/api/v1/status')).json;
