@@ -220,7 +220,8 @@ local function get_attachment(ctx)
   local name = ctx.params.name
   check_name(name)
   local a = load_assessment(ctx)
-  local meta, bytes = api.check(store.attachment_get(ctx.user, a.id, name))
+  local meta, bytes, code = store.attachment_get(ctx.user, a.id, name)
+  if not meta then api.check(nil, bytes, code) end
   return 200, bytes, {
     ["Content-Type"] = meta.media_type,
     ["Content-Disposition"] = 'attachment; filename="' .. name .. '"',
