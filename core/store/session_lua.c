@@ -73,6 +73,38 @@ static const char *op_target(const struct login_op *op)
     return op->name_valid ? op->name : NULL;
 }
 
+/* Refused attempts cost no hashing, so a client could send thousands a
+ * second; the append-only audit log records at most one per account and
+ * address per minute (the failures that led to the refusal are all there).
+ * A small table of hashed keys: a collision only means one more or one
+ * fewer event. */
+#define REFUSED_AUDIT_SLOTS 256
+#define REFUSED_AUDIT_EVERY_MS 60000
+
+static struct {
+    uint64_t key;
+    int64_t at;
+} refused_audit[REFUSED_AUDIT_SLOTS];
+
+static uint64_t fnv1a(uint64_t h, const char *s)
+{
+    for (; s && *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return (h ^ 0xff) * 1099511628211ULL;
+}
+
+static int refused_audit_due(const char *name, const char *address, int64_t now)
+{
+    uint64_t key = fnv1a(fnv1a(14695981039346656037ULL, name), address);
+    size_t slot = (size_t)(key % REFUSED_AUDIT_SLOTS);
+    if (refused_audit[slot].key == key && now - refused_audit[slot].at < REFUSED_AUDIT_EVERY_MS &&
+        now >= refused_audit[slot].at)
+        return 0;
+    refused_audit[slot].key = key;
+    refused_audit[slot].at = now;
+    return 1;
+}
+
 /* Pushes the throttled answer and audits it. */
 static int login_refused(lua_State *L, struct store_lua *s, const struct login_op *op,
                          int64_t retry_after)
@@ -80,7 +112,8 @@ static int login_refused(lua_State *L, struct store_lua *s, const struct login_o
     char msg[256], details[64];
     snprintf(msg, sizeof msg, "%s", db_errmsg(s->db));
     snprintf(details, sizeof details, "{\"retry_after_s\":%lld}", (long long)retry_after);
-    store_lua_audit(s->db, NULL, "login.refused", op_target(op), op_address(op), details);
+    if (refused_audit_due(op->name, op_address(op), db_now_ms(s->db)))
+        store_lua_audit(s->db, NULL, "login.refused", op_target(op), op_address(op), details);
     lua_pushnil(L);
     lua_pushstring(L, msg);
     lua_pushstring(L, store_rc_code(STORE_REFUSED));

@@ -240,7 +240,14 @@ static void test_login_and_throttle(void **state)
                 "local e = has_event('login.failed', 'alice')\n"
                 "assert(e and e.address == '10.0.0.3' and e.user == nil)\n"
                 "assert(has_event('login', 'alice').user == 'alice')\n"
-                "assert(has_event('login.refused', 'bob'))\n");
+                "-- refusals cost nothing to send: one audit event per account+address a minute\n"
+                "for i = 1, 5 do fails('refused', session.login('bob', PASSWORD, '10.2.0.1')) end\n"
+                "local refused = 0\n"
+                "for _, e in ipairs(store.audit_query{limit = 1000}.items) do\n"
+                "  if e.action == 'login.refused' and e.target == 'bob' then refused = refused + 1 "
+                "end\n"
+                "end\n"
+                "assert(refused == 1, refused)\n");
 }
 
 static void test_validate_logout_expiry(void **state)
