@@ -18,6 +18,7 @@
 #include "host/reload.h"
 #include "host/task.h"
 #include "net/http_server.h"
+#include "net/http_client.h"
 #include "net/http_server_lua.h"
 #include "store/store_lua.h"
 
@@ -29,6 +30,7 @@ struct serve {
     lua_State *L;
     struct http_server *http;
     struct http_lua_server hl;
+    struct http_client *llm_http; /* o2c.http: the LLM providers' client */
     struct store_serve *store;
     uv_signal_t sigint, sigterm, sighup;
     uv_timer_t drain;
@@ -101,10 +103,58 @@ static void serve_close_handle(uv_handle_t *h)
         uv_close(h, NULL);
 }
 
+static void serve_llm_http_closed(struct http_client *client, void *ud)
+{
+    struct serve *s = ud;
+    (void)client;
+    if (s->L)
+        http_client_lua_attach(s->L, NULL); /* the VM never holds a freed client */
+}
+
+/* After the tasks are cancelled: no transfer is left to complete. */
+static void serve_close_llm_http(struct serve *s)
+{
+    if (!s->llm_http)
+        return;
+    http_client_close(s->llm_http, serve_llm_http_closed, s);
+    s->llm_http = NULL;
+}
+
+/* The HTTP client the LLM adapters call through (o2c.http): the proxy only
+ * from the configuration, enough connections for the configured concurrency. */
+static int serve_llm_http(struct serve *s)
+{
+    struct http_client_config hc = {0};
+    hc.proxy = s->cfg.llm.proxy;
+    hc.timeout_ms = (long)(s->cfg.llm.timeout_s * 1000);
+    if (s->cfg.llm.concurrency > HTTP_CLIENT_DEFAULT_MAX_HOST_CONNECTIONS)
+        hc.max_host_connections = (long)s->cfg.llm.concurrency;
+    s->llm_http = http_client_new(s->loop, &hc);
+    if (!s->llm_http)
+        return -1;
+    http_client_lua_attach(s->L, s->llm_http);
+    return 0;
+}
+
+/* Logs which LLM provider writes the reports, and why (core/lua/llm). */
+static void serve_log_llm(struct serve *s)
+{
+    if (host_require(s->L, "llm") == LUA_OK) {
+        lua_getfield(s->L, -1, "log_choice");
+        if (host_pcall(s->L, 0, 0) == LUA_OK) {
+            lua_settop(s->L, 0);
+            return;
+        }
+    }
+    log_msg(LOG_ERROR, "cannot tell the LLM provider", "error", lua_tostring(s->L, -1), NULL);
+    lua_settop(s->L, 0);
+}
+
 /* The last step: tasks are done or cancelled, nothing else may run. */
 static void serve_finish(struct serve *s)
 {
     task_cancel_all();
+    serve_close_llm_http(s);
     reload_stop();
     store_serve_stop(s->store);
     serve_close_handle((uv_handle_t *)&s->sigint);
@@ -279,7 +329,9 @@ int cmd_serve(int argc, char **argv)
     store_lua_attach(s->L, store_serve_db(s->store), &s->cfg);
     serve_signals(s);
     reload_start(s->loop, &s->cfg);
-    if (serve_lua(s) != 0 || serve_listen(s) != 0) {
+    if (serve_llm_http(s) == 0)
+        serve_log_llm(s);
+    if (!s->llm_http || serve_lua(s) != 0 || serve_listen(s) != 0) {
         if (s->http)
             http_server_shutdown(s->http, 0, NULL, NULL);
         serve_finish(s);
