@@ -281,7 +281,7 @@ test('admin routes: users and audit, invisible to consultants', async () => {
   const audit = await admin.get('/api/v1/audit?limit=1000');
   assert.equal(audit.status, 200);
   const actions = new Set(audit.json.items.map((e) => e.action));
-  for (const a of ['assessment.create', 'user.add', 'user.change']) assert.ok(actions.has(a), `audit lacks ${a}: ${[...actions]}`);
+  for (const a of ['assessment.created', 'user.added', 'user.disabled', 'answers.saved']) assert.ok(actions.has(a), `audit lacks ${a}: ${[...actions]}`);
   assert.ok([...actions].some((a) => /login/.test(a)), 'logins are not audited');
 });
 

@@ -20,9 +20,8 @@ local function add_user(ctx)
     role = { type = "string", required = true, enum = { "admin", "consultant" } },
     password = { type = "string", required = true, min = 12, max = 1024 },
   })
-  local user = api.check(store().user_add(body))
-  store().audit(ctx.user, "user.add", { name = body.name, role = body.role }, ctx:address())
-  return 201, user
+  body.actor, body.address = ctx.user, ctx:address() -- the store audits the change
+  return 201, api.check(store().user_add(body))
 end
 
 local function change_user(ctx)
@@ -33,11 +32,11 @@ local function change_user(ctx)
   if body.disabled ~= nil and name == ctx.user.name and body.disabled then
     api.fail(409, "conflict", "you cannot disable your own account")
   end
-  if body.role then api.check(s.user_set_role(name, body.role)) end
-  if body.disabled ~= nil then api.check(s.user_set_disabled(name, body.disabled)) end
-  if body.password then api.check(s.user_set_password(name, body.password)) end
-  s.audit(ctx.user, "user.change", { name = name, role = body.role, disabled = body.disabled,
-    password_reset = body.password ~= nil }, ctx:address())
+  -- Each change is audited by the store with who made it and from where.
+  local who, from = ctx.user, ctx:address()
+  if body.role then api.check(s.user_set_role(name, body.role, who, from)) end
+  if body.disabled ~= nil then api.check(s.user_set_disabled(name, body.disabled, who, from)) end
+  if body.password then api.check(s.user_set_password(name, body.password, who, from)) end
   return 200, api.check(s.user_get(name))
 end
 

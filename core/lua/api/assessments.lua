@@ -1,7 +1,8 @@
 -- Assessments: create, list, read, delete; answers with optimistic
 -- concurrency (a stale revision gets 409 with the current state); scores;
 -- evidence attachments.  Access rules live in the store: whatever a
--- consultant may not see comes back as "not found".
+-- consultant may not see comes back as "not found".  The store also writes
+-- the audit event of each change in the change's own transaction.
 local api = require "api.common"
 local json = require "json"
 
@@ -65,9 +66,7 @@ local function create(ctx)
         ": " .. problems[1].message, { field = problems[1].field })
     end
   end
-  local a = api.check(store.assessment_create(ctx.user, body))
-  store.audit(ctx.user, "assessment.create", { id = a.id, type = a.type, client = a.client },
-    ctx:address())
+  local a = api.check(store.assessment_create(ctx.user, body)) -- audited by the store
   a.answers = {}
   return 201, a
 end
@@ -105,8 +104,7 @@ end
 
 local function delete(ctx)
   local a = load_assessment(ctx)
-  api.check(store.assessment_delete(ctx.user, a.id))
-  store.audit(ctx.user, "assessment.delete", { id = a.id, client = a.client }, ctx:address())
+  api.check(store.assessment_delete(ctx.user, a.id)) -- audited by the store
   return 204, ""
 end
 
@@ -211,8 +209,6 @@ local function put_attachment(ctx)
       "only PNG, JPEG, WebP and GIF images are accepted (checked by content, not by name)")
   end
   local meta = api.check(store.attachment_put(ctx.user, a.id, name, media_type, bytes))
-  store.audit(ctx.user, "attachment.put", { id = a.id, name = name, size = #bytes },
-    ctx:address())
   return 201, meta
 end
 
@@ -240,7 +236,6 @@ local function delete_attachment(ctx)
   check_name(name)
   local a = load_assessment(ctx)
   api.check(store.attachment_delete(ctx.user, a.id, name))
-  store.audit(ctx.user, "attachment.delete", { id = a.id, name = name }, ctx:address())
   return 204, ""
 end
 
