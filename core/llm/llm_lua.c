@@ -16,7 +16,7 @@
  *   slot:release()                  -- give the slot back without a verdict (also __close/__gc)
  *   local ok, until_iso = llm.breaker_allow("anthropic")
  *   local retry, delay_ms, reason, message, server_delay = llm.retry_decide{
- *       provider =, status =, error_type =, headers =, attempt =, deadline_at =,
+ *       provider =, status =, error_type =, headers =, attempt =, deadline_at = (or deadline),
  *       max_attempts =, base_ms =, cap_ms =}
  *   llm.pause("anthropic", until_ms)      -- o2c.timer.now() clock
  *   llm.stats([provider]) -> {anthropic = {queue_depth =, in_flight =, ...}, ...}, or
@@ -793,7 +793,7 @@ static int llm_retry_decide(lua_State *L)
     struct retry_attempt a = {0};
     a.attempt = (int)llm_field_int(L, "attempt", 1);
     a.status = (long)llm_field_int(L, "status", 0);
-    a.deadline = llm_field_int(L, "deadline_at", 0);
+    a.deadline = llm_field_int(L, "deadline_at", llm_field_int(L, "deadline", 0));
     a.now = (int64_t)uv_now(host_loop());
     a.wall_ms = llm_wall_ms();
     lua_getfield(L, 1, "error_type"); /* 2 */
