@@ -14,8 +14,6 @@ const struct host_module host_modules[] = {
     {"o2c.assets", luaopen_o2c_assets},
     {"o2c.random", luaopen_o2c_random},
     {"o2c.http", luaopen_o2c_http},
-    {"o2c.llm", luaopen_o2c_llm},
-    {"llm", luaopen_llm_init},
     {"o2c.event", luaopen_o2c_event},
     {"o2c.base64", luaopen_o2c_base64},
     {"o2c.llm", luaopen_o2c_llm},

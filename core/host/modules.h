@@ -16,9 +16,6 @@ int luaopen_o2c_gen(lua_State *L);
 int luaopen_o2c_config(lua_State *L);
 int luaopen_o2c_assets(lua_State *L);
 int luaopen_o2c_random(lua_State *L);
-/* core/llm/llm_lua.c: o2c.llm, and "llm" (forwards to core/lua/llm/init.lua). */
-int luaopen_o2c_llm(lua_State *L);
-int luaopen_llm_init(lua_State *L);
 int luaopen_o2c_event(lua_State *L);
 int luaopen_o2c_base64(lua_State *L);
 /* core/llm/llm_lua.c: o2c.llm, and "llm" (forwards to core/lua/llm/init.lua). */
