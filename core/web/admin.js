@@ -202,7 +202,7 @@ async function audit(body, { isCurrent }) {
         h('td', null, e.user || e.actor || e.user_name || '—'),
         h('td', null, h('code', null, e.action || e.event || '—')),
         h('td', { class: 'audit-details' }, detailsText(e.details ?? e.detail ?? e.data)),
-        h('td', { class: 'nowrap muted' }, e.address || ''))))))));
+        h('td', { class: 'nowrap muted' }, e.address || '')))))));
   }
   form.addEventListener('submit', (ev) => {
     ev.preventDefault();

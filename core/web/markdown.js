@@ -10,9 +10,9 @@ const INLINE = /(\*\*|__)(.+?)\1|(\*|_)(?!\s)(.+?)(?<!\s)\3(?![\w*])|`([^`]+)`|\
 export function inline(text) {
   const out = [];
   let last = 0;
-  INLINE.lastIndex = 0;
+  const re = new RegExp(INLINE.source, 'g'); // own state: inline() recurses
   let m;
-  while ((m = INLINE.exec(text))) {
+  while ((m = re.exec(text))) {
     if (m.index > last) out.push(text.slice(last, m.index));
     if (m[1]) out.push(h('strong', null, inline(m[2])));
     else if (m[3]) out.push(h('em', null, inline(m[4])));
@@ -22,7 +22,7 @@ export function inline(text) {
       if (/^https?:\/\//i.test(href)) out.push(h('a', { href, rel: 'noopener noreferrer nofollow', target: '_blank' }, inline(m[6])));
       else out.push(inline(m[6]));
     }
-    last = INLINE.lastIndex;
+    last = re.lastIndex;
   }
   if (last < text.length) out.push(text.slice(last));
   return out;

@@ -80,6 +80,16 @@ export async function renderTab(body, st, route, { isCurrent }) {
     return sec.status === 'running' ? 'started' : sec.status || 'queued';
   }
 
+  // A failed section that only failed because a section it needs failed.
+  function blockedBy(sec) {
+    const byId = new Map((report.sections || []).map((x) => [x.id, x]));
+    for (const d of sec.depends || []) {
+      const dep = byId.get(d);
+      if (dep && dep.status === 'failed') return blockedBy(dep) || dep;
+    }
+    return null;
+  }
+
   function drawProgress() {
     clear(progressBox);
     if (!report || !report.sections) return;
@@ -98,12 +108,14 @@ export async function renderTab(body, st, route, { isCurrent }) {
           const due = retryUntil.get(sec.id);
           const left = due ? Math.max(0, Math.ceil((due - Date.now()) / 1000)) : null;
           detail = h('span', { class: 'section-detail' }, left !== null ? `retrying in ${left} s` : 'retrying', sec.error ? ` — ${sec.error}` : '');
+        } else if (status === 'failed' && blockedBy(sec)) {
+          detail = h('span', { class: 'section-detail muted' }, `Waits for “${blockedBy(sec).title || blockedBy(sec).id}”: retrying that section writes this one too.`);
         } else if (status === 'failed') {
           detail = h('span', { class: 'section-detail error-text' }, sec.error || 'failed');
         } else if (status === 'done' && sec.warning) {
           detail = h('span', { class: 'section-detail muted' }, sec.warning);
         }
-        const retry = status === 'failed'
+        const retry = status === 'failed' && !blockedBy(sec)
           ? h('button', { type: 'button', class: 'btn btn-small', 'aria-label': `Retry ${sec.title || sec.id}`, onclick: (ev) => retrySection(sec, ev.currentTarget) }, 'Retry')
           : null;
         return h('li', { class: ['section-row', `is-${status}`], dataset: { section: sec.id } },

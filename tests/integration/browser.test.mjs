@@ -1,0 +1,350 @@
+// The web UI in a real browser: Debian's Chromium (headless, driven by
+// playwright-core) against the real `o2c serve` and the mock LLM provider.
+//
+// One consultant's walk: sign in → create → answer every question of one
+// area (a conditional one, a KPI with an invalid then a valid value, an
+// evidence note) → reload and find every answer kept → evidence images →
+// scorecard → a second browser context saves the same answers to provoke a
+// conflict, resolved with nothing lost → session expiry and back → generate
+// a report, watch the sections, retry the one that failed → download both
+// formats → admin pages. Any console error, page error or request to another
+// origin fails the test. Screenshots of each screen go to build/screenshots/.
+//
+// Env: O2C_BIN (the binary), O2C_SOURCE_DIR (the repository). Skips when
+// playwright-core or /usr/bin/chromium is missing (make test installs both).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startMock } from '../mock_provider/mock.mjs';
+import { CHROMIUM, guard, launchBrowser, loadPlaywright, samplePng, screenshotDir, startServer } from '../browser/harness.mjs';
+
+const SOURCE_DIR = process.env.O2C_SOURCE_DIR || path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const BIN = process.env.O2C_BIN || path.join(SOURCE_DIR, 'build', 'o2c');
+const PASSWORD = 'browser-test-password-1';
+const CLIENT = 'Northwind Industrial GmbH';
+
+const { pw, why } = await loadPlaywright();
+const skip = why || (!existsSync(CHROMIUM) && `${CHROMIUM} is missing (config/install-deps.sh --test installs it)`)
+  || (!existsSync(BIN) && `${BIN} is missing (build first, or set O2C_BIN)`);
+
+test('web UI end to end in Chromium', { skip, timeout: 240000 }, async (t) => {
+  const started = Date.now();
+  const shots = screenshotDir(SOURCE_DIR);
+  const mock = await startMock({});
+  t.after(() => mock.stop());
+  const server = await startServer({
+    bin: BIN,
+    sourceDir: SOURCE_DIR,
+    adminPassword: PASSWORD,
+    env: {
+      O2C_LLM_PROVIDER: 'anthropic',
+      ANTHROPIC_API_KEY: 'test-key',
+      O2C_ANTHROPIC_BASE_URL: mock.url,
+      O2C_LLM_MODEL: 'claude-test',
+    },
+  });
+  t.after(() => server.stop());
+  const browser = await launchBrowser(pw);
+  t.after(() => browser.close());
+  const origin = server.url;
+
+  const ctxA = await browser.newContext({ viewport: { width: 1280, height: 800 }, acceptDownloads: true });
+  const page = await ctxA.newPage();
+  page.setDefaultTimeout(10000);
+  const gA = guard(page, origin, 'A');
+  const guards = [gA];
+  const shot = (name, p = page, fullPage = false) => p.screenshot({ path: path.join(shots, `${name}.png`), fullPage });
+  const checkClean = () => {
+    const problems = guards.flatMap((g) => g.problems);
+    assert.deepEqual(problems, [], `browser problems:\n${problems.join('\n')}\n--- server log tail ---\n${server.log().slice(-3000)}`);
+  };
+  // Steps run in order; after one fails the rest are skipped, not timed out.
+  let broken = null;
+  const step = (name, fn) => t.test(name, { skip: broken ? `an earlier step failed: ${broken}` : false }, async (st) => {
+    try {
+      await fn(st);
+    } catch (e) {
+      broken = name;
+      await shot(`failed-${name.replace(/[^a-z0-9]+/gi, '-').slice(0, 40)}`).catch(() => {});
+      throw e;
+    }
+  });
+  const saved = (p = page) => p.locator('.save-state').filter({ hasText: /^Saved$/ }).waitFor();
+
+  async function signIn(p, user = 'admin', password = PASSWORD) {
+    await p.getByLabel('Username').fill(user);
+    await p.getByLabel('Password').fill(password);
+    await p.getByRole('button', { name: 'Sign in' }).click();
+  }
+
+  let assessmentUrl;
+  let previewShown = null;
+  const billing = () => page.locator('section.q-area');
+  const question = (p, id) => p.locator(`#q-${id}`);
+
+  await step('sign in and see the dashboard', async () => {
+    await page.goto(origin + '/');
+    await page.getByRole('button', { name: 'Sign in' }).waitFor();
+    await shot('01-sign-in');
+    await signIn(page);
+    await page.getByRole('heading', { name: 'All assessments' }).waitFor();
+    await page.getByText('No assessments yet').waitFor();
+    checkClean();
+  });
+
+  await step('create an assessment with targets', async () => {
+    await page.getByRole('button', { name: 'New assessment' }).click();
+    const dialog = page.getByRole('dialog', { name: 'New assessment' });
+    await dialog.getByLabel('Client').fill(CLIENT);
+    await dialog.getByLabel('Billing and invoicing').selectOption('4');
+    await dialog.getByLabel('Collections').selectOption('4');
+    await shot('02-new-assessment');
+    await dialog.getByRole('button', { name: 'Create' }).click();
+    await page.getByRole('heading', { name: CLIENT, level: 1 }).waitFor();
+    await page.getByRole('heading', { name: 'Customer master data and onboarding' }).waitFor();
+    assessmentUrl = page.url().replace(/\/(questionnaire|areas\/.*)$/, '');
+    assert.match(assessmentUrl, /#\/assessments\/[0-9a-f-]{36}$/);
+    checkClean();
+  });
+
+  await step('answer every question of the billing area', async () => {
+    await page.getByRole('navigation', { name: 'Areas' }).getByRole('link', { name: /Billing and invoicing/ }).click();
+    await page.getByRole('heading', { name: 'Billing and invoicing', level: 2 }).waitFor();
+    await page.getByText('Target level: 4 (Quantitatively managed)').waitFor();
+
+    await question(page, 'bi_timing').getByRole('radio', { name: 'The same day, with manual steps' }).check();
+    await question(page, 'bi_process').getByRole('radio', { name: /^3 · Defined/ }).check();
+    await question(page, 'bi_einvoicing').getByRole('radio', { name: 'Mostly as PDF by e-mail' }).check();
+    for (const name of ['Price against contract', 'Tax treatment', 'Duplicate invoice']) {
+      await question(page, 'bi_controls').getByRole('checkbox', { name }).check();
+    }
+    // The conditional KPI appears only once accuracy is measured.
+    await assert.rejects(question(page, 'bi_accuracy').waitFor({ state: 'visible', timeout: 300 }));
+    await question(page, 'bi_accuracy_measured').getByRole('radio', { name: 'Yes, monthly, with error causes' }).check();
+    await question(page, 'bi_accuracy').waitFor({ state: 'visible' });
+
+    // A KPI out of range is refused inline and not saved; then a valid one.
+    const accuracy = question(page, 'bi_accuracy').getByRole('textbox', { name: /Invoice accuracy/ });
+    await accuracy.fill('250');
+    await question(page, 'bi_accuracy').getByText('250 is outside the valid range').waitFor();
+    assert.equal(await accuracy.getAttribute('aria-invalid'), 'true');
+    await accuracy.fill('96.5');
+    await accuracy.blur();
+    await assert.rejects(question(page, 'bi_accuracy').getByText('outside the valid range').waitFor({ timeout: 300 }));
+    assert.equal(await accuracy.getAttribute('aria-invalid'), 'false');
+
+    await question(page, 'bi_cost').getByRole('textbox', { name: /Cost per invoice/ }).fill('4.10');
+    await question(page, 'bi_cost').getByRole('textbox', { name: /Cost per invoice/ }).blur();
+
+    // An evidence note on one answer.
+    await question(page, 'bi_timing').getByText('Evidence note', { exact: true }).click();
+    await question(page, 'bi_timing').getByLabel('Evidence note for “Invoice timing”').fill('Billing run at 18:00 daily; shipments after the cut-off wait a day.');
+    await question(page, 'bi_timing').getByLabel('Evidence note for “Invoice timing”').blur();
+    await saved();
+    // The live preview and the step's progress follow the answers.
+    await page.locator('.step[aria-current="step"]').getByText('7 of 7 answered').waitFor();
+    await page.locator('.preview-areas li', { hasText: 'Billing and invoicing' }).locator('.preview-area-score').filter({ hasText: /\d/ }).waitFor();
+    await shot('03-questionnaire');
+    await shot('03b-questionnaire-full', page, true);
+    checkClean();
+  });
+
+  await step('reload: every answer is kept', async () => {
+    await page.reload();
+    await page.getByRole('heading', { name: 'Billing and invoicing', level: 2 }).waitFor();
+    assert.ok(await question(page, 'bi_timing').getByRole('radio', { name: 'The same day, with manual steps' }).isChecked());
+    assert.ok(await question(page, 'bi_process').getByRole('radio', { name: /^3 · Defined/ }).isChecked());
+    assert.ok(await question(page, 'bi_einvoicing').getByRole('radio', { name: 'Mostly as PDF by e-mail' }).isChecked());
+    for (const name of ['Price against contract', 'Tax treatment', 'Duplicate invoice']) {
+      assert.ok(await question(page, 'bi_controls').getByRole('checkbox', { name }).isChecked(), name);
+    }
+    assert.ok(!(await question(page, 'bi_controls').getByRole('checkbox', { name: 'Customer PO number present and valid' }).isChecked()));
+    assert.ok(await question(page, 'bi_accuracy_measured').getByRole('radio', { name: 'Yes, monthly, with error causes' }).isChecked());
+    await question(page, 'bi_accuracy').waitFor({ state: 'visible' });
+    assert.equal(await question(page, 'bi_accuracy').getByRole('textbox', { name: /Invoice accuracy/ }).inputValue(), '96.5');
+    assert.equal(await question(page, 'bi_cost').getByRole('textbox', { name: /Cost per invoice/ }).inputValue(), '4.1');
+    assert.equal(await question(page, 'bi_timing').getByLabel('Evidence note for “Invoice timing”').inputValue(),
+      'Billing run at 18:00 daily; shipments after the cut-off wait a day.');
+    checkClean();
+  });
+
+  await step('evidence: an image is attached, a wrong file is refused clearly', async () => {
+    await page.getByRole('link', { name: 'Evidence', exact: true }).click();
+    await page.getByRole('button', { name: 'Choose images' }).waitFor();
+    await page.locator('#evidence-file').setInputFiles([
+      { name: 'Aging report Q3.png', mimeType: 'image/png', buffer: samplePng() },
+      { name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('not an image') },
+    ]);
+    await page.getByText('“notes.txt” is not an image o2c can keep').waitFor();
+    const img = page.getByRole('img', { name: 'Evidence: Aging-report-Q3.png' });
+    await img.waitFor();
+    // The preview is the stored image, served back by the API (checked at the
+    // end, so that a broken download does not hide the rest of the walk).
+    previewShown = await page.waitForFunction(() => [...document.querySelectorAll('.evidence-item img')]
+      .every((i) => i.complete && i.naturalWidth > 0), null, { timeout: 5000 }).then(() => true, () => false);
+    await shot('04-evidence');
+    checkClean();
+  });
+
+  await step('scorecard: radar, levels and gaps, KPIs', async () => {
+    await page.getByRole('link', { name: 'Scorecard', exact: true }).click();
+    await page.locator('svg.radar').waitFor();
+    const row = page.locator('.scorecard-table tbody tr', { hasText: 'Billing and invoicing' });
+    await row.waitFor();
+    const text = await row.innerText();
+    assert.match(text, /Managed|Defined/);
+    assert.match(text, /short/); // below its target of 4
+    await page.locator('.kpi-table tr', { hasText: 'Cost per invoice' }).getByText('4.1 USD').waitFor();
+    await shot('05-scorecard');
+    checkClean();
+  });
+
+  await step('a second browser saves first: the conflict is resolved with nothing lost', async () => {
+    await page.goto(`${assessmentUrl}/areas/billing`);
+    await question(page, 'bi_timing').waitFor();
+
+    const ctxB = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    t.after(() => ctxB.close());
+    const pageB = await ctxB.newPage();
+    pageB.setDefaultTimeout(10000);
+    guards.push(guard(pageB, origin, 'B'));
+    await pageB.goto(origin + '/');
+    await signIn(pageB);
+    await pageB.getByRole('heading', { name: 'All assessments' }).waitFor();
+    await pageB.goto(`${assessmentUrl}/areas/billing`);
+    await question(pageB, 'bi_timing').waitFor();
+    await question(pageB, 'bi_timing').getByRole('radio', { name: 'Within a week (periodic billing run)' }).check();
+    await question(pageB, 'bi_process').getByRole('radio', { name: /^4 · Quantitatively managed/ }).check();
+    await saved(pageB);
+
+    // A still shows the old revision; its change meets a 409.
+    gA.expect(/status of 409/);
+    await question(page, 'bi_timing').getByRole('radio', { name: 'The same day, automatically' }).check();
+    const dialog = page.getByRole('dialog', { name: 'Someone else changed these answers' });
+    await dialog.waitFor();
+    const row = dialog.locator('tbody tr', { hasText: 'Invoice timing' });
+    await row.getByText('The same day, automatically').waitFor();
+    await row.getByText('Within a week (periodic billing run)').waitFor();
+    await dialog.getByText(/Also changed elsewhere.*Invoice creation/).waitFor();
+    await shot('06-conflict');
+    await dialog.getByRole('button', { name: 'Keep all mine' }).click();
+    await saved();
+    // Mine kept where both changed; theirs merged where only they changed.
+    assert.ok(await question(page, 'bi_timing').getByRole('radio', { name: 'The same day, automatically' }).isChecked());
+    assert.ok(await question(page, 'bi_process').getByRole('radio', { name: /^4 · Quantitatively managed/ }).isChecked());
+
+    await pageB.reload();
+    await question(pageB, 'bi_timing').waitFor();
+    assert.ok(await question(pageB, 'bi_timing').getByRole('radio', { name: 'The same day, automatically' }).isChecked());
+    assert.ok(await question(pageB, 'bi_process').getByRole('radio', { name: /^4 · Quantitatively managed/ }).isChecked());
+    assert.equal(await question(pageB, 'bi_accuracy').getByRole('textbox', { name: /Invoice accuracy/ }).inputValue(), '96.5');
+    await ctxB.close();
+    checkClean();
+  });
+
+  await step('an expired session returns to sign-in, then to the same page', async () => {
+    const cookies = await ctxA.cookies();
+    await ctxA.clearCookies();
+    gA.expect(/status of 401/);
+    await page.getByRole('link', { name: 'Scorecard', exact: true }).click();
+    await page.getByText('Your session has expired, please sign in again').waitFor();
+    await shot('07-session-expired');
+    await signIn(page);
+    await page.locator('svg.radar').waitFor();
+    assert.match(page.url(), /\/scorecard$/);
+    assert.ok(cookies.some((c) => c.name === 'o2c_session' && c.httpOnly));
+    checkClean();
+  });
+
+  await step('report: live sections, a failed one retried, downloads', async () => {
+    // The next model call gets a spend-limit 429, which is never retried.
+    mock.configure({ schedule: ['spend'] });
+    await page.getByRole('link', { name: 'Report', exact: true }).click();
+    await page.getByRole('button', { name: 'Generate report' }).click();
+    await page.locator('.section-list').waitFor();
+    // The section that met the fault fails with its reason and a Retry
+    // button; the sections that need it wait for it (no button of their own).
+    const failed = page.locator('.section-row.is-failed', { hasText: /429|spend/i });
+    await failed.waitFor({ timeout: 30000 });
+    await page.locator('.section-row.is-queued, .section-row.is-started, .section-row.is-retrying').first()
+      .waitFor({ state: 'detached', timeout: 30000 });
+    assert.equal(await page.getByRole('button', { name: /^Retry / }).count(), 1);
+    await page.locator('.section-row.is-failed', { hasText: 'Executive summary' }).getByText(/Waits for/).waitFor();
+    await shot('08-report-failed-section');
+    await failed.getByRole('button', { name: /^Retry / }).click();
+    await page.locator('.section-row.is-failed').first().waitFor({ state: 'detached', timeout: 30000 });
+    await page.getByRole('link', { name: 'Download Markdown' }).waitFor({ timeout: 30000 });
+    await page.locator('.report-section').first().waitFor();
+    assert.equal(await page.locator('.report-section.is-missing').count(), 0);
+    await page.getByText(/anthropic/i).first().waitFor();
+    await page.locator('.report-chart svg.radar').waitFor();
+    await shot('09-report');
+    await shot('09b-report-full', page, true);
+
+    const [md] = await Promise.all([page.waitForEvent('download'), page.getByRole('link', { name: 'Download Markdown' }).click()]);
+    const mdText = readFileSync(await md.path(), 'utf8');
+    assert.match(md.suggestedFilename(), /\.md$/);
+    assert.ok(mdText.includes(CLIENT), 'the Markdown names the client');
+    const [html] = await Promise.all([page.waitForEvent('download'), page.getByRole('link', { name: 'Download HTML' }).click()]);
+    const htmlText = readFileSync(await html.path(), 'utf8');
+    assert.match(html.suggestedFilename(), /\.html$/);
+    assert.match(htmlText, /<html/i);
+    await page.emulateMedia({ media: 'print' });
+    await shot('10-report-print', page, true);
+    await page.emulateMedia({ media: 'screen' });
+    checkClean();
+  });
+
+  await step('dashboard lists the assessment with score and report', async () => {
+    await page.getByRole('link', { name: 'Assessments', exact: true }).first().click();
+    const row = page.locator('tbody tr', { hasText: CLIENT });
+    await row.waitFor();
+    await row.getByText('Ready').waitFor();
+    assert.match(await row.innerText(), /admin/);
+    await shot('11-dashboard');
+    checkClean();
+  });
+
+  await step('admin: users, audit log, status', async () => {
+    await page.getByRole('link', { name: 'Admin' }).click();
+    await page.getByRole('button', { name: 'Add user' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Add user' });
+    await dialog.getByLabel('Username').fill('casey');
+    await dialog.getByLabel('Initial password').fill('casey-password-123');
+    await dialog.getByRole('button', { name: 'Add user' }).click();
+    await page.locator('tbody tr', { hasText: 'casey' }).waitFor();
+    await shot('12-admin-users');
+    await page.getByRole('link', { name: 'Audit log' }).click();
+    await page.locator('.audit-table').waitFor();
+    await page.locator('.audit-table').getByText('assessment.create').first().waitFor();
+    await shot('13-admin-audit');
+    await page.getByRole('link', { name: 'Status' }).click();
+    await page.getByText('The last reload loaded without errors.').waitFor();
+    await page.getByText('anthropic').first().waitFor();
+    await shot('14-admin-status');
+    checkClean();
+  });
+
+  await step('narrow window and larger text stay usable', async () => {
+    await page.setViewportSize({ width: 420, height: 860 });
+    await page.goto(`${assessmentUrl}/areas/billing`);
+    await question(page, 'bi_timing').waitFor();
+    await shot('15-narrow-questionnaire');
+    await page.setViewportSize({ width: 1280, height: 800 });
+    await page.getByRole('button', { name: 'Larger text' }).click();
+    await question(page, 'bi_timing').waitFor();
+    await shot('16-larger-text');
+    await page.getByRole('button', { name: 'Larger text' }).click();
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByRole('button', { name: 'Sign in' }).waitFor();
+    checkClean();
+  });
+
+  await step('evidence previews show the stored images', async () => {
+    assert.equal(previewShown, true, 'GET /api/v1/assessments/{id}/attachments/{name} did not give back a loadable image');
+  });
+
+  t.diagnostic(`browser walk took ${((Date.now() - started) / 1000).toFixed(1)} s; screenshots in ${shots}`);
+});
