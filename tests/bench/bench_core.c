@@ -5,7 +5,8 @@
  *       generation_call(g, "score") with a full answer set: answers copied
  *       into the generation's sandboxed state, scored under its budgets,
  *       scores copied back (what the preview route does after validation);
- *       plus "validate_answers" alone, and both as the route runs them.
+ *       plus "validate_answers" alone, both as the route runs them, and
+ *       "has_type" (the fixed cost of one generation call).
  *   bench_core session DATADIR [N]
  *       session_validate on a database holding 101 live sessions.
  *   bench_core save DATADIR [N]
@@ -177,6 +178,17 @@ static int bench_score(const char *scripts, const char *kb, const char *answers_
         lua_settop(L, 0);
     }
     report("validate_and_score", ns, n);
+    /* The bridge's fixed cost: a call that copies one string in and a boolean out. */
+    for (int i = 0; i < n; i++) {
+        lua_pushliteral(L, "o2c");
+        int64_t t0 = now_ns();
+        int rc = generation_call(g, "has_type", L, 1, 1);
+        ns[i] = now_ns() - t0;
+        lua_settop(L, 0);
+        if (rc != 0)
+            return die("has_type", "failed while timing");
+    }
+    report("has_type", ns, n);
     free(ns);
     host_close(L);
     generation_set_current(g);

@@ -327,6 +327,50 @@ function M.score(type_id)
   return send(200, { scores = scores, generation = gen_hash })
 end
 
+-- GET /_bench/engine?n=N: the engine alone under LuaJIT, for the scoring row:
+-- N calls of score (and of validate_answers + score) on the answer set
+-- POSTed once, each timed with clock_gettime; medians in µs.  No HTTP work is
+-- timed; this is the counterpart of bench_core's generation_call timing.
+local ffi = require "ffi"
+pcall(ffi.cdef, [[
+  typedef struct { long tv_sec; long tv_nsec; } o2c_bench_timespec;
+  int clock_gettime(int clk_id, o2c_bench_timespec *tp);
+]])
+local ts = ffi.new("o2c_bench_timespec")
+local function now_ns()
+  ffi.C.clock_gettime(1, ts) -- CLOCK_MONOTONIC
+  return tonumber(ts.tv_sec) * 1e9 + tonumber(ts.tv_nsec)
+end
+
+local function median_us(xs)
+  table.sort(xs)
+  return xs[math.floor(#xs / 2) + 1] / 1000
+end
+
+function M.engine(type_id)
+  ngx.req.read_body()
+  local body = cjson.decode(ngx.req.get_body_data() or "")
+  local n = tonumber(ngx.var.arg_n) or 2000
+  local values = body.answers
+  for _ = 1, n / 10 do
+    gen:score(type_id, values, nil)
+  end
+  local score, both = {}, {}
+  for i = 1, n do
+    local t0 = now_ns()
+    gen:score(type_id, values, nil)
+    score[i] = now_ns() - t0
+  end
+  for i = 1, n do
+    local t0 = now_ns()
+    gen:validate_answers(type_id, values)
+    gen:score(type_id, values, nil)
+    both[i] = now_ns() - t0
+  end
+  ngx.header["Content-Type"] = "application/json"
+  ngx.print(cjson.encode({ n = n, score_p50_us = median_us(score), validate_and_score_p50_us = median_us(both) }))
+end
+
 function M.questionnaire(type_id)
   local user, why = authenticate()
   if not user then
