@@ -30,6 +30,9 @@ struct config {
         long long max_retries;
         double timeout_s;
         double section_deadline_s;
+        /* The period the rpm/itpm/otpm budgets are per: 60 (the providers'
+         * minute); tests against the mock provider shorten both sides. */
+        double window_s;
     } llm;
     struct {
         long long header_bytes;

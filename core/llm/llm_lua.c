@@ -327,7 +327,9 @@ static struct llm_provider *llm_provider(lua_State *L, int idx)
         return p;
     struct ratelimit_config rc;
     llm_config_limits(&rc);
-    return llm_install(L, s, name, &rc, NULL, LLM_MINUTE_MS);
+    struct config fallback;
+    int64_t window_ms = (int64_t)(llm_config(&fallback)->llm.window_s * 1000);
+    return llm_install(L, s, name, &rc, NULL, window_ms > 0 ? window_ms : LLM_MINUTE_MS);
 }
 
 /* ---- provider_config ----------------------------------------------------- */

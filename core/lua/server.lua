@@ -5,6 +5,8 @@ local M = {}
 
 function M.start()
   router.start()
+  -- Report jobs a restart cut short carry on (core/lua/report/runner.lua).
+  require("api.reports").resume()
 end
 
 function M.handle(req)

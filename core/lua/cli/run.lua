@@ -1,0 +1,268 @@
+-- `o2c run DIR --answers F.json [--target N] [--out F.md|F.html] [--provider P] [--json]`:
+-- one assessment, headless, with no database and no server.  Scores the
+-- answers with the generation built from DIR (and the KB), then writes the
+-- report with the same runner as `o2c serve`, on in-memory storage.
+--
+-- core/cli/cmd_run.c builds the generation, makes it current and calls
+--   require("cli.run").main{ dir =, answers =, target =, out =, provider =,
+--                            json = bool, progress = bool (stderr is a terminal) }
+-- in a task; the number returned is the exit code: 0 ok, 1 a section failed
+-- (or the file could not be written), 2 a usage problem (the answers file).
+--
+-- The answers file: { "client": "...", "answers": { qid: value | {value, note} },
+--                     "targets": { area: level }?, "type": "o2c"? }
+-- (the shape of scripts/<type>/examples/*.json).
+local gen = require "o2c.gen"
+local task = require "o2c.task"
+local json = require "json"
+local llm = require "llm"
+local api = require "api.common"
+local assemble = require "report.assemble"
+local events = require "report.events"
+local runner = require "report.runner"
+local storage_memory = require "report.storage_memory"
+
+local M = {}
+
+local USAGE = 2
+local FAILED = 1
+
+local function usage_error(fmt, ...)
+  io.stderr:write("o2c run: ", string.format(fmt, ...), "\n")
+  return USAGE
+end
+
+-- The answers file as a table, or nil and the exit code after saying why.
+local function read_answers(path)
+  local f, err = io.open(path, "rb")
+  if not f then return nil, usage_error("cannot read the answers file: %s", err) end
+  local text = f:read("a")
+  f:close()
+  local data, derr = json.decode(text)
+  if data == nil then
+    return nil, usage_error("%s: not valid JSON: %s", path, tostring(derr))
+  end
+  if type(data) ~= "table" or data[1] ~= nil then
+    return nil, usage_error("%s: expected an object like {\"client\": \"...\", \"answers\": {...}}",
+      path)
+  end
+  if type(data.answers) ~= "table" or data.answers == json.null or data.answers[1] ~= nil then
+    return nil, usage_error("%s: answers: required, an object of question id -> answer "
+      .. "(see scripts/o2c/examples/median.json)", path)
+  end
+  for _, field in ipairs({ "client", "type" }) do
+    if data[field] ~= nil and type(data[field]) ~= "string" then
+      return nil, usage_error("%s: %s: expected text", path, field)
+    end
+  end
+  if data.targets ~= nil and (type(data.targets) ~= "table" or data.targets[1] ~= nil) then
+    return nil, usage_error("%s: targets: expected an object of area id -> level", path)
+  end
+  return data
+end
+
+local function pick_type(g, data, path)
+  local types = g:call("summary").types
+  if data.type then
+    if g:call("has_type", data.type) then return data.type end
+    local ids = {}
+    for i, t in ipairs(types) do ids[i] = t.id end
+    return nil, usage_error("%s: type: no assessment type '%s' in the scripts (loaded: %s)", path,
+      data.type, table.concat(ids, ", "))
+  end
+  if #types == 1 then return types[1].id end
+  return nil, usage_error("%s: type: the scripts hold %d assessment types; name one with \"type\"",
+    path, #types)
+end
+
+-- Raw answers with JSON nulls dropped (a null means "no answer").
+local function without_nulls(t)
+  local out = {}
+  for k, v in pairs(t) do
+    if v ~= json.null then out[k] = v end
+  end
+  return out
+end
+
+local function check(g, type_id, answers, targets, path)
+  local ok, problems = g:call("validate_answers", type_id, answers)
+  if not ok then
+    local p = problems[1]
+    return usage_error("%s: %s: %s%s", path, p.field, p.message,
+      #problems > 1 and string.format(" (and %d more problems)", #problems - 1) or "")
+  end
+  if targets then
+    local tok, tproblems = g:call("validate_targets", type_id, targets)
+    if not tok then
+      return usage_error("%s: %s: %s", path, tproblems[1].field, tproblems[1].message)
+    end
+  end
+end
+
+---------------------------------------------------------------------------
+-- progress bars (stderr, only on a terminal)
+---------------------------------------------------------------------------
+
+local BAR = 20
+local FILL = { queued = 0, started = 0.35, retrying = 0.35, done = 1, failed = 1 }
+local WORDS = { queued = "queued", started = "writing", done = "done", failed = "FAILED" }
+
+local function progress(bus, report)
+  local rows, order = {}, {}
+  for _, s in ipairs(report.sections) do
+    rows[s.id] = { title = s.title or s.id, state = "queued" }
+    order[#order + 1] = s.id
+  end
+  local width = 0
+  for _, id in ipairs(order) do width = math.max(width, utf8.len(rows[id].title) or 0) end
+  width = math.min(width, 44)
+  local drawn = false
+  local function draw()
+    local out = {}
+    if drawn then out[#out + 1] = string.format("\27[%dA", #order + 1) end
+    local done = 0
+    for _, id in ipairs(order) do
+      if rows[id].state == "done" or rows[id].state == "failed" then done = done + 1 end
+    end
+    out[#out + 1] = string.format("\27[2K  report %d/%d sections\n", done, #order)
+    for _, id in ipairs(order) do
+      local r = rows[id]
+      local n = math.floor(BAR * (FILL[r.state] or 0) + 0.5)
+      local bar = string.rep(r.state == "failed" and "!" or "#", n) .. string.rep(".", BAR - n)
+      local title = r.title
+      if (utf8.len(title) or 0) > width then
+        title = title:sub(1, utf8.offset(title, width - 1) - 1) .. "…"
+      end
+      local pad = string.rep(" ", width - (utf8.len(title) or #title))
+      local word = r.detail or WORDS[r.state] or r.state
+      out[#out + 1] = string.format("\27[2K  [%s] %s%s  %s\n", bar, title, pad, word)
+    end
+    io.stderr:write(table.concat(out))
+    io.stderr:flush()
+    drawn = true
+  end
+  local after = 0
+  while true do
+    for _, e in ipairs(bus:since(after)) do
+      after = e.seq
+      local row = rows[e.data.section or ""]
+      local state = e.name:match("^section%.(.+)$")
+      if row and state then
+        row.state = state
+        row.detail = nil
+        if state == "retrying" then
+          row.detail = string.format("retrying in %.0f s: %s", e.data.wait_s or 0,
+            tostring(e.data.reason or ""):sub(1, 60))
+        elseif state == "failed" then
+          row.detail = "FAILED: " .. tostring(e.data.error or ""):sub(1, 70)
+        elseif state == "done" and e.data.warning then
+          row.detail = "done (warning: " .. tostring(e.data.warning):sub(1, 50) .. ")"
+        end
+      end
+    end
+    draw()
+    if bus:finished() then return end
+    bus:wait(after, 1000)
+  end
+end
+
+---------------------------------------------------------------------------
+
+local function write_file(path, text)
+  local f, err = io.open(path, "wb")
+  if not f then return nil, err end
+  local ok, werr = f:write(text)
+  local closed, cerr = f:close()
+  if not ok or not closed then return nil, werr or cerr end
+  return true
+end
+
+local function format_of(path)
+  local ext = path:lower():match("%.([%w]+)$")
+  if ext == "html" or ext == "htm" then return "html" end
+  return "md"
+end
+
+function M.main(opts)
+  local path = opts.answers
+  local data, code = read_answers(path)
+  if not data then return code end
+  local g <close> = gen.pin()
+  if not g then return usage_error("no assessment scripts are loaded") end
+  local type_id, tcode = pick_type(g, data, path)
+  if not type_id then return tcode end
+  local answers = without_nulls(data.answers)
+  local targets = data.targets
+  if opts.target then
+    targets = {}
+    for _, area in ipairs(g:call("questionnaire", type_id).areas) do
+      targets[area.id] = opts.target
+    end
+  end
+  local bad = check(g, type_id, answers, targets, path)
+  if bad then return bad end
+
+  local provider = opts.provider or "offline"
+  if provider == "auto" then provider = llm.choose() end
+  local client = data.client or "the client"
+  local scores = g:call("score", type_id, answers, targets)
+  local plan = g:call("report_plan", type_id)
+  local mem = storage_memory.new()
+  local report = mem:create{
+    assessment = { client = client, type = type_id }, targets = targets, answers = answers,
+    provider = provider, model = llm.model(provider), generation = g:hash(),
+    sections = plan.sections,
+  }
+  local shown
+  if opts.progress then
+    local bus = events.open(report)
+    shown = task.spawn(progress, bus, report)
+  end
+
+  runner.run(mem, report.id)
+  report = mem:load(report.id)
+  if shown then
+    -- The bars draw the last events on their next turn.
+    while shown:alive() do require("o2c.timer").sleep(20) end
+  end
+
+  local out = opts.out or assemble.filename(client, "md")
+  local render = format_of(out) == "html" and assemble.html or assemble.markdown
+  local doc = { client = client, type = type_id, report = report }
+  local written, werr = write_file(out, render(doc))
+  if not written then
+    io.stderr:write("o2c run: cannot write the report to ", out, ": ", tostring(werr), "\n")
+    return FAILED
+  end
+
+  local failed = 0
+  local sections = json.array()
+  for i, s in ipairs(report.sections) do
+    sections[i] = { id = s.id, status = s.status, error = s.error, warning = s.warning }
+    if s.status == "failed" then failed = failed + 1 end
+  end
+  if opts.json then
+    io.stdout:write(json.encode({
+      scores = api.scores_json(scores),
+      report = { status = report.status, provider = provider,
+        provider_label = assemble.provider_line(report), generation = g:hash(),
+        sections = sections, path = out },
+    }), "\n")
+  else
+    local o = scores.overall
+    io.stdout:write(string.format("%s: overall score %s, level %s (%s); target %s\n", client,
+      o.score and string.format("%.2f", o.score) or "-", tostring(o.level or "-"),
+      tostring(o.level_name or "-"), tostring(o.target or "-")))
+    io.stdout:write(string.format("report %s: %d sections, %d failed; %s\nwritten to %s\n",
+      report.status, #report.sections, failed, assemble.provider_line(report), out))
+    for _, s in ipairs(report.sections) do
+      if s.status == "failed" then
+        io.stdout:write("  failed: ", s.id, ": ", tostring(s.error), "\n")
+      end
+    end
+  end
+  io.stdout:flush()
+  return failed > 0 and FAILED or 0
+end
+
+return M

@@ -1,0 +1,230 @@
+-- A stored report as one document: Markdown, or self-contained HTML (inline
+-- CSS with print styles, the scorecard's radar chart as inline SVG, no
+-- external resource of any kind).  Used by the download route and `o2c run`.
+--
+--   local doc = { client =, type =, report = <store.report_get shape>,
+--                 generated_at = ms (optional) }
+--   assemble.markdown(doc) -> text
+--   assemble.html(doc)     -> text
+--   assemble.filename(client, "md" | "html") -> "acme-ltd-o2c-report.md"
+--
+-- Each section is labelled with who wrote it: the provider and model, or
+-- "drafted offline" (the offline drafter: no LLM), or "generated from the
+-- answers and scores" for the scorecard and appendix.  A report drafted
+-- offline says so at the top, so it can never pass for an LLM-written one.
+local markdown = require "report.markdown"
+local events = require "report.events"
+
+local M = {}
+
+local function date_of(ms)
+  return os.date("!%Y-%m-%d %H:%M UTC", (ms or os.time() * 1000) // 1000)
+end
+
+-- "Acme Ltd." -> "acme-ltd": letters and digits only, so the name is safe
+-- in a header and on every file system.
+function M.filename(client, ext)
+  local base = tostring(client or ""):lower():gsub("[^%w]+", "-"):gsub("^%-+", "")
+    :gsub("%-+$", "")
+  if base == "" then base = "assessment" end
+  if #base > 60 then base = base:sub(1, 60):gsub("%-+$", "") end
+  return base .. "-o2c-report." .. ext
+end
+
+-- Who wrote the report as a whole.
+function M.provider_line(report)
+  local llm_sections, offline, labels, seen = 0, 0, {}, {}
+  for _, s in ipairs(report.sections) do
+    if s.kind ~= "generated" and s.status == "done" then
+      llm_sections = llm_sections + 1
+      local label = events.label(s.provider, s.model, s.kind)
+      if label == "drafted offline" then offline = offline + 1 end
+      if not seen[label] then
+        seen[label] = true
+        labels[#labels + 1] = label
+      end
+    end
+  end
+  if llm_sections == 0 then
+    local label = events.label(report.provider, report.model)
+    if label == "drafted offline" then
+      return "Drafted offline: no LLM was used; the text comes from the knowledge base and the scores."
+    end
+    return "Provider: " .. label
+  end
+  if offline == llm_sections then
+    return "Drafted offline: no LLM was used; the text comes from the knowledge base and the scores."
+  end
+  return "Written by " .. table.concat(labels, ", ") .. " (each section says which)."
+end
+
+local STATUS_WORDS = { queued = "Not written yet (queued).", running = "Being written.",
+  retrying = "Being written (retrying)." }
+
+local function section_note(s)
+  if s.status == "done" then
+    local label = events.label(s.provider, s.model, s.kind)
+    if s.kind == "generated" then return "Generated from the answers and scores (no LLM)." end
+    if label == "drafted offline" then return "Drafted offline (no LLM)." end
+    return "Written by " .. label .. "."
+  elseif s.status == "failed" then
+    return "Not written: " .. tostring(s.error or "failed")
+  end
+  return STATUS_WORDS[s.status] or s.status
+end
+
+local function title_of(doc)
+  return "Order-to-Cash maturity assessment: " .. tostring(doc.client or "the client")
+end
+
+local function status_of(report)
+  return events.report_status(report)
+end
+
+---------------------------------------------------------------------------
+-- Markdown
+---------------------------------------------------------------------------
+
+function M.markdown(doc)
+  local r = doc.report
+  local out = {}
+  local function add(s) out[#out + 1] = s end
+  add("# " .. title_of(doc))
+  add("")
+  add(string.format("- Report: %s (%s), %s", r.id, status_of(r), date_of(r.finished_at_ms
+    or doc.generated_at)))
+  add("- " .. M.provider_line(r))
+  if r.generation then add("- Scripts and knowledge base: generation " .. r.generation) end
+  add("")
+  add("## Contents")
+  add("")
+  for i, s in ipairs(r.sections) do
+    add(string.format("%d. %s", i, s.title or s.id))
+  end
+  for _, s in ipairs(r.sections) do
+    add("")
+    add("## " .. (s.title or s.id))
+    add("")
+    add("*" .. section_note(s) .. "*")
+    if s.status == "done" then
+      add("")
+      add((s.text or ""):gsub("%s+$", ""))
+      if s.warning then
+        add("")
+        add("> Note: this section did not pass its automatic check: " .. s.warning)
+      end
+    end
+  end
+  add("")
+  return table.concat(out, "\n")
+end
+
+---------------------------------------------------------------------------
+-- HTML
+---------------------------------------------------------------------------
+
+local CSS = [[
+:root { --ink: #111827; --muted: #4b5563; --line: #d1d5db; --accent: #1d4ed8; --warn: #92400e; }
+* { box-sizing: border-box; }
+body { margin: 0; color: var(--ink); background: #fff;
+  font: 16px/1.55 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif; }
+.page { max-width: 60rem; margin: 0 auto; padding: 2.5rem 1.5rem 4rem; }
+header.cover { border-bottom: 3px solid var(--accent); padding-bottom: 1rem; margin-bottom: 1.5rem; }
+header.cover h1 { font-size: 2rem; line-height: 1.2; margin: 0 0 .75rem; }
+.meta { color: var(--muted); margin: .15rem 0; }
+.provider { font-weight: 600; color: var(--ink); }
+nav.toc ol { columns: 2; column-gap: 2rem; padding-left: 1.25rem; }
+nav.toc a { color: var(--accent); text-decoration: none; }
+section.report-section { margin-top: 2.5rem; }
+h2 { font-size: 1.5rem; border-bottom: 1px solid var(--line); padding-bottom: .3rem; margin: 0 0 .4rem; }
+h3 { font-size: 1.2rem; margin: 1.5rem 0 .5rem; }
+h4 { font-size: 1.05rem; margin: 1.25rem 0 .4rem; }
+.byline { color: var(--muted); font-size: .9rem; font-style: italic; margin: 0 0 1rem; }
+.failed { color: #991b1b; font-weight: 600; }
+.warning { border-left: 4px solid #f59e0b; background: #fffbeb; color: var(--warn); padding: .5rem .75rem; }
+table { border-collapse: collapse; width: 100%; margin: 1rem 0; font-size: .92rem; }
+th, td { border: 1px solid var(--line); padding: .35rem .5rem; vertical-align: top; }
+th { background: #f3f4f6; text-align: left; }
+tbody tr:nth-child(even) td { background: #fafafa; }
+figure.chart { margin: 1rem auto; text-align: center; }
+figure.chart svg { max-width: 100%; height: auto; }
+blockquote { margin: 1rem 0; padding: .25rem 1rem; border-left: 4px solid var(--line); color: var(--muted); }
+code { font-family: ui-monospace, "SFMono-Regular", Menlo, Consolas, monospace; font-size: .9em;
+  background: #f3f4f6; padding: 0 .2em; border-radius: 3px; }
+footer { margin-top: 3rem; color: var(--muted); font-size: .85rem; border-top: 1px solid var(--line); padding-top: .75rem; }
+@media print {
+  @page { size: A4; margin: 18mm 16mm; }
+  body { font-size: 10.5pt; }
+  .page { max-width: none; padding: 0; }
+  nav.toc { break-after: page; }
+  section.report-section { break-before: page; margin-top: 0; }
+  h2, h3, h4 { break-after: avoid; }
+  table, figure.chart, tr { break-inside: avoid; }
+  thead { display: table-header-group; }
+  a { color: inherit; text-decoration: none; }
+  tbody tr:nth-child(even) td, th, code, .warning { -webkit-print-color-adjust: exact; print-color-adjust: exact; }
+}
+]]
+
+local function anchor(id)
+  return "s-" .. tostring(id):gsub("[^%w_%-]", "-")
+end
+
+function M.html(doc)
+  local r = doc.report
+  local esc = markdown.escape
+  local out = {}
+  local function add(s) out[#out + 1] = s end
+  add("<!doctype html>")
+  add('<html lang="en">')
+  add("<head>")
+  add('<meta charset="utf-8">')
+  add('<meta name="viewport" content="width=device-width, initial-scale=1">')
+  add("<title>" .. esc(title_of(doc)) .. "</title>")
+  add("<style>" .. CSS .. "</style>")
+  add("</head>")
+  add("<body>")
+  add('<div class="page">')
+  add('<header class="cover">')
+  add("<h1>" .. esc(title_of(doc)) .. "</h1>")
+  add('<p class="meta provider">' .. esc(M.provider_line(r)) .. "</p>")
+  add('<p class="meta">Report ' .. esc(r.id) .. " · " .. esc(status_of(r)) .. " · "
+    .. esc(date_of(r.finished_at_ms or doc.generated_at)) .. "</p>")
+  if r.generation then
+    add('<p class="meta">Scripts and knowledge base: generation <code>' .. esc(r.generation)
+      .. "</code></p>")
+  end
+  add("</header>")
+  add('<nav class="toc" aria-label="Contents"><h2>Contents</h2><ol>')
+  for _, s in ipairs(r.sections) do
+    add('<li><a href="#' .. anchor(s.id) .. '">' .. esc(s.title or s.id) .. "</a></li>")
+  end
+  add("</ol></nav>")
+  add("<main>")
+  for _, s in ipairs(r.sections) do
+    add('<section class="report-section" id="' .. anchor(s.id) .. '">')
+    add("<h2>" .. esc(s.title or s.id) .. "</h2>")
+    local note = section_note(s)
+    if s.status == "failed" then
+      add('<p class="byline failed">' .. esc(note) .. "</p>")
+    else
+      add('<p class="byline">' .. esc(note) .. "</p>")
+    end
+    if s.status == "done" then
+      add(markdown.to_html(s.text or "", { allow_svg = s.kind == "generated" }))
+      if s.warning then
+        add('<p class="warning">Note: this section did not pass its automatic check: '
+          .. esc(s.warning) .. "</p>")
+      end
+    end
+    add("</section>")
+  end
+  add("</main>")
+  add("<footer>Written with o2c. " .. esc(M.provider_line(r)) .. "</footer>")
+  add("</div>")
+  add("</body>")
+  add("</html>")
+  return table.concat(out, "\n")
+end
+
+return M
