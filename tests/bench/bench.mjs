@@ -464,11 +464,11 @@ bench('wrk', async () => {
   const p99 = (rs) => median(rs.map((r) => r.p99_us / 1000));
   const errs = (rs) => rs.reduce((a, r) => a + r.errors, 0);
   row('preview score (POST …/o2c/score), o2c', fmt(rps(o), 0), 'req/s',
-    `wrk -t2 -c64, authenticated, full answer set; median of ${rounds} × ${secs} s runs alternating with nginx; errors/non-2xx ${errs(o)}`);
+    `wrk -t2 -c64, authenticated, full answer set; median of ${rounds} × ${secs} s runs alternating with nginx (${o.map((r) => fmt(r.rps, 0)).join(', ')}); errors/non-2xx ${errs(o)}`);
   row('preview score p99, o2c', fmt(p99(o), 2), 'ms', `target ≤ 5 ms p99; p50 ${fmt(median(o.map((r) => r.p50_us / 1000)), 2)} ms`);
   if (ng) {
     row('preview score, nginx + lua-nginx-module', fmt(rps(x), 0), 'req/s',
-      `1 worker, LuaJIT, lua-cjson, o2c's own engine files under a 5.1 shim (tests/bench/nginx); ${same}; p99 ${fmt(p99(x), 2)} ms; errors/non-2xx ${errs(x)}`);
+      `1 worker, LuaJIT, lua-cjson, o2c's own engine files under a 5.1 shim (tests/bench/nginx); ${same}; runs ${x.map((r) => fmt(r.rps, 0)).join(", ")}; p99 ${fmt(p99(x), 2)} ms; errors/non-2xx ${errs(x)}`);
     row('preview score throughput ratio o2c ÷ nginx', fmt(rps(o) / rps(x), 2), '×',
       'target ≥ 1.0 (same run, same machine, same wrk)');
   }
