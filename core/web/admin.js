@@ -245,7 +245,8 @@ async function status(body, { isCurrent }) {
     const errors = reload.errors || [];
     const llm = s.llm || {};
     const breaker = llm.breaker || {};
-    const breakerState = typeof breaker === 'string' ? breaker : breaker.state;
+    const breakerState = llm.breaker_state || (typeof breaker === 'string' ? breaker : breaker.state);
+    const breakerUntil = llm.breaker_until || breaker.open_until || breaker.until;
     const queue = s.queue || {};
     const dl = (pairs) => h('dl', { class: 'facts' }, pairs.filter(Boolean).flatMap(([k, v]) => [h('dt', null, k), h('dd', null, v ?? '—')]));
     clear(host).append(
@@ -266,11 +267,15 @@ async function status(body, { isCurrent }) {
           h('h3', null, 'Language model'),
           dl([
             ['Provider', llm.provider === 'offline' ? 'offline drafter (no language model)' : llm.provider],
+            llm.reason ? ['Why', llm.reason] : null,
             llm.model ? ['Model', llm.model] : null,
-            ['Circuit breaker', breakerState ? h('span', { class: ['pill', breakerState === 'closed' ? 'pill-done' : 'pill-failed'] }, breakerState) : '—'],
-            breaker.open_until || breaker.until ? ['Open until', fmtTime(breaker.open_until || breaker.until)] : null,
-            llm.limits ? ['Limits', Object.entries(llm.limits).map(([k, v]) => `${k} ${v}`).join(' · ')] : null,
-          ])),
+            llm.provider === 'offline' ? null
+              : ['Circuit breaker', breakerState ? h('span', { class: ['pill', breakerState === 'closed' ? 'pill-done' : 'pill-failed'] }, breakerState) : '—'],
+            breakerUntil ? ['Open until', fmtTime(breakerUntil)] : null,
+            llm.queue_depth !== undefined ? ['Calls waiting', String(llm.queue_depth)] : null,
+          ]),
+          llm.scheduler ? h('details', { class: 'more' }, h('summary', null, 'Scheduler details'),
+            dl(Object.entries(llm.scheduler).filter(([, v]) => typeof v !== 'object').map(([k, v]) => [k.replace(/_/g, ' '), String(v)]))) : null),
         h('section', { class: 'card' },
           h('h3', null, 'Report queue'),
           dl(Object.entries(queue).map(([k, v]) => [k.replace(/_/g, ' '), typeof v === 'object' ? JSON.stringify(v) : String(v)]))),

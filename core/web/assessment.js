@@ -53,7 +53,7 @@ export async function render(main, route, { user, isCurrent }) {
         if (st.pending.size) window.addEventListener('beforeunload', beforeUnload);
         else window.removeEventListener('beforeunload', beforeUnload);
       }
-      if (what === 'merged' && detail.changed.length) {
+      if (what === 'merged' && detail.changed.length && !detail.conflicts) {
         const names = detail.changed.map((qid) => labelOf(st, qid)).join(', ');
         toast(`Updated with answers changed elsewhere: ${names}.`);
       }

@@ -163,7 +163,7 @@ function buildQuestion(st, q, number, announce) {
         h('span', { class: 'hint kpi-range' }, `Valid: ${rangeText(q)}`)),
       errorBox,
       na ? h('label', { class: 'option option-na option-inline', for: na.id }, na, h('span', { class: 'option-title' }, 'Not applicable / not known')) : null,
-      figures ? h('p', { class: 'benchmark' }, h('strong', null, 'Benchmark: '), figures, bm.source ? h('span', { class: 'muted' }, ` (${bm.source})`) : null) : null);
+      figures ? h('p', { class: 'benchmark' }, h('strong', null, 'Benchmark: '), figures, bm.source ? h('span', { class: 'muted' }, ` — source: ${bm.source}`) : null) : null);
     sync = () => {
       const v = current().value;
       if (na) na.checked = v === NA;
@@ -280,7 +280,7 @@ function previewPanel(st) {
         mark.style.left = `${(target / 5) * 100}%`;
         bar.append(fill, mark);
         return h('li', null,
-          h('span', { class: 'preview-area-name' }, a.title),
+          h('span', { class: 'preview-area-name', title: a.title }, a.title),
           h('span', { class: 'preview-area-score' }, score !== undefined && score !== null ? fmtScore(score) : '—'),
           h('span', { class: 'visually-hidden' }, ` against target ${target}`),
           bar);
@@ -307,11 +307,10 @@ export async function renderTab(body, st, route) {
   // steps
   const stepItems = areas.map((a, i) => {
     const count = h('span', { class: 'step-count' });
-    const bar = h('span', { class: 'step-bar' });
     const link = h('a', { href: `${base}/areas/${encodeURIComponent(a.id)}`, class: 'step', 'aria-current': i === areaIndex ? 'step' : null },
       h('span', { class: 'step-num', 'aria-hidden': 'true' }, String(i + 1)),
-      h('span', { class: 'step-main' }, h('span', { class: 'step-title' }, a.title), count, bar));
-    return { a, li: h('li', null, link), count, bar };
+      h('span', { class: 'step-main' }, h('span', { class: 'step-title' }, a.title), count));
+    return { a, li: h('li', null, link), count, link };
   });
   const drawSteps = () => {
     const byId = new Map(((st.scores && st.scores.areas) || []).map((x) => [x.id, x]));
@@ -320,8 +319,9 @@ export async function renderTab(body, st, route) {
       const answered = s ? s.answered ?? Math.round((s.completeness || 0) * (s.total || 0)) : 0;
       const total = s ? s.total ?? it.a.questionList.length : it.a.questionList.length;
       it.count.textContent = `${answered} of ${total} answered`;
-      clear(it.bar).append(progress(total ? answered / total : 0, `${answered} of ${total} answered`));
-      it.li.classList.toggle('is-done', total > 0 && answered >= total);
+      const done = total > 0 && answered >= total;
+      it.li.classList.toggle('is-done', done);
+      it.link.querySelector('.step-num').textContent = done ? '✓' : String(areas.indexOf(it.a) + 1);
     }
   };
 
@@ -370,6 +370,10 @@ export async function renderTab(body, st, route) {
         h('h2', { id: 'preview-title', class: 'preview-title' }, 'Live score'),
         preview.box)));
   drawSteps();
+  // When the steps scroll sideways (narrow windows), show the current one.
+  const list = body.querySelector('.steps ol');
+  const current = body.querySelector('.step[aria-current="step"]');
+  if (list && current && list.scrollWidth > list.clientWidth) list.scrollLeft = current.parentElement.offsetLeft - 8;
   if (route.area) {
     const heading = body.querySelector('#area-title');
     heading.focus({ preventScroll: true });

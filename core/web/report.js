@@ -56,7 +56,8 @@ export async function renderTab(body, st, route, { isCurrent }) {
   const head = h('div', { class: 'report-head no-print' });
   const progressBox = h('div', { class: 'report-progress no-print' });
   const doc = h('article', { class: 'report-doc', 'aria-labelledby': 'report-title' });
-  clear(body).append(h('div', { class: 'report' }, head, progressBox, doc));
+  const toc = h('nav', { class: 'report-toc no-print', 'aria-label': 'Report contents' });
+  clear(body).append(h('div', { class: 'report' }, head, progressBox, h('div', { class: 'report-body' }, doc, toc)));
 
   function drawHead() {
     const items = [h('div', { class: 'report-head-text' },
@@ -128,6 +129,7 @@ export async function renderTab(body, st, route, { isCurrent }) {
 
   async function drawDoc() {
     clear(doc);
+    clear(toc);
     if (!report) return;
     const ready = (report.sections || []).filter((s) => s.status === 'done' && (s.text || s.markdown));
     if (!ready.length) return;
@@ -156,8 +158,20 @@ export async function renderTab(body, st, route, { isCurrent }) {
         onSvg: () => (scores && scores.areas ? h('figure', { class: 'report-chart' }, radarFor(st, scores, 420)) : null),
       });
       doc.append(h('section', { class: 'report-section', dataset: { section: sec.id } },
-        h('h3', { class: 'report-h' }, sec.title || sec.id), md));
+        h('h3', { class: 'report-h', tabindex: '-1' }, sec.title || sec.id), md));
     }
+    // Contents: buttons that scroll (the URL's hash is the page's route).
+    toc.append(h('h3', null, 'Contents'), h('ol', null, report.sections.map((sec) => h('li', null,
+      h('button', {
+        type: 'button', class: 'btn-link toc-link',
+        onclick: () => {
+          const target = doc.querySelector(`[data-section="${CSS.escape(sec.id)}"] .report-h`);
+          if (target) {
+            target.scrollIntoView({ behavior: 'smooth', block: 'start' });
+            target.focus({ preventScroll: true });
+          }
+        },
+      }, sec.title || sec.id)))));
   }
 
   async function load(id) {

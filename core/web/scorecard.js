@@ -8,7 +8,7 @@ function gapCell(gap) {
   if (gap === null || gap === undefined) return h('td', { class: 'num muted' }, '—');
   const g = Number(gap);
   const text = g > 0 ? `${fmtScore(g)} short` : g < 0 ? `${fmtScore(-g)} ahead` : 'on target';
-  return h('td', { class: ['num', g > 0 ? 'gap-short' : 'gap-met'] }, text);
+  return h('td', { class: ['num', 'nowrap', g > 0 ? 'gap-short' : 'gap-met'] }, text);
 }
 
 export function areaTable(st, scores) {

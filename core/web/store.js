@@ -311,7 +311,7 @@ class AssessmentStore {
     this.server = theirs;
     this.revision = Number(current.revision ?? this.revision);
     for (const qid of changed) this.emit('answer', qid);
-    this.emit('merged', { changed: changed.filter((qid) => !conflicts.includes(qid)), by: current.updated_by });
+    this.emit('merged', { changed: changed.filter((qid) => !conflicts.includes(qid)), conflicts: conflicts.length });
     if (conflicts.length && this.conflictHandler) {
       this.paused = true;
       this.setState('conflict', 'Conflict — choose which answers to keep');

@@ -146,6 +146,7 @@ test('web UI end to end in Chromium', { skip, timeout: 240000 }, async (t) => {
     // The live preview and the step's progress follow the answers.
     await page.locator('.step[aria-current="step"]').getByText('7 of 7 answered').waitFor();
     await page.locator('.preview-areas li', { hasText: 'Billing and invoicing' }).locator('.preview-area-score').filter({ hasText: /\d/ }).waitFor();
+    await page.evaluate(() => window.scrollTo(0, 0));
     await shot('03-questionnaire');
     await shot('03b-questionnaire-full', page, true);
     checkClean();
@@ -292,7 +293,8 @@ test('web UI end to end in Chromium', { skip, timeout: 240000 }, async (t) => {
     assert.match(html.suggestedFilename(), /\.html$/);
     assert.match(htmlText, /<html/i);
     await page.emulateMedia({ media: 'print' });
-    await shot('10-report-print', page, true);
+    await page.evaluate(() => window.scrollTo(0, 0));
+    await shot('10-report-print');
     await page.emulateMedia({ media: 'screen' });
     checkClean();
   });
