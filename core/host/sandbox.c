@@ -419,6 +419,12 @@ static int copy_value(struct copy_state *cs, int idx, int depth)
     }
     case LUA_TTABLE:
         return copy_table(cs, idx, depth);
+    case LUA_TLIGHTUSERDATA:
+        if (lua_touserdata(from, idx) == NULL) { /* cjson.null inside request JSON */
+            lua_pushnil(to);
+            return 0;
+        }
+        /* fallthrough */
     default: {
         char msg[96];
         snprintf(msg, sizeof msg, "cannot copy a %s (only plain data crosses)",

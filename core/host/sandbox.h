@@ -48,8 +48,10 @@ enum sandbox_kill sandbox_last_kill(const struct sandbox *sb);
 size_t sandbox_memory_used(const struct sandbox *sb);
 
 /* Copies the value at FROM_IDX of FROM onto TO's stack: nil, booleans,
- * numbers, strings and tables of those (keys: strings and numbers).  Refuses
- * functions, userdata, cycles and nesting deeper than 64 levels.  Returns 0,
+ * numbers, strings and tables of those (keys: strings and numbers).  JSON
+ * null (lua-cjson's null, a NULL light userdata) arrives as nil: a missing
+ * value, as when a generation decodes JSON itself.  Refuses functions, other
+ * userdata, cycles and nesting deeper than 64 levels.  Returns 0,
  * or -1 with a message pushed on TO.  Used to move answers into a
  * generation and scores/prompts out of it. */
 int sandbox_copy_value(lua_State *from, int from_idx, lua_State *to);
