@@ -1,0 +1,126 @@
+#include <lauxlib.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include "fuzz_common.h"
+#include "host/config.h"
+#include "host/log.h"
+#include "host/lua_host.h"
+#include "net/http_server_lua.h"
+
+#ifndef O2C_FUZZ_SOURCE_DIR
+#error "O2C_FUZZ_SOURCE_DIR must name the source tree"
+#endif
+
+static struct config fuzz_config;
+static struct generation *generation;
+static lua_State *product_vm;
+static int handler_ref = LUA_NOREF;
+
+const char *fuzz_source_dir(void)
+{
+    const char *env = getenv("O2C_SOURCE_DIR");
+    return env && *env ? env : O2C_FUZZ_SOURCE_DIR;
+}
+
+void fuzz_quiet_logs(void)
+{
+    log_set_level(LOG_ERROR);
+}
+
+void fuzz_default_limits(struct sandbox_limits *limits)
+{
+    struct config cfg;
+    config_defaults(&cfg);
+    generation_limits(&cfg, limits);
+}
+
+static void print_errors(const struct gen_errors *errs)
+{
+    for (size_t i = 0; i < errs->count; i++)
+        fprintf(stderr, "  %s:%d: %s\n", errs->items[i].file, errs->items[i].line,
+                errs->items[i].message);
+}
+
+void fuzz_read_sources(struct gen_sources *out)
+{
+    char scripts[1024], kb[1024];
+    snprintf(scripts, sizeof scripts, "%s/scripts", fuzz_source_dir());
+    snprintf(kb, sizeof kb, "%s/kb", fuzz_source_dir());
+    struct gen_errors errs = {0};
+    if (gen_sources_read(out, scripts, kb, &errs) != 0) {
+        fprintf(stderr, "fuzz: cannot read %s and %s (set O2C_SOURCE_DIR):\n", scripts, kb);
+        print_errors(&errs);
+        exit(2);
+    }
+}
+
+struct generation *fuzz_generation(void)
+{
+    if (generation)
+        return generation;
+    fuzz_quiet_logs();
+    struct gen_sources src;
+    fuzz_read_sources(&src);
+    struct sandbox_limits limits;
+    fuzz_default_limits(&limits);
+    struct gen_errors errs = {0};
+    generation = generation_build(&src, &limits, &errs);
+    if (!generation) {
+        fprintf(stderr, "fuzz: the real scripts do not load:\n");
+        print_errors(&errs);
+        exit(2);
+    }
+    generation_set_current(generation);
+    return generation;
+}
+
+/* Runs tests/fuzz/fuzz_stubs.lua: package.loaded gets the storage stubs. */
+static void load_stubs(lua_State *L)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/tests/fuzz/fuzz_stubs.lua", fuzz_source_dir());
+    if (luaL_loadfile(L, path) != LUA_OK || host_pcall(L, 0, 0) != LUA_OK)
+        fuzz_fail(L, "cannot run the storage stubs");
+}
+
+lua_State *fuzz_product_vm(uv_loop_t *loop)
+{
+    if (product_vm)
+        return product_vm;
+    fuzz_generation();
+    config_defaults(&fuzz_config);
+    config_set_current(&fuzz_config);
+    lua_State *L = host_open(loop, (size_t)512 << 20);
+    if (!L) {
+        fprintf(stderr, "fuzz: cannot open the product VM\n");
+        exit(2);
+    }
+    http_lua_register(L);
+    load_stubs(L);
+    if (host_require(L, "server") != LUA_OK)
+        fuzz_fail(L, "cannot load core/lua/server.lua");
+    lua_getfield(L, -1, "handle");
+    handler_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_getfield(L, -1, "start");
+    if (host_pcall(L, 0, 0) != LUA_OK)
+        fuzz_fail(L, "server.start() failed");
+    lua_settop(L, 0);
+    product_vm = L;
+    return L;
+}
+
+int fuzz_server_handler_ref(void)
+{
+    return handler_ref;
+}
+
+void fuzz_fail(lua_State *L, const char *what)
+{
+    fprintf(stderr, "fuzz: %s\n", what);
+    if (L && lua_gettop(L) > 0) {
+        const char *msg = luaL_tolstring(L, -1, NULL);
+        fprintf(stderr, "%s\n", msg);
+    }
+    fflush(stderr);
+    abort();
+}

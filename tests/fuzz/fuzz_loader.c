@@ -1,0 +1,200 @@
+/* fuzz_loader: mutated assessment scripts and KB files through
+ * generation_build (the sandbox, the loader and every validation of
+ * core/lua/gen), starting from the real scripts/ and kb/.
+ *
+ * The input says which file it changes:
+ *   "scripts/o2c/scoring.lua\n<text>"     <text> replaces that file;
+ *   "scripts/o2c/scoring.lua:42\n<text>"  <text> replaces line 42 of it;
+ *   anything else                         replaces scripts/o2c/questionnaire.lua.
+ * A path that is not among the sources is added as a new file.
+ *
+ * Invariants (abort on violation): the build returns a generation, or
+ * errors that each name a file and say what is wrong; it ends within its
+ * time budget (plus slack for the sanitizers); a generation it returns
+ * answers questionnaire/score/report_plan calls without crashing (errors
+ * are fine: the scripts are mutated). */
+#include <lauxlib.h>
+#include <lualib.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+#include "fuzz_common.h"
+
+#define DEFAULT_TARGET "scripts/o2c/questionnaire.lua"
+/* Per call; the fuzzer's -timeout is 10 s.  Instructions bound a build far
+ * below the default config's 50 million, so that runaway scripts cost less. */
+#define FUZZ_TIME_MS 2000
+#define FUZZ_INSTRUCTIONS 20000000
+#define SLACK_MS 3000
+
+static struct gen_sources originals;
+static lua_State *L; /* for the calls into a built generation */
+static int ready;
+
+static void setup(void)
+{
+    fuzz_quiet_logs();
+    fuzz_read_sources(&originals);
+    L = luaL_newstate();
+    luaL_openlibs(L);
+    ready = 1;
+}
+
+static char *dup_bytes(const char *s, size_t n)
+{
+    char *p = malloc(n + 1);
+    if (!p)
+        abort();
+    memcpy(p, s, n);
+    p[n] = '\0';
+    return p;
+}
+
+/* TEXT with its line LINE (1-based) replaced by NEW; beyond the end, NEW is
+ * appended. */
+static char *replace_line(const struct gen_source *s, long line, const char *repl, size_t rlen,
+                          size_t *out_len)
+{
+    const char *start = s->text, *end = s->text + s->len;
+    for (long i = 1; i < line && start < end; i++) {
+        const char *nl = memchr(start, '\n', (size_t)(end - start));
+        start = nl ? nl + 1 : end;
+    }
+    const char *stop = memchr(start, '\n', (size_t)(end - start));
+    if (!stop)
+        stop = end;
+    size_t head = (size_t)(start - s->text), tail = (size_t)(end - stop);
+    char *out = malloc(head + rlen + tail + 1);
+    if (!out)
+        abort();
+    memcpy(out, s->text, head);
+    memcpy(out + head, repl, rlen);
+    memcpy(out + head + rlen, stop, tail);
+    *out_len = head + rlen + tail;
+    out[*out_len] = '\0';
+    return out;
+}
+
+/* A copy of the real sources with the input's change applied. */
+static void make_sources(const uint8_t *data, size_t size, struct gen_sources *out)
+{
+    char path[256] = DEFAULT_TARGET;
+    long line = 0;
+    const char *text = (const char *)data;
+    size_t len = size;
+    const char *nl = memchr(data, '\n', size);
+    if (nl && (size_t)(nl - text) < sizeof path &&
+        (memcmp(data, "scripts/", 8) == 0 || (size >= 3 && memcmp(data, "kb/", 3) == 0))) {
+        memcpy(path, data, (size_t)(nl - text));
+        path[nl - text] = '\0';
+        char *colon = strrchr(path, ':');
+        if (colon) {
+            line = strtol(colon + 1, NULL, 10);
+            *colon = '\0';
+        }
+        text = nl + 1;
+        len = size - (size_t)(text - (const char *)data);
+    }
+
+    memset(out, 0, sizeof *out);
+    out->items = calloc(originals.count + 1, sizeof *out->items);
+    if (!out->items)
+        abort();
+    int replaced = 0;
+    for (size_t i = 0; i < originals.count; i++) {
+        const struct gen_source *s = &originals.items[i];
+        struct gen_source *d = &out->items[out->count++];
+        d->path = strdup(s->path);
+        d->rel = strdup(s->rel);
+        d->kind = s->kind;
+        if (strcmp(s->path, path) == 0) {
+            replaced = 1;
+            if (line > 0)
+                d->text = replace_line(s, line, text, len, &d->len);
+            else
+                d->text = dup_bytes(text, d->len = len);
+        } else {
+            d->text = dup_bytes(s->text, d->len = s->len);
+        }
+    }
+    if (!replaced) {
+        int kb = strncmp(path, "kb/", 3) == 0;
+        struct gen_source *d = &out->items[out->count++];
+        d->path = strdup(path);
+        d->rel = strdup(path + (kb ? 3 : 8));
+        d->kind = kb ? "kb" : "script";
+        d->text = dup_bytes(text, d->len = len);
+    }
+    memcpy(out->hash, "fuzz", 5);
+}
+
+static void check_errors(const struct gen_errors *errs)
+{
+    if (errs->count == 0) {
+        fprintf(stderr, "fuzz_loader: no generation and no error\n");
+        abort();
+    }
+    for (size_t i = 0; i < errs->count; i++) {
+        const struct gen_error *e = &errs->items[i];
+        if (!e->file || !e->file[0] || !e->message || !e->message[0]) {
+            fprintf(stderr, "fuzz_loader: an error without a file or a message: \"%s:%d: %s\"\n",
+                    e->file ? e->file : "(null)", e->line, e->message ? e->message : "(null)");
+            abort();
+        }
+    }
+}
+
+/* Exercises a generation built from mutated scripts: errors are allowed. */
+static void use_generation(struct generation *g)
+{
+    static const char *question_ids[] = {"co_dso", "md_ownership", "cr_policy"};
+    lua_settop(L, 0);
+    lua_pushliteral(L, "o2c");
+    generation_call(g, "questionnaire", L, 1, 1);
+    lua_settop(L, 0);
+    lua_pushliteral(L, "o2c");
+    lua_createtable(L, 0, 3);
+    for (int i = 0; i < 3; i++) {
+        lua_pushinteger(L, 3);
+        lua_setfield(L, -2, question_ids[i]);
+    }
+    lua_pushnil(L);
+    generation_call(g, "score", L, 3, 1);
+    lua_settop(L, 0);
+    lua_pushliteral(L, "o2c");
+    generation_call(g, "report_plan", L, 1, 1);
+    lua_settop(L, 0);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (!ready)
+        setup();
+    struct gen_sources src;
+    make_sources(data, size, &src);
+    struct sandbox_limits limits;
+    fuzz_default_limits(&limits);
+    limits.time_ms = FUZZ_TIME_MS;
+    limits.instructions = FUZZ_INSTRUCTIONS;
+    struct gen_errors errs = {0};
+    uint64_t started = uv_hrtime();
+    struct generation *g = generation_build(&src, &limits, &errs);
+    uint64_t ms = (uv_hrtime() - started) / 1000000;
+    if (ms > FUZZ_TIME_MS + SLACK_MS) {
+        fprintf(stderr, "fuzz_loader: the build took %llu ms (budget %d ms)\n",
+                (unsigned long long)ms, FUZZ_TIME_MS);
+        abort();
+    }
+    if (g) {
+        use_generation(g);
+        generation_pin(g);
+        generation_unpin(g); /* never current: freed here */
+    } else {
+        check_errors(&errs);
+    }
+    gen_errors_free(&errs);
+    return 0;
+}
