@@ -65,9 +65,11 @@ export async function render(main, route, { user, isCurrent }) {
       tbodyHost));
 
   let items = [];
+  const titles = new Map();
   try {
-    const data = await api.get('/assessments?limit=200');
+    const [data, types] = await Promise.all([api.get('/assessments?limit=200'), api.get('/assessment-types').catch(() => [])]);
     items = listOf(data, 'assessments');
+    for (const t of listOf(types, 'types')) titles.set(t.id, t.title);
   } catch (e) {
     if (e.status === 401) return;
     clear(tbodyHost).append(h('p', { class: 'error-text', role: 'alert' }, `The assessments could not be loaded: ${errorText(e)}`));
@@ -102,7 +104,7 @@ export async function render(main, route, { user, isCurrent }) {
     }, 'Delete');
     const tr = h('tr', null,
       h('th', { scope: 'row' }, h('a', { href: `#/assessments/${encodeURIComponent(a.id)}` }, a.client || '(no client name)')),
-      h('td', null, a.type_title || a.type || '—'),
+      h('td', null, titles.get(a.type) || a.type || '—'),
       isAdmin ? h('td', null, String(owner)) : null,
       complTd,
       scoreTd,
