@@ -72,13 +72,14 @@ async function freePort() {
 }
 
 function track(proc) {
+  proc.on('error', (e) => { proc.spawnError = e; children.delete(proc); });
   children.add(proc);
   proc.on('exit', () => children.delete(proc));
   return proc;
 }
 
 async function stopProc(proc, signal = 'SIGTERM', ms = 5000) {
-  if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
+  if (!proc || proc.spawnError || proc.exitCode !== null || proc.signalCode !== null) return;
   const exited = new Promise((r) => proc.once('exit', r));
   proc.kill(signal);
   const t = setTimeout(() => { try { proc.kill('SIGKILL'); } catch { /* gone */ } }, ms);
@@ -121,6 +122,7 @@ async function waitHealthy(url, proc, ms = 20000, every = 2) {
   const deadline = nowMs() + ms;
   const ag = new http.Agent({ keepAlive: false });
   for (;;) {
+    if (proc.spawnError) throw new Error(`cannot start: ${proc.spawnError.message}`);
     if (proc.exitCode !== null) throw new Error(`exited early (code ${proc.exitCode})`);
     try {
       const r = await request(`${url}/healthz`, { agent: ag, timeout: 1000 });
@@ -451,7 +453,7 @@ bench('wrk', async () => {
     same = diff ? `DIFFERENT (${diff})` : 'identical scores';
     if (diff) log(`nginx and o2c disagree: ${diff}`);
   }
-  const secs = QUICK ? 3 : 6, rounds = QUICK ? 1 : 3;
+  const secs = QUICK ? 3 : 4, rounds = QUICK ? 1 : 5;
   const spec = (base, tok) => ({ url: base + path, method: 'POST', bodyFile, token: tok, conns: 64 });
   wrk({ ...spec(srv.url, token), seconds: 2 });
   if (ng) wrk({ ...spec(ng.url, ngToken), seconds: 2 });
