@@ -91,40 +91,79 @@ export async function renderTab(body, st, route, { isCurrent }) {
     return null;
   }
 
+  // The section list is updated in place (rows keep their identity), so a
+  // focused Retry button survives an update and the count is announced once.
+  const rows = new Map();
+  let listEl = null;
+  let headEl = null;
+  let countEl = null;
+
+  function rowState(sec) {
+    const status = sectionStatus(sec);
+    let detail = '';
+    let detailClass = 'section-detail muted';
+    let pill = SECTION_TEXT[status] || status;
+    const blocker = status === 'failed' ? blockedBy(sec) : null;
+    if (status === 'retrying') {
+      const due = retryUntil.get(sec.id);
+      const left = due ? (due - Date.now()) / 1000 : null;
+      if (left !== null) pill = left > 0.05 ? `Retrying in ${left < 10 ? left.toFixed(1) : Math.ceil(left)} s` : 'Retrying now';
+      detail = sec.error || '';
+    } else if (blocker) {
+      detail = `Waits for “${blocker.title || blocker.id}”: retrying that section writes this one too.`;
+    } else if (status === 'failed') {
+      detail = sec.error || 'failed';
+      detailClass = 'section-detail error-text';
+    } else if (status === 'done' && sec.warning) {
+      detail = sec.warning;
+    }
+    return { status, pill, detail, detailClass, retry: status === 'failed' && !blocker };
+  }
+
   function drawProgress() {
-    clear(progressBox);
-    if (!report || !report.sections) return;
-    const sections = report.sections;
-    const done = sections.filter((s) => s.status === 'done').length;
-    const failed = sections.filter((s) => s.status === 'failed').length;
+    const sections = report && report.sections ? report.sections : [];
+    const done = sections.filter((x) => x.status === 'done').length;
+    const failed = sections.filter((x) => x.status === 'failed').length;
     const final = finished(report);
-    if (final && failed === 0) return; // the report itself shows below
-    progressBox.append(
-      h('h3', null, final ? 'Sections' : 'Writing the report'),
-      h('p', { class: 'muted', role: 'status', 'aria-live': 'polite' }, `${done} of ${sections.length} sections done${failed ? `, ${failed} failed` : ''}`),
-      h('ol', { class: 'section-list' }, sections.map((sec) => {
-        const status = sectionStatus(sec);
-        let detail = null;
-        if (status === 'retrying') {
-          const due = retryUntil.get(sec.id);
-          const left = due ? Math.max(0, Math.ceil((due - Date.now()) / 1000)) : null;
-          detail = h('span', { class: 'section-detail' }, left !== null ? `retrying in ${left} s` : 'retrying', sec.error ? ` — ${sec.error}` : '');
-        } else if (status === 'failed' && blockedBy(sec)) {
-          detail = h('span', { class: 'section-detail muted' }, `Waits for “${blockedBy(sec).title || blockedBy(sec).id}”: retrying that section writes this one too.`);
-        } else if (status === 'failed') {
-          detail = h('span', { class: 'section-detail error-text' }, sec.error || 'failed');
-        } else if (status === 'done' && sec.warning) {
-          detail = h('span', { class: 'section-detail muted' }, sec.warning);
-        }
-        const retry = status === 'failed' && !blockedBy(sec)
-          ? h('button', { type: 'button', class: 'btn btn-small', 'aria-label': `Retry ${sec.title || sec.id}`, onclick: (ev) => retrySection(sec, ev.currentTarget) }, 'Retry')
-          : null;
-        return h('li', { class: ['section-row', `is-${status}`], dataset: { section: sec.id } },
-          h('span', { class: 'section-icon', 'aria-hidden': 'true' }),
-          h('span', { class: 'section-title' }, sec.title || sec.id),
-          h('span', { class: ['pill', `pill-${status}`] }, SECTION_TEXT[status] || status),
-          detail, retry);
-      })));
+    if (!sections.length || (final && failed === 0)) {
+      clear(progressBox); // the report itself shows below
+      rows.clear();
+      listEl = null;
+      return;
+    }
+    if (!listEl) {
+      headEl = h('h3');
+      countEl = h('p', { class: 'muted', role: 'status', 'aria-live': 'polite' });
+      listEl = h('ol', { class: 'section-list' });
+      clear(progressBox).append(headEl, countEl, listEl);
+    }
+    headEl.textContent = final ? 'Sections' : 'Writing the report';
+    const count = `${done} of ${sections.length} sections done${failed ? `, ${failed} failed` : ''}`;
+    if (countEl.textContent !== count) countEl.textContent = count;
+    for (const sec of sections) {
+      let r = rows.get(sec.id);
+      if (!r) {
+        r = { li: h('li', { dataset: { section: sec.id } }), pill: h('span'), detail: h('span'), title: h('span', { class: 'section-title' }), retry: null };
+        r.li.append(h('span', { class: 'section-icon', 'aria-hidden': 'true' }), r.title, r.pill, r.detail);
+        listEl.append(r.li);
+        rows.set(sec.id, r);
+      }
+      const v = rowState(sec);
+      r.li.className = `section-row is-${v.status}`;
+      r.title.textContent = sec.title || sec.id;
+      r.pill.className = `pill pill-${v.status}`;
+      if (r.pill.textContent !== v.pill) r.pill.textContent = v.pill;
+      r.detail.className = v.detailClass;
+      r.detail.hidden = !v.detail;
+      if (r.detail.textContent !== v.detail) r.detail.textContent = v.detail;
+      if (v.retry && !r.retry) {
+        r.retry = h('button', { type: 'button', class: 'btn btn-small', 'aria-label': `Retry ${sec.title || sec.id}`, onclick: (ev) => retrySection(sec.id, ev.currentTarget) }, 'Retry');
+        r.li.append(r.retry);
+      } else if (!v.retry && r.retry) {
+        r.retry.remove();
+        r.retry = null;
+      }
+    }
   }
 
   async function drawDoc() {
@@ -298,7 +337,7 @@ export async function renderTab(body, st, route, { isCurrent }) {
     clearInterval(ticking);
     ticking = setInterval(() => {
       if (report && (report.sections || []).some((s) => s.status === 'retrying')) drawProgress();
-    }, 1000);
+    }, 250);
   }
 
   function startPolling() {
@@ -334,6 +373,9 @@ export async function renderTab(body, st, route, { isCurrent }) {
       localStorage.setItem(`o2c.report.${st.id}`, id);
       reportId = id;
       report = { id, status: 'queued', sections: [] };
+      rows.clear();
+      listEl = null;
+      retryUntil.clear();
       await load(id);
       if (report && !finished(report) && !stream) follow();
     } catch (e) {
@@ -342,11 +384,11 @@ export async function renderTab(body, st, route, { isCurrent }) {
     }
   }
 
-  async function retrySection(sec, button) {
+  async function retrySection(id, button) {
     button.disabled = true;
     try {
-      await api.post(`/reports/${encodeURIComponent(reportId)}/sections/${encodeURIComponent(sec.id)}/retry`, {});
-      updateSection(sec.id, { status: 'queued', error: undefined });
+      await api.post(`/reports/${encodeURIComponent(reportId)}/sections/${encodeURIComponent(id)}/retry`, {});
+      updateSection(id, { status: 'queued', error: undefined });
       report.status = 'running';
       drawHead();
       drawProgress();
