@@ -13,11 +13,17 @@ const struct cli_command cli_commands[] = {
      cmd_serve},
     {"run", "score one assessment and write its report, headless",
      "usage: o2c run DIR --answers F.json [--target N] [--out F.md|F.html]\n"
-     "               [--provider P] [--json] [--config F]\n"
+     "               [--provider P] [--json] [--kb DIR] [--config F]\n"
      "\n"
-     "Scores the answers in F.json with the assessment type in DIR (e.g. scripts/o2c),\n"
-     "then writes the report (offline drafter unless --provider says otherwise).\n"
-     "Exit 1 if any section failed.\n",
+     "Scores the answers in F.json ({\"client\", \"answers\", \"targets\"?}, like\n"
+     "scripts/o2c/examples/*.json) with the assessment type in DIR (e.g. scripts/o2c)\n"
+     "and the knowledge base, then writes the report: to F (.html: self-contained\n"
+     "HTML, else Markdown; default <client>-o2c-report.md).  No database, no server.\n"
+     "--target N sets every area's target level (1-5).  P: offline (the default, the\n"
+     "sections' own drafts, no LLM), auto, anthropic or openai (environment as for\n"
+     "serve).  --json prints {\"scores\", \"report\": {\"sections\", \"path\"}}; a\n"
+     "progress bar per section goes to stderr when it is a terminal.\n"
+     "Exit 1 if any section failed, 2 on a usage error (a bad answers file).\n",
      cmd_run},
     {"check", "load and validate scripts and the knowledge base",
      "usage: o2c check [DIR] [--kb DIR] [--json] [--config F]\n"

@@ -338,6 +338,28 @@ test('retrying one failed section re-calls only that section and what waits for 
   }
 });
 
+test('a retry while the job still writes other sections joins that job', async (t) => {
+  const { mock, admin } = await setup(t, { latencyMs: 600, schedule: 'spend' },
+    { env: { O2C_LLM_CONCURRENCY: '2' } });
+  const aid = await newAssessment(admin, 'Busy SA');
+  const rid = await requestReport(admin, aid);
+  const mid = await waitReport(admin, rid, { pred: (r) => r.sections.some((s) => s.kind === 'llm' && s.status === 'failed'
+    && !/^not written/.test(s.error || '')) });
+  assert.ok(!['done', 'partial', 'failed'].includes(mid.status), 'the job is still running');
+  const failed = mid.sections.find((s) => s.status === 'failed' && !/^not written/.test(s.error || ''));
+  const r = await admin.post(`/api/v1/reports/${rid}/sections/${failed.id}/retry`);
+  assert.equal(r.status, 202, r.text);
+  const running = await admin.get(`/api/v1/reports/${rid}`);
+  assert.equal(running.json.status, 'running');
+  const final = await waitReport(admin, rid);
+  assert.equal(final.status, 'done', JSON.stringify(final.sections.map((s) => [s.id, s.status, s.error])));
+  const calls = countBy(mock.requests(), sectionOf);
+  for (const [k, n] of Object.entries(calls)) {
+    const limit = k === keyOf(failed) ? 3 : 2; // the spend refusal, then answer and re-ask
+    assert.ok(n <= limit, `${k} called ${n} times`);
+  }
+});
+
 test('a job cut short by SIGKILL resumes on restart without re-calling finished sections', async (t) => {
   const mock = await startMock({ windowMs: WINDOW_S * 1000, latencyMs: 400, seed: 3 });
   const env = llmEnv(mock, { O2C_LLM_CONCURRENCY: '2' });

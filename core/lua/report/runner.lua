@@ -413,6 +413,9 @@ end
 function M.requeue(storage, report_id, sections)
   local job = active[report_id]
   local bus = events.get(report_id)
+  -- The retry put the report back to queued; the job still writing it
+  -- marks it running again.
+  if job and job.bus then storage:report_start(report_id) end
   for _, q in ipairs(sections) do
     local s = job and job.by_id and job.by_id[q.id]
     if s and s.status == "failed" then s.status, s.error = "queued", nil end
