@@ -32,7 +32,7 @@ function problemOf(file) {
 const url = (st, name) => `/api/v1/assessments/${encodeURIComponent(st.id)}/attachments/${encodeURIComponent(name)}`;
 
 export async function renderTab(body, st, route, { isCurrent }) {
-  const input = h('input', { type: 'file', id: 'evidence-file', multiple: true, accept: Object.keys(TYPES).join(','), class: 'visually-hidden', tabindex: '-1' });
+  const input = h('input', { type: 'file', id: 'evidence-file', 'aria-label': 'Image files', 'aria-hidden': 'true', multiple: true, accept: Object.keys(TYPES).join(','), class: 'visually-hidden', tabindex: '-1' });
   const pick = h('button', { type: 'button', class: 'btn btn-primary', onclick: () => input.click() }, 'Choose images');
   const errors = h('ul', { class: 'upload-errors', role: 'alert' });
   const grid = h('ul', { class: 'evidence-grid', 'aria-label': 'Attached images' });
