@@ -696,6 +696,12 @@ async function cleanup() {
 for (const sig of ['SIGINT', 'SIGTERM']) {
   process.on(sig, async () => { await cleanup(); process.exit(130); });
 }
+// Whatever happens, no server outlives the bench.
+process.on('exit', () => {
+  for (const p of children) { try { p.kill('SIGKILL'); } catch { /* gone */ } }
+  try { rmSync(WORK, { recursive: true, force: true }); } catch { /* gone */ }
+});
+process.on('uncaughtException', (e) => { log(`fatal: ${e.stack || e}`); process.exit(1); });
 
 const started = nowMs();
 const FAILED_NAMES = {
