@@ -179,6 +179,9 @@ function M.html(doc)
   add('<html lang="en">')
   add("<head>")
   add('<meta charset="utf-8">')
+  -- Also when opened from disk: nothing in the file may load or run anything.
+  add('<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; '
+    .. 'style-src \'unsafe-inline\'; img-src data:">')
   add('<meta name="viewport" content="width=device-width, initial-scale=1">')
   add("<title>" .. esc(title_of(doc)) .. "</title>")
   add("<style>" .. CSS .. "</style>")

@@ -193,9 +193,10 @@ local function section_task(job, s)
     local stored, serr = job.storage:section_done(job.id, s.id, result)
     if stored then
       s.status, s.text = "done", result.text
-      job.bus:emit("section.done", { section = s.id, provider = provider,
-        model = result.model, label = events.label(provider, result.model, s.kind), tokens_in = result.tokens_in or 0, tokens_out = result.tokens_out or 0,
-        warning = result.warning, elapsed_ms = timer.now() - started })
+      job.bus:emit("section.done", { section = s.id, provider = provider, model = result.model,
+        label = events.label(provider, result.model, s.kind), tokens_in = result.tokens_in or 0,
+        tokens_out = result.tokens_out or 0, warning = result.warning,
+        elapsed_ms = timer.now() - started })
       return
     end
     err = "the section was written but could not be stored: " .. tostring(serr)
