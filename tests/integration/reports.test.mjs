@@ -18,6 +18,7 @@ import { join } from 'node:path';
 import { startServer, login, tempDir, logLines, SOURCE } from './lib/o2c.mjs';
 import { startMock } from '../mock_provider/mock.mjs';
 
+const PNG = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==', 'base64');
 const MEDIAN = JSON.parse(readFileSync(join(SOURCE, 'scripts/o2c/examples/median.json'), 'utf8'));
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const WINDOW_S = 6;
@@ -165,6 +166,9 @@ function countBy(list, fn) {
 test('a report is written section by section, streamed, stored and downloadable', async (t) => {
   const { mock, srv, admin } = await setup(t, { latencyMs: 150, jitterMs: 50 });
   const aid = await newAssessment(admin, 'Acme Ltd.');
+  const put = await admin.put(`/api/v1/assessments/${aid}/attachments/dunning-letter.png`, PNG,
+    { 'Content-Type': 'image/png' });
+  assert.equal(put.status, 201, put.text);
   const started = Date.now();
   const rid = await requestReport(admin, aid);
   assert.ok(Date.now() - started < 1000, 'the job is stored and answered at once');
@@ -224,6 +228,14 @@ test('a report is written section by section, streamed, stored and downloadable'
     assert.equal(bySection[keyOf(s)], s.warning ? 2 : 1, `${s.id} called ${bySection[keyOf(s)]} times`);
   }
   assert.ok(calls.some((r) => JSON.stringify(r.body).includes('rejected for this reason')));
+  // Evidence images go along with the findings prompts as image blocks.
+  const findings = calls.filter((r) => sectionOf(r).startsWith('findings:'));
+  for (const r of findings) {
+    const image = r.body.messages[0].content.find((b) => b.type === 'image');
+    assert.ok(image, `${sectionOf(r)} carries the evidence image`);
+    assert.equal(image.source.media_type, 'image/png');
+    assert.equal(image.source.data, `[base64: ${PNG.toString('base64').length} chars]`);
+  }
 
   // Downloads: Markdown and self-contained HTML with the radar chart and the label.
   const md = await admin.get(`/api/v1/reports/${rid}/download?format=md`);
