@@ -118,6 +118,10 @@ export function guard(page, origin, name) {
     expect(re) {
       allowed.push(re);
     },
+    // Forget allowances that were not used (each covers one step only).
+    settle() {
+      allowed.length = 0;
+    },
   };
 }
 

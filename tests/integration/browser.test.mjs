@@ -63,6 +63,7 @@ test('web UI end to end in Chromium', { skip, timeout: 240000 }, async (t) => {
     .map((el) => el.outerHTML.slice(0, 160)));
   const checkClean = async () => {
     assert.deepEqual(await unlabelled(page), [], 'controls without a label');
+    for (const g of guards) g.settle();
     const problems = guards.flatMap((g) => g.problems);
     assert.deepEqual(problems, [], `browser problems:\n${problems.join('\n')}\n--- server log tail ---\n${server.log().slice(-3000)}`);
   };
@@ -154,8 +155,15 @@ test('web UI end to end in Chromium', { skip, timeout: 240000 }, async (t) => {
     await assert.rejects(question(page, 'bi_accuracy').getByText('outside the valid range').waitFor({ timeout: 300 }));
     assert.equal(await accuracy.getAttribute('aria-invalid'), 'false');
 
+    // The network drops this save once: the state says so, then it retries.
+    let drops = 0;
+    await page.route('**/answers', (route) => (drops++ === 0 ? route.abort('failed') : route.continue()));
+    gA.expect(/ERR_FAILED|Failed to load resource/);
     await question(page, 'bi_cost').getByRole('textbox', { name: /Cost per invoice/ }).fill('4.10');
     await question(page, 'bi_cost').getByRole('textbox', { name: /Cost per invoice/ }).blur();
+    await page.locator('.save-state', { hasText: /^Failed — retrying in \d+ s$/ }).waitFor();
+    await saved();
+    await page.unroute('**/answers');
 
     // An evidence note on one answer.
     await question(page, 'bi_timing').getByText('Evidence note', { exact: true }).click();
