@@ -148,6 +148,14 @@ large.addEventListener('click', () => {
 
 window.addEventListener('hashchange', render);
 
+// The skip link must not touch the hash: the hash is the route.
+document.querySelector('.skip').addEventListener('click', (ev) => {
+  ev.preventDefault();
+  const target = main.querySelector('h1') || main;
+  target.setAttribute('tabindex', '-1');
+  target.focus();
+});
+
 async function start() {
   // No CSRF cookie: certainly not signed in; skip the /me round trip.
   if (cookie('o2c_csrf')) {
