@@ -114,6 +114,28 @@ int fuzz_server_handler_ref(void)
     return handler_ref;
 }
 
+#define GROWTH_EVERY 8192
+#define GROWTH_MAX ((size_t)32 << 20)
+
+void fuzz_check_vm_growth(lua_State *L)
+{
+    static unsigned long inputs;
+    static size_t baseline;
+    if (++inputs % GROWTH_EVERY != 0)
+        return;
+    lua_gc(L, LUA_GCCOLLECT);
+    size_t used = host_memory_used();
+    if (!baseline) {
+        baseline = used;
+        return;
+    }
+    if (used > baseline + GROWTH_MAX) {
+        fprintf(stderr, "fuzz: the product VM grew from %zu to %zu bytes over %lu inputs\n",
+                baseline, used, inputs);
+        abort();
+    }
+}
+
 void fuzz_fail(lua_State *L, const char *what)
 {
     fprintf(stderr, "fuzz: %s\n", what);

@@ -36,6 +36,12 @@ lua_State *fuzz_product_vm(uv_loop_t *loop);
 /* Registry reference of require("server").handle in the product VM. */
 int fuzz_server_handler_ref(void);
 
+/* Call once per input: every 8192 inputs, collects the product VM's garbage
+ * and aborts when what is left has grown by more than 32 MiB since the first
+ * such check -- state accumulating across inputs (a leak the GC cannot see,
+ * e.g. a registry reference never released). */
+void fuzz_check_vm_growth(lua_State *L);
+
 /* Prints "fuzz: WHAT" and the Lua value on top of L (if any), then aborts:
  * the way a target reports a broken invariant to libFuzzer. */
 void fuzz_fail(lua_State *L, const char *what);

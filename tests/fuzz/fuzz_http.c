@@ -15,7 +15,8 @@
  *   - the responses are well-formed HTTP/1.1 and there is one per request the
  *     server finished (its access log), in order;
  *   - no 500: with the stubs, a 500 is an uncaught error in a handler;
- *   - after the connection closes: no connection, no request, no task left. */
+ *   - after the connection closes: no connection, no request, no task, nothing
+ *     on the product VM's stack left; the VM does not grow across inputs. */
 #include <errno.h>
 #include <stddef.h>
 #include <lauxlib.h>
@@ -247,10 +248,13 @@ static void check_after_close(void)
 {
     struct http_server_stats st;
     http_server_get_stats(server, &st);
-    if (st.connections_open != 0 || st.requests_active != 0 || task_count() != 0) {
-        fprintf(stderr, "fuzz_http: left behind: %llu connections, %llu requests, %zu tasks\n",
+    int stack = lua_gettop(lua_server.L);
+    if (st.connections_open != 0 || st.requests_active != 0 || task_count() != 0 || stack != 0) {
+        fprintf(stderr,
+                "fuzz_http: left behind: %llu connections, %llu requests, %zu tasks, "
+                "%d values on the VM's stack\n",
                 (unsigned long long)st.connections_open, (unsigned long long)st.requests_active,
-                task_count());
+                task_count(), stack);
         abort();
     }
 }
@@ -309,5 +313,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     while (connections_open() > 0)
         uv_run(&loop, UV_RUN_ONCE);
     check_after_close();
+    fuzz_check_vm_growth(lua_server.L);
     return 0;
 }

@@ -66,5 +66,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
     }
     lua_settop(vm, 0);
+    fuzz_check_vm_growth(vm);
     return 0;
 }

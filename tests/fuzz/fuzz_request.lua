@@ -4,8 +4,8 @@
 --   local dispatch = dofile("tests/fuzz/fuzz_request.lua")
 --   local status, body = dispatch(method, path, body, headers)
 --
--- Raises when the router's answer breaks the API's error contract: a 500, a
--- body that is not JSON, or an error without {error = {code, message}}.
+-- Raises when the router's answer breaks the API's contract: a 500, a JSON
+-- body that does not decode, or an error without {error = {code, message}}.
 local router = require "router"
 local json = require "json"
 
@@ -33,6 +33,10 @@ local function check_answer(req)
   local status, text = req.status, req.response
   if not status then error("no response", 0) end
   if status == 500 then error("500: " .. tostring(text), 0) end
+  local ctype = req.response_headers and req.response_headers["Content-Type"] or ""
+  if ctype:find("^application/json") and status ~= 204 and json.decode(text) == nil then
+    error(status .. " with a body that is not JSON: " .. tostring(text), 0)
+  end
   if status >= 400 then
     local doc = json.decode(text)
     if type(doc) ~= "table" or type(doc.error) ~= "table" or type(doc.error.code) ~= "string"

@@ -3,8 +3,8 @@
  *
  * The input becomes an answers table in one of two ways:
  *   - it starts with '{': JSON, either an answers object or an example file
- *     {"answers": {...}, "targets": ...} (scripts/o2c/examples); JSON nulls
- *     are dropped, as the API drops them before it calls the generation;
+ *     {"answers": {...}, "targets": ...} (scripts/o2c/examples), decoded by
+ *     lua-cjson as the API does (nulls cross into the generation as nil);
  *   - otherwise, records read from the bytes, built against the real
  *     questionnaire so that most of them are valid answers (the scoring side
  *     is what we are after) and the rest are near misses: out-of-range
@@ -69,23 +69,6 @@ static const char check_scores_lua[] =
     "  range(a.completeness, 0, 1, 'areas[' .. i .. '].completeness')\n"
     "end\n"
     "for id, q in pairs(s.questions or {}) do range(q, 1, 5, 'questions.' .. id) end\n";
-
-/* Given cjson.decode, returns a decoder with nulls dropped (it raises on
- * text that is not JSON; the caller's pcall catches that). */
-static const char decode_lua[] = "local decode = ...\n"
-                                 "local null = require('cjson').null\n"
-                                 "local function strip(v, depth)\n"
-                                 "  if type(v) ~= 'table' or depth > 70 then return v end\n"
-                                 "  for k, x in pairs(v) do\n"
-                                 "    if x == null then v[k] = nil else strip(x, depth + 1) end\n"
-                                 "  end\n"
-                                 "  return v\n"
-                                 "end\n"
-                                 "return function(text)\n"
-                                 "  local v = decode(text)\n"
-                                 "  if v == null then return nil end\n"
-                                 "  return strip(v, 0)\n"
-                                 "end\n";
 
 static void copy_field(lua_State *S, int idx, const char *name, char *out, size_t cap)
 {
@@ -160,18 +143,10 @@ static void read_questionnaire(void)
     lua_settop(L, 0);
 }
 
-/* Compiles TEXT; with WITH_DECODE, runs it with cjson.decode as its argument
- * and keeps what it returns, else keeps the chunk itself. */
-static int load_helper(const char *text, const char *name, int with_decode)
+static int load_helper(const char *text, const char *name)
 {
     if (luaL_loadbuffer(L, text, strlen(text), name) != LUA_OK)
         fuzz_fail(L, "helper does not compile");
-    if (with_decode) {
-        lua_getglobal(L, "cjson");
-        lua_getfield(L, -1, "decode");
-        lua_remove(L, -2);
-        lua_call(L, 1, 1);
-    }
     return luaL_ref(L, LUA_REGISTRYINDEX);
 }
 
@@ -188,10 +163,11 @@ static void setup(void)
     lua_getfield(L, -1, "decode_max_depth");
     lua_pushinteger(L, 64);
     lua_call(L, 1, 0);
+    lua_getfield(L, -1, "decode");
+    decode_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     lua_pop(L, 1);
     read_questionnaire();
-    check_ref = load_helper(check_scores_lua, "=check_scores", 0);
-    decode_ref = load_helper(decode_lua, "=decode", 1);
+    check_ref = load_helper(check_scores_lua, "=check_scores");
     if (nquestions == 0 || nareas == 0)
         fuzz_fail(NULL, "the questionnaire has no questions");
 }
@@ -397,7 +373,7 @@ static void build_from_bytes(const uint8_t *data, size_t size)
     lua_insert(L, -2); /* answers, targets */
 }
 
-/* Pushes answers, targets decoded from JSON; returns 0 when it is not usable. */
+/* Pushes answers, targets decoded from JSON; returns 0 when it is not JSON. */
 static int build_from_json(const uint8_t *data, size_t size)
 {
     lua_rawgeti(L, LUA_REGISTRYINDEX, decode_ref);
