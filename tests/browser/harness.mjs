@@ -46,6 +46,9 @@ export async function startServer({ bin, sourceDir, env = {}, adminPassword }) {
     env: { ...process.env, O2C_ADMIN_PASSWORD: adminPassword, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  // Never outlive the test, even when it crashes before stop().
+  const reap = () => child.exitCode === null && child.kill('SIGKILL');
+  process.once('exit', reap);
   let log = '';
   const keep = (chunk) => {
     log += chunk;
@@ -80,6 +83,7 @@ export async function startServer({ bin, sourceDir, env = {}, adminPassword }) {
         const timeout = sleep(5000).then(() => child.kill('SIGKILL'));
         await Promise.race([done, timeout]);
       }
+      process.removeListener('exit', reap);
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
