@@ -201,7 +201,7 @@ async function audit(body, { isCurrent }) {
         h('td', { class: 'nowrap' }, fmtTime(e.time || e.at || e.created_at || e.ts)),
         h('td', null, e.user || e.actor || e.user_name || '—'),
         h('td', null, h('code', null, e.action || e.event || '—')),
-        h('td', { class: 'audit-details' }, detailsText(e.details ?? e.detail ?? e.data)),
+        h('td', { class: 'audit-details' }, [e.target ? `target: ${e.target}` : '', detailsText(e.details ?? e.detail ?? e.data)].filter(Boolean).join(' · ')),
         h('td', { class: 'nowrap muted' }, e.address || '')))))));
   }
   form.addEventListener('submit', (ev) => {
