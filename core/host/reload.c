@@ -91,12 +91,38 @@ static void unwatch_all(void)
     rl.nwatches = 0;
 }
 
-/* Folders may have appeared or gone: watch the trees afresh. */
-static void rewatch(void)
+static int watching(uv_fs_event_t *const *list, size_t n, const char *path)
 {
-    unwatch_all();
+    char buf[CONFIG_PATH_MAX * 2];
+    for (size_t i = 0; i < n; i++) {
+        size_t len = sizeof buf;
+        if (uv_fs_event_getpath(list[i], buf, &len) == 0 && strcmp(buf, path) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* Folders may have appeared or gone: watch the trees afresh.  Returns 1
+ * when a folder is watched now that was not before: files written in it
+ * before its watch began were possibly missed by the build that just ran. */
+static int rewatch(void)
+{
+    uv_fs_event_t *old[RELOAD_WATCH_MAX];
+    size_t nold = rl.nwatches;
+    memcpy(old, rl.watches, nold * sizeof *old);
+    rl.nwatches = 0;
     watch_tree(rl.cfg->scripts_dir);
     watch_tree(rl.cfg->kb_dir);
+    int added = 0;
+    char buf[CONFIG_PATH_MAX * 2];
+    for (size_t i = 0; i < rl.nwatches && !added; i++) {
+        size_t len = sizeof buf;
+        if (uv_fs_event_getpath(rl.watches[i], buf, &len) == 0 && !watching(old, nold, buf))
+            added = 1;
+    }
+    for (size_t i = 0; i < nold; i++)
+        uv_close((uv_handle_t *)old[i], watch_closed);
+    return added && nold > 0;
 }
 
 static void job_build(struct reload_job *job)
@@ -159,7 +185,8 @@ static void job_done(uv_work_t *w, int status)
     free(job);
     if (rl.stopped)
         return;
-    rewatch();
+    if (rewatch())
+        rl.dirty = 1;
     if (rl.dirty) {
         rl.dirty = 0;
         reload_schedule();
