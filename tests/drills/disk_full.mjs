@@ -147,7 +147,7 @@ try {
   const samples = [...new Set(refusedList.map((x) => `${x.status} ${x.error?.code}: ${x.error?.message}`))].slice(0, 4);
   c.say(`what users were told: ${samples.join(' | ')}`);
   const says = refusedList.filter((x) => /disk|space|full|storage/i.test(x.error?.message || ''));
-  c.check('the message says the storage is full (not just "internal error")', says.length === refusedList.length,
+  c.check('the message says the disk is full, not just "internal error"', says.length === refusedList.length,
     `${says.length} of ${refusedList.length} mention disk/space/full/storage`);
   const health = await http.request('GET', '/healthz');
   c.check('the server is alive and answers /healthz', server.alive() && health.status === 200, `healthz ${health.status}`);

@@ -23,7 +23,7 @@ export class Checks {
   check(what, ok, detail = '') {
     if (ok) this.passed++;
     else this.failed.push(what);
-    this.say(`${ok ? 'ok  ' : 'FAIL'} ${what}${detail ? ` (${detail})` : ''}`);
+    this.say(`${ok ? 'ok  ' : 'FAIL'} ${what}${detail ? ` -- ${String(detail).replace(/\n/g, ' ')}` : ''}`);
     return ok;
   }
   // Prints the verdict and exits: 0 when every check held.

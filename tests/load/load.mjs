@@ -68,7 +68,7 @@ const opts = {
   users: num('users', DEFAULTS.users),
   concurrency: num('concurrency', DEFAULTS.concurrency),
   rampMs: values['ramp-ms'] !== undefined ? num('ramp-ms') : null,
-  maxSeconds: num('max-seconds', DEFAULTS.maxSeconds),
+  maxSeconds: values['max-seconds'] !== undefined ? num('max-seconds') : null,
   rpm: num('rpm', DEFAULTS.rpm),
   windowS: num('window-s', DEFAULTS.windowS),
   faultRate: num('fault-rate', DEFAULTS.faultRate),

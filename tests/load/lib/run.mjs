@@ -13,7 +13,8 @@ export const DEFAULTS = Object.freeze({
   users: 50,
   concurrency: 0,          // users running at once; 0 = all
   rampMs: null,            // spread of the users' starts; null = min(120 s, users x 100 ms)
-  maxSeconds: 900,         // the whole run, set-up included; then users stop and count as failed
+  maxSeconds: null,        // the whole run, set-up included, then users stop and count as failed;
+                           // null = 300 s + twice the provider time the reports need at the limit
   pauseMin: 50, pauseMax: 200,  // "think time" before each answer, ms
   twoTabFraction: 0.2,     // users with a second tab on the same session
   tabBAnswers: 8,          // answers the second tab writes
@@ -77,6 +78,8 @@ export async function startStack(opts) {
 export async function runLoad(options) {
   const opts = { ...DEFAULTS, ...options };
   if (opts.rampMs === null) opts.rampMs = Math.min(120000, opts.users * 100);
+  // Each report costs ~25 provider calls (re-asks and faults included).
+  if (opts.maxSeconds === null) opts.maxSeconds = Math.round(300 + 2 * (opts.users * 25 / opts.rpm) * opts.windowS);
   const log = opts.log;
   const t0 = Date.now();
   const owned = !opts.server;
