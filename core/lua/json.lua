@@ -25,39 +25,54 @@ local sentinel = string.format("\1o2c-empty-array-%08x%08x\1", math.random(0, 0x
   math.random(0, 0x7fffffff))
 local sentinel_json = cjson.encode(sentinel)
 
--- Returns V with empty marked lists replaced, and whether anything changed.
-local function swap_empty(v, depth)
-  if type(v) ~= "table" or depth > 64 then
-    return v, false
-  end
-  if next(v) == nil then
-    if getmetatable(v) == M.array_mt then
-      return sentinel, true
-    end
-    return v, false
-  end
+-- Returns T with empty marked lists replaced, or nil when nothing under T
+-- needed it.  Leaves are never visited: only tables recurse (the hot path
+-- encodes score tables with hundreds of numbers and strings).
+local function swap_empty(t, depth)
   local copy
-  for k, child in pairs(v) do
-    local new, changed = swap_empty(child, depth + 1)
-    if changed then
-      if not copy then
-        copy = {}
-        for k2, v2 in pairs(v) do copy[k2] = v2 end
+  for k, child in next, t do
+    if type(child) == "table" and depth < 64 then
+      local new
+      if next(child) == nil then
+        if getmetatable(child) == M.array_mt then new = sentinel end
+      else
+        new = swap_empty(child, depth + 1)
       end
-      copy[k] = new
+      if new then
+        if not copy then
+          copy = {}
+          for k2, v2 in next, t do copy[k2] = v2 end
+        end
+        copy[k] = new
+      end
     end
   end
-  return copy or v, copy ~= nil
+  return copy
 end
 
 -- Encodes V; raises on values JSON cannot hold (functions, cycles, sparse arrays).
-function M.encode(v)
-  local swapped, changed = swap_empty(v, 0)
-  local text = cjson.encode(swapped)
-  if changed then
-    text = text:gsub(sentinel_json:gsub("%p", "%%%0"), "[]")
+-- Replaces each sentinel in TEXT by [] (plain search: no pattern matching).
+local function replace_sentinels(text)
+  local parts, pos = {}, 1
+  while true do
+    local i, j = text:find(sentinel_json, pos, true)
+    if not i then break end
+    parts[#parts + 1] = text:sub(pos, i - 1)
+    parts[#parts + 1] = "[]"
+    pos = j + 1
   end
-  return text
+  parts[#parts + 1] = text:sub(pos)
+  return table.concat(parts)
+end
+
+function M.encode(v)
+  local swapped
+  if type(v) == "table" then
+    if next(v) == nil and getmetatable(v) == M.array_mt then return "[]" end
+    swapped = swap_empty(v, 0)
+  end
+  if not swapped then return cjson.encode(v) end
+  return replace_sentinels(cjson.encode(swapped))
 end
 
 -- Decodes TEXT; returns the value, or nil and a message.  Never raises.
