@@ -76,22 +76,34 @@ function M.start()
   M.check_openapi()
 end
 
+local function params_of(route, ...)
+  local params = {}
+  for i, name in ipairs(route.params) do
+    local value = api.url_decode((select(i, ...)))
+    if not value then return nil end
+    params[name] = value
+  end
+  return params
+end
+
+-- The route for METHOD and PATH with its decoded parameters; or nil and
+-- the methods PATH allows (for a 405); or nil, nil, "bad_path".
 local function match(method, path)
-  local allowed = {}
+  if method == "HEAD" then method = "GET" end
   for _, r in ipairs(routes) do
-    local captures = table.pack(path:match(r.pattern))
-    if captures[1] ~= nil then
-      if r.method == method or (method == "HEAD" and r.method == "GET") then
-        local params = {}
-        for i, name in ipairs(r.params) do
-          local value = api.url_decode(captures[i])
-          if not value then return nil, nil, "bad_path" end
-          params[name] = value
-        end
+    if r.method == method then
+      local first = path:match(r.pattern)
+      if first then
+        if #r.params == 0 then return r, {} end
+        local params = params_of(r, path:match(r.pattern))
+        if not params then return nil, nil, "bad_path" end
         return r, params
       end
-      allowed[#allowed + 1] = r.method
     end
+  end
+  local allowed = {}
+  for _, r in ipairs(routes) do
+    if path:match(r.pattern) then allowed[#allowed + 1] = r.method end
   end
   return nil, allowed
 end

@@ -31,16 +31,13 @@ local function score(ctx)
   local body = ctx:body(ANSWER_SET)
   api.require_type(ctx, type_id)
   local values = api.split_answers(body.answers)
-  api.check_answers(ctx, type_id, values)
   local g = ctx:gen()
-  if body.targets then
-    local ok, problems = g:call("validate_targets", type_id, body.targets)
-    if not ok then
-      api.fail(400, "invalid", problems[1].field .. ": " .. problems[1].message,
-        { field = problems[1].field })
-    end
+  local scores, problems = g:call("preview", type_id, values, body.targets)
+  if not scores then
+    local first = problems and problems[1] or { field = "answers", message = "invalid" }
+    api.fail(400, "invalid", first.field .. ": " .. first.message,
+      { field = first.field, problems = json.array(problems or {}) })
   end
-  local scores = g:call("score", type_id, values, body.targets)
   return 200, { scores = api.scores_json(scores), generation = g:hash() }
 end
 
