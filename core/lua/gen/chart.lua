@@ -45,8 +45,10 @@ function chart.radar(spec)
     out[#out + 1] = s
   end
   local title = spec.title or "Radar chart"
-  add(string.format('<svg xmlns="http://www.w3.org/2000/svg" role="img" viewBox="0 0 %d %d" width="%d" height="%d" font-family="sans-serif" font-size="12">',
-    size, size + 40, size, size + 40))
+  -- Side margins leave room for long labels anchored left or right of a spoke.
+  local margin = 110
+  add(string.format('<svg xmlns="http://www.w3.org/2000/svg" role="img" viewBox="%d 0 %d %d" width="%d" height="%d" font-family="sans-serif" font-size="12">',
+    -margin, size + 2 * margin, size + 40, size + 2 * margin, size + 40))
   add("<title>" .. xml_escape(title) .. "</title>")
   if n < 3 then
     add('<text x="10" y="20">A radar chart needs at least three axes.</text></svg>')
