@@ -9,13 +9,18 @@ packages=(
   node-llhttp libsodium-dev libcmocka-dev sqlite3
 )
 if [ "${1:-}" = "--test" ]; then
-  packages+=(wrk chromium nodejs npm nginx-light libnginx-mod-http-lua curl)
+  packages+=(wrk chromium nginx-light libnginx-mod-http-lua curl)
 fi
 
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# Node.js may come from elsewhere than Debian (with npm bundled, which then
+# conflicts with Debian's npm): ask for the commands, not the packages.
+if [ "${1:-}" = "--test" ] && ! { command -v node && command -v npm; } >/dev/null; then
+  missing+=(nodejs npm)
+fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 sudo=""
