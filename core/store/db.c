@@ -43,8 +43,8 @@ static const char SQL_ROLLBACK_TO[] = "ROLLBACK TO o2c_nested";
 
 const char *store_rc_code(int rc)
 {
-    static const char *const codes[] = {"ok",      "not_found", "conflict", "exists",
-                                        "invalid", "refused",   "busy",     "error"};
+    static const char *const codes[] = {"ok",      "not_found", "conflict", "exists",    "invalid",
+                                        "refused", "busy",      "error",    "disk_full"};
     if (rc < 0 || rc >= (int)(sizeof codes / sizeof *codes))
         return "error";
     return codes[rc];
@@ -68,6 +68,9 @@ int db_sqlite_fail(struct db *db, const char *what)
     case SQLITE_BUSY:
     case SQLITE_LOCKED:
         rc = STORE_BUSY;
+        break;
+    case SQLITE_FULL:
+        rc = STORE_FULL;
         break;
     case SQLITE_CONSTRAINT:
         if (code == SQLITE_CONSTRAINT_UNIQUE || code == SQLITE_CONSTRAINT_PRIMARYKEY)

@@ -21,10 +21,12 @@ enum store_rc {
     STORE_REFUSED,   /* throttled, disabled, password policy */
     STORE_BUSY,      /* the database stayed locked past busy_timeout */
     STORE_ERROR,     /* I/O, corruption, out of memory: a bug or an outage */
+    STORE_FULL,      /* the disk (or quota) is full: nothing was written */
 };
 
 /* Short machine code for RC ("ok", "not_found", "conflict", "exists",
- * "invalid", "refused", "busy", "error"): the `code` of Lua's nil, msg, code. */
+ * "invalid", "refused", "busy", "error", "disk_full"): the `code` of Lua's
+ * nil, msg, code. */
 const char *store_rc_code(int rc);
 
 /* The schema version this build creates and expects (PRAGMA user_version). */

@@ -268,7 +268,7 @@ struct attachment {
 int store_blob_write(struct db *db, const void *data, size_t len, char hash[STORE_HASH_HEX]);
 /* The same without a connection: touches only files under DATA_DIR, so a
  * thread-pool worker may call it while the loop uses the database.  0, or
- * -1 with the reason in ERR. */
+ * -1 with the reason in ERR (-2 when the disk or quota is full). */
 int store_blob_write_file(const char *data_dir, const void *data, size_t len,
                           char hash[STORE_HASH_HEX], char *err, size_t errlen);
 /* Full path of the file for HASH (validated as 64 hex characters). */

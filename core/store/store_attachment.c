@@ -98,7 +98,7 @@ static int blob_write_file(const char *dir, const char *path, const void *data, 
     saved = ok ? errno : saved;
     unlink(tmp);
     snprintf(err, errlen, "cannot write attachment %s: %s", path, strerror(saved));
-    return -1;
+    return saved == ENOSPC || saved == EDQUOT ? -2 : -1;
 }
 
 int store_blob_write_file(const char *data_dir, const void *data, size_t len,
@@ -129,8 +129,9 @@ int store_blob_write_file(const char *data_dir, const void *data, size_t len,
 int store_blob_write(struct db *db, const void *data, size_t len, char hash[STORE_HASH_HEX])
 {
     char err[512];
-    if (store_blob_write_file(db_data_dir(db), data, len, hash, err, sizeof err) != 0)
-        return db_fail(db, STORE_ERROR, "%s", err);
+    int rc = store_blob_write_file(db_data_dir(db), data, len, hash, err, sizeof err);
+    if (rc != 0)
+        return db_fail(db, rc == -2 ? STORE_FULL : STORE_ERROR, "%s", err);
     return STORE_OK;
 }
 

@@ -73,6 +73,7 @@ struct put_op {
     char hash[STORE_HASH_HEX];
     char err[512];
     int ok;
+    int full; /* the write failed for lack of space */
 };
 
 static void put_release(void *data)
@@ -86,8 +87,10 @@ static void put_release(void *data)
 static void put_work(void *data)
 {
     struct put_op *op = data;
-    op->ok = store_blob_write_file(op->data_dir, op->bytes, op->len, op->hash, op->err,
-                                   sizeof op->err) == 0;
+    int rc = store_blob_write_file(op->data_dir, op->bytes, op->len, op->hash, op->err,
+                                   sizeof op->err);
+    op->ok = rc == 0;
+    op->full = rc == -2;
 }
 
 static int put_push(lua_State *co, void *data)
@@ -95,7 +98,7 @@ static int put_push(lua_State *co, void *data)
     struct put_op *op = data;
     struct store_lua *s = store_lua_get(co);
     if (!op->ok)
-        return store_lua_failf(co, STORE_ERROR, "%s", op->err);
+        return store_lua_failf(co, op->full ? STORE_FULL : STORE_ERROR, "%s", op->err);
     lua_createtable(co, 0, 3);
     lua_pushstring(co, op->name);
     lua_setfield(co, -2, "name");

@@ -11,13 +11,7 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { BIN, SOURCE } from './lib/o2c.mjs';
 
-const KNOWN_GAPS = {
-  'disk-full': {
-    'the message says the disk is full, not just "internal error"':
-      'server: SQLITE_FULL / ENOSPC become a 500 "internal error"; they should be a 507 saying the disk is full '
-      + '(core/store/db.c db_fail code mapping, core/lua/api/common.lua STORE_STATUS)',
-  },
-};
+const KNOWN_GAPS = {};
 
 function runDrill(name) {
   return new Promise((resolve) => {

@@ -37,10 +37,14 @@ end
 -- Turns a store result (value or nil, message, code, extra) into the value
 -- or the matching HTTP failure.
 local STORE_STATUS = { not_found = 404, conflict = 409, exists = 409, invalid = 400,
-  refused = 403, busy = 503, error = 500 }
+  refused = 403, busy = 503, error = 500, disk_full = 507 }
 
 function M.check(value, message, code, extra)
   if value ~= nil then return value end
+  if code == "disk_full" then
+    M.fail(507, "disk_full", "the server's disk is full, so this change was not saved; "
+      .. "nothing stored before was lost: try again once space is freed")
+  end
   local status = STORE_STATUS[code] or 500
   if status == 500 then error(message or "storage failure", 0) end
   M.fail(status, code, message or code, type(extra) == "table" and extra or nil)
