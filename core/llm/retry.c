@@ -46,6 +46,10 @@ bool retry_is_spend_limit(const char *error_type)
     return error_type && strstr(error_type, "enforced_spend_limit_reached") != NULL;
 }
 
+/* The longest wait a server may ask for (about 31 years): beyond it a value
+ * is no wait anyone meant, and its milliseconds could overflow. */
+#define RETRY_WAIT_MAX_MS 1000000000000LL
+
 /* A non-negative decimal number of UNIT milliseconds, the whole string. */
 static bool parse_amount_ms(const char *text, double unit, int64_t *ms)
 {
@@ -58,7 +62,7 @@ static bool parse_amount_ms(const char *text, double unit, int64_t *ms)
     double v = strtod(text, &end);
     while (*end == ' ' || *end == '\t')
         end++;
-    if (errno || *end || !isfinite(v) || v < 0 || v * unit > 1e12)
+    if (errno || *end || !isfinite(v) || v < 0 || v * unit > (double)RETRY_WAIT_MAX_MS)
         return false;
     *ms = (int64_t)ceil(v * unit);
     return true;
@@ -78,7 +82,9 @@ int64_t retry_server_delay_ms(llm_header_fn get, void *ctx, int64_t wall_ms)
     if (parse_amount_ms(v, 1000, &ms))
         return ms;
     time_t when = curl_getdate(v, NULL); /* RFC 9110 HTTP-date, all three forms */
-    if (when == (time_t)-1)
+    /* curl takes years like 2024002800: such a date is refused like an
+     * unreadable one (its milliseconds would overflow). */
+    if (when < 0 || (int64_t)when > (wall_ms + RETRY_WAIT_MAX_MS) / 1000)
         return -1;
     int64_t delta = (int64_t)when * 1000 - wall_ms;
     return delta > 0 ? delta : 0;
