@@ -67,6 +67,9 @@ export class ProcMonitor {
     this.samples = 0;
     this.t0 = Date.now();
     this.hwmSteps = []; // [ms since the monitor started, VmHWM MiB] each time the peak grew by 8 MiB or more
+    this.timeline = [];  // [s since the monitor started, VmRSS MiB] every timelineEveryMs
+    this.timelineEveryMs = 5000;
+    this.lastTimelineAt = -Infinity;
   }
   watch(pid) {
     this.flush();
@@ -85,6 +88,15 @@ export class ProcMonitor {
     this.samples++;
     this.last = s;
     if (s.hwmKiB > this.peakHwmKiB + 8192) this.hwmSteps.push([Date.now() - this.t0, Math.round(s.hwmKiB / 1024)]);
+    const t = Date.now() - this.t0;
+    if (s.rssKiB > 0 && t - this.lastTimelineAt >= this.timelineEveryMs) {
+      this.lastTimelineAt = t;
+      if (this.timeline.length >= 400) {  // keep it bounded: every other point, twice the interval
+        this.timeline = this.timeline.filter((_, i) => i % 2 === 0);
+        this.timelineEveryMs *= 2;
+      }
+      this.timeline.push([Math.round(t / 1000), Math.round(s.rssKiB / 1024)]);
+    }
     this.peakRssKiB = Math.max(this.peakRssKiB, s.rssKiB);
     this.peakHwmKiB = Math.max(this.peakHwmKiB, s.hwmKiB);
   }
@@ -105,7 +117,7 @@ export class ProcMonitor {
     const mib = (k) => +(k / 1024).toFixed(1);
     return { peakRssMiB: mib(Math.max(this.peakRssKiB, this.peakHwmKiB)), hwmMiB: mib(this.peakHwmKiB),
       sampledRssMiB: mib(this.peakRssKiB), lastRssMiB: this.last ? mib(this.last.rssKiB) : null,
-      hwmSteps: this.hwmSteps.slice(0, 40),
+      hwmSteps: this.hwmSteps.slice(0, 40), rssTimeline: this.timeline,
       cpuS: +(cpuMs / 1000).toFixed(2) };
   }
 }

@@ -4,6 +4,7 @@
 // against the ledger, and one summary.
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { writeFileSync } from 'node:fs';
+import { loadavg, cpus } from 'node:os';
 import { Http, sleep } from './http.mjs';
 import { Stats } from './stats.mjs';
 import { User } from './user.mjs';
@@ -82,6 +83,7 @@ export async function runLoad(options) {
   if (opts.maxSeconds === null) opts.maxSeconds = Math.round(300 + 2 * (opts.users * 25 / opts.rpm) * opts.windowS);
   const log = opts.log;
   const t0 = Date.now();
+  const loadAtStart = loadavg();
   const owned = !opts.server;
   const { mock, server, monitor } = owned ? await startStack(opts) : opts;
   const http = new Http(server.url, { timeoutMs: 30000 });
@@ -178,6 +180,8 @@ export async function runLoad(options) {
     const serverLatency = metrics.status === 200 ? parseMetrics(metrics.text) : {};
     summary = summarize({ opts, users, verifications, stats, setupStats, counters, mockStats,
       serverLatency, monitor, status, loopDelay, runS, setupS, server, totalS: (Date.now() - t0) / 1000 });
+    summary.machine = { cpus: cpus().length, cpu: cpus()[0]?.model, loadavgAtStart: loadAtStart.map((x) => +x.toFixed(2)),
+      loadavgAtEnd: loadavg().map((x) => +x.toFixed(2)) };
   } finally {
     finished = true;
     http.close();
@@ -341,6 +345,7 @@ export function formatSummary(s) {
     + `breaker states seen ${JSON.stringify(s.status.breakerStates)}, max LLM queue ${s.status.maxQueueDepth}`
     + `${s.logErrors !== undefined ? `; ${s.logErrors} error lines in its log` : ''}`);
   if (s.dbCheck) L.push(`o2c db check: exit ${s.dbCheck.status}`);
+  if (s.machine) L.push(`machine: ${s.machine.cpus} CPUs (${s.machine.cpu}), load average at start ${s.machine.loadavgAtStart.join(' ')}, at the end ${s.machine.loadavgAtEnd.join(' ')}`);
   L.push(`load generator: event-loop delay p99 ${s.loadGenerator.eventLoopDelayP99Ms} ms, max ${s.loadGenerator.eventLoopDelayMaxMs} ms`);
   for (const f of s.failures.slice(0, 10)) L.push(`  failed: ${f}`);
   for (const l of s.lost.slice(0, 10)) L.push(`  LOST: ${l.user} ${l.qid}: ${l.why}`);

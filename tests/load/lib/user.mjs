@@ -306,6 +306,7 @@ export class User {
           return g.json;
         }
         if (g.status === 404) this.fail('report_get', 'the report is gone');
+        await sleep(200);
       } else {
         await sleep(Math.min(2000, 200 * 2 ** Math.min(attempt, 4)));
       }
