@@ -24,6 +24,12 @@ local function login(ctx)
     if code == "refused" then
       api.fail(429, "too_many_attempts", message, { retry_after = retry_after },
         { ["Retry-After"] = tostring(retry_after) })
+    elseif code == "busy" then
+      -- Password checks are queued on the thread pool; the queue is full.
+      api.fail(503, "busy", "too many sign-ins at this moment; try again in a few seconds",
+        { retry_after = 2 }, { ["Retry-After"] = "2" })
+    elseif code ~= "invalid" then
+      error(message or "sign-in failed", 0)
     end
     api.fail(401, "invalid_credentials", "wrong username or password")
   end
