@@ -1,6 +1,7 @@
 #include <lauxlib.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include "fuzz_common.h"
 #include "host/config.h"
 #include "host/log.h"
@@ -51,6 +52,15 @@ void fuzz_read_sources(struct gen_sources *out)
         fprintf(stderr, "fuzz: cannot read %s and %s (set O2C_SOURCE_DIR):\n", scripts, kb);
         print_errors(&errs);
         exit(2);
+    }
+    /* Paths as `o2c check` shows them from the repository root
+     * ("scripts/o2c/scoring.lua"): what error messages and fuzz_loader's
+     * inputs name. */
+    size_t root = strlen(fuzz_source_dir());
+    for (size_t i = 0; i < out->count; i++) {
+        char *path = out->items[i].path;
+        if (strncmp(path, fuzz_source_dir(), root) == 0 && path[root] == '/')
+            memmove(path, path + root + 1, strlen(path + root + 1) + 1);
     }
 }
 

@@ -21,8 +21,9 @@ void fuzz_quiet_logs(void);
 /* The sandbox budgets of the default config. */
 void fuzz_default_limits(struct sandbox_limits *limits);
 
-/* Reads scripts/ and kb/ of the source tree; exits the process when it
- * cannot (a fuzz target without its inputs would only report noise). */
+/* Reads scripts/ and kb/ of the source tree, with paths relative to it
+ * ("scripts/o2c/scoring.lua"); exits the process when it cannot (a fuzz
+ * target without its inputs would only report noise). */
 void fuzz_read_sources(struct gen_sources *out);
 
 /* The generation of the real scripts and KB, built on first use and made

@@ -32,15 +32,6 @@ static struct gen_sources originals;
 static lua_State *L; /* for the calls into a built generation */
 static int ready;
 
-static void setup(void)
-{
-    fuzz_quiet_logs();
-    fuzz_read_sources(&originals);
-    L = luaL_newstate();
-    luaL_openlibs(L);
-    ready = 1;
-}
-
 static char *dup_bytes(const char *s, size_t n)
 {
     char *p = malloc(n + 1);
@@ -76,27 +67,12 @@ static char *replace_line(const struct gen_source *s, long line, const char *rep
     return out;
 }
 
-/* A copy of the real sources with the input's change applied. */
-static void make_sources(const uint8_t *data, size_t size, struct gen_sources *out)
+/* A copy of the real sources; when PATH is not NULL, with that file's text
+ * (or only its line LINE, when LINE > 0) replaced by TEXT, or TEXT added as a
+ * new file when no source has that path. */
+static void copy_sources(const char *path, long line, const char *text, size_t len,
+                         struct gen_sources *out)
 {
-    char path[256] = DEFAULT_TARGET;
-    long line = 0;
-    const char *text = (const char *)data;
-    size_t len = size;
-    const char *nl = memchr(data, '\n', size);
-    if (nl && (size_t)(nl - text) < sizeof path &&
-        (memcmp(data, "scripts/", 8) == 0 || (size >= 3 && memcmp(data, "kb/", 3) == 0))) {
-        memcpy(path, data, (size_t)(nl - text));
-        path[nl - text] = '\0';
-        char *colon = strrchr(path, ':');
-        if (colon) {
-            line = strtol(colon + 1, NULL, 10);
-            *colon = '\0';
-        }
-        text = nl + 1;
-        len = size - (size_t)(text - (const char *)data);
-    }
-
     memset(out, 0, sizeof *out);
     out->items = calloc(originals.count + 1, sizeof *out->items);
     if (!out->items)
@@ -108,7 +84,7 @@ static void make_sources(const uint8_t *data, size_t size, struct gen_sources *o
         d->path = strdup(s->path);
         d->rel = strdup(s->rel);
         d->kind = s->kind;
-        if (strcmp(s->path, path) == 0) {
+        if (path && strcmp(s->path, path) == 0) {
             replaced = 1;
             if (line > 0)
                 d->text = replace_line(s, line, text, len, &d->len);
@@ -118,7 +94,7 @@ static void make_sources(const uint8_t *data, size_t size, struct gen_sources *o
             d->text = dup_bytes(s->text, d->len = s->len);
         }
     }
-    if (!replaced) {
+    if (path && !replaced) {
         int kb = strncmp(path, "kb/", 3) == 0;
         struct gen_source *d = &out->items[out->count++];
         d->path = strdup(path);
@@ -127,6 +103,73 @@ static void make_sources(const uint8_t *data, size_t size, struct gen_sources *o
         d->text = dup_bytes(text, d->len = len);
     }
     memcpy(out->hash, "fuzz", 5);
+}
+
+/* The real sources with the input's change (see the top of this file). */
+static void make_sources(const uint8_t *data, size_t size, struct gen_sources *out)
+{
+    char path[256] = DEFAULT_TARGET;
+    long line = 0;
+    const char *text = (const char *)data;
+    size_t len = size;
+    const char *nl = memchr(data, '\n', size);
+    size_t first = nl ? (size_t)(nl - text) : 0; /* the first line, without its newline */
+    if (nl && first < sizeof path &&
+        ((first >= 8 && memcmp(data, "scripts/", 8) == 0) ||
+         (first >= 3 && memcmp(data, "kb/", 3) == 0))) {
+        memcpy(path, data, first);
+        path[first] = '\0';
+        char *colon = strrchr(path, ':');
+        if (colon) {
+            line = strtol(colon + 1, NULL, 10);
+            *colon = '\0';
+        }
+        text = nl + 1;
+        len = size - (first + 1);
+    }
+    copy_sources(path, line, text, len, out);
+}
+
+static struct generation *build(struct gen_sources *src, struct gen_errors *errs)
+{
+    struct sandbox_limits limits;
+    fuzz_default_limits(&limits);
+    limits.time_ms = FUZZ_TIME_MS;
+    limits.instructions = FUZZ_INSTRUCTIONS;
+    return generation_build(src, &limits, errs);
+}
+
+/* The unchanged sources must build and hold the default target: otherwise
+ * every input would only exercise the same failure. */
+static void check_originals(void)
+{
+    int found = 0;
+    for (size_t i = 0; i < originals.count; i++)
+        found |= strcmp(originals.items[i].path, DEFAULT_TARGET) == 0;
+    struct gen_sources src;
+    copy_sources(NULL, 0, NULL, 0, &src);
+    struct gen_errors errs = {0};
+    struct generation *g = build(&src, &errs);
+    if (!found || !g) {
+        fprintf(stderr, "fuzz_loader: the real sources do not build (or lack %s)\n",
+                DEFAULT_TARGET);
+        for (size_t i = 0; i < errs.count; i++)
+            fprintf(stderr, "  %s:%d: %s\n", errs.items[i].file, errs.items[i].line,
+                    errs.items[i].message);
+        exit(2);
+    }
+    generation_pin(g);
+    generation_unpin(g);
+}
+
+static void setup(void)
+{
+    fuzz_quiet_logs();
+    fuzz_read_sources(&originals);
+    L = luaL_newstate();
+    luaL_openlibs(L);
+    check_originals();
+    ready = 1;
 }
 
 static void check_errors(const struct gen_errors *errs)
@@ -175,13 +218,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         setup();
     struct gen_sources src;
     make_sources(data, size, &src);
-    struct sandbox_limits limits;
-    fuzz_default_limits(&limits);
-    limits.time_ms = FUZZ_TIME_MS;
-    limits.instructions = FUZZ_INSTRUCTIONS;
     struct gen_errors errs = {0};
     uint64_t started = uv_hrtime();
-    struct generation *g = generation_build(&src, &limits, &errs);
+    struct generation *g = build(&src, &errs);
     uint64_t ms = (uv_hrtime() - started) / 1000000;
     if (ms > FUZZ_TIME_MS + SLACK_MS) {
         fprintf(stderr, "fuzz_loader: the build took %llu ms (budget %d ms)\n",
@@ -194,6 +233,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         generation_unpin(g); /* never current: freed here */
     } else {
         check_errors(&errs);
+        if (getenv("O2C_FUZZ_VERBOSE"))
+            for (size_t i = 0; i < errs.count; i++)
+                fprintf(stderr, "fuzz_loader: %s:%d: %s\n", errs.items[i].file, errs.items[i].line,
+                        errs.items[i].message);
     }
     gen_errors_free(&errs);
     return 0;
