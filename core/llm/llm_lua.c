@@ -79,6 +79,7 @@ struct llm_provider {
     int refs;      /* the module state + each acquire and slot holding it */
     bool pumping;  /* inside llm_pump */
     bool detached; /* the module state is gone: start nothing more */
+    struct llm_acquire *waiting; /* queued acquires, so an open circuit fails them at once */
 };
 
 struct llm_state {
@@ -96,7 +97,32 @@ struct llm_acquire {
     uv_timer_t *deadline; /* NULL: no deadline */
     bool granted;         /* the scheduler started the ticket */
     bool expired;         /* the deadline passed first */
+    struct llm_acquire *prev, *next; /* in p->waiting while queued */
+    bool linked;
 };
+
+static void llm_waiting_add(struct llm_provider *p, struct llm_acquire *op)
+{
+    op->prev = NULL;
+    op->next = p->waiting;
+    if (p->waiting)
+        p->waiting->prev = op;
+    p->waiting = op;
+    op->linked = true;
+}
+
+static void llm_waiting_remove(struct llm_acquire *op)
+{
+    if (!op->linked)
+        return;
+    if (op->prev)
+        op->prev->next = op->next;
+    else
+        op->p->waiting = op->next;
+    if (op->next)
+        op->next->prev = op->prev;
+    op->linked = false;
+}
 
 struct llm_slot {
     struct llm_provider *p; /* NULL once finished or released */
@@ -191,6 +217,13 @@ static void llm_pump(struct llm_provider *p)
     if (p->detached)
         return;
     p->pumping = true;
+    /* An open circuit fails every queued call now, not when its turn comes:
+     * the woken task's push sees the open breaker and answers "unavailable". */
+    while (p->waiting && breaker_state(p->br, llm_now(p)) == BREAKER_OPEN) {
+        struct llm_acquire *op = p->waiting;
+        llm_waiting_remove(op);
+        task_wake(op->task);
+    }
     for (;;) {
         struct ratelimit_ticket *ticket = NULL;
         int64_t wait_ms = -1;
@@ -199,6 +232,7 @@ static void llm_pump(struct llm_provider *p)
         if (st == RATELIMIT_READY) {
             struct llm_acquire *op = ratelimit_ticket_user_data(ticket);
             op->granted = true;
+            llm_waiting_remove(op);
             task_wake(op->task);
             continue;
         }
@@ -420,6 +454,7 @@ static void llm_on_deadline(uv_timer_t *timer)
     op->ticket = NULL;
     breaker_release(op->p->br, &op->permit);
     op->expired = true;
+    llm_waiting_remove(op);
     llm_kick(op->p);
     task_wake(op->task);
 }
@@ -470,6 +505,7 @@ static void llm_acquire_done(void *data, int cancelled)
 {
     struct llm_acquire *op = data;
     (void)cancelled;
+    llm_waiting_remove(op);
     if (op->deadline) {
         uv_timer_stop(op->deadline);
         uv_close((uv_handle_t *)op->deadline, llm_deadline_closed);
@@ -549,6 +585,7 @@ static int llm_acquire(lua_State *L)
     op->permit = permit;
     op->enqueued_at = now;
     p->refs++;
+    llm_waiting_add(p, op);
     if (op->deadline) {
         uv_timer_init(p->loop, op->deadline);
         op->deadline->data = op;
