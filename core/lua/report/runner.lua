@@ -154,18 +154,67 @@ local function write_with_llm(job, s, ctx)
   return result
 end
 
+-- The gate: at most GATE_MAX LLM sections, across every job, hold a built
+-- prompt and wait on the provider at once; the others wait their turn
+-- (first come, first served) before building anything.  With hundreds of
+-- reports queued, prompts, contexts and images would otherwise all sit in
+-- memory until the rate limit lets them through.  The provider's scheduler
+-- keeps its own fairness between the jobs that are through.
+local GATE_MAX = 48
+local gate = { active = 0, head = 1, tail = 0, queue = {} }
+
+local function gate_next()
+  while gate.active < GATE_MAX and gate.head <= gate.tail do
+    local t = gate.queue[gate.head]
+    gate.queue[gate.head] = nil
+    gate.head = gate.head + 1
+    if not t.gone then
+      gate.active = gate.active + 1
+      t.holding = true
+      t.ev:signal()
+    end
+  end
+end
+
+local Turn = { __close = function(t)
+  if t.holding then
+    t.holding = false
+    gate.active = gate.active - 1
+    gate_next()
+  end
+end }
+
+local function gate_enter()
+  local t = setmetatable({}, Turn)
+  if gate.active < GATE_MAX and gate.head > gate.tail then
+    gate.active = gate.active + 1
+    t.holding = true
+    return t
+  end
+  t.ev = event.new()
+  gate.tail = gate.tail + 1
+  gate.queue[gate.tail] = t
+  -- A task cancelled while it waits leaves its place to the next one.
+  local _ <close> = setmetatable({}, { __close = function()
+    if not t.holding then t.gone = true end
+  end })
+  while not t.holding do t.ev:wait(60000) end
+  return t
+end
+
 local function write_section(job, s)
+  if s.kind ~= "generated" and job.provider ~= "offline" then
+    local _ <close> = gate_enter()
+    return write_with_llm(job, s, section_ctx(job, s))
+  end
   local ctx = section_ctx(job, s)
   local g, type_id = job.gen, job.type
   if s.kind == "generated" then
     return { text = g:call("section_render", type_id, s.id, ctx) }
   end
-  if job.provider == "offline" then
-    local text = g:call("section_draft", type_id, s.id, ctx)
-    local ok, reason = g:call("section_check", type_id, s.id, text, ctx)
-    return { text = text, warning = not ok and ("check failed: " .. reason) or nil }
-  end
-  return write_with_llm(job, s, ctx)
+  local text = g:call("section_draft", type_id, s.id, ctx)
+  local ok, reason = g:call("section_check", type_id, s.id, text, ctx)
+  return { text = text, warning = not ok and ("check failed: " .. reason) or nil }
 end
 
 -- Runs in its own task: writes S and stores the result, whatever happens.
