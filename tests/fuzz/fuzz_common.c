@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "fuzz_common.h"
+#include "fuzz_lua_coverage.h"
 #include "host/config.h"
 #include "host/log.h"
 #include "host/lua_host.h"
@@ -105,6 +106,7 @@ lua_State *fuzz_product_vm(uv_loop_t *loop)
         fprintf(stderr, "fuzz: cannot open the product VM\n");
         exit(2);
     }
+    fuzz_lua_coverage_enable(L);
     http_lua_register(L);
     load_stubs(L);
     if (host_require(L, "server") != LUA_OK)

@@ -20,6 +20,7 @@
 #include <string.h>
 #include <uv.h>
 #include "fuzz_common.h"
+#include "fuzz_lua_coverage.h"
 
 #define DEFAULT_TARGET "scripts/o2c/questionnaire.lua"
 /* Per call; the fuzzer's -timeout is 10 s.  Instructions bound a build far
@@ -42,7 +43,7 @@ static char *dup_bytes(const char *s, size_t n)
     return p;
 }
 
-/* TEXT with its line LINE (1-based) replaced by NEW; beyond the end, NEW is
+/* S's text with its line LINE (1-based) replaced by REPL; beyond the end, REPL is
  * appended. */
 static char *replace_line(const struct gen_source *s, long line, const char *repl, size_t rlen,
                           size_t *out_len)
@@ -86,6 +87,9 @@ static void copy_sources(const char *path, long line, const char *text, size_t l
         d->kind = s->kind;
         if (path && strcmp(s->path, path) == 0) {
             replaced = 1;
+            /* Which file, whole or one line: otherwise a whole-file seed and
+             * a line seed that changes nothing look the same to libFuzzer. */
+            fuzz_coverage_mark((uint32_t)(i * 2 + (line > 0)));
             if (line > 0)
                 d->text = replace_line(s, line, text, len, &d->len);
             else

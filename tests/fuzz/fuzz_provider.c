@@ -20,6 +20,7 @@
 #include <string.h>
 #include <strings.h>
 #include "fuzz_common.h"
+#include "fuzz_lua_coverage.h"
 #include "host/lua_host.h"
 #include "llm/ratelimit.h"
 #include "llm/retry.h"
@@ -51,6 +52,7 @@ static void setup(void)
     vm = host_open(&loop, (size_t)256 << 20);
     if (!vm)
         fuzz_fail(NULL, "cannot open the product VM");
+    fuzz_lua_coverage_enable(vm);
     char path[1024];
     snprintf(path, sizeof path, "%s/tests/fuzz/fuzz_provider.lua", fuzz_source_dir());
     if (luaL_loadfile(vm, path) != LUA_OK || host_pcall(vm, 0, 1) != LUA_OK)
