@@ -9,7 +9,7 @@ enum { CLI_OK = 0, CLI_FAILED = 1, CLI_USAGE = 2 };
 struct cli_command {
     const char *name;
     const char *summary;
-    const char *usage; /* the text `o2c help NAME` prints */
+    const char *usage;                 /* the text `o2c help NAME` prints */
     int (*run)(int argc, char **argv); /* argv[0] is the command name */
 };
 

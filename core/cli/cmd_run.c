@@ -32,14 +32,11 @@ struct run_state {
 
 static int run_parse(int argc, char **argv, struct run_opts *o)
 {
-    static const struct option longopts[] = {{"answers", required_argument, 0, 'a'},
-                                             {"target", required_argument, 0, 't'},
-                                             {"out", required_argument, 0, 'o'},
-                                             {"provider", required_argument, 0, 'p'},
-                                             {"json", no_argument, 0, 'j'},
-                                             {"kb", required_argument, 0, 'k'},
-                                             {"config", required_argument, 0, 'c'},
-                                             {0, 0, 0, 0}};
+    static const struct option longopts[] = {
+        {"answers", required_argument, 0, 'a'}, {"target", required_argument, 0, 't'},
+        {"out", required_argument, 0, 'o'},     {"provider", required_argument, 0, 'p'},
+        {"json", no_argument, 0, 'j'},          {"kb", required_argument, 0, 'k'},
+        {"config", required_argument, 0, 'c'},  {0, 0, 0, 0}};
     int c;
     opterr = 0;
     optind = 1;

@@ -23,9 +23,8 @@ struct test_tally {
 
 static int test_parse(int argc, char **argv, struct test_opts *o)
 {
-    static const struct option longopts[] = {{"kb", required_argument, 0, 'k'},
-                                             {"config", required_argument, 0, 'c'},
-                                             {0, 0, 0, 0}};
+    static const struct option longopts[] = {
+        {"kb", required_argument, 0, 'k'}, {"config", required_argument, 0, 'c'}, {0, 0, 0, 0}};
     int c;
     opterr = 0;
     optind = 1;

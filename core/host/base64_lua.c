@@ -11,8 +11,7 @@ static int base64_encode(lua_State *L)
     size_t cap = sodium_base64_ENCODED_LEN(len, sodium_base64_VARIANT_ORIGINAL);
     luaL_Buffer b;
     char *out = luaL_buffinitsize(L, &b, cap);
-    sodium_bin2base64(out, cap, (const unsigned char *)bytes, len,
-                      sodium_base64_VARIANT_ORIGINAL);
+    sodium_bin2base64(out, cap, (const unsigned char *)bytes, len, sodium_base64_VARIANT_ORIGINAL);
     luaL_pushresultsize(&b, cap - 1); /* without the terminating NUL */
     return 1;
 }

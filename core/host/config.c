@@ -42,9 +42,11 @@ static const struct config_key config_schema[] = {
     {"scripts_dir", CK_STRING, STR(scripts_dir), "O2C_SCRIPTS_DIR", NULL},
     {"kb_dir", CK_STRING, STR(kb_dir), "O2C_KB_DIR", NULL},
     {"log_level", CK_CHOICE, STR(log_level), "O2C_LOG_LEVEL", "debug|info|warn|error"},
-    {"llm.provider", CK_CHOICE, STR(llm.provider), "O2C_LLM_PROVIDER", "auto|anthropic|openai|offline"},
+    {"llm.provider", CK_CHOICE, STR(llm.provider), "O2C_LLM_PROVIDER",
+     "auto|anthropic|openai|offline"},
     {"llm.model", CK_STRING, STR(llm.model), "O2C_LLM_MODEL", NULL},
-    {"llm.anthropic_base_url", CK_STRING, STR(llm.anthropic_base_url), "O2C_ANTHROPIC_BASE_URL", NULL},
+    {"llm.anthropic_base_url", CK_STRING, STR(llm.anthropic_base_url), "O2C_ANTHROPIC_BASE_URL",
+     NULL},
     {"llm.openai_base_url", CK_STRING, STR(llm.openai_base_url), "O2C_OPENAI_BASE_URL", NULL},
     {"llm.proxy", CK_STRING, STR(llm.proxy), NULL, NULL},
     {"llm.rpm", CK_NUMBER_POS, NUM(llm.rpm), "O2C_LLM_RPM", NULL},
@@ -59,7 +61,8 @@ static const struct config_key config_schema[] = {
     {"limits.header_bytes", CK_INT_POS, NUM(limits.header_bytes), NULL, NULL},
     {"limits.json_body_bytes", CK_INT_POS, NUM(limits.json_body_bytes), NULL, NULL},
     {"limits.upload_bytes", CK_INT_POS, NUM(limits.upload_bytes), NULL, NULL},
-    {"limits.attachments_per_assessment", CK_INT_POS, NUM(limits.attachments_per_assessment), NULL, NULL},
+    {"limits.attachments_per_assessment", CK_INT_POS, NUM(limits.attachments_per_assessment), NULL,
+     NULL},
     {"limits.max_connections", CK_INT_POS, NUM(limits.max_connections), NULL, NULL},
     {"limits.header_timeout_s", CK_NUMBER_POS, NUM(limits.header_timeout_s), NULL, NULL},
     {"limits.body_timeout_s", CK_NUMBER_POS, NUM(limits.body_timeout_s), NULL, NULL},
@@ -74,7 +77,8 @@ static const struct config_key config_schema[] = {
     {"sessions.cookie_secure", CK_BOOL, NUM(sessions.cookie_secure), NULL, NULL},
     {"retention.interval_s", CK_NUMBER_POS, NUM(retention.interval_s), NULL, NULL},
     {"retention.jobs_days", CK_NUMBER_POS, NUM(retention.jobs_days), NULL, NULL},
-    {"retention.deleted_assessments_days", CK_NUMBER_POS, NUM(retention.deleted_assessments_days), NULL, NULL},
+    {"retention.deleted_assessments_days", CK_NUMBER_POS, NUM(retention.deleted_assessments_days),
+     NULL, NULL},
     {"db.synchronous", CK_CHOICE, STR(db.synchronous), NULL, "normal|full"},
     {NULL, 0, 0, 0, NULL, NULL},
 };
@@ -364,8 +368,7 @@ static int config_read_file(struct config *cfg, const char *path, char err[CONFI
     int rc = -1;
     if (!sb) {
         snprintf(err, CONFIG_ERROR_MAX, "%s: out of memory", path);
-    } else if (sandbox_load(sb, text, len, path) != LUA_OK ||
-               sandbox_pcall(sb, 0, 1) != LUA_OK) {
+    } else if (sandbox_load(sb, text, len, path) != LUA_OK || sandbox_pcall(sb, 0, 1) != LUA_OK) {
         snprintf(err, CONFIG_ERROR_MAX, "%s", lua_tostring(sandbox_state(sb), -1));
     } else if (!lua_istable(sandbox_state(sb), -1)) {
         snprintf(err, CONFIG_ERROR_MAX, "%s: must return a table of settings, got %s", path,

@@ -7,10 +7,9 @@
  *   ev:waiting()                            -- how many tasks wait on it
  *
  * A signal is not latched: it wakes the tasks waiting at that moment and
- * nothing else; they resume on the next turn of the loop.  That is enough because the product VM runs one task at a
- * time: a task that checks its condition and then calls wait() cannot miss
- * a signal between the two.  wait() returns true when signalled, false when
- * the timeout fired first.
+ * nothing else; they resume on the next turn of the loop.  That is enough because the product VM
+ * runs one task at a time: a task that checks its condition and then calls wait() cannot miss a
+ * signal between the two.  wait() returns true when signalled, false when the timeout fired first.
  *
  * Each waiting task owns one `struct event_waiter` (a uv_timer for the
  * timeout), linked into its event's list.  The waiter belongs to the task's

@@ -357,8 +357,8 @@ static void gen_errors_from_lua(lua_State *L, int idx, struct gen_errors *errs)
     }
 }
 
-struct generation *generation_build(struct gen_sources *sources, const struct sandbox_limits *limits,
-                                    struct gen_errors *errs)
+struct generation *generation_build(struct gen_sources *sources,
+                                    const struct sandbox_limits *limits, struct gen_errors *errs)
 {
     char err[512];
     struct sandbox *sb = generation_sandbox(limits, err, sizeof err);

@@ -14,8 +14,8 @@
 struct generation;
 
 struct gen_source {
-    char *path; /* as the user sees it: "scripts/o2c/scoring.lua" */
-    char *rel;  /* relative to its root: "o2c/scoring.lua" */
+    char *path;       /* as the user sees it: "scripts/o2c/scoring.lua" */
+    char *rel;        /* relative to its root: "o2c/scoring.lua" */
     const char *kind; /* "script" | "kb" */
     char *text;
     size_t len;
@@ -47,8 +47,8 @@ void gen_sources_free(struct gen_sources *src);
 
 /* Builds a generation from SOURCES (taking ownership of them).  Returns it,
  * or NULL with ERRS filled (file, line, message for each problem). */
-struct generation *generation_build(struct gen_sources *sources, const struct sandbox_limits *limits,
-                                    struct gen_errors *errs);
+struct generation *generation_build(struct gen_sources *sources,
+                                    const struct sandbox_limits *limits, struct gen_errors *errs);
 
 /* A fresh sandbox with the built-in gen modules loaded: pushes the loader
  * module (core/lua/gen/init.lua) on its stack.  Used by generation_build and

@@ -64,7 +64,7 @@ static int handle_call(lua_State *L)
     struct gen_handle *h = check_handle(L);
     const char *method = luaL_checkstring(L, 2);
     int nargs = lua_gettop(L) - 2; /* METHOD stays at 2, alive, under them */
-    int nres = 2; /* loader methods return a value and an optional error list */
+    int nres = 2;                  /* loader methods return a value and an optional error list */
     if (generation_call(h->g, method, L, nargs, nres) != 0)
         return lua_error(L);
     return nres;
@@ -140,8 +140,8 @@ static int gen_reload(lua_State *L)
 
 int luaopen_o2c_gen(lua_State *L)
 {
-    static const luaL_Reg methods[] = {{"call", handle_call},     {"try", handle_try},
-                                       {"hash", handle_hash},     {"sources", handle_sources},
+    static const luaL_Reg methods[] = {{"call", handle_call},       {"try", handle_try},
+                                       {"hash", handle_hash},       {"sources", handle_sources},
                                        {"release", handle_release}, {NULL, NULL}};
     static const luaL_Reg funcs[] = {
         {"pin", gen_pin}, {"status", gen_status}, {"reload", gen_reload}, {NULL, NULL}};

@@ -96,8 +96,8 @@ lua_CFunction host_cjson_opener(void)
         return cjson_open;
     void *lib = dlopen(O2C_CJSON_SO, RTLD_NOW | RTLD_LOCAL);
     if (!lib) {
-        log_msg(LOG_ERROR, "cannot load lua-cjson", "path", O2C_CJSON_SO, "error", dlerror(),
-                "fix", "install the Debian package lua-cjson", NULL);
+        log_msg(LOG_ERROR, "cannot load lua-cjson", "path", O2C_CJSON_SO, "error", dlerror(), "fix",
+                "install the Debian package lua-cjson", NULL);
         return NULL;
     }
     cjson_open = (lua_CFunction)dlsym(lib, "luaopen_cjson");

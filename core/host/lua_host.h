@@ -33,7 +33,6 @@ lua_CFunction host_cjson_opener(void);
 /* Registers an extra module for require (used by tests). */
 void host_preload(lua_State *L, const char *name, lua_CFunction open);
 
-
 /* Replaces the value at IDX by its JSON text (lua-cjson); on failure leaves
  * an error message instead and returns non-zero. */
 int host_json_encode(lua_State *L, int idx);

@@ -11,7 +11,8 @@ static int random_token(lua_State *L)
     unsigned char bytes[128];
     char text[sizeof bytes * 2];
     randombytes_buf(bytes, (size_t)n);
-    sodium_bin2base64(text, sizeof text, bytes, (size_t)n, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    sodium_bin2base64(text, sizeof text, bytes, (size_t)n,
+                      sodium_base64_VARIANT_URLSAFE_NO_PADDING);
     lua_pushstring(L, text);
     return 1;
 }

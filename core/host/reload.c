@@ -152,8 +152,7 @@ static void reload_apply(struct reload_job *job)
             return;
         }
         generation_set_current(job->result);
-        log_msg(LOG_INFO, "generation loaded", "generation", generation_hash(job->result),
-                NULL);
+        log_msg(LOG_INFO, "generation loaded", "generation", generation_hash(job->result), NULL);
         if (rl.listener)
             rl.listener(job->result, rl.listener_ud);
         return;

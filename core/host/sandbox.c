@@ -78,7 +78,8 @@ static const char *sandbox_kill_message(const struct sandbox *sb, char *buf, siz
 {
     switch (sb->kill) {
     case SANDBOX_KILLED_INSTRUCTIONS:
-        snprintf(buf, cap, "instruction budget exceeded (%llu instructions): is there an endless loop?",
+        snprintf(buf, cap,
+                 "instruction budget exceeded (%llu instructions): is there an endless loop?",
                  (unsigned long long)sb->limits.instructions);
         break;
     case SANDBOX_KILLED_TIME:
@@ -211,10 +212,11 @@ static void keep_fields(lua_State *L, const char *const *names)
     lua_remove(L, -2);
 }
 
-static const char *const base_allowed[] = {
-    "assert", "error",  "ipairs",       "next",         "pairs",    "pcall",
-    "rawequal", "rawget", "rawlen",     "rawset",       "select",   "setmetatable",
-    "getmetatable", "tonumber", "tostring", "type", "xpcall", "_VERSION", NULL};
+static const char *const base_allowed[] = {"assert",       "error",    "ipairs",   "next",
+                                           "pairs",        "pcall",    "rawequal", "rawget",
+                                           "rawlen",       "rawset",   "select",   "setmetatable",
+                                           "getmetatable", "tonumber", "tostring", "type",
+                                           "xpcall",       "_VERSION", NULL};
 
 static void sandbox_open_libs(lua_State *L)
 {

@@ -21,7 +21,12 @@ struct sandbox_limits {
     uint32_t time_ms;      /* per sandbox_pcall; 0 = unlimited */
 };
 
-enum sandbox_kill { SANDBOX_ALIVE, SANDBOX_KILLED_INSTRUCTIONS, SANDBOX_KILLED_TIME, SANDBOX_KILLED_MEMORY };
+enum sandbox_kill {
+    SANDBOX_ALIVE,
+    SANDBOX_KILLED_INSTRUCTIONS,
+    SANDBOX_KILLED_TIME,
+    SANDBOX_KILLED_MEMORY
+};
 
 struct sandbox;
 

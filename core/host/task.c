@@ -111,8 +111,9 @@ static void task_resume(struct task *t, int nargs)
         if (t->has_wait)
             return;
         lua_pop(t->co, nres);
-        task_finish(t, LUA_ERRRUN, 0, "task yielded without waiting for anything "
-                                      "(use o2c functions that wait, not coroutine.yield)");
+        task_finish(t, LUA_ERRRUN, 0,
+                    "task yielded without waiting for anything "
+                    "(use o2c functions that wait, not coroutine.yield)");
         return;
     }
     if (status == LUA_OK) {

@@ -31,8 +31,8 @@ struct task_wait {
  * results on CO's stack, or an error status with the message and traceback
  * in ERROR (CO's stack then holds nothing useful).  Also called with
  * status = LUA_ERRRUN and error "cancelled" when the task is cancelled. */
-typedef void (*task_exit_fn)(struct task *t, lua_State *co, int status, int nres,
-                             const char *error, void *ud);
+typedef void (*task_exit_fn)(struct task *t, lua_State *co, int status, int nres, const char *error,
+                             void *ud);
 
 /* Starts a task running the function under NARGS arguments on top of L's
  * stack (both popped).  L is the product VM's main state.  ON_EXIT may be

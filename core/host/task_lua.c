@@ -75,8 +75,10 @@ int luaopen_o2c_task(lua_State *L)
 {
     static const luaL_Reg methods[] = {
         {"cancel", handle_cancel}, {"alive", handle_alive}, {NULL, NULL}};
-    static const luaL_Reg funcs[] = {
-        {"spawn", task_spawn_lua}, {"in_task", task_in_task}, {"count", task_count_lua}, {NULL, NULL}};
+    static const luaL_Reg funcs[] = {{"spawn", task_spawn_lua},
+                                     {"in_task", task_in_task},
+                                     {"count", task_count_lua},
+                                     {NULL, NULL}};
     luaL_newmetatable(L, TASK_HANDLE);
     luaL_newlib(L, methods);
     lua_setfield(L, -2, "__index");

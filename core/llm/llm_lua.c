@@ -76,9 +76,9 @@ struct llm_provider {
     int64_t window_ms; /* real ms per scheduler minute */
     uv_loop_t *loop;
     uv_timer_t timer;
-    int refs;      /* the module state + each acquire and slot holding it */
-    bool pumping;  /* inside llm_pump */
-    bool detached; /* the module state is gone: start nothing more */
+    int refs;                    /* the module state + each acquire and slot holding it */
+    bool pumping;                /* inside llm_pump */
+    bool detached;               /* the module state is gone: start nothing more */
     struct llm_acquire *waiting; /* queued acquires, so an open circuit fails them at once */
 };
 
@@ -94,9 +94,9 @@ struct llm_acquire {
     struct ratelimit_ticket *ticket; /* NULL once cancelled or handed to a slot */
     struct breaker_permit permit;
     int64_t enqueued_at;
-    uv_timer_t *deadline; /* NULL: no deadline */
-    bool granted;         /* the scheduler started the ticket */
-    bool expired;         /* the deadline passed first */
+    uv_timer_t *deadline;            /* NULL: no deadline */
+    bool granted;                    /* the scheduler started the ticket */
+    bool expired;                    /* the deadline passed first */
     struct llm_acquire *prev, *next; /* in p->waiting while queued */
     bool linked;
 };

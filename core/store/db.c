@@ -43,7 +43,7 @@ static const char SQL_ROLLBACK_TO[] = "ROLLBACK TO o2c_nested";
 
 const char *store_rc_code(int rc)
 {
-    static const char *const codes[] = {"ok",      "not_found", "conflict", "exists",    "invalid",
+    static const char *const codes[] = {"ok",      "not_found", "conflict", "exists",   "invalid",
                                         "refused", "busy",      "error",    "disk_full"};
     if (rc < 0 || rc >= (int)(sizeof codes / sizeof *codes))
         return "error";

@@ -87,8 +87,8 @@ static void put_release(void *data)
 static void put_work(void *data)
 {
     struct put_op *op = data;
-    int rc = store_blob_write_file(op->data_dir, op->bytes, op->len, op->hash, op->err,
-                                   sizeof op->err);
+    int rc =
+        store_blob_write_file(op->data_dir, op->bytes, op->len, op->hash, op->err, sizeof op->err);
     op->ok = rc == 0;
     op->full = rc == -2;
 }

@@ -90,12 +90,13 @@ static void test_sleeping_tasks_resume_in_deadline_order(void **state)
 static void test_cancelled_task_leaves_no_timer(void **state)
 {
     struct fixture *f = *state;
-    run_lua(f->L, "local timer, task = require 'o2c.timer', require 'o2c.task'\n"
-                  "closed, finished = 0, 0\n"
-                  "victim = task.spawn(function()\n"
-                  "  local guard <close> = setmetatable({}, {__close = function() closed = 1 end})\n"
-                  "  timer.sleep(60000); finished = 1\n"
-                  "end)");
+    run_lua(f->L,
+            "local timer, task = require 'o2c.timer', require 'o2c.task'\n"
+            "closed, finished = 0, 0\n"
+            "victim = task.spawn(function()\n"
+            "  local guard <close> = setmetatable({}, {__close = function() closed = 1 end})\n"
+            "  timer.sleep(60000); finished = 1\n"
+            "end)");
     assert_int_equal(task_count(), 1);
     assert_int_equal(open_handles(&f->loop), 1); /* the 60 s timer */
     run_lua(f->L, "assert(victim:alive()); assert(victim:cancel()); assert(not victim:alive())");
@@ -176,15 +177,16 @@ static void test_runaway_script_stopped_while_tasks_go_on(void **state)
 {
     struct fixture *f = *state;
     lua_register(f->L, "run_runaway", lua_run_runaway);
-    run_lua(f->L, "local timer, task = require 'o2c.timer', require 'o2c.task'\n"
-                  "done = 0\n"
-                  "for i = 1, 20 do task.spawn(function() timer.sleep(i); done = done + 1 end) end\n"
-                  "task.spawn(function()\n"
-                  "  timer.sleep(3)\n"
-                  "  local ok, msg = run_runaway('while true do pcall(function() "
-                  "while true do end end) end')\n"
-                  "  runaway_ok, runaway_msg = ok, msg\n"
-                  "end)");
+    run_lua(f->L,
+            "local timer, task = require 'o2c.timer', require 'o2c.task'\n"
+            "done = 0\n"
+            "for i = 1, 20 do task.spawn(function() timer.sleep(i); done = done + 1 end) end\n"
+            "task.spawn(function()\n"
+            "  timer.sleep(3)\n"
+            "  local ok, msg = run_runaway('while true do pcall(function() "
+            "while true do end end) end')\n"
+            "  runaway_ok, runaway_msg = ok, msg\n"
+            "end)");
     uv_run(&f->loop, UV_RUN_DEFAULT);
     assert_int_equal(global_int(f->L, "done"), 20);
     lua_getglobal(f->L, "runaway_msg");
