@@ -11,6 +11,9 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { BIN, SOURCE } from './lib/o2c.mjs';
 
+// { tag: { 'check as the drill names it': 'why, and where in the server' } }
+// (empty: the one listed here, a full disk answered as a 500 "internal
+// error", was fixed in 943f710).
 const KNOWN_GAPS = {};
 
 function runDrill(name) {
