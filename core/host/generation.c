@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <uv.h>
 #include "host/config.h"
 #include "host/embedded.h"
 #include "host/generation.h"
@@ -17,12 +18,24 @@
 #define SOURCE_COUNT_MAX 2000
 #define GEN_INIT "lua/gen/init.lua"
 
+/* A replica: the same generation built again in a state of its own, so a
+ * thread-pool thread can run a method while the loop uses the first one. */
+struct gen_replica {
+    struct sandbox *sb;
+    int gen_ref;
+    struct gen_replica *next;
+};
+
 struct generation {
     struct sandbox *sb;
     int gen_ref; /* registry ref (in sb) to the loader's gen object */
     struct gen_sources sources;
+    struct sandbox_limits limits;
     int pins;
     int current;
+    uv_mutex_t replica_lock;      /* guards the two fields below; any thread */
+    struct gen_replica *replicas; /* idle ones */
+    int replica_count;            /* idle and in use */
 };
 
 static struct generation *gen_current;
@@ -298,6 +311,13 @@ static int gen_install_json(lua_State *L)
     lua_getfield(L, -1, "decode");
     lua_pushcclosure(L, gen_json_decode, 1);
     lua_setglobal(L, "GEN_JSON_DECODE");
+    /* GEN_JSON_ENCODE(value): lua-cjson's encode, for the methods that
+     * answer in JSON text (scores, the questionnaire). */
+    lua_getfield(L, -1, "encode_max_depth");
+    lua_pushinteger(L, 64);
+    lua_call(L, 1, 0);
+    lua_getfield(L, -1, "encode");
+    lua_setglobal(L, "GEN_JSON_ENCODE");
     return 0;
 }
 
@@ -376,8 +396,13 @@ struct generation *generation_build(struct gen_sources *sources,
         gen_errors_from_lua(L, lua_gettop(L), errs);
     } else {
         struct generation *g = calloc(1, sizeof *g);
+        if (g && uv_mutex_init(&g->replica_lock) != 0) {
+            free(g);
+            g = NULL;
+        }
         if (g) {
             lua_pop(L, 1);
+            g->limits = *limits;
             g->sb = sb;
             g->gen_ref = luaL_ref(L, LUA_REGISTRYINDEX);
             lua_settop(L, 0);
@@ -395,6 +420,13 @@ struct generation *generation_build(struct gen_sources *sources,
 
 static void generation_free(struct generation *g)
 {
+    /* No pins left, so no thread holds a replica. */
+    for (struct gen_replica *r = g->replicas, *next; r; r = next) {
+        next = r->next;
+        sandbox_free(r->sb);
+        free(r);
+    }
+    uv_mutex_destroy(&g->replica_lock);
     sandbox_free(g->sb);
     gen_sources_free(&g->sources);
     free(g);
@@ -454,6 +486,140 @@ int generation_call(struct generation *g, const char *method, lua_State *from, i
     }
     lua_settop(L, base);
     return 0;
+}
+
+/* ---- text calls on replicas, from any thread ---- */
+
+static struct gen_replica *replica_build(struct generation *g, char *err, size_t cap)
+{
+    struct sandbox *sb = generation_sandbox(&g->limits, err, cap);
+    if (!sb)
+        return NULL;
+    lua_State *L = sandbox_state(sb);
+    lua_getfield(L, -1, "build");
+    gen_sources_push(L, &g->sources);
+    struct gen_replica *r = NULL;
+    if (sandbox_pcall(sb, 1, 2) != LUA_OK)
+        snprintf(err, cap, "building a replica: %s", lua_tostring(L, -1));
+    else if (lua_isnil(L, -2))
+        snprintf(err, cap, "building a replica: the sources no longer build");
+    else if ((r = calloc(1, sizeof *r)) == NULL)
+        snprintf(err, cap, "building a replica: out of memory");
+    if (!r) {
+        sandbox_free(sb);
+        return NULL;
+    }
+    lua_pop(L, 1);
+    r->sb = sb;
+    r->gen_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_settop(L, 0);
+    lua_gc(L, LUA_GCCOLLECT);
+    return r;
+}
+
+static struct gen_replica *replica_take(struct generation *g, char *err, size_t cap)
+{
+    uv_mutex_lock(&g->replica_lock);
+    struct gen_replica *r = g->replicas;
+    if (r) {
+        g->replicas = r->next;
+    } else {
+        g->replica_count++; /* counted now: the build below runs unlocked */
+    }
+    uv_mutex_unlock(&g->replica_lock);
+    if (r)
+        return r;
+    r = replica_build(g, err, cap);
+    if (!r) {
+        uv_mutex_lock(&g->replica_lock);
+        g->replica_count--;
+        uv_mutex_unlock(&g->replica_lock);
+    }
+    return r;
+}
+
+static void replica_give_back(struct generation *g, struct gen_replica *r)
+{
+    uv_mutex_lock(&g->replica_lock);
+    r->next = g->replicas;
+    g->replicas = r;
+    uv_mutex_unlock(&g->replica_lock);
+}
+
+int generation_replica_count(struct generation *g)
+{
+    uv_mutex_lock(&g->replica_lock);
+    int n = g->replica_count;
+    uv_mutex_unlock(&g->replica_lock);
+    return n;
+}
+
+static char *text_dup(const char *s, size_t len)
+{
+    char *copy = malloc(len + 1);
+    if (copy) {
+        memcpy(copy, s, len);
+        copy[len] = '\0';
+    }
+    return copy;
+}
+
+static void text_fail(struct gen_text_call *c, const char *msg)
+{
+    c->error = strdup(msg ? msg : "unknown error");
+}
+
+void generation_call_text(struct generation *g, struct gen_text_call *c)
+{
+    char err[512];
+    struct gen_replica *r = replica_take(g, err, sizeof err);
+    if (!r) {
+        text_fail(c, err);
+        return;
+    }
+    lua_State *L = sandbox_state(r->sb);
+    int base = lua_gettop(L);
+    if (!lua_checkstack(L, c->nargs + 4)) {
+        text_fail(c, "generation: out of stack space");
+    } else {
+        lua_rawgeti(L, LUA_REGISTRYINDEX, r->gen_ref);
+        if (lua_getfield(L, -1, c->method) != LUA_TFUNCTION) {
+            snprintf(err, sizeof err, "the assessment loader has no method '%s'", c->method);
+            text_fail(c, err);
+        } else {
+            lua_insert(L, -2); /* method, self */
+            for (int i = 0; i < c->nargs; i++)
+                lua_pushlstring(L, c->args[i], c->arg_lens[i]);
+            if (sandbox_pcall(r->sb, c->nargs + 1, 2) != LUA_OK) {
+                text_fail(c, lua_tostring(L, -1));
+            } else {
+                for (int i = 0; i < 2 && !c->error; i++) {
+                    int idx = base + 1 + i;
+                    if (lua_type(L, idx) == LUA_TSTRING) {
+                        size_t len;
+                        const char *s = lua_tolstring(L, idx, &len);
+                        if ((c->results[i] = text_dup(s, len)) == NULL)
+                            text_fail(c, "out of memory");
+                        c->result_lens[i] = len;
+                    } else if (!lua_isnil(L, idx)) {
+                        snprintf(err, sizeof err, "result %d of %s is not text", i + 1, c->method);
+                        text_fail(c, err);
+                    }
+                }
+            }
+        }
+    }
+    lua_settop(L, base);
+    replica_give_back(g, r);
+}
+
+void generation_text_call_free(struct gen_text_call *c)
+{
+    for (int i = 0; i < 2; i++)
+        free(c->results[i]);
+    free(c->error);
+    memset(c->results, 0, sizeof c->results);
+    c->error = NULL;
 }
 
 struct generation *generation_current(void)

@@ -72,6 +72,28 @@ const struct gen_sources *generation_sources(const struct generation *g);
  * returns -1.  Budgets are fresh for each call. */
 int generation_call(struct generation *g, const char *method, lua_State *from, int nargs, int nres);
 
+/* A call of a method that takes and returns text only: gen:METHOD(args...)
+ * -> string or nil, string or nil.  RESULTS and ERROR are malloc'ed. */
+#define GEN_TEXT_ARGS_MAX 4
+struct gen_text_call {
+    const char *method;
+    int nargs;
+    const char *args[GEN_TEXT_ARGS_MAX];
+    size_t arg_lens[GEN_TEXT_ARGS_MAX];
+    char *results[2]; /* NULL for nil */
+    size_t result_lens[2];
+    char *error; /* set when the call failed */
+};
+
+/* Runs C in a replica of G: the same sources built in a state of its own,
+ * taken from G's idle replicas or built on first need (a build costs what a
+ * reload does).  Thread-safe; G must stay pinned during the call.  Used by
+ * the thread pool so scoring runs beside the loop, not on it. */
+void generation_call_text(struct generation *g, struct gen_text_call *c);
+void generation_text_call_free(struct gen_text_call *c);
+/* Replicas G has, idle or in use (for /metrics and tests). */
+int generation_replica_count(struct generation *g);
+
 /* The current generation (may be NULL before the first successful load). */
 struct generation *generation_current(void);
 /* Makes G current; the previous one is freed once unpinned. */

@@ -3,16 +3,24 @@
  *   local g <close> = gen.pin()      -- the current generation, pinned; nil if none
  *   g:call("score", type, answers, targets) -> results (copied), or raises
  *   g:try("score", ...)               -> true, results... | false, message
+ *   g:call_text("preview_json", type, body) -> text|nil, text|nil, or raises:
+ *       text in, text out, run on the thread pool in a replica of the
+ *       generation (the loop serves other requests meanwhile); must run in
+ *       a task, and outside one it runs here like call
  *   g:hash(); g:sources() -> {{path=, text=}}; g:release() (also on close/GC)
  *   gen.status() -> {generation=, loads=, failures=, last_ms=, errors={{file,line,message}}}
  *
  * Values cross by copy through sandbox_copy_value: no function or userdata
  * of a generation ever reaches product code, and the reverse. */
 #include <lauxlib.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
 #include "host/generation.h"
 #include "host/lua_host.h"
 #include "host/modules.h"
 #include "host/reload.h"
+#include "host/task.h"
 
 #define GEN_HANDLE "o2c.gen.handle"
 
@@ -85,6 +93,119 @@ static int handle_try(lua_State *L)
     return 3;
 }
 
+/* ---- call_text: a text call on the thread pool ---- */
+
+struct text_job {
+    uv_work_t req;
+    struct task *task;
+    struct generation *g; /* pinned until the job is freed */
+    int finished;
+    int orphaned; /* the task died: nothing to resume */
+    struct gen_text_call call;
+    char *owned[GEN_TEXT_ARGS_MAX + 1]; /* copies of the method and arguments */
+};
+
+static void text_job_free(struct text_job *job)
+{
+    generation_text_call_free(&job->call);
+    for (int i = 0; i <= GEN_TEXT_ARGS_MAX; i++)
+        free(job->owned[i]);
+    generation_unpin(job->g);
+    free(job);
+}
+
+static void text_job_work(uv_work_t *req)
+{
+    struct text_job *job = req->data;
+    generation_call_text(job->g, &job->call);
+}
+
+static void text_job_after(uv_work_t *req, int status)
+{
+    struct text_job *job = req->data;
+    job->finished = 1;
+    if (status == UV_ECANCELED && !job->orphaned)
+        job->call.error = strdup("cancelled");
+    if (job->orphaned)
+        text_job_free(job);
+    else
+        task_wake(job->task);
+}
+
+static int text_job_push(lua_State *co, void *data)
+{
+    struct text_job *job = data;
+    if (job->call.error)
+        return luaL_error(co, "%s", job->call.error);
+    for (int i = 0; i < 2; i++) {
+        if (job->call.results[i])
+            lua_pushlstring(co, job->call.results[i], job->call.result_lens[i]);
+        else
+            lua_pushnil(co);
+    }
+    return 2;
+}
+
+static void text_job_done(void *data, int cancelled)
+{
+    struct text_job *job = data;
+    if (!cancelled || job->finished) {
+        text_job_free(job);
+        return;
+    }
+    /* On the pool: let it end there; text_job_after frees it. */
+    job->orphaned = 1;
+    uv_cancel((uv_req_t *)&job->req);
+}
+
+static char *owned_copy(struct text_job *job, int slot, const char *s, size_t len)
+{
+    char *copy = malloc(len + 1);
+    if (copy) {
+        memcpy(copy, s, len);
+        copy[len] = '\0';
+    }
+    job->owned[slot] = copy;
+    return copy;
+}
+
+static int handle_call_text(lua_State *L)
+{
+    struct gen_handle *h = check_handle(L);
+    size_t mlen;
+    const char *method = luaL_checklstring(L, 2, &mlen);
+    int nargs = lua_gettop(L) - 2;
+    luaL_argcheck(L, nargs <= GEN_TEXT_ARGS_MAX, GEN_TEXT_ARGS_MAX + 3, "too many arguments");
+    for (int i = 0; i < nargs; i++)
+        luaL_checkstring(L, 3 + i);
+    struct task *t = task_from_state(L);
+    if (t == NULL) /* e.g. `o2c run` at top level: the same call, here */
+        return handle_call(L);
+    struct text_job *job = calloc(1, sizeof *job);
+    if (!job)
+        return luaL_error(L, "out of memory");
+    job->task = t;
+    job->g = h->g;
+    generation_pin(job->g);
+    job->call.method = owned_copy(job, 0, method, mlen);
+    job->call.nargs = nargs;
+    int ok = job->call.method != NULL;
+    for (int i = 0; i < nargs && ok; i++) {
+        size_t len;
+        const char *s = lua_tolstring(L, 3 + i, &len);
+        job->call.args[i] = owned_copy(job, i + 1, s, len);
+        job->call.arg_lens[i] = len;
+        ok = job->call.args[i] != NULL;
+    }
+    job->req.data = job;
+    if (!ok || uv_queue_work(host_loop(), &job->req, text_job_work, text_job_after) != 0) {
+        text_job_free(job);
+        return luaL_error(L, ok ? "cannot queue work on the thread pool" : "out of memory");
+    }
+    struct task_wait wait = {.push = text_job_push, .done = text_job_done, .data = job};
+    return task_yield(L, &wait);
+}
+
 static int handle_sources(lua_State *L)
 {
     const struct gen_sources *src = generation_sources(check_handle(L)->g);
@@ -140,9 +261,10 @@ static int gen_reload(lua_State *L)
 
 int luaopen_o2c_gen(lua_State *L)
 {
-    static const luaL_Reg methods[] = {{"call", handle_call},       {"try", handle_try},
-                                       {"hash", handle_hash},       {"sources", handle_sources},
-                                       {"release", handle_release}, {NULL, NULL}};
+    static const luaL_Reg methods[] = {
+        {"call", handle_call}, {"try", handle_try},         {"call_text", handle_call_text},
+        {"hash", handle_hash}, {"sources", handle_sources}, {"release", handle_release},
+        {NULL, NULL}};
     static const luaL_Reg funcs[] = {
         {"pin", gen_pin}, {"status", gen_status}, {"reload", gen_reload}, {NULL, NULL}};
     luaL_newmetatable(L, GEN_HANDLE);

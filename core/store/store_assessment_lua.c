@@ -9,6 +9,7 @@
  *   store.answers_save(actor, id, base_revision, {[qid] = {value=, note=} | false})
  *       -> new_revision | nil, message, "conflict", current_revision
  *   store.score_put(actor, id, generation, scores) -> {id=, revision=}
+ *       (scores: a table, or its JSON text)
  *   store.score_latest(actor, id) -> {scores=, generation=, revision=, at=, at_ms=}
  *   store.generation_put(hash, {{path=, text=}...}) -> true, created
  *   store.generation_exists(hash) -> bool
@@ -358,8 +359,13 @@ static int store_score_put_lua(lua_State *L)
     const char *id;
     int rc = actor_and_id(L, s, 2, &actor, &id);
     const char *generation = luaL_checkstring(L, 3);
-    luaL_checktype(L, 4, LUA_TTABLE);
-    const char *scores = store_lua_encode(L, 4, "scores", NULL);
+    const char *scores; /* a table, or JSON text a generation encoded (score_json) */
+    if (lua_type(L, 4) == LUA_TSTRING) {
+        scores = lua_tostring(L, 4);
+    } else {
+        luaL_checktype(L, 4, LUA_TTABLE);
+        scores = store_lua_encode(L, 4, "scores", NULL);
+    }
     struct assessment a;
     if (rc == STORE_OK)
         rc = store_assessment_get(s->db, &actor, id, &a);

@@ -168,6 +168,7 @@ function scoring.score(model, answers, visible, targets)
       id = area.id, title = area.title, weight = area.weight, target = target,
       answered = answered, total = total, scored = scored,
       completeness = total > 0 and round2(answered / total) or 1,
+      score = nil, level = nil, gap = nil, level_name = nil, -- set below
     }
     if weights > 0 then
       local s = round2(sum / weights)
@@ -212,6 +213,7 @@ function scoring.score(model, answers, visible, targets)
       id = q.id, area = q.area, name = q.label, unit = q.unit,
       benchmark = q.benchmark, benchmark_name = q.benchmark_name,
       benchmark_text = q.benchmark_text, source = q.source,
+      status = nil, value = nil, band = nil, score = nil, -- set below
     }
     local value = answers[q.id]
     if not visible[q.id] then

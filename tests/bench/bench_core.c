@@ -6,7 +6,9 @@
  *       into the generation's sandboxed state, scored under its budgets,
  *       scores copied back (what the preview route does after validation);
  *       plus "validate_answers" alone, both as the route runs them, and
- *       "has_type" (the fixed cost of one generation call).
+ *       "has_type" (the fixed cost of one generation call); and
+ *       "preview_json", what the preview route runs: the body's JSON text
+ *       in, decoded, validated and scored in the generation, encoded there.
  *   bench_core session DATADIR [N]
  *       session_validate on a database holding 101 live sessions.
  *   bench_core save DATADIR [N]
@@ -129,6 +131,8 @@ static int bench_score(const char *scripts, const char *kb, const char *answers_
         return die("require cjson", lua_tostring(L, -1));
     lua_getfield(L, -1, "decode");
     lua_pushlstring(L, text, len);
+    lua_pushvalue(L, -1);
+    int body_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     free(text);
     if (host_pcall(L, 1, 1) != LUA_OK || !lua_istable(L, -1))
         return die(answers_path, "not a JSON object");
@@ -178,6 +182,24 @@ static int bench_score(const char *scripts, const char *kb, const char *answers_
         lua_settop(L, 0);
     }
     report("validate_and_score", ns, n);
+    /* What the preview route does now: the request body's text in, the
+     * scores' JSON text out (decode, validate, score, encode in the
+     * generation). */
+    lua_rawgeti(L, LUA_REGISTRYINDEX, body_ref);
+    const char *body = lua_tostring(L, -1);
+    for (int i = 0; i < n + n / 10; i++) {
+        lua_pushliteral(L, "o2c");
+        lua_pushstring(L, body);
+        int64_t t0 = now_ns();
+        int rc = generation_call(g, "preview_json", L, 2, 2);
+        if (i >= n / 10)
+            ns[i - n / 10] = now_ns() - t0;
+        if (rc != 0 || !lua_isstring(L, -2))
+            return die("preview_json", lua_tostring(L, -1));
+        lua_settop(L, 1);
+    }
+    report("preview_json", ns, n);
+    lua_settop(L, 0);
     /* The bridge's fixed cost: a call that copies one string in and a boolean out. */
     for (int i = 0; i < n; i++) {
         lua_pushliteral(L, "o2c");

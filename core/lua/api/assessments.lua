@@ -44,10 +44,11 @@ local function current_state(ctx, a)
   return a
 end
 
+-- The scores as JSON text (json.raw), or nil when the type is not loaded.
 local function score_of(ctx, a, answers)
   local g = ctx:gen()
   if not g:call("has_type", a.type) then return nil end
-  return api.scores_json(g:call("score", a.type, answer_values(answers), a.targets))
+  return json.raw(g:call("score_json", a.type, answer_values(answers), a.targets))
 end
 
 ---------------------------------------------------------------------------
@@ -157,7 +158,7 @@ local function save_answers(ctx)
   local answers = api.check(store.answers_get(ctx.user, a.id))
   local scores = score_of(ctx, a, answers)
   if scores then
-    store.score_put(ctx.user, a.id, remember_generation(ctx:gen()), scores)
+    store.score_put(ctx.user, a.id, remember_generation(ctx:gen()), scores.text)
   end
   return 200, { revision = revision, scores = scores or json.null,
     generation = ctx:gen():hash() }

@@ -45,13 +45,15 @@ end
 -- question also hides the questions that depend on it. A visible_if that fails
 -- at run time shows its question (the error was already caught at load time for
 -- the empty answer set; hiding data silently would be worse).
+-- When nothing is hidden the answer is T.all_visible itself (read only), and
+-- the walk stops at the last conditional question: previews are the hot path.
 function answers.visible(T, values)
   if #T.conditional == 0 then
     return T.all_visible
   end
-  local visible, seen = {}, {}
   local questions = T.model.questions
-  for i = 1, #questions do
+  local seen, hidden = {}, nil
+  for i = 1, T.last_conditional do
     local q = questions[i]
     local shown = true
     if q.visible_if then
@@ -59,8 +61,20 @@ function answers.visible(T, values)
       shown = not ok or (result and true or false)
     end
     if shown then
-      visible[q.id] = true
       seen[q.id] = values[q.id]
+    else
+      hidden = hidden or {}
+      hidden[q.id] = true
+    end
+  end
+  if not hidden then
+    return T.all_visible
+  end
+  local visible = {}
+  for i = 1, #questions do
+    local id = questions[i].id
+    if not hidden[id] then
+      visible[id] = true
     end
   end
   return visible
@@ -135,27 +149,35 @@ local function quoted_list(choices)
   return table.concat(ids, ", ")
 end
 
--- Checks one value against its question; returns nil or a message.
-local function check_value(q, value, field, bad)
-  local na_hint = q.na_allowed and ' or "na"' or ""
+-- The field an answer's problem is reported under: "answers.dso", or
+-- "answers.dso.value" when the answer came as {value=, note=}.  Built only
+-- when there is a problem: validation is on every save and preview.
+local function field_of(id, wrapped)
+  return "answers." .. tostring(id) .. (wrapped and ".value" or "")
+end
+
+-- Checks one value against its question; reports problems through BAD.
+local function check_value(q, value, id, wrapped, bad)
   if value == NA then
     if not q.na_allowed then
-      bad(field, '"not applicable" is not offered for this question; answer it or leave it out')
+      bad(field_of(id, wrapped), '"not applicable" is not offered for this question; answer it or leave it out')
     end
     return
   end
+  local na_hint = q.na_allowed and ' or "na"' or ""
   local kind = q.type
   if kind == "scale" then
-    if not is_whole(value) or value < 1 or value > 5 then
-      bad(field, "expected a whole number from 1 to 5%s (got %s)", na_hint, problems.show(value))
+    if type(value) ~= "number" or value < 1 or value > 5 or value ~= math.floor(value) then
+      bad(field_of(id, wrapped), "expected a whole number from 1 to 5%s (got %s)", na_hint, problems.show(value))
     end
   elseif kind == "single" then
     if type(value) ~= "string" or not q.choice_by_id[value] then
-      bad(field, "expected one of %s%s (got %s)", quoted_list(q.choices), na_hint, problems.show(value))
+      bad(field_of(id, wrapped), "expected one of %s%s (got %s)", quoted_list(q.choices), na_hint, problems.show(value))
     end
   elseif kind == "multi" then
     if type(value) ~= "table" then
-      bad(field, "expected a list of choice ids from %s (got %s)", quoted_list(q.choices), problems.show(value))
+      bad(field_of(id, wrapped), "expected a list of choice ids from %s (got %s)", quoted_list(q.choices),
+        problems.show(value))
       return
     end
     local n, seen = 0, {}
@@ -163,30 +185,31 @@ local function check_value(q, value, field, bad)
       n = n + 1
     end
     if n ~= #value then
-      bad(field, "expected a list (an array) of choice ids, not an object")
+      bad(field_of(id, wrapped), "expected a list (an array) of choice ids, not an object")
       return
     end
-    for i, id in ipairs(value) do
-      local f = string.format("%s[%d]", field, i)
-      if type(id) ~= "string" or not q.choice_by_id[id] then
-        bad(f, "unknown choice %s; choices are %s", problems.show(id), quoted_list(q.choices))
-      elseif seen[id] then
-        bad(f, "choice %q is listed twice", id)
+    for i, choice in ipairs(value) do
+      if type(choice) ~= "string" or not q.choice_by_id[choice] then
+        bad(string.format("%s[%d]", field_of(id, wrapped), i), "unknown choice %s; choices are %s",
+          problems.show(choice), quoted_list(q.choices))
+      elseif seen[choice] then
+        bad(string.format("%s[%d]", field_of(id, wrapped), i), "choice %q is listed twice", choice)
       end
-      seen[id] = true
+      seen[choice] = true
     end
   elseif kind == "kpi" then
     if type(value) ~= "number" or value ~= value or value == math.huge or value == -math.huge then
-      bad(field, "expected a number of %s from %s to %s%s (got %s)", q.unit, tostring(q.min), tostring(q.max),
-        na_hint, problems.show(value))
+      bad(field_of(id, wrapped), "expected a number of %s from %s to %s%s (got %s)", q.unit, tostring(q.min),
+        tostring(q.max), na_hint, problems.show(value))
     elseif value < q.min or value > q.max then
-      bad(field, "%s is outside the valid range %s to %s %s", tostring(value), tostring(q.min), tostring(q.max), q.unit)
+      bad(field_of(id, wrapped), "%s is outside the valid range %s to %s %s", tostring(value), tostring(q.min),
+        tostring(q.max), q.unit)
     end
   elseif kind == "text" then
     if type(value) ~= "string" then
-      bad(field, "expected a text (got %s)", problems.show(value))
+      bad(field_of(id, wrapped), "expected a text (got %s)", problems.show(value))
     elseif #value > q.max_length then
-      bad(field, "the text is %d bytes long; the limit is %d", #value, q.max_length)
+      bad(field_of(id, wrapped), "the text is %d bytes long; the limit is %d", #value, q.max_length)
     end
   end
 end
@@ -201,15 +224,16 @@ function answers.validate(T, raw)
     bad("answers", "answers must be an object mapping question ids to values (got %s)", problems.show(raw))
     return nil, errors
   end
+  local question_by_id = T.model.question_by_id
   for id, answer in pairs(raw) do
-    local field = "answers." .. tostring(id)
-    local q = T.model.question_by_id[id]
+    local q = question_by_id[id]
     if not q then
-      bad(field, "unknown question id %s; question ids are listed in the questionnaire of %s",
+      bad(field_of(id), "unknown question id %s; question ids are listed in the questionnaire of %s",
         problems.show(id), T.id)
     else
-      local value = answer
+      local value, wrapped = answer, false
       if type(answer) == "table" and (answer.value ~= nil or answer.note ~= nil) then
+        local field = field_of(id)
         for key in pairs(answer) do
           if key ~= "value" and key ~= "note" then
             bad(field, "an answer object has only 'value' and 'note' (got %s)", problems.show(key))
@@ -220,11 +244,10 @@ function answers.validate(T, raw)
         elseif answer.note and #answer.note > MAX_NOTE then
           bad(field .. ".note", "the note is %d bytes long; the limit is %d", #answer.note, MAX_NOTE)
         end
-        value = answer.value
-        field = field .. ".value"
+        value, wrapped = answer.value, true
       end
       if value ~= nil then
-        check_value(q, value, field, bad)
+        check_value(q, value, id, wrapped, bad)
       end
     end
   end

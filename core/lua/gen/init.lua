@@ -183,6 +183,65 @@ function Gen:preview(type_id, raw, targets)
   return self:score(type_id, raw, targets)
 end
 
+---------------------------------------------------------------------------
+-- JSON in, JSON out: for the hot API routes, one string crosses each way
+-- instead of copying answers in and a scores table of ~300 values out, and
+-- the encoding runs on lua-cjson here (GEN_JSON_ENCODE, given by the host).
+---------------------------------------------------------------------------
+
+-- The fields of a scores table that are lists, empty or not: lua-cjson
+-- (Debian's 2.1.0) writes an empty table as {}, so these are encoded apart.
+local SCORE_LISTS = { "hidden", "missing_required", "areas", "kpis" }
+
+local function encode_scores(scores)
+  local encode = GEN_JSON_ENCODE
+  local rest, lists = {}, {}
+  for k, v in next, scores do rest[k] = v end
+  for _, field in ipairs(SCORE_LISTS) do
+    local v = rest[field]
+    if type(v) == "table" then
+      rest[field] = nil
+      lists[#lists + 1] = '"' .. field .. '":' .. (next(v) == nil and "[]" or encode(v))
+    end
+  end
+  local head = encode(rest)
+  if #lists == 0 then return head end
+  local tail = table.concat(lists, ",")
+  if head == "{}" then return "{" .. tail .. "}" end
+  return head:sub(1, -2) .. "," .. tail .. "}"
+end
+
+-- score() as JSON text.
+function Gen:score_json(type_id, raw, targets)
+  return encode_scores(self:score(type_id, raw, targets))
+end
+
+-- The preview route's engine work on the request body's JSON text, whose
+-- shape ({answers = {...}, targets = {...}?}) the caller has checked: the
+-- scores as JSON text, or nil and the problems ({{field, message}}) as JSON
+-- text.  JSON nulls are dropped (an answer given as null is no answer).
+-- Text only, so the host can run it in a replica on the thread pool.
+function Gen:preview_json(type_id, body_text)
+  local body = GEN_JSON_DECODE(body_text)
+  local scores, problems
+  if type(body) ~= "table" or type(body.answers) ~= "table" then
+    problems = { { field = "answers", message = "expected an object" } }
+  else
+    scores, problems = self:preview(type_id, body.answers, body.targets)
+  end
+  if not scores then return nil, GEN_JSON_ENCODE(problems) end
+  return encode_scores(scores)
+end
+
+-- The questionnaire as JSON text, encoded once per generation.
+function Gen:questionnaire_json(type_id)
+  local T = type_of(self, type_id)
+  if not T.export_json then
+    T.export_json = GEN_JSON_ENCODE(T.export)
+  end
+  return T.export_json
+end
+
 function Gen:report_plan(type_id)
   return sections.plan(type_of(self, type_id))
 end

@@ -792,11 +792,12 @@ function loader.load_type(spec)
     end
     T.uniform_targets[level] = map
   end
-  T.conditional, T.all_visible = {}, {}
-  for _, q in ipairs(model.questions) do
+  T.conditional, T.all_visible, T.last_conditional = {}, {}, 0
+  for i, q in ipairs(model.questions) do
     T.all_visible[q.id] = true
     if q.visible_if then
       T.conditional[#T.conditional + 1] = q
+      T.last_conditional = i -- visibility needs walking only this far
     end
   end
 

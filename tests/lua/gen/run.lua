@@ -122,6 +122,7 @@ local function new_state()
     return modules[name]
   end
   if cjson_ok then
+    G.GEN_JSON_ENCODE = cjson.encode
     G.GEN_JSON_DECODE = function(text)
       local decoded = cjson.decode(text)
       -- cjson decodes null as a lightuserdata; drop it like a missing key
