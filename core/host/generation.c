@@ -590,7 +590,7 @@ void generation_call_text(struct generation *g, struct gen_text_call *c)
             lua_insert(L, -2); /* method, self */
             for (int i = 0; i < c->nargs; i++)
                 lua_pushlstring(L, c->args[i], c->arg_lens[i]);
-            if (sandbox_pcall(r->sb, c->nargs + 1, 2) != LUA_OK) {
+            if (sandbox_pcall_timed(r->sb, c->nargs + 1, 2) != LUA_OK) {
                 text_fail(c, lua_tostring(L, -1));
             } else {
                 for (int i = 0; i < 2 && !c->error; i++) {

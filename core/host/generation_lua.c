@@ -8,7 +8,8 @@
  *       generation (the loop serves other requests meanwhile); must run in
  *       a task, and outside one it runs here like call
  *   g:hash(); g:sources() -> {{path=, text=}}; g:release() (also on close/GC)
- *   gen.status() -> {generation=, loads=, failures=, last_ms=, errors={{file,line,message}}}
+ *   gen.status() -> {generation=, replicas=, loads=, failures=, last_ms=,
+ *                    errors={{file,line,message}}}
  *
  * Values cross by copy through sandbox_copy_value: no function or userdata
  * of a generation ever reaches product code, and the reverse. */
@@ -230,6 +231,8 @@ static int gen_status(lua_State *L)
     if (g) {
         lua_pushstring(L, generation_hash(g));
         lua_setfield(L, -2, "generation");
+        lua_pushinteger(L, generation_replica_count(g));
+        lua_setfield(L, -2, "replicas");
     }
     lua_pushinteger(L, (lua_Integer)st.loads);
     lua_setfield(L, -2, "loads");

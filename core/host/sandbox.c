@@ -1,8 +1,12 @@
+#include <errno.h>
 #include <lauxlib.h>
 #include <lualib.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 #include "host/sandbox.h"
@@ -342,6 +346,100 @@ int sandbox_pcall(struct sandbox *sb, int nargs, int nresults)
     if (status != LUA_OK && sb->kill) {
         /* Whatever the script did while unwinding, say why it was stopped
          * and where. */
+        char buf[128];
+        const char *why = sandbox_kill_message(sb, buf, sizeof buf);
+        lua_pop(L, 1);
+        if (sb->kill_where[0])
+            lua_pushfstring(L, "%s: %s", sb->kill_where, why);
+        else
+            lua_pushstring(L, why);
+        if (sb->kill == SANDBOX_KILLED_MEMORY)
+            lua_gc(L, LUA_GCCOLLECT);
+    }
+    return status;
+}
+
+/* ---- sandbox_pcall_timed: a deadline without the count hook ---- */
+
+static _Thread_local struct sandbox *timed_running; /* the call this thread runs */
+static _Thread_local timer_t timed_timer;
+static _Thread_local int timed_timer_ready;
+
+static int timed_signal(void)
+{
+    return SIGRTMIN + 2;
+}
+
+/* Runs on the thread whose timer fired (SIGEV_THREAD_ID): only touches that
+ * thread's running sandbox, with async-signal-safe operations. */
+static void timed_on_signal(int sig)
+{
+    (void)sig;
+    int saved = errno;
+    struct sandbox *sb = timed_running;
+    if (sb && sb->in_call && !sb->kill) {
+        sb->kill = SANDBOX_KILLED_TIME;
+        lua_sethook(sb->L, sandbox_hook, LUA_MASKCOUNT, 1);
+    }
+    errno = saved;
+}
+
+static void timed_install_handler(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = timed_on_signal;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    sigaction(timed_signal(), &sa, NULL);
+}
+
+/* This thread's timer, created on first use; 0 or -1. */
+static int timed_timer_init(void)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, timed_install_handler);
+    if (timed_timer_ready)
+        return 0;
+    struct sigevent sev;
+    memset(&sev, 0, sizeof sev);
+    sev.sigev_notify = SIGEV_THREAD_ID;
+    sev.sigev_signo = timed_signal();
+    sev._sigev_un._tid = (pid_t)syscall(SYS_gettid);
+    if (timer_create(CLOCK_MONOTONIC, &sev, &timed_timer) != 0)
+        return -1;
+    timed_timer_ready = 1;
+    return 0;
+}
+
+static void timed_arm(uint32_t ms)
+{
+    struct itimerspec its;
+    memset(&its, 0, sizeof its);
+    its.it_value.tv_sec = ms / 1000;
+    its.it_value.tv_nsec = (long)(ms % 1000) * 1000000L;
+    timer_settime(timed_timer, 0, &its, NULL);
+}
+
+int sandbox_pcall_timed(struct sandbox *sb, int nargs, int nresults)
+{
+    if (sb->limits.time_ms == 0 || timed_timer_init() != 0)
+        return sandbox_pcall(sb, nargs, nresults);
+    lua_State *L = sb->L;
+    lua_sethook(L, NULL, 0, 0); /* a late signal of the last call may have armed it */
+    sb->kill = SANDBOX_ALIVE;
+    sb->kill_where[0] = '\0';
+    sb->deadline_ms = 0;
+    sb->instructions_left = 0;
+    sb->in_call = 1;
+    timed_running = sb;
+    timed_arm(sb->limits.time_ms);
+    int status = lua_pcall(L, nargs, nresults, 0);
+    timed_arm(0);
+    timed_running = NULL;
+    lua_sethook(L, NULL, 0, 0);
+    sb->in_call = 0;
+    if (status != LUA_OK && sb->kill) {
         char buf[128];
         const char *why = sandbox_kill_message(sb, buf, sizeof buf);
         lua_pop(L, 1);

@@ -46,6 +46,15 @@ int sandbox_load(struct sandbox *sb, const char *text, size_t len, const char *c
  * the stack and LUA_ERR* is returned. */
 int sandbox_pcall(struct sandbox *sb, int nargs, int nresults);
 
+/* sandbox_pcall without the count hook, for the hot calls on replicas: in
+ * Lua 5.4 any count hook makes the VM trap on every instruction (~12% of a
+ * preview).  The wall-clock deadline is kept by a per-thread POSIX timer
+ * whose signal arms the hook only when it fires (lua_sethook may be called
+ * from a signal handler; lua.c stops scripts on SIGINT the same way), and
+ * the memory budget by the allocator as always; the instruction budget does
+ * not apply.  Without a time limit this is sandbox_pcall. */
+int sandbox_pcall_timed(struct sandbox *sb, int nargs, int nresults);
+
 /* Why the last sandbox_pcall was stopped, if it was. */
 enum sandbox_kill sandbox_last_kill(const struct sandbox *sb);
 

@@ -475,6 +475,18 @@ bench('wrk', async () => {
       'target ≥ 1.0 (same run, same machine, same wrk)');
   }
 
+  // With 64 connections wrk keeps 64 requests in flight, so the mean latency
+  // is 64 ÷ throughput whatever the server does (Little's law); the service
+  // time shows at low concurrency.
+  const lo = wrk({ ...spec(srv.url, token), conns: 8, seconds: secs });
+  let nlo = '';
+  if (ng) {
+    const l = wrk({ ...spec(ng.url, ngToken), conns: 8, seconds: secs });
+    nlo = `; nginx at 8 connections: p99 ${fmt(l.p99_us / 1000, 2)} ms, ${fmt(l.rps, 0)} req/s`;
+  }
+  row('preview score p99 at 8 connections, o2c', fmt(lo.p99_us / 1000, 2), 'ms',
+    `wrk -t2 -c8 ${secs} s: ${fmt(lo.rps, 0)} req/s, p50 ${fmt(lo.p50_us / 1000, 2)} ms; at 64 connections the mean latency is 64 ÷ throughput (Little's law), ${fmt(64000 / rps(o), 1)} ms at ${fmt(rps(o), 0)} req/s, so p99 ≤ 5 ms there needs more than 12,800 req/s${nlo}`);
+
   // The questionnaire (GET, authenticated).
   const qpath = '/api/v1/assessment-types/o2c';
   const g = wrk({ url: srv.url + qpath, token, conns: 64, seconds: secs });

@@ -42,22 +42,29 @@ static char *read_text(const char *path)
     return buf;
 }
 
-static struct generation *build(void)
+static struct generation *build_from(const char *root, uint32_t time_ms)
 {
     struct config cfg;
     config_defaults(&cfg);
     struct sandbox_limits limits;
     generation_limits(&cfg, &limits);
+    if (time_ms)
+        limits.time_ms = time_ms;
     struct gen_sources src;
     struct gen_errors errs = {0};
     char scripts[1024], kb[1024];
-    snprintf(scripts, sizeof scripts, "%s", src_path("scripts"));
-    snprintf(kb, sizeof kb, "%s", src_path("kb"));
+    snprintf(scripts, sizeof scripts, "%s/scripts", root);
+    snprintf(kb, sizeof kb, "%s/kb", root);
     assert_int_equal(gen_sources_read(&src, scripts, kb, &errs), 0);
     struct generation *g = generation_build(&src, &limits, &errs);
     if (!g)
         fail_msg("build: %s", errs.count ? errs.items[0].message : "?");
     return g;
+}
+
+static struct generation *build(void)
+{
+    return build_from(source_dir, 0);
 }
 
 static void text_call(struct generation *g, struct gen_text_call *c, const char *method,
@@ -183,6 +190,40 @@ static void test_text_call_errors(void **state)
 
     generation_set_current(g);
     generation_shutdown();
+}
+
+/* A scoring script that loops forever on one answer is stopped at the time
+ * limit on the replica (the timer-armed deadline, no count hook), and the
+ * replica serves the next call. */
+static void test_runaway_scoring_on_a_replica_is_stopped(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/o2c-test-gen-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd,
+             "cp -r '%s/scripts' '%s/kb' '%s/' && sed -i 's/^function scoring.score(model, "
+             "answers, visible, targets)$/&\\n  if answers.cr_bad_debt == 0.123456 then while "
+             "true do end end/' '%s/scripts/o2c/scoring.lua' && grep -q 0.123456 "
+             "'%s/scripts/o2c/scoring.lua'",
+             source_dir, source_dir, dir, dir, dir);
+    assert_int_equal(system(cmd), 0);
+    struct generation *g = build_from(dir, 300);
+    struct gen_text_call c;
+    text_call(g, &c, "preview_json", "o2c", "{\"answers\":{\"cr_bad_debt\":0.123456}}");
+    assert_non_null(c.error);
+    assert_non_null(strstr(c.error, "time limit exceeded (300 ms)"));
+    assert_non_null(strstr(c.error, "scoring.lua:"));
+    generation_text_call_free(&c);
+    text_call(g, &c, "preview_json", "o2c", median_body);
+    assert_null(c.error);
+    assert_non_null(c.results[0]);
+    assert_int_equal(generation_replica_count(g), 1);
+    generation_text_call_free(&c);
+    generation_set_current(g);
+    generation_shutdown();
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
 }
 
 #define THREADS 4
@@ -315,6 +356,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_preview_json_matches_the_table_path),
         cmocka_unit_test(test_text_call_errors),
+        cmocka_unit_test(test_runaway_scoring_on_a_replica_is_stopped),
         cmocka_unit_test(test_replicas_serve_threads_at_once),
         cmocka_unit_test(test_call_text_from_a_task),
     };

@@ -52,6 +52,42 @@ static void test_runaway_inside_pcall_is_stopped(void **state)
     sandbox_free(sb);
 }
 
+static int sb_run_timed(struct sandbox *sb, const char *code)
+{
+    lua_settop(sandbox_state(sb), 0);
+    if (sandbox_load(sb, code, strlen(code), "test.lua") != LUA_OK)
+        return LUA_ERRSYNTAX;
+    return sandbox_pcall_timed(sb, 0, 1);
+}
+
+/* The timer-armed deadline: a loop that pcall and an error handler try to
+ * keep alive is stopped at the time limit, named by line; the next call
+ * runs normally (no hook left armed), also after many quick calls whose
+ * timers never fired. */
+static void test_timed_call_stops_a_runaway_at_the_deadline(void **state)
+{
+    (void)state;
+    struct sandbox *sb = sb_new(16u << 20, 1000, 100); /* instructions do not apply */
+    assert_int_equal(sb_run_timed(sb, "local n = 0\n"
+                                      "for i = 1, 100000 do n = n + i end\n"
+                                      "return n"),
+                     LUA_OK);
+    assert_int_equal(lua_tointeger(sandbox_state(sb), -1), 5000050000);
+    assert_int_equal(sb_run_timed(sb, "while true do\n"
+                                      "  xpcall(function() while true do end end,\n"
+                                      "         function(e) while true do end end)\n"
+                                      "end"),
+                     LUA_ERRRUN);
+    assert_int_equal(sandbox_last_kill(sb), SANDBOX_KILLED_TIME);
+    assert_non_null(strstr(top(sb), "time limit exceeded (100 ms)"));
+    assert_non_null(strstr(top(sb), "test.lua:"));
+    for (int i = 0; i < 1000; i++)
+        assert_int_equal(sb_run_timed(sb, "return 40 + 2"), LUA_OK);
+    assert_int_equal(lua_tointeger(sandbox_state(sb), -1), 42);
+    assert_int_equal(sandbox_last_kill(sb), SANDBOX_ALIVE);
+    sandbox_free(sb);
+}
+
 static void test_error_handler_cannot_swallow_the_kill(void **state)
 {
     (void)state;
@@ -174,6 +210,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_runaway_inside_pcall_is_stopped),
         cmocka_unit_test(test_error_handler_cannot_swallow_the_kill),
+        cmocka_unit_test(test_timed_call_stops_a_runaway_at_the_deadline),
         cmocka_unit_test(test_memory_bomb_fails_the_script_not_the_process),
         cmocka_unit_test(test_dangerous_globals_are_absent),
         cmocka_unit_test(test_load_is_text_only_with_an_explicit_env),

@@ -34,7 +34,11 @@ local function llm_status()
 end
 
 local function status(ctx)
+  gauge(out, "o2c_lua_memory_bytes", "Memory held by the product Lua VM (requests, report jobs).",
+    math.floor(collectgarbage("count") * 1024))
   local gen = require("o2c.gen").status()
+  gauge(out, "o2c_generation_replicas",
+    "States of the current generation built for scoring on the thread pool.", gen.replicas or 0)
   local server = optional("o2c.server")
   local jobs = optional("report.jobs")
   return 200, {
