@@ -297,6 +297,10 @@ test('status, readiness, metrics and the OpenAPI document', async () => {
   assert.match(metrics, /o2c_http_connections_open \d+/);
   assert.match(metrics, /o2c_sessions_active \d+/);
   assert.match(metrics, /o2c_generation_info\{generation="[0-9a-f]{16}"\} 1/);
+  // Previews ran on replicas of the generation (built on the thread pool).
+  assert.match(metrics, /o2c_generation_replicas [1-9]\d*/);
+  const luaBytes = Number(metrics.match(/o2c_lua_memory_bytes (\d+)/)?.[1]);
+  assert.ok(luaBytes > 100000 && luaBytes < 512 * 1024 * 1024, `o2c_lua_memory_bytes ${luaBytes}`);
   const doc = await (await fetch(`${srv.url}/api/v1/openapi.json`)).json();
   assert.equal(doc.openapi, '3.1.0');
   for (const [path, ops] of Object.entries(doc.paths)) {

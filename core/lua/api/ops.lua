@@ -34,11 +34,7 @@ local function llm_status()
 end
 
 local function status(ctx)
-  gauge(out, "o2c_lua_memory_bytes", "Memory held by the product Lua VM (requests, report jobs).",
-    math.floor(collectgarbage("count") * 1024))
   local gen = require("o2c.gen").status()
-  gauge(out, "o2c_generation_replicas",
-    "States of the current generation built for scoring on the thread pool.", gen.replicas or 0)
   local server = optional("o2c.server")
   local jobs = optional("report.jobs")
   return 200, {
@@ -70,7 +66,11 @@ local function metrics_text()
   if session and session.count then
     gauge(out, "o2c_sessions_active", "Sessions not expired or revoked.", session.count())
   end
+  gauge(out, "o2c_lua_memory_bytes", "Memory held by the product Lua VM (requests, report jobs).",
+    math.floor(collectgarbage("count") * 1024))
   local gen = require("o2c.gen").status()
+  gauge(out, "o2c_generation_replicas",
+    "States of the current generation built for scoring on the thread pool.", gen.replicas or 0)
   out[#out + 1] = "# HELP o2c_generation_info The generation of scripts and KB being served."
   out[#out + 1] = "# TYPE o2c_generation_info gauge"
   out[#out + 1] = string.format('o2c_generation_info{generation="%s"} 1', gen.generation or "")

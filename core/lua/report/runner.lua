@@ -154,57 +154,44 @@ local function write_with_llm(job, s, ctx)
   return result
 end
 
--- The gate: at most GATE_MAX LLM sections, across every job, hold a built
--- prompt and wait on the provider at once; the others wait their turn
--- (first come, first served) before building anything.  With hundreds of
--- reports queued, prompts, contexts and images would otherwise all sit in
--- memory until the rate limit lets them through.  The provider's scheduler
--- keeps its own fairness between the jobs that are through.
+-- The gate: at most GATE_MAX LLM sections, across every job, run at once
+-- (build a prompt and wait on the provider); the others wait their turn,
+-- first come first served, as an entry in a queue -- not as a task: with
+-- hundreds of reports queued, a waiting task per section (its coroutine,
+-- its context, its prompt) would sit in memory until the rate limit lets
+-- it through.  The provider's scheduler keeps its own fairness between the
+-- jobs that are through.
 local GATE_MAX = 48
 local gate = { active = 0, head = 1, tail = 0, queue = {} }
+local spawn_section -- (job, s, holding): defined with the job below
 
 local function gate_next()
   while gate.active < GATE_MAX and gate.head <= gate.tail do
-    local t = gate.queue[gate.head]
+    local entry = gate.queue[gate.head]
     gate.queue[gate.head] = nil
     gate.head = gate.head + 1
-    if not t.gone then
-      gate.active = gate.active + 1
-      t.holding = true
-      t.ev:signal()
-    end
+    gate.active = gate.active + 1
+    spawn_section(entry.job, entry.s, true)
   end
 end
 
-local Turn = { __close = function(t)
-  if t.holding then
-    t.holding = false
-    gate.active = gate.active - 1
-    gate_next()
-  end
-end }
+local function gate_leave()
+  gate.active = gate.active - 1
+  gate_next()
+end
 
-local function gate_enter()
-  local t = setmetatable({}, Turn)
-  if gate.active < GATE_MAX and gate.head > gate.tail then
-    gate.active = gate.active + 1
-    t.holding = true
-    return t
-  end
-  t.ev = event.new()
+local function gate_enqueue(job, s)
   gate.tail = gate.tail + 1
-  gate.queue[gate.tail] = t
-  -- A task cancelled while it waits leaves its place to the next one.
-  local _ <close> = setmetatable({}, { __close = function()
-    if not t.holding then t.gone = true end
-  end })
-  while not t.holding do t.ev:wait(60000) end
-  return t
+  gate.queue[gate.tail] = { job = job, s = s }
+  gate_next()
+end
+
+local function uses_llm(job, s)
+  return s.kind ~= "generated" and job.provider ~= "offline"
 end
 
 local function write_section(job, s)
-  if s.kind ~= "generated" and job.provider ~= "offline" then
-    local _ <close> = gate_enter()
+  if uses_llm(job, s) then
     return write_with_llm(job, s, section_ctx(job, s))
   end
   local ctx = section_ctx(job, s)
@@ -289,24 +276,35 @@ function Job:launch()
         self:block(s, failed_dep)
       elseif not waiting then
         s.status = "running"
-        task.spawn(function()
-          local ok, e = xpcall(section_task, traceback, self, s)
-          if not ok then
-            log.error("report section task failed", { report_id = self.id, section = s.id,
-              error = e })
-            if s.status == "running" then
-              s.status, s.error = "failed", first_line(e)
-              self.storage:section_fail(self.id, s.id, s.error)
-              self.bus:emit("section.failed", { section = s.id, error = s.error })
-            end
-          end
-          self.wake:signal()
-        end)
+        if uses_llm(self, s) then
+          gate_enqueue(self, s)
+        else
+          spawn_section(self, s, false)
+        end
       end
     end
     if s.status == "running" then running = running + 1 end
   end
   return running
+end
+
+-- Runs section S of JOB in a task of its own; HOLDING: it has a place in
+-- the gate, given back when the task ends however it ends.
+spawn_section = function(job, s, holding)
+  task.spawn(function()
+    local _ <close> = holding and setmetatable({}, { __close = gate_leave }) or nil
+    local ok, e = xpcall(section_task, traceback, job, s)
+    if not ok then
+      log.error("report section task failed", { report_id = job.id, section = s.id,
+        error = e })
+      if s.status == "running" then
+        s.status, s.error = "failed", first_line(e)
+        job.storage:section_fail(job.id, s.id, s.error)
+        job.bus:emit("section.failed", { section = s.id, error = s.error })
+      end
+    end
+    job.wake:signal()
+  end)
 end
 
 -- The sections in an order where each comes after its dependencies.
