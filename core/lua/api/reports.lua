@@ -92,7 +92,7 @@ end
 ---------------------------------------------------------------------------
 
 local function sse(e)
-  return "id: " .. e.id .. "\nevent: " .. e.name .. "\ndata: " .. json.encode(e.data) .. "\n\n"
+  return "id: " .. e.id .. "\nevent: " .. e.name .. "\ndata: " .. e.json .. "\n\n"
 end
 
 -- The whole story so far (or what follows Last-Event-ID), then live events

@@ -145,18 +145,19 @@ local function progress(bus, report)
   while true do
     for _, e in ipairs(bus:since(after)) do
       after = e.seq
-      local row = rows[e.data.section or ""]
+      local data = events.data(e)
+      local row = rows[data.section or ""]
       local state = e.name:match("^section%.(.+)$")
       if row and state then
         row.state = state
         row.detail = nil
         if state == "retrying" then
-          row.detail = string.format("retrying in %.0f s: %s", e.data.wait_s or 0,
-            tostring(e.data.reason or ""):sub(1, 60))
+          row.detail = string.format("retrying in %.0f s: %s", data.wait_s or 0,
+            tostring(data.reason or ""):sub(1, 60))
         elseif state == "failed" then
-          row.detail = "FAILED: " .. tostring(e.data.error or ""):sub(1, 70)
-        elseif state == "done" and e.data.warning then
-          row.detail = "done (warning: " .. tostring(e.data.warning):sub(1, 50) .. ")"
+          row.detail = "FAILED: " .. tostring(data.error or ""):sub(1, 70)
+        elseif state == "done" and data.warning then
+          row.detail = "done (warning: " .. tostring(data.warning):sub(1, 50) .. ")"
         end
       end
     end

@@ -16,11 +16,13 @@
 --                     tokens_out, warning}
 --   section.failed   {report_id, section, error}
 --   report.done      {report_id, status = "done" | "partial" | "failed"}
--- Every event also carries `at` (ms since the epoch).  Ids are
+-- Every event also carries `at` (ms since the epoch).  A bus keeps each
+-- event as {id, seq, name, json}: M.data(e) decodes its data.  Ids are
 -- "<tag>-<n>": n counts up per bus; the tag names this bus in this process,
 -- so an id from before a restart is recognised as stale and the full story
 -- is sent again.
 local event = require "o2c.event"
+local json = require "json"
 local timer = require "o2c.timer"
 local random = require "o2c.random"
 
@@ -72,8 +74,10 @@ function Bus:emit(name, data)
   data.report_id = self.report_id
   data.at = data.at or timer.wall()
   self.seq = self.seq + 1
+  -- Kept as JSON text: encoded once for every subscriber, and a few hundred
+  -- bytes per event instead of its tables (a bus lives as long as its report).
   self.list[#self.list + 1] = { id = self.tag .. "-" .. self.seq, seq = self.seq, name = name,
-    data = data }
+    json = json.encode(data) }
   if name == "report.done" then
     self.finished_at = timer.wall()
   elseif name == "report.started" then
@@ -151,6 +155,11 @@ function M.open(report)
     b:emit("report.done", { status = M.report_status(report), at = report.finished_at_ms })
   end
   return b
+end
+
+-- The data of event E (a table).
+function M.data(e)
+  return json.decode(e.json) or {}
 end
 
 function M.get(report_id)
