@@ -89,6 +89,10 @@ async function stopProc(proc, signal = 'SIGTERM', ms = 5000) {
 
 // One HTTP request on AGENT (keep-alive): { status, headers, text, json, ms }.
 const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
+// For requests right after wrk: spawnSync blocks this event loop, so a pooled
+// socket the server closed meanwhile (60 s idle) is reused before its close
+// is seen, and fails with "socket hang up".
+const freshAgent = () => new http.Agent({ keepAlive: false });
 function request(url, { method = 'GET', body, token, headers = {}, agent: ag = agent, timeout = 10000 } = {}) {
   return new Promise((res, rej) => {
     const h = { ...headers };
@@ -496,7 +500,7 @@ bench('wrk', async () => {
     ngq = `; nginx doing the same: ${fmt(gq.rps, 0)} req/s, p99 ${fmt(gq.p99_us / 1000, 2)} ms`;
   }
   row('GET /api/v1/assessment-types/o2c', fmt(g.rps, 0), 'req/s',
-    `wrk -t2 -c64 ${secs} s, authenticated, ${Buffer.byteLength(JSON.stringify((await request(srv.url + qpath, { token })).json))} B of JSON; errors/non-2xx ${g.errors}${ngq}`);
+    `wrk -t2 -c64 ${secs} s, authenticated, ${Buffer.byteLength(JSON.stringify((await request(srv.url + qpath, { token, agent: freshAgent() })).json))} B of JSON; errors/non-2xx ${g.errors}${ngq}`);
   row('GET /api/v1/assessment-types/o2c p99', fmt(g.p99_us / 1000, 2), 'ms', `p50 ${fmt(g.p50_us / 1000, 2)} ms`);
   if (ng) await ng.stop();
 });

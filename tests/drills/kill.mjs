@@ -21,6 +21,9 @@ const killLog = [];
 c.say(`${users} users, ${kills} SIGKILLs at random moments (every 1.5-5 s), restart on the same data`);
 const summary = await runLoad({
   bin: args.bin, users, seed: args.seed, maxSeconds: args.quick ? 240 : 600,
+  // Arrivals spread out so that the kills land while answers are written
+  // as well as while reports run.
+  rampMs: args.quick ? 8000 : 40000,
   serverEnv: { O2C_LOG_LEVEL: 'info' },
   retryRounds: 5, retryDelayMs: 2000,
   progressMs: 15000,
