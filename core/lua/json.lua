@@ -16,6 +16,9 @@ M.null = cjson.null
 M.array_mt = { __name = "json.array" }
 
 cjson.encode_sparse_array(false, 2, 10)
+-- JSON has no NaN, Infinity or hex numbers; lua-cjson accepts them unless told.
+cjson.decode_invalid_numbers(false)
+cjson_safe.decode_invalid_numbers(false)
 cjson.decode_max_depth(64)
 cjson.encode_max_depth(64)
 

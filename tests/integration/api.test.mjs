@@ -155,6 +155,14 @@ test('bodies: malformed JSON, wrong types, wrong content type, too large', async
   const malformed = await alice.request('POST', '/api/v1/assessments', '{"type": "o2c",', { 'Content-Type': 'application/json' });
   assert.equal(malformed.status, 400);
   assert.equal(malformed.json.error.code, 'malformed_json');
+  // NaN, Infinity and hex numbers are not JSON (lua-cjson takes them unless told):
+  // found by fuzz_json as a 500 from a NaN inside a multi-choice answer.
+  for (const text of ['{"answers": {"ca_remittance": ["email", NaN]}}', '{"answers": {"co_dso": Infinity}}',
+    '{"answers": {"co_dso": 0x10}}']) {
+    const r = await alice.request('POST', '/api/v1/assessment-types/o2c/score', text, { 'Content-Type': 'application/json' });
+    assert.equal(r.status, 400, text);
+    assert.equal(r.json.error.code, 'malformed_json', text);
+  }
   const wrongType = await alice.post('/api/v1/assessments', { type: 'o2c', client: 42 });
   assert.equal(wrongType.status, 400);
   assert.equal(wrongType.json.error.details.field, 'body.client');

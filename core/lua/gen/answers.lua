@@ -194,8 +194,9 @@ local function check_value(q, value, id, wrapped, bad)
           problems.show(choice), quoted_list(q.choices))
       elseif seen[choice] then
         bad(string.format("%s[%d]", field_of(id, wrapped), i), "choice %q is listed twice", choice)
+      else
+        seen[choice] = true -- only known choice ids (strings): never NaN as a key
       end
-      seen[choice] = true
     end
   elseif kind == "kpi" then
     if type(value) ~= "number" or value ~= value or value == math.huge or value == -math.huge then

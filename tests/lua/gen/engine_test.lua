@@ -89,6 +89,14 @@ function engine.run(host)
   -- gen API shapes
   -------------------------------------------------------------------------
 
+  case("odd values in a multi-choice answer are problems, never errors (NaN, numbers, repeats)", function()
+    local ok, problems = gen:validate_answers("o2c", { ca_remittance = { "email", 0 / 0, 7, "email" } })
+    eq(ok, nil, "validates")
+    eq(#problems, 3, "problems")
+    has(problems[1].field, "answers.ca_remittance[2]")
+    has(problems[3].message, "listed twice")
+  end)
+
   case("summary counts areas, questions, sections, KB documents and agents", function()
     local t = gen:summary().types[1]
     eq(t.id, "o2c")
