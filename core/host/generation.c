@@ -311,6 +311,9 @@ static int gen_install_json(lua_State *L)
     lua_getfield(L, -1, "decode_invalid_numbers"); /* JSON has no NaN or Infinity */
     lua_pushboolean(L, 0);
     lua_call(L, 1, 0);
+    lua_getfield(L, -1, "decode_max_depth"); /* as the server decodes (core/lua/json.lua) */
+    lua_pushinteger(L, 64);
+    lua_call(L, 1, 0);
     lua_getfield(L, -1, "decode");
     lua_pushcclosure(L, gen_json_decode, 1);
     lua_setglobal(L, "GEN_JSON_DECODE");

@@ -182,6 +182,19 @@ static void test_text_call_errors(void **state)
     assert_non_null(strstr(c.results[1], "unknown question id"));
     generation_text_call_free(&c);
 
+    /* A body of another shape: "" (the server checks it and says how). */
+    const char *odd[] = {
+        "{\"answers\":{},\"extra\":1}",       "{\"answers\":[1]}", "[]", "{\"answers\":",
+        "{\"answers\":{},\"targets\":\"x\"}", "{\"targets\":{}}"};
+    for (size_t i = 0; i < sizeof odd / sizeof *odd; i++) {
+        text_call(g, &c, "preview_json", "o2c", odd[i]);
+        assert_null(c.error);
+        assert_null(c.results[0]);
+        assert_non_null(c.results[1]);
+        assert_string_equal(c.results[1], "");
+        generation_text_call_free(&c);
+    }
+
     /* A script error inside the call (unknown type) is an error, not a crash. */
     text_call(g, &c, "preview_json", "nope", median_body);
     assert_non_null(c.error);
@@ -351,8 +364,22 @@ int main(void)
     const char *dir = getenv("O2C_SOURCE_DIR");
     snprintf(source_dir, sizeof source_dir, "%s", dir ? dir : ".");
     char *example = read_text(src_path("scripts/o2c/examples/median.json"));
-    /* The example is {"answers": {...}, ...}: send it as the body as it is. */
-    median_body = example;
+    /* The body a preview sends: the example's answers and targets only. */
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    lua_State *L = host_open(&loop, 0);
+    if (!L || luaL_loadstring(
+                  L, "local cjson = require 'cjson'\n"
+                     "local e = cjson.decode(...)\n"
+                     "return cjson.encode({ answers = e.answers, targets = e.targets })") != LUA_OK)
+        return 1;
+    lua_pushstring(L, example);
+    if (host_pcall(L, 1, 1) != LUA_OK)
+        return 1;
+    median_body = strdup(lua_tostring(L, -1));
+    host_close(L);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_loop_close(&loop);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_preview_json_matches_the_table_path),
         cmocka_unit_test(test_text_call_errors),
@@ -361,6 +388,7 @@ int main(void)
         cmocka_unit_test(test_call_text_from_a_task),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    free(median_body);
     free(example);
     return rc;
 }

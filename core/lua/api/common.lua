@@ -259,12 +259,17 @@ end
 
 -- Decodes the JSON body and checks it against FIELDS (an object spec's
 -- fields).  Returns the checked table; raises a 400 naming the field.
-function Context:body(fields)
-  local req = self.req
-  local ctype = req:header("Content-Type") or ""
+-- Raises 415 unless the request says its body is JSON.
+function Context:require_json()
+  local ctype = self.req:header("Content-Type") or ""
   if not ctype:lower():find("^application/json") then
     M.fail(415, "unsupported_media_type", "send the body as application/json")
   end
+end
+
+function Context:body(fields)
+  local req = self.req
+  self:require_json()
   local value, err = json.decode(req:body())
   if value == nil then
     M.fail(400, "malformed_json", "the body is not valid JSON: " .. tostring(err))

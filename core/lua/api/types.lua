@@ -28,15 +28,21 @@ local ANSWER_SET = {
   targets = { type = "object" },
 }
 
--- Scores answers without storing anything.  The body's shape is checked
--- here; the generation reads the same text for the answers themselves.
+-- Scores answers without storing anything.  The generation reads the body
+-- on the thread pool (the loop serves other requests meanwhile); when its
+-- shape is wrong it says so with "" and the body is checked here, which
+-- raises the same 400 as every other route.
 local function score(ctx)
   local type_id = ctx.params.type
-  ctx:body(ANSWER_SET)
+  ctx:require_json()
   api.require_type(ctx, type_id)
   local g = ctx:gen()
-  -- On the thread pool: the loop serves other requests while this scores.
   local scores, problems_text = g:call_text("preview_json", type_id, ctx.req:body())
+  if problems_text == "" then
+    ctx:body(ANSWER_SET)
+    api.fail(400, "invalid", "body: expected {\"answers\": {...}, \"targets\": {...}}",
+      { field = "body" })
+  end
   if not scores then
     local problems = json.decode(problems_text)
     local first = problems and problems[1] or { field = "answers", message = "invalid" }

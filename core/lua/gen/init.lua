@@ -216,19 +216,32 @@ function Gen:score_json(type_id, raw, targets)
   return encode_scores(self:score(type_id, raw, targets))
 end
 
--- The preview route's engine work on the request body's JSON text, whose
--- shape ({answers = {...}, targets = {...}?}) the caller has checked: the
--- scores as JSON text, or nil and the problems ({{field, message}}) as JSON
--- text.  JSON nulls are dropped (an answer given as null is no answer).
--- Text only, so the host can run it in a replica on the thread pool.
+-- An object as the API means it: a table that is not a non-empty list.
+local function is_object(v)
+  if type(v) ~= "table" then return false end
+  if next(v) == nil then return true end
+  local n = 0
+  for _ in next, v do n = n + 1 end
+  return n ~= #v
+end
+
+-- The preview route's engine work on the request body's JSON text
+-- ({"answers": {...}, "targets": {...}}): the scores as JSON text, or nil and
+-- the problems ({{field, message}}) as JSON text, or nil and "" when the
+-- body is not that shape (malformed, other fields, wrong types: the server
+-- then checks it itself and answers as for any body).  JSON nulls are
+-- dropped (an answer given as null is no answer).  Text only, so the host
+-- can run it in a replica on the thread pool.
 function Gen:preview_json(type_id, body_text)
-  local body = GEN_JSON_DECODE(body_text)
-  local scores, problems
-  if type(body) ~= "table" or type(body.answers) ~= "table" then
-    problems = { { field = "answers", message = "expected an object" } }
-  else
-    scores, problems = self:preview(type_id, body.answers, body.targets)
+  local decoded, body = pcall(GEN_JSON_DECODE, body_text)
+  if not decoded or not is_object(body) or not is_object(body.answers)
+      or (body.targets ~= nil and not is_object(body.targets)) then
+    return nil, ""
   end
+  for k in next, body do
+    if k ~= "answers" and k ~= "targets" then return nil, "" end
+  end
+  local scores, problems = self:preview(type_id, body.answers, body.targets)
   if not scores then return nil, GEN_JSON_ENCODE(problems) end
   return encode_scores(scores)
 end
