@@ -299,7 +299,7 @@ bench('core', async () => {
     } finally { await ng.stop(); }
   } catch (e) { log(`LuaJIT engine timing: ${e.message}`); }
   row('scoring one full answer set', fmt(s.score.p50_us, 0), 'µs',
-    `median of ${s.score.n} generation_call("score") on median.json (40 answers): answers copied into the generation's sandbox, scored under its budgets, scores copied back; p99 ${fmt(s.score.p99_us, 0)} µs; validate_answers + score as the preview route runs them: ${fmt(s.validate_and_score.p50_us, 0)} µs; fixed cost of one generation call (has_type): ${fmt(s.has_type.p50_us, 1)} µs${jit}`);
+    `median of ${s.score.n} generation_call("score") on median.json (40 answers): answers copied into the generation's sandbox, scored under its budgets, scores copied back; p99 ${fmt(s.score.p99_us, 0)} µs; validate_answers + score through copies: ${fmt(s.validate_and_score.p50_us, 0)} µs; the preview route's work with text in and out (decode, validate, score, encode), timed here on the generation's own state under its count hook (the route runs it on a replica, without the hook): ${s.preview_json ? fmt(s.preview_json.p50_us, 0) : 'n/a'} µs; fixed cost of one generation call (has_type): ${fmt(s.has_type.p50_us, 1)} µs${jit}`);
   const v = benchCore(['session', mkdtempSync(join(WORK, 'db-')), QUICK ? '5000' : '20000']);
   row('session validation', fmt(v.session_validate.p50_us, 1), 'µs',
     `median of ${v.session_validate.n} session_validate (BLAKE2b of the token + one SQLite lookup joined to the user; 101 live sessions); p99 ${fmt(v.session_validate.p99_us, 1)} µs`);

@@ -129,14 +129,24 @@ static int bench_score(const char *scripts, const char *kb, const char *answers_
         return die(answers_path, "cannot read");
     if (host_require(L, "cjson") != LUA_OK)
         return die("require cjson", lua_tostring(L, -1));
+    int cjson_idx = lua_gettop(L);
     lua_getfield(L, -1, "decode");
     lua_pushlstring(L, text, len);
-    lua_pushvalue(L, -1);
-    int body_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     free(text);
     if (host_pcall(L, 1, 1) != LUA_OK || !lua_istable(L, -1))
         return die(answers_path, "not a JSON object");
-    lua_getfield(L, -1, "answers");
+    int example_idx = lua_gettop(L);
+    /* The preview's body: the example's answers and targets, nothing else. */
+    lua_getfield(L, cjson_idx, "encode");
+    lua_createtable(L, 0, 2);
+    lua_getfield(L, example_idx, "answers");
+    lua_setfield(L, -2, "answers");
+    lua_getfield(L, example_idx, "targets");
+    lua_setfield(L, -2, "targets");
+    if (host_pcall(L, 1, 1) != LUA_OK)
+        return die(answers_path, "cannot encode the body");
+    int body_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_getfield(L, example_idx, "answers");
     if (!lua_istable(L, -1))
         return die(answers_path, "no \"answers\" object");
     int answers_ref = luaL_ref(L, LUA_REGISTRYINDEX);
