@@ -66,6 +66,11 @@ struct client {
     llhttp_t parser;
     size_t responses; /* final (non-1xx) responses parsed */
     int parse_error;
+    /* Everything the server sent, parsed once the exchange is over: a
+     * response can reach us before the access-log entry that says whether
+     * it answered a HEAD (and so has no body) has been written. */
+    char *rx;
+    size_t rx_len, rx_cap;
 };
 
 static void fuzz_access_log(const struct http_access_entry *e, void *ud)
@@ -131,22 +136,45 @@ static void client_parse(struct client *c, const char *buf, size_t n)
     }
 }
 
+static void client_keep(struct client *c, const char *buf, size_t n)
+{
+    if (c->rx_len + n > c->rx_cap) {
+        size_t cap = c->rx_cap ? c->rx_cap * 2 : 65536;
+        while (cap < c->rx_len + n)
+            cap *= 2;
+        char *p = realloc(c->rx, cap);
+        if (!p)
+            abort();
+        c->rx = p;
+        c->rx_cap = cap;
+    }
+    memcpy(c->rx + c->rx_len, buf, n);
+    c->rx_len += n;
+}
+
+/* Parses what the server sent, once every exchange is in the access log. */
+static void client_parse_all(struct client *c)
+{
+    client_parse(c, c->rx, c->rx_len);
+    if (c->eof && !c->parse_error && llhttp_finish(&c->parser) != HPE_OK) {
+        fprintf(stderr, "fuzz_http: response cut short by the close\n");
+        c->parse_error = 1;
+    }
+    free(c->rx);
+    c->rx = NULL;
+}
+
 static void client_read(struct client *c)
 {
     char buf[16384];
     for (;;) {
         ssize_t n = read(c->fd, buf, sizeof buf);
         if (n > 0) {
-            client_parse(c, buf, (size_t)n);
+            client_keep(c, buf, (size_t)n);
             continue;
         }
-        if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
-            if (!c->eof && !c->parse_error && llhttp_finish(&c->parser) != HPE_OK) {
-                fprintf(stderr, "fuzz_http: response cut short by the close\n");
-                c->parse_error = 1;
-            }
+        if (n == 0 || (errno != EAGAIN && errno != EINTR))
             c->eof = 1;
-        }
         if (n < 0 && errno == EINTR)
             continue;
         return;
@@ -291,7 +319,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                       !http_server_fuzz_settled(server)))
         uv_run(&loop, UV_RUN_ONCE);
     if (!c.eof)
-        client_read(&c); /* responses already in the socket */
+        client_read(&c);          /* responses already in the socket */
+    uv_run(&loop, UV_RUN_NOWAIT); /* access-log entries of the last responses */
+    client_parse_all(&c);
 
     if (c.parse_error)
         abort();
