@@ -330,22 +330,14 @@ int sandbox_load(struct sandbox *sb, const char *text, size_t len, const char *c
     return luaL_loadbufferx(sb->L, text, len, name, "t");
 }
 
-int sandbox_pcall(struct sandbox *sb, int nargs, int nresults)
+/* After a protected call: hooks off, and when a budget stopped it, the
+ * reason and where in place of whatever the script raised while unwinding. */
+static int sandbox_call_ended(struct sandbox *sb, int status)
 {
     lua_State *L = sb->L;
-    sb->kill = SANDBOX_ALIVE;
-    sb->kill_where[0] = '\0';
-    sb->instructions_left = sb->limits.instructions;
-    sb->deadline_ms = sb->limits.time_ms ? monotonic_ms() + sb->limits.time_ms : 0;
-    sb->in_call = 1;
-    if (sb->limits.instructions || sb->limits.time_ms)
-        lua_sethook(L, sandbox_hook, LUA_MASKCOUNT, HOOK_EVERY);
-    int status = lua_pcall(L, nargs, nresults, 0);
     lua_sethook(L, NULL, 0, 0);
     sb->in_call = 0;
     if (status != LUA_OK && sb->kill) {
-        /* Whatever the script did while unwinding, say why it was stopped
-         * and where. */
         char buf[128];
         const char *why = sandbox_kill_message(sb, buf, sizeof buf);
         lua_pop(L, 1);
@@ -357,6 +349,20 @@ int sandbox_pcall(struct sandbox *sb, int nargs, int nresults)
             lua_gc(L, LUA_GCCOLLECT);
     }
     return status;
+}
+
+int sandbox_pcall(struct sandbox *sb, int nargs, int nresults)
+{
+    lua_State *L = sb->L;
+    sb->kill = SANDBOX_ALIVE;
+    sb->kill_where[0] = '\0';
+    sb->instructions_left = sb->limits.instructions;
+    sb->deadline_ms = sb->limits.time_ms ? monotonic_ms() + sb->limits.time_ms : 0;
+    sb->in_call = 1;
+    if (sb->limits.instructions || sb->limits.time_ms)
+        lua_sethook(L, sandbox_hook, LUA_MASKCOUNT, HOOK_EVERY);
+    int status = lua_pcall(L, nargs, nresults, 0);
+    return sandbox_call_ended(sb, status);
 }
 
 /* ---- sandbox_pcall_timed: a deadline without the count hook ---- */
@@ -437,20 +443,7 @@ int sandbox_pcall_timed(struct sandbox *sb, int nargs, int nresults)
     int status = lua_pcall(L, nargs, nresults, 0);
     timed_arm(0);
     timed_running = NULL;
-    lua_sethook(L, NULL, 0, 0);
-    sb->in_call = 0;
-    if (status != LUA_OK && sb->kill) {
-        char buf[128];
-        const char *why = sandbox_kill_message(sb, buf, sizeof buf);
-        lua_pop(L, 1);
-        if (sb->kill_where[0])
-            lua_pushfstring(L, "%s: %s", sb->kill_where, why);
-        else
-            lua_pushstring(L, why);
-        if (sb->kill == SANDBOX_KILLED_MEMORY)
-            lua_gc(L, LUA_GCCOLLECT);
-    }
-    return status;
+    return sandbox_call_ended(sb, status);
 }
 
 struct copy_state {
