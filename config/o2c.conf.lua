@@ -22,6 +22,7 @@ return {
     max_retries = 4,
     timeout_s = 120,             -- one call
     section_deadline_s = 600,    -- one report section, retries included
+    report_jobs = 32,            -- reports being written at once; the others wait their turn
   },
 
   limits = {

@@ -57,6 +57,7 @@ static const struct config_key config_schema[] = {
     {"llm.max_retries", CK_INT_NNEG, NUM(llm.max_retries), "O2C_LLM_MAX_RETRIES", NULL},
     {"llm.timeout_s", CK_NUMBER_POS, NUM(llm.timeout_s), NULL, NULL},
     {"llm.section_deadline_s", CK_NUMBER_POS, NUM(llm.section_deadline_s), NULL, NULL},
+    {"llm.report_jobs", CK_INT_POS, NUM(llm.report_jobs), NULL, NULL},
     {"llm.window_s", CK_NUMBER_POS, NUM(llm.window_s), "O2C_LLM_WINDOW_S", NULL},
     {"limits.header_bytes", CK_INT_POS, NUM(limits.header_bytes), NULL, NULL},
     {"limits.json_body_bytes", CK_INT_POS, NUM(limits.json_body_bytes), NULL, NULL},
@@ -105,6 +106,7 @@ void config_defaults(struct config *cfg)
     cfg->llm.max_retries = 4;
     cfg->llm.timeout_s = 120;
     cfg->llm.section_deadline_s = 600;
+    cfg->llm.report_jobs = 32;
     cfg->llm.window_s = 60;
     cfg->limits.header_bytes = 16 * 1024;
     cfg->limits.json_body_bytes = 1024 * 1024;

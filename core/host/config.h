@@ -30,6 +30,7 @@ struct config {
         long long max_retries;
         double timeout_s;
         double section_deadline_s;
+        long long report_jobs; /* reports being written at once; others wait their turn */
         /* The period the rpm/itpm/otpm budgets are per: 60 (the providers'
          * minute); tests against the mock provider shorten both sides. */
         double window_s;

@@ -1,6 +1,7 @@
-/* Passwords: argon2id via libsodium (crypto_pwhash_str, INTERACTIVE limits).
+/* Passwords: argon2id via libsodium (crypto_pwhash_str; 19 MiB, 2 passes:
+ * see password.c).
  *
- * Hashing and verifying cost ~100 ms of CPU each, so the host runs them on
+ * Hashing and verifying cost ~20 ms of CPU each, so the host runs them on
  * the libuv thread pool.  These functions touch no database and no shared
  * state (beyond a dummy hash made once), so a uv_queue_work callback may call
  * them: fetch the stored hash on the loop (user_password_hash), verify in the
@@ -25,7 +26,7 @@ int password_hash(const char *password, char out[PASSWORD_HASH_MAX], char *err, 
  * for a real account, and 0 is returned. */
 int password_verify(const char *hash, const char *password);
 
-/* 1 when HASH was made with weaker limits than today's (re-hash on login). */
+/* 1 when HASH was made with other limits than today's (re-hashed at sign-in). */
 int password_needs_rehash(const char *hash);
 
 /* A valid hash of a random secret, made once per process (thread-safe). */

@@ -41,6 +41,7 @@ struct login_op {
     int has_address;
     char user_id[UUID_STR_LEN]; /* "" for an unknown name */
     char hash[PASSWORD_HASH_MAX];
+    char new_hash[PASSWORD_HASH_MAX]; /* the password under today's limits, or "" */
     char *password;
     size_t password_len;
     int match;
@@ -54,13 +55,20 @@ static void login_release(void *data)
         free(op->password);
     }
     sodium_memzero(op->hash, sizeof op->hash);
+    sodium_memzero(op->new_hash, sizeof op->new_hash);
     free(op);
 }
 
+/* Verifies; a right password whose hash has older limits is hashed again
+ * here, on the pool, and stored by login_push. */
 static void login_work(void *data)
 {
     struct login_op *op = data;
     op->match = password_verify(op->hash[0] ? op->hash : NULL, op->password);
+    char err[160];
+    if (op->match && password_needs_rehash(op->hash) &&
+        password_hash(op->password, op->new_hash, err, sizeof err) != 0)
+        op->new_hash[0] = '\0'; /* kept as it is; verified again next time */
 }
 
 static const char *op_address(const struct login_op *op)
@@ -169,6 +177,8 @@ static int login_push(lua_State *co, void *data)
     if ((rc = db_tx_begin(s->db)) != STORE_OK)
         return store_lua_fail(co, s->db, rc);
     rc = throttle_record_success(s->db, op->name);
+    if (rc == STORE_OK && op->new_hash[0])
+        rc = user_upgrade_hash(s->db, u.id, op->hash, op->new_hash);
     if (rc == STORE_OK)
         rc = session_create(s->db, &s->cfg.sessions, u.id, op_address(op), token, &info);
     if (rc == STORE_OK)

@@ -18,6 +18,8 @@ static const char SQL_USER_HASH[] =
     "SELECT " USER_COLUMNS ", password_hash FROM users WHERE name = ?";
 static const char SQL_USER_SET_HASH[] =
     "UPDATE users SET password_hash = ?, updated_at = ? WHERE name = ?";
+static const char SQL_USER_UPGRADE_HASH[] =
+    "UPDATE users SET password_hash = ? WHERE id = ? AND password_hash = ?";
 static const char SQL_USER_SET_DISABLED[] =
     "UPDATE users SET disabled = ?, updated_at = ? WHERE name = ?";
 static const char SQL_USER_SET_ROLE[] = "UPDATE users SET role = ?, updated_at = ? WHERE name = ?";
@@ -218,6 +220,17 @@ int user_set_password(struct db *db, const char *name, const char *password_hash
     sqlite3_bind_int64(st, 2, db_now_ms(db));
     db_bind_text(st, 3, name);
     return user_update_and_revoke(db, st, name, "setting a password", 1, revoked);
+}
+
+int user_upgrade_hash(struct db *db, const char *id, const char *old_hash, const char *new_hash)
+{
+    sqlite3_stmt *st = db_stmt(db, SQL_USER_UPGRADE_HASH);
+    if (st == NULL)
+        return STORE_ERROR;
+    db_bind_text(st, 1, new_hash);
+    db_bind_text(st, 2, id);
+    db_bind_text(st, 3, old_hash);
+    return db_step_done(db, st, "re-hashing a password");
 }
 
 int user_set_disabled(struct db *db, const char *name, int disabled, int64_t *revoked)

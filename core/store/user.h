@@ -55,6 +55,11 @@ int user_password_hash(struct db *db, const char *name, struct user *out,
 int user_set_password(struct db *db, const char *name, const char *password_hash, int64_t *revoked);
 
 /* Disables (revoking every session, one transaction) or re-enables. */
+/* Replaces the hash of user ID by NEW_HASH (same password, today's limits)
+ * only while it is still OLD_HASH: a password changed meanwhile wins.  No
+ * session is revoked.  Call inside the sign-in's transaction. */
+int user_upgrade_hash(struct db *db, const char *id, const char *old_hash, const char *new_hash);
+
 int user_set_disabled(struct db *db, const char *name, int disabled, int64_t *revoked);
 
 int user_set_role(struct db *db, const char *name, enum user_role role);

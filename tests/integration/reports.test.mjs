@@ -269,6 +269,37 @@ test('a report is written section by section, streamed, stored and downloadable'
   assert.ok(actions.includes('report.finished'), actions.join(' '));
 });
 
+test('reports beyond llm.report_jobs wait their turn, shown in /metrics and /status, and all finish', async (t) => {
+  const { srv, admin } = await setup(t, { latencyMs: 50 }, { config: '{ llm = { report_jobs = 2 } }' });
+  const ids = [];
+  for (let i = 1; i <= 5; i++) ids.push(await requestReport(admin, await newAssessment(admin, `Queue ${i}`)));
+  const gauge = (text, name) => Number(text.match(new RegExp(`^${name} (\\d+)$`, 'm'))?.[1]);
+  let maxRunning = 0, maxWaiting = 0, samples = 0;
+  const status = await admin.get('/api/v1/status');
+  assert.equal(status.status, 200);
+  assert.ok(Number.isInteger(status.json.queue.running) && Number.isInteger(status.json.queue.waiting),
+    JSON.stringify(status.json.queue));
+  const deadline = Date.now() + 90000;
+  for (;;) {
+    const text = await (await fetch(`${srv.url}/metrics`)).text();
+    const running = gauge(text, 'o2c_report_jobs_running');
+    const waiting = gauge(text, 'o2c_report_jobs_waiting');
+    assert.ok(Number.isInteger(running) && Number.isInteger(waiting), 'both gauges are in /metrics');
+    maxRunning = Math.max(maxRunning, running);
+    maxWaiting = Math.max(maxWaiting, waiting);
+    samples++;
+    if (running === 0 && waiting === 0 && samples > 1) break;
+    assert.ok(Date.now() < deadline, `jobs still running after 90 s: ${running} running, ${waiting} waiting`);
+    await sleep(100);
+  }
+  assert.equal(maxRunning, 2, 'two reports were written at once, never more');
+  assert.ok(maxWaiting >= 1, `reports waited their turn (at most ${maxWaiting} waiting)`);
+  for (const id of ids) {
+    const r = await waitReport(admin, id);
+    assert.equal(r.status, 'done', `${id}: ${r.status}`);
+  }
+});
+
 test('a provider that is down: visible per-section errors quickly, report partial, then a retry', async (t) => {
   const { mock, srv, admin } = await setup(t, { down: true },
     { config: '{ llm = { section_deadline_s = 20, timeout_s = 5 } }' });

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <cmocka.h>
 #include <lauxlib.h>
+#include <sodium.h>
 #include <sys/stat.h>
 #include <uv.h>
 #include "host/config.h"
@@ -248,6 +249,33 @@ static void test_login_and_throttle(void **state)
                 "end\n"
                 "end\n"
                 "assert(refused == 1, refused)\n");
+}
+
+/* An account hashed with other limits (libsodium's INTERACTIVE, the limits
+ * before 19 MiB) signs in, and its stored hash is replaced by one with
+ * today's limits; the old one stays valid only until then. */
+static void test_login_rehashes_old_limits(void **state)
+{
+    struct fixture *f = *state;
+    char old_hash[PASSWORD_HASH_MAX], stored[PASSWORD_HASH_MAX];
+    assert_int_equal(crypto_pwhash_str(old_hash, PASSWORD, strlen(PASSWORD),
+                                       crypto_pwhash_OPSLIMIT_INTERACTIVE,
+                                       crypto_pwhash_MEMLIMIT_INTERACTIVE),
+                     0);
+    assert_true(password_needs_rehash(old_hash));
+    assert_int_equal(user_add(f->db, "olga", USER_ROLE_CONSULTANT, old_hash, NULL), STORE_OK);
+    run_task(f, "local s = login('olga')\n"
+                "assert(session.validate(s.token).name == 'olga')\n");
+    assert_int_equal(user_password_hash(f->db, "olga", NULL, stored), STORE_OK);
+    assert_string_not_equal(stored, old_hash);
+    assert_false(password_needs_rehash(stored));
+    assert_true(password_verify(stored, PASSWORD));
+    /* The next sign-in verifies the new hash and leaves it alone. */
+    run_task(f, "local s = login('olga')\n"
+                "fails('invalid', session.login('olga', 'not the password at all'))\n");
+    char again[PASSWORD_HASH_MAX];
+    assert_int_equal(user_password_hash(f->db, "olga", NULL, again), STORE_OK);
+    assert_string_equal(again, stored);
 }
 
 static void test_validate_logout_expiry(void **state)
@@ -553,6 +581,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_report_lifecycle, setup, teardown),
         cmocka_unit_test_setup_teardown(test_attachments, setup_small_limits, teardown),
         cmocka_unit_test_setup_teardown(test_audit_retention_check, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_login_rehashes_old_limits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cancelled_login_frees_its_work, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_database_attached, setup, teardown),
         cmocka_unit_test_setup_teardown(test_figures, setup, teardown),

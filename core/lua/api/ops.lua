@@ -1,6 +1,7 @@
 -- Operations: liveness, readiness, status, Prometheus metrics, OpenAPI.
 local json = require "json"
 local metrics = require "metrics"
+local runner = require "report.runner"
 
 local function optional(name)
   local ok, mod = pcall(require, name)
@@ -36,13 +37,12 @@ end
 local function status(ctx)
   local gen = require("o2c.gen").status()
   local server = optional("o2c.server")
-  local jobs = optional("report.jobs")
   return 200, {
     generation = gen.generation or json.null,
     reload = { loads = gen.loads, failures = gen.failures, last_ms = gen.last_ms,
       errors = gen.errors },
     llm = llm_status(),
-    queue = jobs and jobs.status and jobs.status() or { running = 0, queued = 0 },
+    queue = runner.stats(),
     server = server and server.stats() or json.null,
     user = ctx.user.name,
   }
@@ -79,8 +79,9 @@ local function metrics_text()
   gauge(out, "o2c_reload_failures_total", "Reloads that failed since start.", gen.failures)
   local llm = optional("llm")
   if llm and llm.metrics_text then out[#out + 1] = llm.metrics_text() end
-  local jobs = optional("report.jobs")
-  if jobs and jobs.metrics_text then out[#out + 1] = jobs.metrics_text() end
+  local jobs = runner.stats()
+  gauge(out, "o2c_report_jobs_running", "Report jobs loaded and writing sections.", jobs.running)
+  gauge(out, "o2c_report_jobs_waiting", "Report jobs waiting for a place to start.", jobs.waiting)
   return 200, table.concat(out, "\n") .. "\n",
     { ["Content-Type"] = "text/plain; version=0.0.4; charset=utf-8" }
 end

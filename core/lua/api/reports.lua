@@ -102,6 +102,8 @@ local function stream(ctx)
   local report = load_report(ctx)
   local req = ctx.req
   local bus = events.get(report.id) or events.open(report)
+  local report_id = report.id
+  report = nil -- the stream may last an hour: keep only what it needs
   local after = bus:parse_id(req:header("Last-Event-ID"))
   req:cancel_on_close(true)
   local ok = req:stream_begin(200, {
@@ -116,12 +118,12 @@ local function stream(ctx)
       after = e.seq
       if not req:stream_write(sse(e)) then return 200, "" end
     end
-    if bus:finished() and not runner.active(report.id) then break end
+    if bus:finished() and not runner.active(report_id) then break end
     if not bus:wait(after, HEARTBEAT_MS) then
       if not req:stream_write(": heartbeat\n\n") then return 200, "" end
       -- Nothing writes this report any more (its job ended without
       -- finishing it: see the log): stop rather than beat forever.
-      if not runner.active(report.id) and bus:last_seq() == after then break end
+      if not runner.active(report_id) and bus:last_seq() == after then break end
     end
   end
   req:stream_end()

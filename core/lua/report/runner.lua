@@ -2,7 +2,9 @@
 -- soon as it is written.
 --
 --   runner.start(storage, report_id)  -- a task writes the report (or wakes the
---                                     -- one already writing it); returns at once
+--                                     -- one already writing it) once one of
+--                                     -- llm.report_jobs places is free;
+--                                     -- returns at once
 --   runner.run(storage, report_id)    -- the same, in the calling task; returns
 --                                     -- the report's final status
 --   runner.requeue(storage, report_id, sections) -- put back to queued (retry)
@@ -427,6 +429,38 @@ end
 -- entry points
 ---------------------------------------------------------------------------
 
+-- Admission: at most JOBS_MAX jobs are loaded and writing at once; the
+-- others wait, first come first served, as a bare job (an id, no task, no
+-- inputs).  A loaded job holds its report, inputs, scores and events (some
+-- 50 KB), and the rate limit decides how fast reports end anyway: JOBS_MAX
+-- jobs keep the section gate full (each has up to 8 sections ready at once).
+-- JOBS_MAX is config llm.report_jobs.
+local admission = { running = 0, head = 1, tail = 0, queue = {} }
+local admit_next -- defined below
+
+local function spawn_job(job)
+  admission.running = admission.running + 1
+  task.spawn(function()
+    timer.sleep(0) -- the request that started the job is answered first
+    job_main(job)
+    admission.running = admission.running - 1
+    admit_next()
+  end)
+end
+
+local function jobs_max()
+  return (config.llm or {}).report_jobs or 32
+end
+
+admit_next = function()
+  while admission.running < jobs_max() and admission.head <= admission.tail do
+    local job = admission.queue[admission.head]
+    admission.queue[admission.head] = nil
+    admission.head = admission.head + 1
+    spawn_job(job)
+  end
+end
+
 function M.start(storage, report_id)
   local job = active[report_id]
   if job then
@@ -435,10 +469,9 @@ function M.start(storage, report_id)
   end
   job = new_job(storage, report_id)
   active[report_id] = job
-  task.spawn(function()
-    timer.sleep(0) -- the request that started the job is answered first
-    job_main(job)
-  end)
+  admission.tail = admission.tail + 1
+  admission.queue[admission.tail] = job
+  admit_next()
   return job
 end
 
@@ -477,6 +510,11 @@ end
 
 function M.active(report_id)
   return active[report_id] ~= nil
+end
+
+-- Jobs writing, and jobs waiting for their turn (/metrics, tests).
+function M.stats()
+  return { running = admission.running, waiting = admission.tail - admission.head + 1 }
 end
 
 -- Start-up: every job a restart cut short, without re-writing a section
