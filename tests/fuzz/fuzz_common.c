@@ -50,23 +50,27 @@ static void print_errors(const struct gen_errors *errs)
 
 void fuzz_read_sources(struct gen_sources *out)
 {
+    fuzz_read_sources_in(fuzz_source_dir(), out);
+}
+
+void fuzz_read_sources_in(const char *root, struct gen_sources *out)
+{
     char scripts[1024], kb[1024];
-    snprintf(scripts, sizeof scripts, "%s/scripts", fuzz_source_dir());
-    snprintf(kb, sizeof kb, "%s/kb", fuzz_source_dir());
+    snprintf(scripts, sizeof scripts, "%s/scripts", root);
+    snprintf(kb, sizeof kb, "%s/kb", root);
     struct gen_errors errs = {0};
     if (gen_sources_read(out, scripts, kb, &errs) != 0) {
         fprintf(stderr, "fuzz: cannot read %s and %s (set O2C_SOURCE_DIR):\n", scripts, kb);
         print_errors(&errs);
         exit(2);
     }
-    /* Paths as `o2c check` shows them from the repository root
-     * ("scripts/o2c/scoring.lua"): what error messages and fuzz_loader's
-     * inputs name. */
-    size_t root = strlen(fuzz_source_dir());
+    /* Paths as `o2c check` shows them from ROOT ("scripts/o2c/scoring.lua"):
+     * what error messages and fuzz_loader's inputs name. */
+    size_t len = strlen(root);
     for (size_t i = 0; i < out->count; i++) {
         char *path = out->items[i].path;
-        if (strncmp(path, fuzz_source_dir(), root) == 0 && path[root] == '/')
-            memmove(path, path + root + 1, strlen(path + root + 1) + 1);
+        if (strncmp(path, root, len) == 0 && path[len] == '/')
+            memmove(path, path + len + 1, strlen(path + len + 1) + 1);
     }
 }
 

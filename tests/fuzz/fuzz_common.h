@@ -26,6 +26,10 @@ void fuzz_default_limits(struct sandbox_limits *limits);
  * target without its inputs would only report noise). */
 void fuzz_read_sources(struct gen_sources *out);
 
+/* The same for ROOT/scripts and ROOT/kb, with paths relative to ROOT (a
+ * fixture laid out like the repository). */
+void fuzz_read_sources_in(const char *root, struct gen_sources *out);
+
 /* The generation of the real scripts and KB, built on first use and made
  * current (o2c.gen.pin() finds it). */
 struct generation *fuzz_generation(void);

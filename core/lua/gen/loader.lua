@@ -695,6 +695,10 @@ local function check_sections(T, errors)
       attachments = { { name = "ageing-report.png", media_type = "image/png", size = 1024 } },
     }
     ctx.sections = {}
+    -- Scored once for all the sections, as the report runner does; when
+    -- scoring fails, each section scores for itself and reports the error.
+    local scored, scores = pcall(answers.score, T, answers.values(ctx.answers), answers.targets(T, nil))
+    if scored and type(scores) == "table" then ctx.scores = scores end
     for _, id in ipairs(T.run_order) do
       local s = T.section_by_id[id]
       local ok, err = pcall(function()
