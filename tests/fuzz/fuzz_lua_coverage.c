@@ -32,6 +32,7 @@ static sethook_fn real_sethook;
 static lua_Hook host_hook; /* the count hook the host set (the same for every sandbox) */
 static int enabled = -1;
 static uint32_t previous;
+static uint32_t edge_mask = UINT32_MAX; /* 0: lines only (fuzz_lua_coverage_lines_only) */
 
 /* Chunk names hashed once per distinct string pointer (a small cache: a
  * stale entry only blurs coverage, never correctness). */
@@ -63,7 +64,7 @@ static void coverage_hook(lua_State *L, lua_Debug *ar)
     if (ar->event != LUA_HOOKLINE || !lua_getinfo(L, "S", ar) || !ar->source)
         return;
     uint32_t here = source_hash(ar->source) ^ ((uint32_t)ar->currentline * 2654435761u);
-    uint32_t index = (here ^ previous) % COUNTERS;
+    uint32_t index = (here ^ (previous & edge_mask)) % COUNTERS;
     if (lua_counters[index] < 255)
         lua_counters[index]++;
     previous = here >> 1;
@@ -99,6 +100,11 @@ void lua_sethook(lua_State *L, lua_Hook f, int mask, int count)
 void fuzz_lua_coverage_enable(lua_State *L)
 {
     lua_sethook(L, NULL, 0, 0);
+}
+
+void fuzz_lua_coverage_lines_only(void)
+{
+    edge_mask = 0;
 }
 
 void fuzz_coverage_mark(uint32_t key)
