@@ -288,7 +288,7 @@ static void setup(void)
 {
     char root[1024];
     fuzz_quiet_logs();
-    fuzz_lua_coverage_lines_only();
+    fuzz_lua_coverage_engine_lines();
     snprintf(root, sizeof root, "%s/%s", fuzz_source_dir(), FIXTURE);
     fuzz_read_sources_in(root, &fixture);
     fuzz_default_limits(&limits);

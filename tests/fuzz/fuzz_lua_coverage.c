@@ -32,7 +32,7 @@ static sethook_fn real_sethook;
 static lua_Hook host_hook; /* the count hook the host set (the same for every sandbox) */
 static int enabled = -1;
 static uint32_t previous;
-static uint32_t edge_mask = UINT32_MAX; /* 0: lines only (fuzz_lua_coverage_lines_only) */
+static int engine_lines_only; /* fuzz_lua_coverage_engine_lines() */
 
 /* Chunk names hashed once per distinct string pointer (a small cache: a
  * stale entry only blurs coverage, never correctness). */
@@ -63,8 +63,18 @@ static void coverage_hook(lua_State *L, lua_Debug *ar)
     }
     if (ar->event != LUA_HOOKLINE || !lua_getinfo(L, "S", ar) || !ar->source)
         return;
+    if (engine_lines_only) {
+        /* The host's own chunks ("@core/...", "core/..."), not the input's. */
+        const char *name = ar->source + (ar->source[0] == '@');
+        if (strncmp(name, "core/", 5) != 0)
+            return;
+    }
     uint32_t here = source_hash(ar->source) ^ ((uint32_t)ar->currentline * 2654435761u);
-    uint32_t index = (here ^ (previous & edge_mask)) % COUNTERS;
+    if (engine_lines_only) {
+        lua_counters[here % COUNTERS] = 1; /* reached, however often */
+        return;
+    }
+    uint32_t index = (here ^ previous) % COUNTERS;
     if (lua_counters[index] < 255)
         lua_counters[index]++;
     previous = here >> 1;
@@ -102,9 +112,9 @@ void fuzz_lua_coverage_enable(lua_State *L)
     lua_sethook(L, NULL, 0, 0);
 }
 
-void fuzz_lua_coverage_lines_only(void)
+void fuzz_lua_coverage_engine_lines(void)
 {
-    edge_mask = 0;
+    engine_lines_only = 1;
 }
 
 void fuzz_coverage_mark(uint32_t key)
