@@ -362,8 +362,9 @@ struct sandbox *generation_sandbox(const struct sandbox_limits *limits, char *er
 }
 
 /* Reads the loader's error list {{file,line,message}} at IDX into ERRS. */
-static void gen_errors_from_lua(lua_State *L, int idx, struct gen_errors *errs)
+void gen_errors_from_lua(lua_State *L, int idx, struct gen_errors *errs)
 {
+    idx = lua_absindex(L, idx); /* the loop below pushes */
     if (lua_isstring(L, idx)) {
         gen_errors_add_lua(errs, lua_tostring(L, idx));
         return;

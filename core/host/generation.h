@@ -61,6 +61,10 @@ void gen_sources_push(lua_State *L, const struct gen_sources *sources);
 void gen_errors_add(struct gen_errors *errs, const char *file, int line, const char *message);
 /* Parses "file:line: message" (Lua's error form) into an error. */
 void gen_errors_add_lua(struct gen_errors *errs, const char *lua_message);
+
+/* Reads the loader's error list {{file,line,message}} (or a raised message)
+ * at IDX of L into ERRS. */
+void gen_errors_from_lua(lua_State *L, int idx, struct gen_errors *errs);
 void gen_errors_free(struct gen_errors *errs);
 
 const char *generation_hash(const struct generation *g);

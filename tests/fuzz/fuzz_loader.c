@@ -236,29 +236,6 @@ static int build(const struct change *c)
     return sandbox_call(1, 2);
 }
 
-/* The loader's error list {{file,line,message}} (or a raised message) at IDX,
- * read as generation_build reads it. */
-static void errors_from_lua(lua_State *L, int idx, struct gen_errors *errs)
-{
-    if (lua_isstring(L, idx)) {
-        gen_errors_add_lua(errs, lua_tostring(L, idx));
-        return;
-    }
-    if (!lua_istable(L, idx)) {
-        gen_errors_add(errs, "", 0, "the loader failed without saying why");
-        return;
-    }
-    lua_Integer n = luaL_len(L, idx);
-    for (lua_Integer i = 1; i <= n; i++) {
-        lua_rawgeti(L, idx, i);
-        lua_getfield(L, -1, "file");
-        lua_getfield(L, -2, "line");
-        lua_getfield(L, -3, "message");
-        gen_errors_add(errs, lua_tostring(L, -3), (int)lua_tointeger(L, -2), lua_tostring(L, -1));
-        lua_pop(L, 4);
-    }
-}
-
 static void print_errors(const struct gen_errors *errs)
 {
     for (size_t i = 0; i < errs->count; i++)
@@ -279,7 +256,7 @@ static void check_fixture(void)
     fprintf(stderr, "fuzz_loader: the fixture %s/%s does not build (or lacks %s)\n",
             fuzz_source_dir(), FIXTURE, DEFAULT_TARGET);
     struct gen_errors errs = {0};
-    errors_from_lua(L, -1, &errs);
+    gen_errors_from_lua(L, -1, &errs);
     print_errors(&errs);
     exit(2);
 }
@@ -372,7 +349,7 @@ static void check_result(int status)
         return;
     }
     struct gen_errors errs = {0};
-    errors_from_lua(L, top, &errs);
+    gen_errors_from_lua(L, top, &errs);
     check_errors(&errs);
     if (getenv("O2C_FUZZ_VERBOSE"))
         print_errors(&errs);
