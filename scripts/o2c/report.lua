@@ -46,6 +46,33 @@ local function agents_known(text)
   return true
 end
 
+-- The exact phrases a section's check looks for, stated in its prompt, so a
+-- model that follows it passes the check the first time (a re-ask costs a call).
+local function required_phrases(phrases)
+  if #phrases == 0 then return "" end
+  local quoted = {}
+  for i, p in ipairs(phrases) do
+    quoted[i] = '"' .. p .. '"'
+  end
+  return "Required phrases (use each exactly as written): " .. table.concat(quoted, "; ")
+end
+
+-- "level 2" for a scored area, else "target level 3": the findings state a level.
+local function area_level_phrase(ctx, area_id)
+  local s = facts.area_score(ctx, area_id)
+  if s.level then return "level " .. s.level end
+  return "target level " .. facts.number(s.target)
+end
+
+-- The title of the area with the largest weighted gap, which the
+-- recommendations must address; none when every area meets its target.
+local function largest_gap_phrase(ctx)
+  local priorities = facts.priorities(ctx)
+  return #priorities > 0 and { priorities[1].area.title } or {}
+end
+
+local ROADMAP_PHASES = { "0-3 months", "3-6 months", "6-12 months" }
+
 -- Evidence images the provider may send along with a prompt.
 local function attachment_names(ctx)
   local names = {}
@@ -82,6 +109,7 @@ section {
     local parts = {
       "Write the executive summary of the O2C maturity assessment for " .. ctx.client .. ", 200 to 350 words.",
       "Open with the overall position, stated as \"level N (name)\" with the score and target. Then the two strongest areas, the largest gaps to target, the KPI position against benchmarks, and the three priorities.",
+      required_phrases(ctx.scores.overall.level and { "level " .. ctx.scores.overall.level } or {}),
       "",
       "Scores:",
       facts.scores_brief(ctx),
@@ -128,6 +156,7 @@ for _, area in ipairs(questionnaire.areas) do
             .. "**KPI position** (only if the area has KPIs: value, band, benchmark with source and year), and "
             .. "**What reaching the target takes** (from the knowledge-base passage).",
           "Ground every statement in the facts below. Where answers are missing, say what evidence is needed.",
+          required_phrases({ area_level_phrase(ctx, area.id) }),
           "",
           facts.area_brief(ctx, area.id),
         }, "\n"),
@@ -159,6 +188,7 @@ section {
     local parts = {
       "Write the recommendations: one per area that is short of its target, largest weighted gap first (at most 6).",
       "For each: a ### heading \"N. Area: from level X to level Y\", then bullets **Gap** (the answers behind it), **Action** (the knowledge base's moves for the next levels), **Automation** (one agent from the catalogue that fits, with its prerequisites – only where one fits) and **Measure** (the KPI to watch and the benchmark band to reach).",
+      required_phrases(largest_gap_phrase(ctx)),
       "",
       "Scores:",
       facts.scores_brief(ctx),
@@ -175,9 +205,9 @@ section {
   end,
   draft = drafts.recommendations,
   check = function(text, ctx)
-    local priorities = facts.priorities(ctx)
-    if #priorities > 0 and not text:find(priorities[1].area.title, 1, true) then
-      return false, "the recommendations must address the largest gap: " .. priorities[1].area.title
+    local title = largest_gap_phrase(ctx)[1]
+    if title and not text:find(title, 1, true) then
+      return false, "the recommendations must address the largest gap: " .. title
     end
     return agents_known(text)
   end,
@@ -196,6 +226,7 @@ section {
         "Turn the recommendations into a phased roadmap with exactly three ### sub-headings: \"0-3 months\", \"3-6 months\", \"6-12 months\".",
         "0-3 months: foundations and quick wins (policy, ownership, standard process, measuring what is not measured). 3-6 months: automation whose prerequisites are then in place. 6-12 months: the moves that reach the target levels.",
         "Bullets only; each bullet names its area. Keep agents exactly as the recommendations name them.",
+        required_phrases(ROADMAP_PHASES),
         "",
         "Recommendations:",
         ctx.sections.recommendations or "(missing)",
@@ -205,7 +236,7 @@ section {
   draft = drafts.roadmap,
   check = function(text, ctx)
     local plain = text:gsub("–", "-") -- an en dash counts as a hyphen
-    for _, phase in ipairs({ "0-3 months", "3-6 months", "6-12 months" }) do
+    for _, phase in ipairs(ROADMAP_PHASES) do
       local from, to = phase:match("^(%d+)-(%d+)")
       if not plain:find(from .. "%s*-%s*" .. to .. "%s*months") then
         return false, "the roadmap needs the phase \"" .. phase .. "\""

@@ -117,6 +117,30 @@ test('Anthropic shape: reply, usage, headers, deterministic text, recorded reque
   assert.ok(!Number.isNaN(Date.parse(first.time)));
 });
 
+test('required phrases: written as asked, except for the disobeying share of prompts', async (t) => {
+  const m = await mock(t, {});
+  const prompt = (i) => `Section: Billing\nRequired phrases (use each exactly as written): "level 3"; "Cash application"\nClient ${i}.`;
+  const textOf = async (i) => (await messages(m.url, ask(prompt(i)))).json.content[0].text;
+  assert.match(await textOf(0), /^\*\*Billing\*\* \(mock [0-9a-f]{8}\)\n\nCovered here: level 3; Cash application\.\n\n/);
+  assert.doesNotMatch((await messages(m.url, ask('Section: Billing\nClient 0.'))).json.content[0].text, /Covered here/);
+
+  const obeyed = async () => {
+    let n = 0;
+    for (let i = 0; i < 40; i++) if ((await textOf(i)).includes('Covered here: level 3; Cash application.')) n++;
+    return n;
+  };
+  assert.equal(await obeyed(), 40);
+  await fetch(`${m.url}/_mock/config`, { method: 'POST', body: JSON.stringify({ disobey: 1 }) });
+  assert.equal(await obeyed(), 0);
+  await fetch(`${m.url}/_mock/config`, { method: 'POST', body: JSON.stringify({ disobey: 0.5 }) });
+  const half = await obeyed();
+  assert.ok(half > 5 && half < 35, `about half of 40 prompts obeyed: ${half}`);
+  assert.equal(await obeyed(), half, 'the same prompts obey again');
+  const bad = await fetch(`${m.url}/_mock/config`, { method: 'POST', body: JSON.stringify({ disobey: 2 }) });
+  assert.equal(bad.status, 400);
+  assert.match((await bad.json()).error, /disobey must be between 0 and 1/);
+});
+
 test('OpenAI shape: reply, usage, x-ratelimit headers', async (t) => {
   const m = await mock(t, { rpm: 20, itpm: 1000, otpm: 2000 });
   const body = {

@@ -12,6 +12,7 @@
 //   --max-seconds N      bound of the whole run
 //   --rpm N --window-s N the provider's limit, on the mock and the server alike
 //   --fault-rate P --faults LIST --latency-ms N --jitter-ms N   the mock's faults and latency
+//   --disobey P          share of replies that ignore the prompt's required phrases
 //   --llm-concurrency N  the server's LLM calls in flight
 //   --pause-min N --pause-max N   think time before each answer (ms)
 //   --two-tabs P         fraction of users with a second tab
@@ -33,6 +34,7 @@ const { values } = parseArgs({
     rpm: { type: 'string' },
     'window-s': { type: 'string' },
     'fault-rate': { type: 'string' },
+    disobey: { type: 'string' },
     faults: { type: 'string' },
     'latency-ms': { type: 'string' },
     'jitter-ms': { type: 'string' },
@@ -72,6 +74,7 @@ const opts = {
   rpm: num('rpm', DEFAULTS.rpm),
   windowS: num('window-s', DEFAULTS.windowS),
   faultRate: num('fault-rate', DEFAULTS.faultRate),
+  disobey: num('disobey', DEFAULTS.disobey),
   faults: values.faults ?? DEFAULTS.faults,
   latencyMs: num('latency-ms', DEFAULTS.latencyMs),
   jitterMs: num('jitter-ms', DEFAULTS.jitterMs),

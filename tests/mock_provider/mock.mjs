@@ -37,6 +37,7 @@ export const DEFAULTS = Object.freeze({
   apiKey: '', // '' = any non-empty x-api-key, no Bearer needed
   enforce: true, // false = accept everything, only measure (limitExceeded)
   replyTokens: 300, // length the mock "wants" to write
+  disobey: 0, // fraction of prompts whose "Required phrases" the reply ignores
   imageTokens: 0, // input tokens counted per image block
   retryAfterMs: false, // also send retry-after-ms on 429
   down: false, // outage: every API request's socket is destroyed
@@ -90,9 +91,9 @@ export function normalizeConfig(patch) {
     } else if (BOOLEAN_KEYS.includes(key)) {
       if (typeof value !== 'boolean') throw new Error(`config: ${key} must be true or false (got ${JSON.stringify(value)})`);
       out[key] = value;
-    } else if (key === 'faultRate') {
+    } else if (key === 'faultRate' || key === 'disobey') {
       const n = Number(value);
-      if (!(n >= 0 && n <= 1)) throw new Error(`config: faultRate must be between 0 and 1 (got ${JSON.stringify(value)})`);
+      if (!(n >= 0 && n <= 1)) throw new Error(`config: ${key} must be between 0 and 1 (got ${JSON.stringify(value)})`);
       out[key] = n;
     } else if (key === 'faults' || key === 'schedule') {
       out[key] = parseFaultList(value, key);
@@ -556,7 +557,7 @@ export async function startMock(options = {}) {
     }
     if (fault === 'stall' && !(await holdOpen(res, cfg.stallMs || Infinity))) return;
 
-    const reply = replyFor(prompt, { maxTokens, replyTokens: cfg.replyTokens });
+    const reply = replyFor(prompt, { maxTokens, replyTokens: cfg.replyTokens, disobey: cfg.disobey });
     const usage = { input: inputTokens, output: estimateTokens(Buffer.byteLength(reply.text)) };
     settle(usage.output);
     st.tokens.output += usage.output;

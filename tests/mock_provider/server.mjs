@@ -49,6 +49,9 @@
 //       Markdown heading, else "Report section"; ref = 8 hex of sha256(text)
 //   "Recommended agent: **X**."  only when the prompt has "Allowed agents: a, b, c";
 //       X is one of them
+//   "Covered here: p1; p2."  only when the prompt has a line
+//       'Required phrases …: "p1"; "p2"', except for the fraction --disobey
+//       of prompts (chosen by the hash) whose reply ignores it
 //   then generic order-to-cash paragraphs and one bullet list, up to about
 //   --reply-tokens tokens (default 300), cut at a word to max_tokens × 4 bytes
 //   (then stop_reason max_tokens / finish_reason length).
@@ -105,6 +108,7 @@
 // --schedule LIST [schedule]   --stall-ms N [stallMs]     --seed N [seed]
 // --api-key KEY [apiKey]       --no-enforce [enforce=false]
 // --reply-tokens N [replyTokens]  --image-tokens N [imageTokens]
+// --disobey P [disobey]  0..1
 // --retry-after-ms [retryAfterMs] --down [down]  (config only: downForMs)
 // --max-recorded N [maxRecorded] (default 10000)  --log [log]
 
@@ -127,6 +131,7 @@ const FLAGS = {
   seed: ['seed', 'string'],
   'api-key': ['apiKey', 'string'],
   'reply-tokens': ['replyTokens', 'string'],
+  disobey: ['disobey', 'string'],
   'image-tokens': ['imageTokens', 'string'],
   'max-recorded': ['maxRecorded', 'string'],
   'no-enforce': ['enforce', 'boolean'],

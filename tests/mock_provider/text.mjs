@@ -16,6 +16,11 @@
 //               searched in the last user message, then in the whole prompt.
 //   paragraph 2 only if the prompt has a line "Allowed agents: a, b, c":
 //               "Recommended agent: **b**." — exactly one of them, picked by the hash.
+//   next        only if the prompt has a line "Required phrases …: "p1"; "p2"":
+//               "Covered here: p1; p2." — every quoted phrase, as written, as a
+//               model that follows its instructions would; unless the draw
+//               ("disobey", a fraction of prompts picked by the hash) says this
+//               reply ignores them, as a model sometimes does.
 //   then        paragraphs and one bullet list of generic order-to-cash prose
 //               (no product or agent names), as many blocks as fit in
 //               `replyTokens` tokens (default 300; the heading line always).
@@ -96,6 +101,14 @@ export function allowedAgents(prompt) {
   return line.split(/[,;]/).map((s) => s.trim()).filter(Boolean);
 }
 
+// The quoted phrases of the first "Required phrases …:" line, in order.
+export function requiredPhrases(prompt) {
+  const order = [prompt.lastUser, prompt.texts.join('\n')];
+  const line = findLine(order, /^[ \t]*required phrases[^:\n]*:[ \t]*(.+)$/im);
+  if (!line) return [];
+  return [...line.matchAll(/"([^"]+)"/g)].map((m) => m[1]);
+}
+
 const SENTENCES = [
   'Order entry is consistent across channels, but credit checks still run after the order is confirmed.',
   'Invoices leave on time for most customers, while a tail of manual corrections delays the rest.',
@@ -157,7 +170,7 @@ function cutBytes(s, maxBytes) {
 }
 
 // { text, ref, agent, truncated } for a request whose text is `prompt`.
-export function replyFor(prompt, { maxTokens, replyTokens }) {
+export function replyFor(prompt, { maxTokens, replyTokens, disobey = 0 }) {
   const digest = createHash('sha256').update(prompt.texts.join('\u0000')).digest('hex');
   const ref = digest.slice(0, 8);
   const rnd = mulberry32(parseInt(digest.slice(8, 16), 16));
@@ -165,6 +178,10 @@ export function replyFor(prompt, { maxTokens, replyTokens }) {
   const agents = allowedAgents(prompt);
   const agent = agents.length ? agents[Math.floor(rnd() * agents.length)] : null;
   if (agent) blocks.push(`Recommended agent: **${agent}**.`);
+  // A draw of its own (not from rnd), so the rest of the text stays the same.
+  const obeys = parseInt(digest.slice(16, 24), 16) / 2 ** 32 >= disobey;
+  const phrases = requiredPhrases(prompt);
+  if (phrases.length && obeys) blocks.push(`Covered here: ${phrases.join('; ')}.`);
 
   // Add blocks while they fit in about replyTokens; the model "wanted" to say
   // that much, so a smaller max_tokens truncates it.

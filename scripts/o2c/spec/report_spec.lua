@@ -118,6 +118,37 @@ describe("report sections", function()
     expect(p.user).to_contain("CFO.com (2018)")
   end)
 
+  it("state in each LLM prompt the phrases its check requires", function()
+    -- A model that writes the "Required phrases" line's phrases passes the
+    -- check the first time; without them the same text fails it.
+    local plan = o2c:report_plan()
+    local filler = string.rep("The team reviewed the process and agreed on the next steps. ", 6)
+    for _, name in ipairs({ "laggard", "median", "leader", "none" }) do
+      local ctx
+      if name == "none" then
+        ctx = o2c:context({})
+      else
+        local e = assessment.example(name)
+        ctx = o2c:context(e.answers, e.targets)
+      end
+      for _, s in ipairs(plan.sections) do
+        if s.kind == "llm" then
+          local p = o2c:section_prompt(s.id, ctx)
+          local line = p.user:match("\nRequired phrases[^:\n]*: ([^\n]*)")
+          local phrases = {}
+          for phrase in (line or ""):gmatch('"([^"]+)"') do
+            phrases[#phrases + 1] = phrase
+          end
+          local ok, reason = o2c:section_check(s.id, filler .. "Covered here: " .. table.concat(phrases, "; ") .. ".", ctx)
+          assert(ok, name .. " " .. s.id .. ": " .. tostring(reason))
+          if #phrases > 0 then
+            expect(o2c:section_check(s.id, filler, ctx)).to_be(false)
+          end
+        end
+      end
+    end
+  end)
+
   it("reject recommendations that name an agent outside the catalogue", function()
     local e = assessment.example("median")      -- largest gap: collections
     local ctx = o2c:context(e.answers, e.targets)

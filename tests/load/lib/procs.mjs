@@ -128,7 +128,7 @@ export async function startMockProcess(options = {}) {
   const FLAG = { rpm: 'rpm', itpm: 'itpm', otpm: 'otpm', concurrency: 'concurrency',
     windowMs: 'window-ms', latencyMs: 'latency-ms', jitterMs: 'jitter-ms', faultRate: 'fault-rate',
     faults: 'faults', seed: 'seed', replyTokens: 'reply-tokens', maxRecorded: 'max-recorded',
-    schedule: 'schedule' };
+    schedule: 'schedule', disobey: 'disobey' };
   const args = [MOCK_SERVER, '--port', '0'];
   for (const [k, v] of Object.entries(options)) {
     if (v === undefined || v === null) continue;

@@ -26,6 +26,7 @@ export const DEFAULTS = Object.freeze({
   seed: 1,
   // the provider (the mock) and the server's scheduler, same limits on both
   rpm: 600, windowS: 60, faultRate: 0.1, faults: '500,529,truncate',
+  disobey: 0.1,            // replies that ignore the prompt's required phrases (then re-asked)
   latencyMs: 200, jitterMs: 300, llmConcurrency: 8,
   serverEnv: {},
   serverArgs: [],
@@ -64,7 +65,7 @@ export function serverEnvFor(opts, mockUrl) {
 
 export async function startStack(opts) {
   const mock = await startMockProcess({ rpm: opts.rpm, windowMs: opts.windowS * 1000,
-    faultRate: opts.faultRate, faults: opts.faults, latencyMs: opts.latencyMs, jitterMs: opts.jitterMs,
+    faultRate: opts.faultRate, faults: opts.faults, disobey: opts.disobey, latencyMs: opts.latencyMs, jitterMs: opts.jitterMs,
     seed: opts.seed, maxRecorded: 200 });
   const monitor = new ProcMonitor();
   const server = new O2cServer({ bin: opts.bin, env: serverEnvFor(opts, mock.url), monitor,
@@ -79,7 +80,7 @@ export async function startStack(opts) {
 export async function runLoad(options) {
   const opts = { ...DEFAULTS, ...options };
   if (opts.rampMs === null) opts.rampMs = Math.min(120000, opts.users * 100);
-  // Each report costs ~25 provider calls (re-asks and faults included).
+  // Each report costs at most ~25 provider calls (11 sections, re-asks and faults included).
   if (opts.maxSeconds === null) opts.maxSeconds = Math.round(300 + 2 * (opts.users * 25 / opts.rpm) * opts.windowS);
   const log = opts.log;
   const t0 = Date.now();
@@ -116,7 +117,7 @@ export async function runLoad(options) {
     });
     const setupS = (Date.now() - t0) / 1000;
     log(`load: ${opts.users} accounts ready in ${setupS.toFixed(1)} s; server ${server.url} (pid ${server.pid}), `
-      + `mock ${mock.url} at ${opts.rpm} requests/${opts.windowS} s, faults ${opts.faultRate * 100}% of ${opts.faults}`);
+      + `mock ${mock.url} at ${opts.rpm} requests/${opts.windowS} s, faults ${opts.faultRate * 100}% of ${opts.faults}, ${opts.disobey * 100}% of replies ignoring required phrases`);
 
     // Status poller: breaker and queue as the server shows them.
     const poller = (async () => {
@@ -285,7 +286,7 @@ function summarize({ opts, users, verifications, stats, setupStats, counters, mo
     server: { pid: server.pid, starts: server.starts, ...m },
     loadGenerator: { eventLoopDelayP99Ms: +(loopDelay.percentile(99) / 1e6).toFixed(1),
       eventLoopDelayMaxMs: +(loopDelay.max / 1e6).toFixed(1) },
-    limits: { rpm: opts.rpm, windowS: opts.windowS, faultRate: opts.faultRate, faults: opts.faults,
+    limits: { rpm: opts.rpm, windowS: opts.windowS, faultRate: opts.faultRate, faults: opts.faults, disobey: opts.disobey,
       latencyMs: opts.latencyMs, jitterMs: opts.jitterMs },
   };
 }
