@@ -51,6 +51,9 @@ struct http_transfer {
     int too_large;
     int out_of_memory;
     int delivering; /* done callback started: cancel is a no-op */
+    int send_once;  /* POST/PATCH: never sent a second time by curl itself */
+    int sends;      /* times curl started sending the request */
+    int resend_refused; /* a second send was refused: the transfer fails as CONNECT */
     http_client_done_fn done;
     void *ud;
     char method[16];
@@ -270,11 +273,15 @@ static void http_transfer_deliver(struct http_transfer *t, CURLcode code, int cl
     res.error = closed ? HTTP_CLIENT_ERR_CLOSED : http_client_classify(code, t->too_large);
     res.curl_code = closed ? 0 : (int)code;
     res.reused_connection = status > 0 && connects == 0;
+    if (t->resend_refused && !closed)
+        res.error = HTTP_CLIENT_ERR_CONNECT;
     message[0] = '\0';
     if (res.error != HTTP_CLIENT_OK) {
-        const char *why = closed                 ? "HTTP client closed"
-                          : t->too_large         ? "response larger than the configured cap"
-                          : t->out_of_memory     ? "out of memory reading the response"
+        const char *why = closed              ? "HTTP client closed"
+                          : t->too_large      ? "response larger than the configured cap"
+                          : t->out_of_memory  ? "out of memory reading the response"
+                          : t->resend_refused ? "the connection closed after the request was sent, "
+                                                "before any response; not sent again"
                           : t->errbuf[0] != '\0' ? t->errbuf
                                                  : curl_easy_strerror(code);
         if (t->too_large)
@@ -626,6 +633,24 @@ static struct curl_slist *http_build_header_list(const struct http_client_reques
     return list;
 }
 
+/* curl calls this each time it is about to send the request.  A second call
+ * means curl is re-sending on its own: a reused connection died after the
+ * request went out and before any response byte came back.  The server may
+ * have acted on it (an LLM call is billed and counted against the rate limit),
+ * so a POST or PATCH fails instead, as a connection error: the caller decides
+ * whether to send it again, through its own rate limiter and retry budget. */
+static int http_transfer_on_prereq(void *ud, char *primary_ip, char *local_ip, int primary_port,
+                                   int local_port)
+{
+    (void)primary_ip, (void)local_ip, (void)primary_port, (void)local_port;
+    struct http_transfer *t = ud;
+    if (++t->sends > 1 && t->send_once) {
+        t->resend_refused = 1;
+        return CURL_PREREQFUNC_ABORT;
+    }
+    return CURL_PREREQFUNC_OK;
+}
+
 static void http_transfer_set_method(struct http_transfer *t, const struct http_client_request *req)
 {
     CURL *e = t->easy;
@@ -638,6 +663,9 @@ static void http_transfer_set_method(struct http_transfer *t, const struct http_
         curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
         return;
     }
+    t->send_once = strcmp(t->method, "POST") == 0 || strcmp(t->method, "PATCH") == 0;
+    curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, http_transfer_on_prereq);
+    curl_easy_setopt(e, CURLOPT_PREREQDATA, t);
     if (strcmp(t->method, "POST") != 0)
         curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, t->method);
     if (has_body || strcmp(t->method, "POST") == 0) {

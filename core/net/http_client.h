@@ -61,7 +61,10 @@ struct http_client_request {
 
 /* How a transfer failed.  The retry logic treats CONNECT and TIMEOUT as
  * retryable: CONNECT covers "could not connect" and "connection dropped
- * before a complete response" (refused, reset, empty reply, truncated body). */
+ * before a complete response" (refused, reset, empty reply, truncated body).
+ * A POST or PATCH is sent at most once per transfer: where curl would send it
+ * again by itself (a reused connection that died after the request went out),
+ * the transfer fails with CONNECT instead, and the caller decides. */
 enum http_client_error {
     HTTP_CLIENT_OK = 0,
     HTTP_CLIENT_ERR_CONNECT,

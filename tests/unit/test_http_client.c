@@ -648,6 +648,35 @@ static void test_dropped_connection_is_connect_error(void **state)
     assert_int_equal(fx->results[0].error, HTTP_CLIENT_ERR_CONNECT);
 }
 
+/* A reused connection closes after the request went out, before any answer:
+ * curl would send the request again on a new connection.  A POST is not sent
+ * twice (the server may have acted on it: an LLM call is billed and counted);
+ * the transfer fails as a connection error instead.  A GET is re-sent. */
+static void test_post_is_not_resent_after_a_dead_reused_connection(void **state)
+{
+    (void)state;
+    struct http_client_request post = {.body = "{}", .body_len = 2};
+    start("/echo", &post, 0);
+    run_until(&fx->done_count, 1);
+    assert_int_equal(fx->results[0].status, 200);
+    start("/drop", &post, 1);
+    run_until(&fx->done_count, 2);
+    /* (curl has opened the new connection when it asks to send again) */
+    assert_int_equal(fx->srv.requests, 2); /* /echo, then /drop once */
+    assert_int_equal(fx->results[1].error, HTTP_CLIENT_ERR_CONNECT);
+    assert_int_equal(fx->results[1].status, 0);
+    assert_non_null(strstr(fx->results[1].message, "POST http://127.0.0.1:"));
+    assert_non_null(strstr(fx->results[1].message, "not sent again"));
+
+    start("/echo", NULL, 2);
+    run_until(&fx->done_count, 3);
+    start("/drop", NULL, 3);
+    run_until(&fx->done_count, 4);
+    assert_int_equal(fx->srv.requests, 5); /* + /echo, and /drop twice */
+    assert_int_equal(fx->results[3].error, HTTP_CLIENT_ERR_CONNECT);
+    assert_null(strstr(fx->results[3].message, "not sent again"));
+}
+
 static void test_body_cap(void **state)
 {
     (void)state;
@@ -839,6 +868,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_low_speed_limit_times_out, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refused_connection_is_connect_error, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dropped_connection_is_connect_error, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_post_is_not_resent_after_a_dead_reused_connection,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_body_cap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cancel_mid_transfer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cancel_before_start_and_from_callback, setup,

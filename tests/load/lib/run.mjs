@@ -25,7 +25,7 @@ export const DEFAULTS = Object.freeze({
   retryWindowMs: 60000,    // how long a request without an answer is sent again
   seed: 1,
   // the provider (the mock) and the server's scheduler, same limits on both
-  rpm: 600, windowS: 60, faultRate: 0.1, faults: '500,529,truncate',
+  rpm: 600, windowS: 60, faultRate: 0.1, faults: '500,529,drop,truncate',
   disobey: 0.1,            // replies that ignore the prompt's required phrases (then re-asked)
   latencyMs: 200, jitterMs: 300, llmConcurrency: 8,
   serverEnv: {},
