@@ -50,9 +50,9 @@ struct http_transfer {
     size_t nheaders;
     int too_large;
     int out_of_memory;
-    int delivering; /* done callback started: cancel is a no-op */
-    int send_once;  /* POST/PATCH: never sent a second time by curl itself */
-    int sends;      /* times curl started sending the request */
+    int delivering;     /* done callback started: cancel is a no-op */
+    int send_once;      /* POST/PATCH: never sent a second time by curl itself */
+    int sends;          /* times curl started sending the request */
     int resend_refused; /* a second send was refused: the transfer fails as CONNECT */
     http_client_done_fn done;
     void *ud;
