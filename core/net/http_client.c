@@ -281,7 +281,7 @@ static void http_transfer_deliver(struct http_transfer *t, CURLcode code, int cl
                           : t->too_large      ? "response larger than the configured cap"
                           : t->out_of_memory  ? "out of memory reading the response"
                           : t->resend_refused ? "the connection closed after the request was sent, "
-                                                "before any response; not sent again"
+                                                "before any response"
                           : t->errbuf[0] != '\0' ? t->errbuf
                                                  : curl_easy_strerror(code);
         if (t->too_large)
