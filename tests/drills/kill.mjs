@@ -24,6 +24,9 @@ const summary = await runLoad({
   // Arrivals spread out so that the kills land while answers are written
   // as well as while reports run.
   rampMs: args.quick ? 8000 : 40000,
+  // Half the usual provider pace (300 requests a minute): the reports are
+  // written for long enough that all the kills land before the users finish.
+  rpm: 300,
   serverEnv: { O2C_LOG_LEVEL: 'info' },
   retryRounds: 5, retryDelayMs: 2000,
   progressMs: 15000,
