@@ -50,10 +50,9 @@ struct http_transfer {
     size_t nheaders;
     int too_large;
     int out_of_memory;
-    int delivering;     /* done callback started: cancel is a no-op */
-    int send_once;      /* POST/PATCH: never sent a second time by curl itself */
-    int sends;          /* times curl started sending the request */
-    int resend_refused; /* a second send was refused: the transfer fails as CONNECT */
+    int delivering; /* done callback started: cancel is a no-op */
+    int send_once;  /* POST/PATCH: never sent a second time by curl itself */
+    int sends;      /* times curl started sending the request */
     http_client_done_fn done;
     void *ud;
     char method[16];
@@ -256,6 +255,12 @@ static void http_transfer_unlink(struct http_transfer *t)
 
 /* Builds the response of T (finished with CODE, or closed when CLOSED),
  * removes T from the multi handle, runs its done callback and frees it. */
+/* curl wanted to send a POST/PATCH again and was refused (http_transfer_on_prereq). */
+static int http_transfer_resend_refused(const struct http_transfer *t)
+{
+    return t->send_once && t->sends > 1;
+}
+
 static void http_transfer_deliver(struct http_transfer *t, CURLcode code, int closed)
 {
     struct http_client *c = t->client;
@@ -273,15 +278,16 @@ static void http_transfer_deliver(struct http_transfer *t, CURLcode code, int cl
     res.error = closed ? HTTP_CLIENT_ERR_CLOSED : http_client_classify(code, t->too_large);
     res.curl_code = closed ? 0 : (int)code;
     res.reused_connection = status > 0 && connects == 0;
-    if (t->resend_refused && !closed)
+    int resend_refused = http_transfer_resend_refused(t);
+    if (resend_refused && !closed)
         res.error = HTTP_CLIENT_ERR_CONNECT;
     message[0] = '\0';
     if (res.error != HTTP_CLIENT_OK) {
-        const char *why = closed              ? "HTTP client closed"
-                          : t->too_large      ? "response larger than the configured cap"
-                          : t->out_of_memory  ? "out of memory reading the response"
-                          : t->resend_refused ? "the connection closed after the request was sent, "
-                                                "before any response"
+        const char *why = closed             ? "HTTP client closed"
+                          : t->too_large     ? "response larger than the configured cap"
+                          : t->out_of_memory ? "out of memory reading the response"
+                          : resend_refused   ? "the connection closed after the request was sent, "
+                                               "before any response"
                           : t->errbuf[0] != '\0' ? t->errbuf
                                                  : curl_easy_strerror(code);
         if (t->too_large)
@@ -644,11 +650,8 @@ static int http_transfer_on_prereq(void *ud, char *primary_ip, char *local_ip, i
 {
     (void)primary_ip, (void)local_ip, (void)primary_port, (void)local_port;
     struct http_transfer *t = ud;
-    if (++t->sends > 1 && t->send_once) {
-        t->resend_refused = 1;
-        return CURL_PREREQFUNC_ABORT;
-    }
-    return CURL_PREREQFUNC_OK;
+    t->sends++;
+    return http_transfer_resend_refused(t) ? CURL_PREREQFUNC_ABORT : CURL_PREREQFUNC_OK;
 }
 
 static void http_transfer_set_method(struct http_transfer *t, const struct http_client_request *req)

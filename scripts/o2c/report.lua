@@ -57,6 +57,12 @@ local function required_phrases(phrases)
   return "Required phrases (use each exactly as written): " .. table.concat(quoted, "; ")
 end
 
+-- "level 2": the summary states the overall level (none before any answer).
+local function overall_level_phrases(ctx)
+  local level = ctx.scores.overall.level
+  return level and { "level " .. level } or {}
+end
+
 -- "level 2" for a scored area, else "target level 3": the findings state a level.
 local function area_level_phrase(ctx, area_id)
   local s = facts.area_score(ctx, area_id)
@@ -109,7 +115,7 @@ section {
     local parts = {
       "Write the executive summary of the O2C maturity assessment for " .. ctx.client .. ", 200 to 350 words.",
       "Open with the overall position, stated as \"level N (name)\" with the score and target. Then the two strongest areas, the largest gaps to target, the KPI position against benchmarks, and the three priorities.",
-      required_phrases(ctx.scores.overall.level and { "level " .. ctx.scores.overall.level } or {}),
+      required_phrases(overall_level_phrases(ctx)),
       "",
       "Scores:",
       facts.scores_brief(ctx),
@@ -123,9 +129,9 @@ section {
   end,
   draft = drafts.executive_summary,
   check = function(text, ctx)
-    local level = ctx.scores.overall.level
-    if level and not text:lower():find("level " .. level, 1, true) then
-      return false, "the summary must state the overall position as \"level " .. level .. "\""
+    local phrase = overall_level_phrases(ctx)[1]
+    if phrase and not text:lower():find(phrase, 1, true) then
+      return false, "the summary must state the overall position as \"" .. phrase .. "\""
     end
     if facts.word_count(text) > 600 then
       return false, "the summary is longer than 600 words"
