@@ -31,6 +31,9 @@ return {
     upload_bytes = 10 * 1024 * 1024,
     attachments_per_assessment = 50,
     max_connections = 2048,
+    connections_per_address = 0, -- from one client address; 0: a quarter of max_connections.
+                                 -- Behind a reverse proxy every client has the proxy's
+                                 -- address: raise it to max_connections there.
     header_timeout_s = 10,
     body_timeout_s = 30,
     keepalive_s = 60,

@@ -251,6 +251,7 @@ static int serve_listen(struct serve *s)
     hc.max_head_size = (size_t)s->cfg.limits.header_bytes;
     hc.max_body_size = (size_t)s->cfg.limits.json_body_bytes;
     hc.max_connections = (size_t)s->cfg.limits.max_connections;
+    hc.max_connections_per_address = (size_t)s->cfg.limits.connections_per_address;
     hc.header_timeout_ms = (uint64_t)(s->cfg.limits.header_timeout_s * 1000);
     hc.body_timeout_ms = (uint64_t)(s->cfg.limits.body_timeout_s * 1000);
     hc.idle_timeout_ms = (uint64_t)(s->cfg.limits.keepalive_s * 1000);

@@ -65,6 +65,8 @@ static const struct config_key config_schema[] = {
     {"limits.attachments_per_assessment", CK_INT_POS, NUM(limits.attachments_per_assessment), NULL,
      NULL},
     {"limits.max_connections", CK_INT_POS, NUM(limits.max_connections), NULL, NULL},
+    {"limits.connections_per_address", CK_INT_NNEG, NUM(limits.connections_per_address), NULL,
+     NULL},
     {"limits.header_timeout_s", CK_NUMBER_POS, NUM(limits.header_timeout_s), NULL, NULL},
     {"limits.body_timeout_s", CK_NUMBER_POS, NUM(limits.body_timeout_s), NULL, NULL},
     {"limits.keepalive_s", CK_NUMBER_POS, NUM(limits.keepalive_s), NULL, NULL},

@@ -41,6 +41,7 @@ struct config {
         long long upload_bytes;
         long long attachments_per_assessment;
         long long max_connections;
+        long long connections_per_address; /* 0: a quarter of max_connections */
         double header_timeout_s, body_timeout_s, keepalive_s;
         double shutdown_grace_s;
         long long script_memory_mb;

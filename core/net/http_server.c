@@ -19,6 +19,7 @@ void http_server_config_init(struct http_server_config *cfg)
     cfg->max_body_size = 1024 * 1024;
     cfg->max_connections = 2048;
     cfg->header_timeout_ms = 10000;
+    cfg->busy_header_timeout_ms = 2000;
     cfg->body_timeout_ms = 30000;
     cfg->idle_timeout_ms = 60000;
     cfg->write_timeout_ms = 30000;
@@ -40,6 +41,7 @@ static void config_fill_defaults(struct http_server_config *cfg)
     DEFAULT_IF_ZERO(max_body_size);
     DEFAULT_IF_ZERO(max_connections);
     DEFAULT_IF_ZERO(header_timeout_ms);
+    DEFAULT_IF_ZERO(busy_header_timeout_ms);
     DEFAULT_IF_ZERO(body_timeout_ms);
     DEFAULT_IF_ZERO(idle_timeout_ms);
     DEFAULT_IF_ZERO(write_timeout_ms);
@@ -48,6 +50,56 @@ static void config_fill_defaults(struct http_server_config *cfg)
     DEFAULT_IF_ZERO(max_stream_backlog);
     DEFAULT_IF_ZERO(default_csp);
 #undef DEFAULT_IF_ZERO
+    /* A quarter of the places, but a small server still lets one client
+     * open a handful. */
+    if (!cfg->max_connections_per_address) {
+        size_t floor = cfg->max_connections < 16 ? cfg->max_connections : 16;
+        size_t quarter = cfg->max_connections / 4;
+        cfg->max_connections_per_address = quarter > floor ? quarter : floor;
+    }
+    if (cfg->busy_header_timeout_ms > cfg->header_timeout_ms)
+        cfg->busy_header_timeout_ms = cfg->header_timeout_ms;
+}
+
+/* ---- connections per client address ---- */
+
+static size_t address_bucket(const char *name)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+        h = (h ^ *p) * 16777619u;
+    return h & (HTTP_ADDRESS_BUCKETS - 1);
+}
+
+/* Counts one more connection from NAME; NULL when out of memory (the
+ * connection is then refused as if over the limit). */
+struct http_address *http_server_address_acquire(struct http_server *srv, const char *name)
+{
+    struct http_address **head = &srv->addresses[address_bucket(name)];
+    for (struct http_address *a = *head; a; a = a->next)
+        if (strcmp(a->name, name) == 0) {
+            a->conns++;
+            return a;
+        }
+    struct http_address *a = calloc(1, sizeof *a);
+    if (!a)
+        return NULL;
+    snprintf(a->name, sizeof a->name, "%s", name);
+    a->conns = 1;
+    a->next = *head;
+    *head = a;
+    return a;
+}
+
+void http_server_address_release(struct http_server *srv, struct http_address *a)
+{
+    if (--a->conns > 0)
+        return;
+    struct http_address **p = &srv->addresses[address_bucket(a->name)];
+    while (*p != a)
+        p = &(*p)->next;
+    *p = a->next;
+    free(a);
 }
 
 /* ---- access log and stats ---- */

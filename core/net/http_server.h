@@ -76,32 +76,39 @@ typedef void (*http_shutdown_fn)(struct http_server *srv, void *ud);
  * half-closes) its side while its request is being handled counts as gone,
  * as in nginx: the connection closes and on_close fires. */
 struct http_server_config {
-    size_t max_head_size;          /* request line + headers, bytes: 16 KiB, beyond: 431 */
-    size_t max_headers;            /* header count: 100, beyond: 431 */
-    size_t max_body_size;          /* body limit when body_limit is NULL: 1 MiB, beyond: 413 */
-    size_t max_connections;        /* open connections: 2048, beyond: 503 and close */
-    uint64_t header_timeout_ms;    /* whole head, from first byte (or accept): 10 s, then 408 */
-    uint64_t body_timeout_ms;      /* whole body, from end of head: 30 s, then 408 */
-    uint64_t idle_timeout_ms;      /* keep-alive wait for the next request: 60 s, then close */
-    uint64_t write_timeout_ms;     /* client reading nothing of a pending response: 30 s */
-    uint64_t linger_ms;            /* after an error/close response, drain input up to: 2 s */
-    size_t read_buffer_size;       /* per connection, only while bytes are pending: 16 KiB */
-    size_t max_stream_backlog;     /* unsent stream bytes before the client is dropped: 1 MiB */
-    const char *default_csp;       /* "default-src 'none'; frame-ancestors 'none'" */
-    http_body_limit_fn body_limit; /* NULL: max_body_size for every request */
-    http_access_log_fn access_log; /* NULL: http_access_log_json */
+    size_t max_head_size;               /* request line + headers, bytes: 16 KiB, beyond: 431 */
+    size_t max_headers;                 /* header count: 100, beyond: 431 */
+    size_t max_body_size;               /* body limit when body_limit is NULL: 1 MiB, beyond: 413 */
+    size_t max_connections;             /* open connections: 2048, beyond: 503 and close */
+    size_t max_connections_per_address; /* from one client address: max_connections / 4
+                                         * (at least 16, or max_connections when smaller),
+                                         * beyond: 503 and close */
+    uint64_t header_timeout_ms;      /* whole head, from first byte (or accept): 10 s, then 408 */
+    uint64_t busy_header_timeout_ms; /* the same while over half of max_connections are open:
+                                      * 2 s (never above header_timeout_ms), so that slow
+                                      * heads cannot hold the places for long */
+    uint64_t body_timeout_ms;        /* whole body, from end of head: 30 s, then 408 */
+    uint64_t idle_timeout_ms;        /* keep-alive wait for the next request: 60 s, then close */
+    uint64_t write_timeout_ms;       /* client reading nothing of a pending response: 30 s */
+    uint64_t linger_ms;              /* after an error/close response, drain input up to: 2 s */
+    size_t read_buffer_size;         /* per connection, only while bytes are pending: 16 KiB */
+    size_t max_stream_backlog;       /* unsent stream bytes before the client is dropped: 1 MiB */
+    const char *default_csp;         /* "default-src 'none'; frame-ancestors 'none'" */
+    http_body_limit_fn body_limit;   /* NULL: max_body_size for every request */
+    http_access_log_fn access_log;   /* NULL: http_access_log_json */
 };
 
 struct http_server_stats {
     uint64_t connections_open;     /* now, including ones being refused or drained */
     uint64_t connections_total;    /* accepted since start */
     uint64_t connections_rejected; /* refused with 503 (or closed) at the connection limit */
-    uint64_t requests_total;       /* complete requests handed to the handler */
-    uint64_t requests_active;      /* handed to the handler, response not yet written */
-    uint64_t requests_aborted;     /* client gone before its response was written */
-    uint64_t responses[6];         /* by class: [2] 2xx ... [5] 5xx (server errors included) */
-    uint64_t timeouts;             /* 408s and write stalls */
-    uint64_t bad_requests;         /* 400/413/431 from the parser side */
+    uint64_t connections_rejected_address; /* of those, refused for their address's share */
+    uint64_t requests_total;               /* complete requests handed to the handler */
+    uint64_t requests_active;              /* handed to the handler, response not yet written */
+    uint64_t requests_aborted;             /* client gone before its response was written */
+    uint64_t responses[6]; /* by class: [2] 2xx ... [5] 5xx (server errors included) */
+    uint64_t timeouts;     /* 408s and write stalls */
+    uint64_t bad_requests; /* 400/413/431 from the parser side */
 };
 
 /* Fills CFG with the defaults above. */

@@ -94,6 +94,21 @@ static bool target_chars_valid(const char *s)
 
 /* ---- llhttp callbacks (fill c->req; never call the handler) ---- */
 
+/* Connections being served, not counting those refused on their way out:
+ * an address over its share must not use up the places of the others. */
+static size_t conns_admitted(const struct http_server *srv)
+{
+    return srv->nconns - srv->nrefused;
+}
+
+/* While more than half the places are taken, a new connection has less time
+ * to send its head: slow heads (slowloris) cannot hold places for long. */
+static uint64_t conn_head_deadline_ms(const struct http_server *srv)
+{
+    return conns_admitted(srv) > srv->cfg.max_connections / 2 ? srv->cfg.busy_header_timeout_ms
+                                                              : srv->cfg.header_timeout_ms;
+}
+
 /* Every deadline goes through here; a doomed connection keeps its
  * zero-delay close. */
 void http_conn_timer_arm(struct http_conn *c, uint64_t ms)
@@ -108,6 +123,7 @@ static int head_append(struct http_conn *c, const char *at, size_t n)
     size_t max = c->srv->cfg.max_head_size;
     if (req->head_len + n + 1 > max) {
         c->err_status = 431;
+        c->err_limit_bytes = max;
         return -1;
     }
     if (req->head_len + n + 1 > req->head_cap) {
@@ -135,7 +151,7 @@ static int on_message_begin(llhttp_t *p)
     /* The keep-alive wait is over: the head must now arrive in time. */
     if (c->idle_wait) {
         c->idle_wait = false;
-        http_conn_timer_arm(c, c->srv->cfg.header_timeout_ms);
+        http_conn_timer_arm(c, conn_head_deadline_ms(c->srv));
     }
     if (!c->req) {
         c->req = request_new(c);
@@ -264,6 +280,7 @@ static int on_headers_complete(llhttp_t *p)
     bool has_body = (p->flags & F_CHUNKED) || p->content_length > 0;
     if ((p->flags & F_CONTENT_LENGTH) && p->content_length > req->body_limit) {
         c->err_status = 413;
+        c->err_limit_bytes = req->body_limit;
         return -1;
     }
     if ((p->flags & F_CONTENT_LENGTH) && p->content_length > 0) {
@@ -289,8 +306,9 @@ static int on_body(llhttp_t *p, const char *at, size_t n)
 {
     struct http_conn *c = p->data;
     struct http_request *req = c->req;
-    if (req->body_len + n > req->body_limit) {
+    if (req->body_len + n > req->body_limit) { /* chunked: the running total passed it */
         c->err_status = 413;
+        c->err_limit_bytes = req->body_limit;
         return -1;
     }
     if (req->body_len + n + 1 > req->body_cap) { /* chunked: doubling up to the limit */
@@ -358,6 +376,10 @@ static void on_conn_handle_closed(uv_handle_t *h)
     if (c->next)
         c->next->prev = c->prev;
     srv->nconns--;
+    if (c->refused)
+        srv->nrefused--;
+    if (c->address)
+        http_server_address_release(srv, c->address);
     free(c);
     http_server_check_done(srv);
 }
@@ -473,6 +495,7 @@ static void conn_finish_exchange(struct http_conn *c)
     c->state = CONN_HEAD;
     c->head_bytes = 0;
     c->err_status = 0;
+    c->err_limit_bytes = 0;
     c->idle_wait = true;
     http_conn_timer_arm(c, srv->cfg.idle_timeout_ms);
     conn_process(c);
@@ -542,6 +565,7 @@ static void conn_process(struct http_conn *c)
             c->head_bytes += used;
             /* Stored bytes are capped by head_append; this catches padding. */
             if (c->head_bytes > srv->cfg.max_head_size) {
+                c->err_limit_bytes = srv->cfg.max_head_size;
                 conn_fail(c, 431, NULL, NULL);
                 return;
             }
@@ -602,12 +626,15 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 }
 
 /* Reads whenever there is room: in HANDLING too, so that a client leaving
- * is noticed at once (pipelined bytes wait in the buffer meanwhile). */
+ * is noticed at once (pipelined bytes wait in the buffer meanwhile).  Room
+ * counts the bytes still unparsed, not the buffer's fill: on_alloc moves
+ * them to the front, so a buffer filled by one read and parsed whole (a
+ * body larger than the buffer, sent at once) has all its room again. */
 static void conn_update_reading(struct http_conn *c)
 {
     if (c->state == CONN_CLOSED || c->doomed)
         return;
-    bool room = !c->rbuf || c->rlen < c->srv->cfg.read_buffer_size;
+    bool room = !c->rbuf || c->rlen - c->rpos < c->srv->cfg.read_buffer_size;
     if (room && !c->reading) {
         if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0)
             c->reading = true;
@@ -709,7 +736,15 @@ static void conn_fail(struct http_conn *c, int status, const char *code, const c
     if (status == 400 || status == 413 || status == 431)
         srv->stats.bad_requests++;
 
-    char body[512];
+    char limit_message[160];
+    if (!message && c->err_limit_bytes && (status == 413 || status == 431)) {
+        snprintf(limit_message, sizeof limit_message, "%s: at most %zu bytes %s",
+                 error_message_for(status), c->err_limit_bytes,
+                 status == 413 ? "for this request; send a smaller body"
+                               : "of request line and headers");
+        message = limit_message;
+    }
+    char body[640];
     size_t blen = 0;
     body[0] = '\0';
     snprintf(body, sizeof body, "{\"error\":{\"code\":");
@@ -718,6 +753,10 @@ static void conn_fail(struct http_conn *c, int status, const char *code, const c
     snprintf(body + blen, sizeof body - blen, ",\"message\":");
     blen = strlen(body);
     log_json_escape(body, sizeof body, &blen, message ? message : error_message_for(status));
+    blen = strlen(body);
+    if (c->err_limit_bytes && (status == 413 || status == 431))
+        snprintf(body + blen, sizeof body - blen, ",\"limit_bytes\":%zu", c->err_limit_bytes);
+    blen = strlen(body);
     snprintf(body + blen, sizeof body - blen, ",\"request_id\":\"%s\"}}", id);
     blen = strlen(body);
 
@@ -755,6 +794,33 @@ static void format_remote(struct http_conn *c)
         uv_ip6_name((struct sockaddr_in6 *)&ss, c->remote, sizeof c->remote);
 }
 
+/* Over max_connections, or over its address's share of them: 503, then
+ * close.  Returns true when C was refused. */
+static bool conn_refuse_at_accept(struct http_conn *c)
+{
+    struct http_server *srv = c->srv;
+    char message[160];
+    const char *code = "too_many_connections";
+    if (conns_admitted(srv) > srv->cfg.max_connections) {
+        code = "unavailable";
+        snprintf(message, sizeof message, "server busy (%zu connections open), retry later",
+                 srv->cfg.max_connections);
+    } else if (!c->address || c->address->conns > srv->cfg.max_connections_per_address) {
+        srv->stats.connections_rejected_address++;
+        snprintf(message, sizeof message,
+                 "too many connections from your address (at most %zu); close idle "
+                 "connections or reuse them, then retry",
+                 srv->cfg.max_connections_per_address);
+    } else {
+        return false;
+    }
+    srv->stats.connections_rejected++;
+    c->refused = true;
+    srv->nrefused++;
+    conn_fail(c, 503, code, message);
+    return true;
+}
+
 /* Accepts one connection from SRV's listener.  Returns UV_ENOMEM (nothing
  * accepted) when the connection cannot be allocated. */
 int http_conn_accept(struct http_server *srv)
@@ -783,12 +849,10 @@ int http_conn_accept(struct http_server *srv)
     llhttp_init(&c->parser, HTTP_REQUEST, &parser_settings);
     c->parser.data = c;
     c->state = CONN_HEAD;
-    if (srv->nconns > srv->cfg.max_connections) {
-        srv->stats.connections_rejected++;
-        conn_fail(c, 503, NULL, NULL);
+    c->address = http_server_address_acquire(srv, c->remote);
+    if (conn_refuse_at_accept(c))
         return 0;
-    }
-    http_conn_timer_arm(c, srv->cfg.header_timeout_ms);
+    http_conn_timer_arm(c, conn_head_deadline_ms(srv));
     conn_update_reading(c);
     return 0;
 }

@@ -22,6 +22,7 @@
 #define HTTP_ID_MAX 64
 #define HTTP_ROUTE_MAX 63
 #define HTTP_REMOTE_MAX 46
+#define HTTP_ADDRESS_BUCKETS 1024 /* power of two; chains stay short up to ~4,000 addresses */
 
 enum conn_state { CONN_HEAD, CONN_BODY, CONN_HANDLING, CONN_LINGER, CONN_CLOSED };
 
@@ -77,12 +78,22 @@ struct http_conn {
     unsigned writes_pending;
     enum conn_state state;
     int handles_open;
-    int err_status; /* set by a parser callback that refuses the request */
+    int err_status;         /* set by a parser callback that refuses the request */
+    size_t err_limit_bytes; /* the size limit it passed (413, 431), for the error body */
     bool keep_alive;
     bool reading;
-    bool doomed;    /* a write failed synchronously: close from the timer */
-    bool idle_wait; /* keep-alive wait: the header timeout starts at the first byte */
+    bool doomed;                  /* a write failed synchronously: close from the timer */
+    bool idle_wait;               /* keep-alive wait: the header timeout starts at the first byte */
+    bool refused;                 /* answered 503 at accept: not counted against max_connections */
+    struct http_address *address; /* its entry in the per-address count */
     char remote[HTTP_REMOTE_MAX];
+};
+
+/* Open connections from one client address (nginx's limit_conn). */
+struct http_address {
+    struct http_address *next;
+    size_t conns;
+    char name[HTTP_REMOTE_MAX];
 };
 
 /* One uv_write with its bytes in the same allocation. */
@@ -102,6 +113,8 @@ struct http_server {
     void *ud;
     struct http_conn *conns;
     size_t nconns;
+    size_t nrefused; /* of nconns, answered 503 at accept and on their way out */
+    struct http_address *addresses[HTTP_ADDRESS_BUCKETS];
     size_t nstray; /* connections closed at once beyond the reject budget */
     int handles_open;
     bool listening, shutting_down, grace_closing;
@@ -116,6 +129,8 @@ struct http_server {
 void http_server_access_log(struct http_server *srv, const struct http_request *req,
                             const char *remote, const char *id, int status);
 void http_server_check_done(struct http_server *srv);
+struct http_address *http_server_address_acquire(struct http_server *srv, const char *name);
+void http_server_address_release(struct http_server *srv, struct http_address *a);
 
 /* http_server_conn.c */
 int http_conn_accept(struct http_server *srv);

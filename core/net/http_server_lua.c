@@ -326,13 +326,15 @@ static int server_stats(lua_State *L)
     memset(&st, 0, sizeof st);
     if (lua_server)
         http_server_get_stats(lua_server, &st);
-    lua_createtable(L, 0, 6);
+    lua_createtable(L, 0, 7);
     lua_pushinteger(L, (lua_Integer)st.connections_open);
     lua_setfield(L, -2, "connections_open");
     lua_pushinteger(L, (lua_Integer)st.connections_total);
     lua_setfield(L, -2, "connections_total");
     lua_pushinteger(L, (lua_Integer)st.connections_rejected);
     lua_setfield(L, -2, "connections_rejected");
+    lua_pushinteger(L, (lua_Integer)st.connections_rejected_address);
+    lua_setfield(L, -2, "connections_rejected_address");
     lua_pushinteger(L, (lua_Integer)st.requests_total);
     lua_setfield(L, -2, "requests_total");
     lua_pushinteger(L, (lua_Integer)st.requests_active);

@@ -72,6 +72,7 @@ struct fx {
     int kept_fd;
     long rss_delta_kb;
     long heap_note;
+    char failure[256]; /* the first mismatch a client script saw, "" when none */
 };
 
 /* ---- loop side: handler and friends ---- */
@@ -333,6 +334,28 @@ static int cl_connect(int port)
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* Connects from the loopback address FROM (e.g. "127.0.0.2"): the whole
+ * 127.0.0.0/8 is local on Linux, so tests can be several clients. */
+static int cl_connect_from(int port, const char *from)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0)
+        return -1;
+    struct timeval tv = {5, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    struct sockaddr_in local = {.sin_family = AF_INET};
+    inet_pton(AF_INET, from, &local.sin_addr);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (bind(fd, (struct sockaddr *)&local, sizeof local) != 0 ||
+        connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
         close(fd);
         return -1;
     }
@@ -1200,6 +1223,341 @@ static void test_stream_backlog_drops_slow_client(void **state)
     fx_free(f);
 }
 
+/* ---- bodies of every size, whatever the write pattern ---- */
+
+/* How a client hands its bytes to the kernel. */
+enum send_pattern { SEND_WHOLE, SEND_BYTES, SEND_4K, SEND_RANDOM, SEND_PATTERNS };
+static const char *const pattern_names[] = {"one write", "1-byte writes", "4 KiB writes",
+                                            "random writes"};
+
+static int cl_send_pattern(int fd, const char *p, size_t n, enum send_pattern pat, unsigned *seed)
+{
+    if (pat == SEND_WHOLE)
+        return cl_send_n(fd, p, n);
+    while (n > 0) {
+        size_t k = pat == SEND_BYTES ? 1 : pat == SEND_4K ? 4096 : 1 + (size_t)rand_r(seed) % 40000;
+        if (k > n)
+            k = n;
+        if (cl_send_n(fd, p, k) != 0)
+            return -1;
+        p += k;
+        n -= k;
+    }
+    return 0;
+}
+
+struct wire {
+    char *data;
+    size_t len, cap;
+};
+
+static void wire_add(struct wire *w, const void *p, size_t n)
+{
+    if (w->len + n > w->cap) {
+        w->cap = (w->len + n) * 2;
+        w->data = realloc(w->data, w->cap);
+    }
+    memcpy(w->data + w->len, p, n);
+    w->len += n;
+}
+
+static void wire_addf(struct wire *w, const char *fmt, ...)
+{
+    char line[256];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    wire_add(w, line, (size_t)n);
+}
+
+/* A POST of BODY to PATH, framed by Content-Length or in chunks of CHUNK bytes. */
+static void wire_post(struct wire *w, const char *path, const char *body, size_t n, size_t chunk)
+{
+    if (chunk == 0) {
+        wire_addf(w, "POST %s HTTP/1.1\r\nHost: t\r\nContent-Length: %zu\r\n\r\n", path, n);
+        wire_add(w, body, n);
+        return;
+    }
+    wire_addf(w, "POST %s HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n", path);
+    for (size_t off = 0; off < n; off += chunk) {
+        size_t k = n - off < chunk ? n - off : chunk;
+        wire_addf(w, "%zx\r\n", k);
+        wire_add(w, body + off, k);
+        wire_add(w, "\r\n", 2);
+    }
+    wire_add(w, "0\r\n\r\n", 5);
+}
+
+static void note_failure(struct fx *f, const char *fmt, ...)
+{
+    if (f->failure[0])
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(f->failure, sizeof f->failure, fmt, ap);
+    va_end(ap);
+}
+
+#define MB (1024 * 1024)
+
+static char *pattern_body(size_t n)
+{
+    char *b = malloc(n);
+    for (size_t i = 0; i < n; i++)
+        b[i] = (char)('a' + (i * 7 + i / 1000) % 26);
+    return b;
+}
+
+/* Every body is echoed whole: 16 KiB (the read buffer) to 5 MiB, framed by
+ * Content-Length or chunked, sent in one write, byte by byte, in 4 KiB
+ * pieces or in random pieces, one after another on one connection. */
+static void client_body_patterns(struct fx *f)
+{
+    static const size_t sizes[] = {16 * 1024,  16 * 1024 + 1, 17000, 64 * 1024,
+                                   300 * 1024, 2 * MB,        5 * MB};
+    static const size_t chunks[] = {0, 4096, 1000000};
+    char *body = pattern_body(5 * MB);
+    unsigned seed = 12345;
+    struct reader *rd = malloc(sizeof *rd);
+    int fd = cl_connect(f->port);
+    rd_init(rd, fd);
+    int exchanges = 0;
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
+        for (size_t c = 0; c < sizeof chunks / sizeof chunks[0]; c++)
+            for (int pat = 0; pat < SEND_PATTERNS; pat++) {
+                size_t n = sizes[i];
+                if (pat == SEND_BYTES && n > 64 * 1024)
+                    continue; /* a million syscalls say nothing more */
+                struct wire w = {0};
+                wire_post(&w, n > 2 * MB ? "/upload" : "/echo", body, n, chunks[c]);
+                int rc = cl_send_pattern(fd, w.data, w.len, (enum send_pattern)pat, &seed);
+                free(w.data);
+                if (rc != 0 || rd_response(rd, &f->r[0], false) != 0 || f->r[0].status != 200 ||
+                    f->r[0].body_len != n || memcmp(f->r[0].body, body, n) != 0) {
+                    note_failure(f, "%zu bytes, %s, chunks of %zu: status %d, %zu bytes back", n,
+                                 pattern_names[pat], chunks[c], f->r[0].status, f->r[0].body_len);
+                    close(fd);
+                    free(rd);
+                    free(body);
+                    return;
+                }
+                exchanges++;
+            }
+    f->flag[0] = exchanges;
+    /* Pipelined: two 40 KB bodies and a GET in one write, answered in order. */
+    struct wire w = {0};
+    wire_post(&w, "/echo", body, 40000, 0);
+    wire_post(&w, "/echo", body + 1, 40000, 4096);
+    wire_addf(&w, "GET /hello HTTP/1.1\r\nHost: t\r\n\r\n");
+    cl_send_n(fd, w.data, w.len);
+    free(w.data);
+    for (int k = 0; k < 3; k++)
+        f->flag[1 + k] = rd_response(rd, &f->r[1 + k], false);
+    f->flag[4] = memcmp(f->r[2].body ? f->r[2].body : "", body + 1, 40000) == 0;
+    close(fd);
+    free(rd);
+    free(body);
+}
+
+static void test_body_write_patterns(void **state)
+{
+    (void)state;
+    struct fx *f = fx_new();
+    f->cfg.max_body_size = 2 * MB; /* /upload: 8 MiB */
+    fx_run(f, client_body_patterns);
+    assert_string_equal(f->failure, "");
+    assert_int_equal(f->flag[0], 7 * 3 * 4 - 3 * 3); /* 1-byte writes only up to 64 KiB */
+    for (int k = 1; k <= 3; k++)
+        assert_int_equal(f->flag[k], 0);
+    assert_int_equal(f->r[1].status, 200);
+    assert_int_equal(f->r[1].body_len, 40000);
+    assert_int_equal(f->flag[4], 1);
+    assert_body(&f->r[3], "hello");
+    fx_free(f);
+}
+
+/* The 413 names the limit and comes as soon as the limit is passed: the
+ * client reads it before sending the rest (a server waiting for the whole
+ * body would leave the read to time out). */
+static void client_over_limit(struct fx *f)
+{
+    char *body = pattern_body(5 * MB);
+    struct reader rd;
+    /* Content-Length over the limit: refused on the head alone; the body
+     * sent anyway is drained and the connection then closes. */
+    int fd = cl_connect(f->port);
+    rd_init(&rd, fd);
+    cl_send(fd, "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 5242880\r\n\r\n");
+    f->flag[0] = rd_response(&rd, &f->r[0], false);
+    f->flag[1] = cl_send_n(fd, body, 5 * MB);
+    f->flag[2] = cl_wait_closed(fd);
+    close(fd);
+
+    /* Chunked, 4 KiB writes: stop one chunk past the limit and wait. */
+    fd = cl_connect(f->port);
+    rd_init(&rd, fd);
+    cl_send(fd, "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n");
+    size_t sent = 0;
+    while (sent <= f->cfg.max_body_size) {
+        char size_line[16];
+        snprintf(size_line, sizeof size_line, "1000\r\n");
+        cl_send(fd, size_line);
+        cl_send_n(fd, body + sent, 4096);
+        cl_send(fd, "\r\n");
+        sent += 4096;
+    }
+    f->flag[3] = rd_response(&rd, &f->r[1], false);
+    f->flag[4] = cl_wait_closed(fd);
+    close(fd);
+
+    /* Chunked, 1.3x the limit in one write (the client reads only after). */
+    fd = cl_connect(f->port);
+    rd_init(&rd, fd);
+    struct wire w = {0};
+    wire_post(&w, "/echo", body, f->cfg.max_body_size * 13 / 10, 4096);
+    f->flag[5] = cl_send_n(fd, w.data, w.len);
+    free(w.data);
+    f->flag[6] = rd_response(&rd, &f->r[2], false);
+    close(fd);
+
+    /* The same connection-level limit for 1-byte writes of the head. */
+    fd = cl_connect(f->port);
+    rd_init(&rd, fd);
+    w = (struct wire){0};
+    wire_addf(&w, "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 2000000\r\n\r\n");
+    unsigned seed = 1;
+    f->flag[7] = cl_send_pattern(fd, w.data, w.len, SEND_BYTES, &seed);
+    free(w.data);
+    f->flag[8] = rd_response(&rd, &f->r[3], false);
+    close(fd);
+    free(body);
+}
+
+static void test_over_limit_answered_at_once(void **state)
+{
+    (void)state;
+    struct fx *f = fx_new();
+    f->cfg.max_body_size = 1 * MB;
+    fx_run(f, client_over_limit);
+    assert_int_equal(f->flag[0], 0);
+    assert_int_equal(f->r[0].status, 413);
+    assert_true(has_line(&f->r[0], "connection: close"));
+    assert_non_null(strstr(f->r[0].body, "\"code\":\"payload_too_large\""));
+    assert_non_null(strstr(f->r[0].body, "\"limit_bytes\":1048576"));
+    assert_non_null(strstr(f->r[0].body, "at most 1048576 bytes"));
+    assert_int_equal(f->flag[1], 0); /* drained, not reset, while the body came */
+    assert_int_equal(f->flag[2], 1);
+    assert_int_equal(f->flag[3], 0);
+    assert_int_equal(f->r[1].status, 413);
+    assert_non_null(strstr(f->r[1].body, "\"limit_bytes\":1048576"));
+    assert_int_equal(f->flag[4], 1);
+    assert_int_equal(f->flag[5], 0);
+    assert_int_equal(f->flag[6], 0);
+    assert_int_equal(f->r[2].status, 413);
+    assert_int_equal(f->flag[7], 0);
+    assert_int_equal(f->flag[8], 0);
+    assert_int_equal(f->r[3].status, 413);
+    assert_int_equal(f->dispatched, 0);
+    fx_free(f);
+}
+
+/* One address holding many connections gets its share and no more; the
+ * connections it is refused do not use up the places of other clients. */
+#define GREEDY_CONNS 30 /* under the hard cap (max + max / 4 + 16), past which no 503 is sent */
+
+static void client_address_share(struct fx *f)
+{
+    static int greedy[GREEDY_CONNS];
+    struct reader rd;
+    int refused = 0, held = 0;
+    for (int i = 0; i < GREEDY_CONNS; i++) {
+        greedy[i] = cl_connect_from(f->port, "127.0.0.2");
+        cl_send(greedy[i], "GET /hello HTTP/1.1\r\nHost: t\r\nX-Slow: "); /* never finished */
+    }
+    for (int i = 0; i < GREEDY_CONNS; i++) {
+        struct pollfd p = {.fd = greedy[i], .events = POLLIN};
+        if (poll(&p, 1, 200) > 0) {
+            rd_init(&rd, greedy[i]);
+            if (rd_response(&rd, &f->r[0], false) == 0 && f->r[0].status == 503 &&
+                strstr(f->r[0].body, "\"code\":\"too_many_connections\"") &&
+                strstr(f->r[0].body, "at most 4"))
+                refused++;
+        } else {
+            held++;
+        }
+    }
+    f->flag[0] = refused;
+    f->flag[1] = held;
+    /* Another address is served at once, again and again. */
+    int ok = 0;
+    for (int i = 0; i < 10; i++) {
+        int fd = cl_connect_from(f->port, "127.0.0.1");
+        rd_init(&rd, fd);
+        cl_send(fd, "GET /hello HTTP/1.1\r\nHost: t\r\n\r\n");
+        if (rd_response(&rd, &f->r[1], false) == 0 && f->r[1].status == 200)
+            ok++;
+        close(fd);
+    }
+    f->flag[2] = ok;
+    for (int i = 0; i < GREEDY_CONNS; i++)
+        close(greedy[i]);
+}
+
+static void test_connections_per_address(void **state)
+{
+    (void)state;
+    struct fx *f = fx_new();
+    f->cfg.max_connections = 16;
+    f->cfg.max_connections_per_address = 4;
+    f->cfg.header_timeout_ms = 30000; /* the greedy ones stay until the end */
+    fx_run(f, client_address_share);
+    assert_int_equal(f->flag[1], 4);
+    assert_int_equal(f->flag[0], GREEDY_CONNS - 4);
+    assert_int_equal(f->flag[2], 10);
+    assert_int_equal(f->stats.connections_rejected_address, GREEDY_CONNS - 4);
+    assert_int_equal(f->stats.connections_rejected, GREEDY_CONNS - 4);
+    fx_free(f);
+}
+
+/* Over half the places taken, a new connection has the short head deadline. */
+static void client_busy_deadline(struct fx *f)
+{
+    int quiet[4];
+    struct reader rd;
+    for (int i = 0; i < 4; i++)
+        quiet[i] = cl_connect(f->port);
+    cl_sleep_ms(100); /* all four accepted before the fifth */
+    int fd = cl_connect(f->port);
+    rd_init(&rd, fd);
+    cl_send(fd, "GET /hello HTTP/1.1\r\nHost: t\r\n");
+    f->flag[0] = rd_response(&rd, &f->r[0], false); /* 408 long before header_timeout */
+    close(fd);
+    /* The first four had the normal deadline: still open. */
+    int open = 0;
+    for (int i = 0; i < 4; i++) {
+        struct pollfd p = {.fd = quiet[i], .events = POLLIN};
+        if (poll(&p, 1, 0) == 0)
+            open++;
+        close(quiet[i]);
+    }
+    f->flag[1] = open;
+}
+
+static void test_busy_head_deadline(void **state)
+{
+    (void)state;
+    struct fx *f = fx_new();
+    f->cfg.max_connections = 8;
+    f->cfg.header_timeout_ms = 60000;
+    f->cfg.busy_header_timeout_ms = 300;
+    fx_run(f, client_busy_deadline);
+    assert_int_equal(f->flag[0], 0);
+    assert_int_equal(f->r[0].status, 408);
+    assert_int_equal(f->flag[1], 4);
+    fx_free(f);
+}
+
 static long rss_kb(void)
 {
     FILE *fp = fopen("/proc/self/statm", "r");
@@ -1263,6 +1621,7 @@ static void test_idle_connections_memory(void **state)
             skip();
     }
     struct fx *f = fx_new();
+    f->cfg.max_connections_per_address = IDLE_CONNS + 64; /* one client holds them all */
     fx_run(f, client_idle_memory);
     print_message("%d idle keep-alive connections: RSS +%ld KiB\n", IDLE_CONNS, f->rss_delta_kb);
     assert_int_equal(f->flag[0], IDLE_CONNS);
@@ -1290,6 +1649,10 @@ int main(void)
         cmocka_unit_test(test_write_stall),
         cmocka_unit_test(test_stream_backlog_drops_slow_client),
         cmocka_unit_test(test_idle_connections_memory),
+        cmocka_unit_test(test_body_write_patterns),
+        cmocka_unit_test(test_over_limit_answered_at_once),
+        cmocka_unit_test(test_connections_per_address),
+        cmocka_unit_test(test_busy_head_deadline),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

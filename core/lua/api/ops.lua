@@ -61,6 +61,13 @@ local function metrics_text()
   if server then
     local s = server.stats()
     gauge(out, "o2c_http_connections_open", "Open HTTP connections.", s.connections_open)
+    out[#out + 1] = "# HELP o2c_http_connections_rejected_total Connections refused with 503:"
+      .. " the server was full, or their address had its share (limits.connections_per_address)."
+    out[#out + 1] = "# TYPE o2c_http_connections_rejected_total counter"
+    out[#out + 1] = string.format('o2c_http_connections_rejected_total{reason="full"} %d',
+      s.connections_rejected - s.connections_rejected_address)
+    out[#out + 1] = string.format('o2c_http_connections_rejected_total{reason="address"} %d',
+      s.connections_rejected_address)
   end
   local session = optional("o2c.session")
   if session and session.count then

@@ -9,11 +9,23 @@ export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 export class Http {
   // BASE: "http://127.0.0.1:PORT".  TIMEOUT_MS: a request that has not been
   // answered by then counts as failed (status 0, error "timeout").
-  constructor(base, { timeoutMs = 30000 } = {}) {
+  // SOURCES: how many loopback addresses (127.0.0.1, .2, ...) the requests
+  // come from, in turn: many users are many addresses, and the server limits
+  // the connections of one address (limits.connections_per_address).
+  constructor(base, { timeoutMs = 30000, sources = 1 } = {}) {
     this.setBase(base);
     this.timeoutMs = timeoutMs;
+    this.sources = sources;
+    this.nextSource = 0;
     this.agent = new http.Agent({ keepAlive: true, maxSockets: Infinity, maxFreeSockets: 256,
       scheduling: 'lifo' });
+  }
+
+  // The loopback address the next request comes from.
+  source() {
+    const i = this.nextSource;
+    this.nextSource = (i + 1) % this.sources;
+    return `127.0.0.${1 + i}`;
   }
 
   setBase(base) {
@@ -50,7 +62,7 @@ export class Http {
         resolve(r);
       };
       const req = http.request({ host: this.host, port: this.port, method, path, headers: h,
-        agent: this.agent }, (res) => {
+        agent: this.agent, localAddress: this.source() }, (res) => {
         const chunks = [];
         res.on('data', (c) => chunks.push(c));
         res.on('end', () => {
@@ -98,7 +110,7 @@ export class Http {
           ms: performance.now() - started });
       };
       const req = http.request({ host: this.host, port: this.port, method: 'GET', path, headers,
-        agent: false }, (res) => {
+        agent: false, localAddress: this.source() }, (res) => {
         status = res.statusCode;
         firstByteMs = performance.now() - started;
         if (status !== 200) {

@@ -87,7 +87,7 @@ export async function runLoad(options) {
   const loadAtStart = loadavg();
   const owned = !opts.server;
   const { mock, server, monitor } = owned ? await startStack(opts) : opts;
-  const http = new Http(server.url, { timeoutMs: 30000 });
+  const http = new Http(server.url, { timeoutMs: 30000, sources: 32 });
   const stats = new Stats();
   const setupStats = new Stats();
   const counters = { acked: 0, conflictsSeen: 0, conflictsResolved: 0, conflictsUnresolved: 0,
