@@ -6,7 +6,12 @@
  *
  * The connection is an AF_UNIX socket (http_server_fuzz.h): no TCP ports.
  * The client side runs on the same loop (a uv_poll): it writes the input,
- * reads what comes back and parses it with llhttp as responses.  An input
+ * reads what comes back and parses it with llhttp as responses.  It writes
+ * the input whole (a quarter of the inputs) or in pieces of 1 byte to twice
+ * the server's read buffer, each piece only once the server has done all it
+ * can with the one before, so the server sees the same bytes split at other
+ * places: the sizes come from a hash of the input, so a crash reproduces
+ * from the input alone.  An input
  * ends when the server has done all it can with the bytes (every response
  * written, the rest an incomplete request) or closed the connection; the
  * client then closes and the server's connection must go away.
@@ -62,6 +67,8 @@ struct client {
     uv_poll_t poll;
     const uint8_t *data;
     size_t len, sent;
+    size_t piece_end; /* bytes the client may send so far */
+    uint64_t split;   /* state of the piece sizes' generator; 0: one piece */
     int eof;
     llhttp_t parser;
     size_t responses; /* final (non-1xx) responses parsed */
@@ -181,10 +188,35 @@ static void client_read(struct client *c)
     }
 }
 
+/* The piece sizes: whole for a quarter of the inputs (FNV-1a of the bytes). */
+static uint64_t split_seed(const uint8_t *data, size_t len)
+{
+    uint64_t h = 14695981039346656037ull;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ data[i]) * 1099511628211ull;
+    return (h & 3) == 0 ? 0 : h | 1;
+}
+
+/* Lets the client send the next piece (xorshift64 for its size). */
+static void client_next_piece(struct client *c)
+{
+    if (c->split == 0) {
+        c->piece_end = c->len;
+        return;
+    }
+    c->split ^= c->split << 13;
+    c->split ^= c->split >> 7;
+    c->split ^= c->split << 17;
+    /* Mostly small pieces, sometimes past the read buffer. */
+    size_t max = (c->split >> 60) < 3 ? 2 * FUZZ_READ_BUFFER : 64;
+    size_t piece = 1 + (size_t)((c->split >> 8) % max);
+    c->piece_end = c->len - c->piece_end < piece ? c->len : c->piece_end + piece;
+}
+
 static void client_write(struct client *c)
 {
-    while (c->sent < c->len) {
-        ssize_t n = send(c->fd, c->data + c->sent, c->len - c->sent, MSG_NOSIGNAL);
+    while (c->sent < c->piece_end) {
+        ssize_t n = send(c->fd, c->data + c->sent, c->piece_end - c->sent, MSG_NOSIGNAL);
         if (n > 0) {
             c->sent += (size_t)n;
             continue;
@@ -192,7 +224,7 @@ static void client_write(struct client *c)
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0 && errno != EAGAIN)
-            c->sent = c->len; /* the server closed: the rest is never read */
+            c->sent = c->piece_end = c->len; /* the server closed: the rest is never read */
         return;
     }
 }
@@ -202,7 +234,7 @@ static void on_client_poll(uv_poll_t *h, int status, int events);
 static void client_update_poll(struct client *c)
 {
     int events = c->eof ? 0 : UV_READABLE;
-    if (c->sent < c->len && !c->eof)
+    if (c->sent < c->piece_end && !c->eof)
         events |= UV_WRITABLE;
     if (events)
         uv_poll_start(&c->poll, events, on_client_poll);
@@ -300,6 +332,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memset(&c, 0, sizeof c);
     c.data = data;
     c.len = size;
+    c.split = split_seed(data, size);
+    client_next_piece(&c);
     llhttp_init(&c.parser, HTTP_RESPONSE, &response_settings);
     c.parser.data = &c;
     c.fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -313,11 +347,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uv_poll_start(&c.poll, UV_READABLE | UV_WRITABLE, on_client_poll);
     client_update_poll(&c);
 
-    /* Until the server has accepted, taken every byte and answered what it
-     * could, or closed the connection. */
-    while (!c.eof && (connections_total() == accepted_before || c.sent < c.len ||
-                      !http_server_fuzz_settled(server)))
+    /* Piece by piece: until the server has accepted, taken every byte sent
+     * and answered what it could, or closed the connection; then the next. */
+    while (!c.eof) {
+        if (connections_total() != accepted_before && c.sent == c.piece_end &&
+            http_server_fuzz_settled(server)) {
+            if (c.piece_end == c.len)
+                break;
+            client_next_piece(&c);
+            client_update_poll(&c);
+        }
         uv_run(&loop, UV_RUN_ONCE);
+    }
     if (!c.eof)
         client_read(&c);          /* responses already in the socket */
     uv_run(&loop, UV_RUN_NOWAIT); /* access-log entries of the last responses */
