@@ -149,7 +149,9 @@ static int dir_has_specs(const char *dir)
 {
     char path[2048];
     struct stat st;
-    snprintf(path, sizeof path, "%s/spec", dir);
+    int n = snprintf(path, sizeof path, "%s/spec", dir);
+    if (n < 0 || (size_t)n >= sizeof path)
+        return 0; /* no folder has a name that long */
     return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 

@@ -415,7 +415,7 @@ int config_load(struct config *cfg, const char *path, char err[CONFIG_ERROR_MAX]
         return -1;
     if (cfg->sessions.idle_timeout_s > cfg->sessions.absolute_timeout_s) {
         snprintf(err, CONFIG_ERROR_MAX,
-                 "%s: sessions.idle_timeout_s: must not exceed sessions.absolute_timeout_s",
+                 "%.400s: sessions.idle_timeout_s: must not exceed sessions.absolute_timeout_s",
                  *cfg->source ? cfg->source : "configuration");
         return -1;
     }

@@ -36,9 +36,11 @@ const char *log_level_name(enum log_level level)
 
 static void append_raw(char *buf, size_t cap, size_t *len, const char *s)
 {
-    size_t n = strlen(s);
-    if (*len + n >= cap)
-        n = cap - *len - 1;
+    if (*len + 1 >= cap)
+        return;
+    size_t n = strlen(s), room = cap - *len - 1;
+    if (n > room)
+        n = room;
     memcpy(buf + *len, s, n);
     *len += n;
     buf[*len] = '\0';

@@ -337,6 +337,7 @@ static struct llm_provider *llm_install(lua_State *L, struct llm_state *s, const
             ratelimit_free(rl);
             breaker_free(br);
             luaL_error(L, "o2c.llm: cannot add provider %s (at most %d)", name, LLM_MAX_PROVIDERS);
+            return NULL; /* not reached: luaL_error does not return (GCC cannot tell) */
         }
         snprintf(p->name, sizeof p->name, "%s", name);
         p->loop = host_loop();

@@ -125,7 +125,8 @@ static void stop(struct retry_decision *out, enum retry_reason reason, const cha
     out->retry = false;
     out->delay_ms = 0;
     out->reason = reason;
-    snprintf(out->message, sizeof out->message, "%s: %s", what, why);
+    /* Bounded parts: the failure ("HTTP 529 (overloaded_error)") and the why. */
+    snprintf(out->message, sizeof out->message, "%.64s: %.120s", what, why);
 }
 
 /* Rules 1-3: whether this failure is of a retryable kind at all. */

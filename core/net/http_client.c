@@ -568,7 +568,8 @@ fail:
 
 static int http_client_fail_request(struct http_client *c, const char *what, const char *input)
 {
-    snprintf(c->last_error, sizeof c->last_error, "%s%s%s", what, input ? ": " : "",
+    /* The input (a URL, a header) may be long: its start says enough. */
+    snprintf(c->last_error, sizeof c->last_error, "%.64s%s%.180s", what, input ? ": " : "",
              input ? input : "");
     return -1;
 }

@@ -187,7 +187,7 @@ struct job {
     int sections; /* sections - 1 independent ones, then the summary (if sections > 1) */
     int independent_done;
     struct call call[MAX_SECTIONS];
-    char key[16];
+    char key[24]; /* "report-" and any int */
 };
 
 struct sim {

@@ -781,13 +781,13 @@ static void read_file(const char *path, char *buf, size_t cap, ssize_t *len)
 
 struct name_list {
     int n;
-    char name[8][80];
+    char name[8][STORE_ATTACHMENT_NAME_MAX + 1];
 };
 
 static int collect_attachment(void *ud, const struct attachment *a)
 {
     struct name_list *l = ud;
-    snprintf(l->name[l->n++], 80, "%s", a->name);
+    snprintf(l->name[l->n++], sizeof l->name[0], "%s", a->name);
     return 0;
 }
 
