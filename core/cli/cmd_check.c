@@ -3,6 +3,7 @@
 #include <lauxlib.h>
 #include <stdio.h>
 #include <string.h>
+#include "app/app.h"
 #include "cli/cli.h"
 #include "host/generation.h"
 #include "host/lua_host.h"
@@ -102,7 +103,7 @@ int cmd_check(int argc, char **argv)
     const char *dir = o.dir ? o.dir : cfg.scripts_dir;
     const char *kb = o.kb ? o.kb : cfg.kb_dir;
 
-    lua_State *L = host_open(uv_default_loop(), 0);
+    lua_State *L = app_vm_open(uv_default_loop(), 0);
     if (!L)
         return CLI_FAILED;
     struct gen_errors errs = {0};

@@ -12,12 +12,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include "app/app.h"
 #include "cli/cli.h"
 #include "host/generation.h"
 #include "host/log.h"
 #include "host/lua_host.h"
 #include "host/task.h"
-#include "net/http_client.h"
+#include "net/http_client_lua.h"
 
 struct run_opts {
     const char *dir, *kb, *config, *answers, *out, *provider;
@@ -181,7 +182,7 @@ int cmd_run(int argc, char **argv)
     if (isatty(STDERR_FILENO) && strcmp(cfg->log_level, "info") == 0)
         log_set_level(LOG_WARN);
     uv_loop_t *loop = uv_default_loop();
-    lua_State *L = host_open(loop, (size_t)cfg->limits.lua_memory_mb << 20);
+    lua_State *L = app_vm_open(loop, (size_t)cfg->limits.lua_memory_mb << 20);
     struct http_client *client = NULL;
     struct run_state st = {CLI_FAILED, 0};
     if (!L || run_generation(cfg, &o) != 0)

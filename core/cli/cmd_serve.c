@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include "app/app.h"
 #include "cli/cli.h"
 #include "host/generation.h"
 #include "host/log.h"
@@ -18,7 +19,7 @@
 #include "host/reload.h"
 #include "host/task.h"
 #include "net/http_server.h"
-#include "net/http_client.h"
+#include "net/http_client_lua.h"
 #include "net/http_server_lua.h"
 #include "store/store_lua.h"
 
@@ -334,7 +335,7 @@ int cmd_serve(int argc, char **argv)
     s->store = store_serve_open(s->loop, &s->cfg, &rc);
     if (!s->store)
         goto done;
-    s->L = host_open(s->loop, (size_t)s->cfg.limits.lua_memory_mb << 20);
+    s->L = app_vm_open(s->loop, (size_t)s->cfg.limits.lua_memory_mb << 20);
     if (!s->L) {
         store_serve_stop(s->store);
         uv_run(s->loop, UV_RUN_DEFAULT);

@@ -39,21 +39,27 @@ static int host_panic(lua_State *L)
     abort();
 }
 
-/* package.searchers entry: "a.b" -> embedded "lua/a/b.lua". */
+/* package.searchers entry: "a.b" -> embedded "lua/a/b.lua", else
+ * "lua/a/b/init.lua" (package.path's "?.lua;?/init.lua"). */
 static int host_search_embedded(lua_State *L)
 {
     const char *name = luaL_checkstring(L, 1);
     char path[256];
     size_t n = (size_t)snprintf(path, sizeof path, "lua/%s", name);
-    if (n + 4 >= sizeof path)
+    if (n + sizeof "/init.lua" >= sizeof path)
         return 0;
     for (char *p = path + 4; *p; p++)
         if (*p == '.')
             *p = '/';
-    strcat(path, ".lua");
+    strcpy(path + n, ".lua");
     const struct embedded_file *f = embedded_find(path);
     if (!f) {
-        lua_pushfstring(L, "no embedded file 'core/%s'", path);
+        strcpy(path + n, "/init.lua");
+        f = embedded_find(path);
+    }
+    if (!f) {
+        path[n] = '\0';
+        lua_pushfstring(L, "no embedded file 'core/%s.lua' or 'core/%s/init.lua'", path, path);
         return 1;
     }
     char chunk[300];
@@ -120,14 +126,17 @@ static int host_preload_cjson(lua_State *L)
 
 static int host_open_protected(lua_State *L)
 {
+    const struct host_module *extra = lua_touserdata(L, 1);
     luaL_openlibs(L);
     host_install_searcher(L);
     for (const struct host_module *m = host_modules; m->name; m++)
         host_preload(L, m->name, m->open);
+    for (const struct host_module *m = extra; m && m->name; m++)
+        host_preload(L, m->name, m->open);
     return 0;
 }
 
-lua_State *host_open(uv_loop_t *loop, size_t memory_limit)
+lua_State *host_open(uv_loop_t *loop, size_t memory_limit, const struct host_module *modules)
 {
     host_uv_loop = loop;
     host_heap.used = 0;
@@ -145,7 +154,8 @@ lua_State *host_open(uv_loop_t *loop, size_t memory_limit)
      * holding reports: 34 MB of heap → 22 MB, RSS 59 → 47 MB). */
     lua_gc(L, LUA_GCGEN, 0, 0);
     lua_pushcfunction(L, host_open_protected);
-    if (host_pcall(L, 0, 0) != LUA_OK || host_preload_cjson(L) != 0) {
+    lua_pushlightuserdata(L, (void *)modules);
+    if (host_pcall(L, 1, 0) != LUA_OK || host_preload_cjson(L) != 0) {
         if (lua_gettop(L) > 0)
             log_msg(LOG_ERROR, "cannot set up the Lua VM", "error", lua_tostring(L, -1), NULL);
         lua_close(L);

@@ -8,10 +8,15 @@
 #include <stddef.h>
 #include <uv.h>
 
-/* Creates the VM for LOOP.  MEMORY_LIMIT caps the VM's heap (0 = none): an
- * allocation beyond it fails the Lua code that asked, not the process.
- * Returns NULL (after logging why) on failure. */
-lua_State *host_open(uv_loop_t *loop, size_t memory_limit);
+struct host_module;
+
+/* Creates the VM for LOOP with the host's own modules and those of MODULES
+ * (a table ending with {NULL, NULL}, or NULL: the host builds on nothing
+ * above it, so whoever assembles the program hands them in; see core/app).
+ * MEMORY_LIMIT caps the VM's heap (0 = none): an allocation beyond it fails
+ * the Lua code that asked, not the process.  Returns NULL (after logging
+ * why) on failure. */
+lua_State *host_open(uv_loop_t *loop, size_t memory_limit, const struct host_module *modules);
 void host_close(lua_State *L);
 
 uv_loop_t *host_loop(void);

@@ -1,4 +1,6 @@
-/* Every o2c.* C module the product VM can require, in one table. */
+/* The o2c.* C modules of the host's own folder, and the shape of a module
+ * table.  The floors above (net, store, llm) declare theirs in their own
+ * headers; core/app puts every table together for the product VM. */
 #ifndef O2C_HOST_MODULES_H
 #define O2C_HOST_MODULES_H
 #include <lua.h>
@@ -7,6 +9,9 @@ struct host_module {
     const char *name;
     lua_CFunction open;
 };
+
+/* o2c.timer, o2c.task, o2c.log, o2c.gen, o2c.config, o2c.assets,
+ * o2c.random, o2c.event, o2c.base64; ends with {NULL, NULL}. */
 extern const struct host_module host_modules[];
 
 int luaopen_o2c_timer(lua_State *L);
@@ -18,8 +23,5 @@ int luaopen_o2c_assets(lua_State *L);
 int luaopen_o2c_random(lua_State *L);
 int luaopen_o2c_event(lua_State *L);
 int luaopen_o2c_base64(lua_State *L);
-/* core/llm/llm_lua.c: o2c.llm, and "llm" (forwards to core/lua/llm/init.lua). */
-int luaopen_o2c_llm(lua_State *L);
-int luaopen_llm_init(lua_State *L);
 
 #endif

@@ -55,9 +55,9 @@
 #include <uv.h>
 #include "host/config.h"
 #include "host/lua_host.h"
-#include "host/modules.h"
 #include "host/task.h"
 #include "llm/breaker.h"
+#include "llm/llm_lua.h"
 #include "llm/metrics.h"
 #include "llm/ratelimit.h"
 #include "llm/retry.h"
@@ -1050,15 +1050,5 @@ int luaopen_o2c_llm(lua_State *L)
     luaL_newlibtable(L, functions);
     lua_insert(L, -2);
     luaL_setfuncs(L, functions, 1);
-    return 1;
-}
-
-/* require "llm": the product's LLM module is core/lua/llm/init.lua, and the
- * embedded searcher maps "llm" to lua/llm.lua only, so this preload forwards. */
-int luaopen_llm_init(lua_State *L)
-{
-    lua_getglobal(L, "require");
-    lua_pushliteral(L, "llm.init");
-    lua_call(L, 1, 1);
     return 1;
 }

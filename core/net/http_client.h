@@ -142,13 +142,4 @@ char *http_response_take_body(struct http_response *res, size_t *len);
 /* "ok", "connect", "timeout", "too_large", "closed", "error". */
 const char *http_client_error_name(enum http_client_error error);
 
-/* Lua binding (http_client_lua.c).  The host creates the client and attaches
- * it to the product VM (before or after opening the module).  The VM must
- * never hold a freed client: close the VM first, or attach NULL at the latest
- * from the client's close callback.  luaopen_o2c_http leaves the module
- * table on the stack. */
-struct lua_State;
-int luaopen_o2c_http(struct lua_State *L);
-void http_client_lua_attach(struct lua_State *L, struct http_client *client);
-
 #endif

@@ -20,7 +20,7 @@
 #include <lauxlib.h>
 #include <lua.h>
 #include "host/task.h"
-#include "net/http_client.h"
+#include "net/http_client_lua.h"
 
 static const char http_lua_client_key = 'c';
 

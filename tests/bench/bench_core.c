@@ -25,6 +25,7 @@
 #include <string.h>
 #include <time.h>
 #include <uv.h>
+#include "app/app.h"
 #include "host/config.h"
 #include "host/generation.h"
 #include "host/lua_host.h"
@@ -120,7 +121,7 @@ static int bench_score(const char *scripts, const char *kb, const char *answers_
 
     uv_loop_t loop;
     uv_loop_init(&loop);
-    lua_State *L = host_open(&loop, 0);
+    lua_State *L = app_vm_open(&loop, 0);
     if (!L)
         return die("host_open", NULL);
     size_t len;

@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "app/app.h"
 #include "fuzz_common.h"
 #include "fuzz_lua_coverage.h"
 #include "host/config.h"
@@ -110,7 +111,7 @@ lua_State *fuzz_product_vm(uv_loop_t *loop)
     fuzz_generation();
     config_defaults(&fuzz_config);
     config_set_current(&fuzz_config);
-    lua_State *L = host_open(loop, (size_t)512 << 20);
+    lua_State *L = app_vm_open(loop, (size_t)512 << 20);
     if (!L) {
         fprintf(stderr, "fuzz: cannot open the product VM\n");
         exit(2);

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include "app/app.h"
 #include "fuzz_common.h"
 #include "fuzz_lua_coverage.h"
 #include "host/lua_host.h"
@@ -49,7 +50,7 @@ static void setup(void)
     fuzz_quiet_logs();
     if (uv_loop_init(&loop) != 0)
         abort();
-    vm = host_open(&loop, (size_t)256 << 20);
+    vm = app_vm_open(&loop, (size_t)256 << 20);
     if (!vm)
         fuzz_fail(NULL, "cannot open the product VM");
     fuzz_lua_coverage_enable(vm);

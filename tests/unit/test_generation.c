@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <uv.h>
+#include "app/app.h"
 #include "host/config.h"
 #include "host/generation.h"
 #include "host/lua_host.h"
@@ -92,7 +93,7 @@ static void test_preview_json_matches_the_table_path(void **state)
     struct generation *g = build();
     uv_loop_t loop;
     uv_loop_init(&loop);
-    lua_State *L = host_open(&loop, 0);
+    lua_State *L = app_vm_open(&loop, 0);
     assert_non_null(L);
 
     struct gen_text_call c;
@@ -320,7 +321,7 @@ static void test_call_text_from_a_task(void **state)
     generation_set_current(g);
     uv_loop_t loop;
     uv_loop_init(&loop);
-    lua_State *L = host_open(&loop, 64u << 20);
+    lua_State *L = app_vm_open(&loop, 64u << 20);
     assert_non_null(L);
     lua_pushstring(L, median_body);
     lua_setglobal(L, "BODY");
@@ -367,7 +368,7 @@ int main(void)
     /* The body a preview sends: the example's answers and targets only. */
     uv_loop_t loop;
     uv_loop_init(&loop);
-    lua_State *L = host_open(&loop, 0);
+    lua_State *L = app_vm_open(&loop, 0);
     if (!L || luaL_loadstring(
                   L, "local cjson = require 'cjson'\n"
                      "local e = cjson.decode(...)\n"

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <uv.h>
+#include "app/app.h"
 #include "host/lua_host.h"
 #include "host/sandbox.h"
 #include "host/task.h"
@@ -22,7 +23,7 @@ static int setup(void **state)
 {
     struct fixture *f = calloc(1, sizeof *f);
     assert_int_equal(uv_loop_init(&f->loop), 0);
-    f->L = host_open(&f->loop, 64u << 20);
+    f->L = app_vm_open(&f->loop, 64u << 20);
     assert_non_null(f->L);
     *state = f;
     return 0;

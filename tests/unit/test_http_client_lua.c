@@ -9,6 +9,7 @@
 #include <lua.h>
 #include "host/lua_host.h"
 #include "host/task.h"
+#include "net/http_client_lua.h"
 
 struct outcome {
     int done;
@@ -49,7 +50,7 @@ static int lua_setup(void **state)
     struct http_client_config config = {.max_response_bytes = 1000};
     http_client_close(fx->client, NULL, NULL);
     fx->client = new_client(&config);
-    L = host_open(&fx->loop, 0);
+    L = host_open(&fx->loop, 0, NULL);
     assert_non_null(L);
     host_preload(L, "o2c.http", luaopen_o2c_http);
     http_client_lua_attach(L, fx->client);

@@ -23,10 +23,11 @@
 #include <lauxlib.h>
 #include <lua.h>
 #include <uv.h>
+#include "app/app.h"
 #include "host/config.h"
 #include "host/lua_host.h"
 #include "host/task.h"
-#include "net/http_client.h"
+#include "net/http_client_lua.h"
 
 #define TEST_KEY "test-key-0123456789"
 
@@ -126,7 +127,7 @@ static int setup(void **state)
     config_set_current(&fx->cfg);
     fx->client = http_client_new(&fx->loop, NULL);
     assert_non_null(fx->client);
-    fx->L = host_open(&fx->loop, 0);
+    fx->L = app_vm_open(&fx->loop, 0);
     assert_non_null(fx->L);
     http_client_lua_attach(fx->L, fx->client);
     return 0;

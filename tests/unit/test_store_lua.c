@@ -18,6 +18,7 @@
 #include <sodium.h>
 #include <sys/stat.h>
 #include <uv.h>
+#include "app/app.h"
 #include "host/config.h"
 #include "host/lua_host.h"
 #include "host/task.h"
@@ -103,7 +104,7 @@ static int setup_with(void **state, const struct config *cfg)
     assert_int_equal(user_add(f->db, "admin", USER_ROLE_ADMIN, shared_hash, NULL), STORE_OK);
     assert_int_equal(user_add(f->db, "alice", USER_ROLE_CONSULTANT, shared_hash, NULL), STORE_OK);
     assert_int_equal(user_add(f->db, "bob", USER_ROLE_CONSULTANT, shared_hash, NULL), STORE_OK);
-    f->L = host_open(&f->loop, 64u << 20);
+    f->L = app_vm_open(&f->loop, 64u << 20);
     assert_non_null(f->L);
     store_lua_attach(f->L, f->db, cfg);
     struct throttle_config throttle = {.max_failures = 3, .window_ms = 60000};
