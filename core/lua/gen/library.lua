@@ -37,8 +37,13 @@ function library.for_type(questionnaire, kb, method)
     facts = facts,
     checks = checks.new(kb),
     generated = generated.new(facts, questionnaire, method),
+    -- A bad `words` table is reported at the script's line that passed it.
     drafts = function(words)
-      return sandbox.readonly(drafts.new(facts, questionnaire, words))
+      local ok, result = pcall(drafts.new, facts, questionnaire, words)
+      if not ok then
+        error(result, 2)
+      end
+      return sandbox.readonly(result)
     end,
   }
   return sandbox.readonly(lib)

@@ -44,7 +44,7 @@ local function merged_words(words)
     return w
   end
   if type(words) ~= "table" then
-    error(string.format("lib.drafts(words): words must be a table (got %s)", type(words)), 3)
+    error(string.format("lib.drafts(words): words must be a table (got %s)", type(words)), 0)
   end
   for k, v in pairs(words) do
     local default = drafts_lib.DEFAULT_WORDS[k]
@@ -54,15 +54,15 @@ local function merged_words(words)
         known[#known + 1] = name
       end
       table.sort(known)
-      error(string.format("lib.drafts(words): unknown key %s (known: %s)", tostring(k), table.concat(known, ", ")), 3)
+      error(string.format("lib.drafts(words): unknown key %s (known: %s)", tostring(k), table.concat(known, ", ")), 0)
     end
     if type(v) ~= type(default) then
-      error(string.format("lib.drafts(words): %s must be a %s (got %s)", tostring(k), type(default), type(v)), 3)
+      error(string.format("lib.drafts(words): %s must be a %s (got %s)", tostring(k), type(default), type(v)), 0)
     end
     w[k] = v
   end
   if #w.phases == 0 or #w.quiet_phase == 0 then
-    error("lib.drafts(words): phases and quiet_phase must each list at least one text", 3)
+    error("lib.drafts(words): phases and quiet_phase must each list at least one text", 0)
   end
   return w
 end
