@@ -1,5 +1,5 @@
 /* o2c.llm: the rate-limited gate every LLM call goes through (Lua binding of
- * ratelimit.h, breaker.h, retry.h and metrics.h).
+ * scheduler.h and retry.h).
  *
  *   local llm = require "o2c.llm"
  *   llm.provider_config{name = "anthropic", rpm = 50, itpm = 30000, otpm = 8000, tpm = 0,
@@ -24,10 +24,9 @@
  *   llm.metrics_text() -> Prometheus text
  *   llm.config() -> the configuration table (config_push: no secrets)
  *
- * This file is the binding only: argument checks, the configuration (cfg.llm.*,
- * the API keys) and pushes.  The schedulers themselves (providers, the pump,
- * deadlines, the breaker, slots, stats) are scheduler.c, which knows nothing of
- * Lua; an acquire's wake callback is task_wake.
+ * The binding only (argument checks, configuration, pushes; the files are listed
+ * in llm_lua_internal.h): the schedulers are scheduler.c, which knows nothing of
+ * Lua (an acquire's wake callback is task_wake here).
  *
  * Providers are created on first use from the configuration (cfg.llm.*), or by
  * provider_config.  The module state is a userdata in the registry holding the
@@ -39,12 +38,11 @@
 #include <lua.h>
 #include <stdlib.h>
 #include <string.h>
-#include <uv.h>
 #include "host/config.h"
 #include "host/lua_host.h"
 #include "host/task.h"
 #include "llm/llm_lua.h"
-#include "llm/retry.h"
+#include "llm/llm_lua_internal.h"
 #include "llm/scheduler.h"
 #include "net/http_client_lua.h"
 #include "net/http_header.h"
@@ -57,7 +55,7 @@ struct llm_state {
     struct scheduler *sched; /* NULL once collected */
 };
 
-static struct scheduler *llm_sched(lua_State *L)
+struct scheduler *llm_lua_sched(lua_State *L)
 {
     struct llm_state *s = lua_touserdata(L, lua_upvalueindex(1));
     if (!s->sched)
@@ -75,7 +73,7 @@ static int llm_state_gc(lua_State *L)
 
 /* ---- configuration ------------------------------------------------------------ */
 
-static const struct config *llm_config(struct config *fallback)
+const struct config *llm_lua_config(struct config *fallback)
 {
     const struct config *cfg = config_current();
     if (cfg)
@@ -88,7 +86,7 @@ static const struct config *llm_config(struct config *fallback)
 static int64_t llm_config_limits(struct ratelimit_config *rc)
 {
     struct config fallback;
-    const struct config *cfg = llm_config(&fallback);
+    const struct config *cfg = llm_lua_config(&fallback);
     memset(rc, 0, sizeof *rc);
     rc->learn_from_headers = cfg->llm.learn_limits != 0;
     if (!cfg->llm.learn_limits) {
@@ -107,17 +105,17 @@ static struct scheduler_provider *llm_install(lua_State *L, const char *name,
 {
     char err[SCHEDULER_MESSAGE_MAX];
     struct scheduler_provider *p =
-        scheduler_install(llm_sched(L), name, rc, bc, window_ms, err, sizeof err);
+        scheduler_install(llm_lua_sched(L), name, rc, bc, window_ms, err, sizeof err);
     if (!p)
         luaL_error(L, "o2c.llm: %s", err);
     return p;
 }
 
 /* The provider named at stack index IDX, created from the configuration on first use. */
-static struct scheduler_provider *llm_provider(lua_State *L, int idx)
+struct scheduler_provider *llm_lua_provider(lua_State *L, int idx)
 {
     const char *name = luaL_checkstring(L, idx);
-    struct scheduler_provider *p = scheduler_find(llm_sched(L), name);
+    struct scheduler_provider *p = scheduler_find(llm_lua_sched(L), name);
     if (p)
         return p;
     struct ratelimit_config rc;
@@ -240,7 +238,7 @@ static int64_t llm_check_size(lua_State *L, int idx, const char *what)
 /* acquire(provider, job_key, est_input_tokens, max_output_tokens [, deadline_at]) */
 static int llm_acquire(lua_State *L)
 {
-    struct scheduler_provider *p = llm_provider(L, 1);
+    struct scheduler_provider *p = llm_lua_provider(L, 1);
     struct scheduler_request req = {0};
     req.job_key = luaL_checkstring(L, 2);
     req.est_input_tokens = llm_check_size(L, 3, "est_input_tokens");
@@ -283,23 +281,6 @@ static int llm_slot_release(lua_State *L)
 {
     scheduler_slot_drop(llm_check_slot(L));
     return 0;
-}
-
-/* Response headers from a Lua table {lower-case name = value}. */
-struct llm_lua_headers {
-    lua_State *L;
-    int idx; /* 0: no headers */
-};
-
-static const char *llm_lua_header(void *ctx, const char *name)
-{
-    struct llm_lua_headers *h = ctx;
-    if (!h->idx)
-        return NULL;
-    lua_pushstring(h->L, name);
-    const char *v = lua_rawget(h->L, h->idx) == LUA_TSTRING ? lua_tostring(h->L, -1) : NULL;
-    lua_pop(h->L, 1); /* the string stays anchored in the table */
-    return v;
 }
 
 static int64_t llm_opt_usage(lua_State *L, int idx)
@@ -380,13 +361,13 @@ static int llm_slot_tostring(lua_State *L)
     return 1;
 }
 
-/* ---- breaker, retries, pause ------------------------------------------------- */
+/* ---- breaker, pause ------------------------------------------------- */
 
 /* breaker_allow(provider) -> true | false, until_iso */
 static int llm_breaker_allow(lua_State *L)
 {
     char until[32];
-    if (scheduler_breaker_allow(llm_provider(L, 1), until, sizeof until)) {
+    if (scheduler_breaker_allow(llm_lua_provider(L, 1), until, sizeof until)) {
         lua_pushboolean(L, 1);
         return 1;
     }
@@ -395,194 +376,21 @@ static int llm_breaker_allow(lua_State *L)
     return 2;
 }
 
-static int64_t llm_field_int(lua_State *L, const char *key, int64_t def)
-{
-    int64_t v = def;
-    if (lua_getfield(L, 1, key) != LUA_TNIL) {
-        int isnum = 0;
-        lua_Number n = lua_tonumberx(L, -1, &isnum);
-        if (!isnum)
-            luaL_error(L, "o2c.llm.retry_decide: %s must be a number", key);
-        v = (int64_t)n;
-    }
-    lua_pop(L, 1);
-    return v;
-}
-
-/* retry_decide{provider =, status =, error_type =, headers =, attempt =, deadline_at =,
- * max_attempts =, base_ms =, cap_ms =} -> retry, delay_ms, reason, message, server_delay */
-static int llm_retry_decide(lua_State *L)
-{
-    luaL_checktype(L, 1, LUA_TTABLE);
-    lua_settop(L, 1);
-    struct config fallback;
-    const struct config *cfg = llm_config(&fallback);
-    struct retry_policy policy;
-    retry_policy_default(&policy);
-    policy.max_attempts = cfg->llm.max_retries > 0 ? (int)cfg->llm.max_retries : 1;
-    policy.max_attempts = (int)llm_field_int(L, "max_attempts", policy.max_attempts);
-    policy.base_ms = llm_field_int(L, "base_ms", policy.base_ms);
-    policy.cap_ms = llm_field_int(L, "cap_ms", policy.cap_ms);
-    if (policy.max_attempts < 1 || policy.base_ms < 0 || policy.cap_ms < 0)
-        return luaL_error(L, "o2c.llm.retry_decide: max_attempts >= 1, base_ms and cap_ms >= 0");
-    struct retry_attempt a = {0};
-    a.attempt = (int)llm_field_int(L, "attempt", 1);
-    a.status = (long)llm_field_int(L, "status", 0);
-    a.deadline = llm_field_int(L, "deadline_at", llm_field_int(L, "deadline", 0));
-    a.now = (int64_t)uv_now(host_loop());
-    a.wall_ms = scheduler_wall_ms();
-    lua_getfield(L, 1, "error_type"); /* 2 */
-    a.error_type = lua_tostring(L, 2);
-    lua_getfield(L, 1, "headers"); /* 3 */
-    struct llm_lua_headers h = {L, lua_istable(L, 3) ? 3 : 0};
-    a.get_header = llm_lua_header;
-    a.header_ctx = &h;
-    struct retry_decision d;
-    retry_decide(&policy, &a, &d);
-    lua_getfield(L, 1, "provider");
-    if (d.retry && lua_isstring(L, -1))
-        scheduler_count_retry(llm_provider(L, -1));
-    lua_pushboolean(L, d.retry);
-    lua_pushinteger(L, (lua_Integer)d.delay_ms);
-    lua_pushstring(L, retry_reason_name(d.reason));
-    lua_pushstring(L, d.message);
-    lua_pushboolean(L, d.server_delay);
-    return 5;
-}
-
 /* pause(provider, until_ms): no call starts before UNTIL_MS (o2c.timer.now() clock). */
 static int llm_pause(lua_State *L)
 {
-    struct scheduler_provider *p = llm_provider(L, 1);
+    struct scheduler_provider *p = llm_lua_provider(L, 1);
     scheduler_pause(p, (int64_t)luaL_checkinteger(L, 2));
     return 0;
 }
 
 /* ---- stats and metrics -------------------------------------------------------- */
 
-static void llm_set_int(lua_State *L, const char *key, int64_t v)
-{
-    lua_pushinteger(L, (lua_Integer)v);
-    lua_setfield(L, -2, key);
-}
-
-static void llm_set_bool(lua_State *L, const char *key, bool v)
-{
-    lua_pushboolean(L, v);
-    lua_setfield(L, -2, key);
-}
-
-static void llm_set_string(lua_State *L, const char *key, const char *v)
-{
-    lua_pushstring(L, v);
-    lua_setfield(L, -2, key);
-}
-
-static void llm_push_limits(lua_State *L, const struct scheduler_stats *st)
-{
-    lua_createtable(L, 0, RATELIMIT_BUDGETS);
-    for (int i = 0; i < RATELIMIT_BUDGETS; i++) {
-        const struct ratelimit_budget_stats *b = &st->rl.budget[i];
-        lua_createtable(L, 0, 6);
-        if (b->capacity > 0) {
-            llm_set_int(L, "limit", b->capacity);
-            llm_set_int(L, "remaining", b->level);
-        } else {
-            llm_set_bool(L, "unlimited", true);
-        }
-        llm_set_bool(L, "configured", b->configured);
-        llm_set_bool(L, "learned", b->learned);
-        if (st->reset_in_ms[i] > 0)
-            llm_set_int(L, "reset_in_ms", st->reset_in_ms[i]);
-        lua_setfield(L, -2, ratelimit_budget_name((enum ratelimit_budget)i));
-    }
-    lua_setfield(L, -2, "limits");
-}
-
-static void llm_push_calls(lua_State *L, const struct scheduler_stats *st)
-{
-    const struct llm_metrics *m = &st->calls;
-    lua_createtable(L, 0, m->statuses);
-    for (int i = 0; i < m->statuses; i++) {
-        char key[16];
-        if (m->calls[i].status)
-            snprintf(key, sizeof key, "%ld", m->calls[i].status);
-        else
-            snprintf(key, sizeof key, "error");
-        llm_set_int(L, key, (int64_t)m->calls[i].count);
-    }
-    if (m->other_calls)
-        llm_set_int(L, "other", (int64_t)m->other_calls);
-    lua_setfield(L, -2, "calls_by_status");
-    llm_set_int(L, "calls", (int64_t)st->calls_total);
-}
-
-static void llm_push_provider_stats(lua_State *L, struct scheduler_provider *p)
-{
-    struct scheduler_stats st;
-    scheduler_stats(p, &st);
-    lua_createtable(L, 0, 24);
-    llm_set_string(L, "provider", st.provider);
-    llm_set_int(L, "queue_depth", (int64_t)st.rl.queued);
-    llm_set_int(L, "in_flight", (int64_t)st.rl.in_flight);
-    llm_set_int(L, "jobs_queued", (int64_t)st.rl.jobs);
-    llm_set_int(L, "max_concurrency", st.rl.max_concurrency);
-    llm_set_int(L, "started", (int64_t)st.rl.started);
-    llm_set_int(L, "finished", (int64_t)st.rl.finished);
-    llm_set_int(L, "cancelled", (int64_t)st.rl.cancelled);
-    llm_set_int(L, "wait_ms_total", st.rl.wait_ms_total);
-    llm_set_int(L, "wait_ms_max", st.rl.wait_ms_max);
-    llm_set_int(L, "tokens_in", st.rl.input_tokens_total);
-    llm_set_int(L, "tokens_out", st.rl.output_tokens_total);
-    llm_set_int(L, "retries", (int64_t)st.calls.retries);
-    llm_set_int(L, "pauses", (int64_t)st.rl.pauses);
-    if (*st.paused_until)
-        llm_set_string(L, "paused_until", st.paused_until);
-    llm_set_bool(L, "probing", st.rl.probing);
-    llm_set_int(L, "window_ms", st.window_ms);
-    llm_push_calls(L, &st);
-    llm_set_string(L, "breaker_state", st.breaker.state_name);
-    if (*st.breaker_until)
-        llm_set_string(L, "breaker_until", st.breaker_until);
-    llm_set_int(L, "breaker_opened", (int64_t)st.breaker.opened);
-    llm_set_int(L, "breaker_rejected", (int64_t)st.breaker.rejected);
-    llm_push_limits(L, &st);
-}
-
-/* stats() -> {[provider] = {...}} for /api/v1/status; stats(name) -> that
- * provider's table (created from the configuration if it is not yet). */
-static int llm_stats(lua_State *L)
-{
-    if (!lua_isnoneornil(L, 1)) {
-        llm_push_provider_stats(L, llm_provider(L, 1));
-        return 1;
-    }
-    struct scheduler *s = llm_sched(L);
-    lua_createtable(L, 0, (int)scheduler_count(s));
-    for (size_t i = 0; i < scheduler_count(s); i++) {
-        llm_push_provider_stats(L, scheduler_provider_at(s, i));
-        lua_setfield(L, -2, scheduler_provider_name(scheduler_provider_at(s, i)));
-    }
-    return 1;
-}
-
-/* metrics_text() -> the o2c_llm_* families in the Prometheus text format. */
-static int llm_metrics_text(lua_State *L)
-{
-    struct scheduler *s = llm_sched(L);
-    size_t need = scheduler_metrics_text(s, NULL, 0);
-    luaL_Buffer b;
-    char *buf = luaL_buffinitsize(L, &b, need + 1);
-    size_t len = scheduler_metrics_text(s, buf, need + 1);
-    luaL_pushresultsize(&b, len < need + 1 ? len : need);
-    return 1;
-}
-
 /* config() -> the configuration as a table (no secrets: llm.*_key_set booleans). */
 static int llm_config_lua(lua_State *L)
 {
     struct config fallback;
-    config_push(L, llm_config(&fallback));
+    config_push(L, llm_lua_config(&fallback));
     return 1;
 }
 
@@ -632,10 +440,10 @@ int luaopen_o2c_llm(lua_State *L)
         {"provider_config", llm_provider_config},
         {"acquire", llm_acquire},
         {"breaker_allow", llm_breaker_allow},
-        {"retry_decide", llm_retry_decide},
+        {"retry_decide", llm_lua_retry_decide},
         {"pause", llm_pause},
-        {"stats", llm_stats},
-        {"metrics_text", llm_metrics_text},
+        {"stats", llm_lua_stats},
+        {"metrics_text", llm_lua_metrics_text},
         {"config", llm_config_lua},
         {NULL, NULL},
     };
