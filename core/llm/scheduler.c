@@ -55,7 +55,7 @@ static int64_t scheduler_now(const struct scheduler_provider *p)
 /* Real monotonic ms -> the rate limiter's clock. */
 static int64_t scheduler_time(const struct scheduler_provider *p, int64_t real)
 {
-    return p->window_ms == SCHEDULER_MINUTE_MS ? real : real;
+    return p->window_ms == SCHEDULER_MINUTE_MS ? real : real * SCHEDULER_MINUTE_MS / p->window_ms;
 }
 
 /* A rate limiter duration -> real ms, rounded up. */

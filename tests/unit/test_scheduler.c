@@ -173,12 +173,13 @@ static void test_deadline_releases_queued_call(void **state)
     assert_null(fx->callers[2].op);
 }
 
-/* When the breaker opens, every queued call fails at once with "unavailable";
- * a new acquire is refused without queueing. */
+/* When the breaker opens, every queued call fails at once with "unavailable",
+ * though the rate limit would keep them waiting a minute; a new acquire is
+ * refused without queueing. */
 static void test_open_breaker_fails_queued_calls(void **state)
 {
     (void)state;
-    struct ratelimit_config rc = {.max_concurrency = 1};
+    struct ratelimit_config rc = {.requests_per_minute = 1};
     struct breaker_config bc;
     breaker_config_default(&bc);
     bc.consecutive_failures = 1;
