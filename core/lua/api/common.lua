@@ -39,12 +39,16 @@ end
 local STORE_STATUS = { not_found = 404, conflict = 409, exists = 409, invalid = 400,
   refused = 403, busy = 503, error = 500, disk_full = 507 }
 
+-- A full disk, whichever route wrote: 507 disk_full.  MESSAGE says what could
+-- not be done when a route can say it better than "this change".
+function M.fail_disk_full(message)
+  M.fail(507, "disk_full", message or ("the server's disk is full, so this change was not "
+    .. "saved; nothing stored before was lost: try again once space is freed"))
+end
+
 function M.check(value, message, code, extra)
   if value ~= nil then return value end
-  if code == "disk_full" then
-    M.fail(507, "disk_full", "the server's disk is full, so this change was not saved; "
-      .. "nothing stored before was lost: try again once space is freed")
-  end
+  if code == "disk_full" then M.fail_disk_full() end
   local status = STORE_STATUS[code] or 500
   if status == 500 then error(message or "storage failure", 0) end
   M.fail(status, code, message or code, type(extra) == "table" and extra or nil)
