@@ -65,17 +65,6 @@ function M.url_decode(s)
   return decoded
 end
 
-function M.parse_query(q)
-  local out = {}
-  if not q then return out end
-  for pair in q:gmatch("[^&]+") do
-    local k, v = pair:match("^([^=]*)=?(.*)$")
-    k, v = M.url_decode((k:gsub("+", " "))), M.url_decode((v:gsub("+", " ")))
-    if k and v then out[k] = v end
-  end
-  return out
-end
-
 function M.cookie(req, name)
   local header = req:header("Cookie")
   if not header then return nil end
@@ -97,8 +86,12 @@ function M.context(req, route, params)
   return setmetatable({ req = req, route = route, params = params }, Context)
 end
 
+-- The query parameters the route declares, checked (api/query.lua): the
+-- router asks for them before the handler runs, so a wrong one is a 400.
 function Context:query()
-  if not self._query then self._query = M.parse_query(self.req:query()) end
+  if not self._query then
+    self._query = require("api.query").check(self.route.query, self.req:query())
+  end
   return self._query
 end
 
