@@ -3,7 +3,10 @@
 --
 -- Route modules (core/lua/api/*.lua) return a list of routes:
 --   { method = "GET", path = "/api/v1/assessments/{id}", name = "assessment.get",
---     auth = true | false | "admin", handler = function(ctx) ... end }
+--     auth = true | false | "admin", query = { limit = { type = "integer", ... } },
+--     handler = function(ctx) ... end }
+-- `query` declares the query parameters the route takes (api/query.lua);
+-- any other, or a wrong value, is a 400 before the handler runs.
 -- A handler returns status, body (a table is sent as JSON, a string as is)
 -- and optional headers, or raises api.fail(...) for an expected error.  Any
 -- other error becomes a logged 500 with the request id; the server goes on.
@@ -33,6 +36,7 @@ end
 function M.add(route)
   assert(route.method and route.path and route.handler and route.name, "incomplete route")
   route.pattern, route.params = compile(route.path)
+  require("api.query").check_declarations(route.query, route.name)
   if route.auth == nil then route.auth = true end
   routes[#routes + 1] = route
 end
@@ -135,6 +139,7 @@ local function run(req, route, params)
   local ctx = api.context(req, route, params)
   local ok, status, body, headers = xpcall(function()
     api.authenticate(ctx)
+    ctx:query() -- checked before the handler, after who may know the route exists
     return route.handler(ctx)
   end, on_error)
   ctx:release()

@@ -39,12 +39,16 @@ end
 local STORE_STATUS = { not_found = 404, conflict = 409, exists = 409, invalid = 400,
   refused = 403, busy = 503, error = 500, disk_full = 507 }
 
+-- A full disk, whichever route wrote: 507 disk_full.  MESSAGE says what could
+-- not be done when a route can say it better than "this change".
+function M.fail_disk_full(message)
+  M.fail(507, "disk_full", message or ("the server's disk is full, so this change was not "
+    .. "saved; nothing stored before was lost: try again once space is freed"))
+end
+
 function M.check(value, message, code, extra)
   if value ~= nil then return value end
-  if code == "disk_full" then
-    M.fail(507, "disk_full", "the server's disk is full, so this change was not saved; "
-      .. "nothing stored before was lost: try again once space is freed")
-  end
+  if code == "disk_full" then M.fail_disk_full() end
   local status = STORE_STATUS[code] or 500
   if status == 500 then error(message or "storage failure", 0) end
   M.fail(status, code, message or code, type(extra) == "table" and extra or nil)
@@ -59,17 +63,6 @@ function M.url_decode(s)
   local decoded = s:gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end)
   if decoded:find("%z") or not utf8.len(decoded) then return nil end
   return decoded
-end
-
-function M.parse_query(q)
-  local out = {}
-  if not q then return out end
-  for pair in q:gmatch("[^&]+") do
-    local k, v = pair:match("^([^=]*)=?(.*)$")
-    k, v = M.url_decode((k:gsub("+", " "))), M.url_decode((v:gsub("+", " ")))
-    if k and v then out[k] = v end
-  end
-  return out
 end
 
 function M.cookie(req, name)
@@ -93,8 +86,12 @@ function M.context(req, route, params)
   return setmetatable({ req = req, route = route, params = params }, Context)
 end
 
+-- The query parameters the route declares, checked (api/query.lua): the
+-- router asks for them before the handler runs, so a wrong one is a 400.
 function Context:query()
-  if not self._query then self._query = M.parse_query(self.req:query()) end
+  if not self._query then
+    self._query = require("api.query").check(self.route.query, self.req:query())
+  end
   return self._query
 end
 

@@ -12,6 +12,27 @@ local function cookie(name, value, max_age, http_only)
   return table.concat(parts, "; ")
 end
 
+-- A refused sign-in as the answer the client needs.
+local function fail_login(message, code, retry_after)
+  if code == "invalid" then api.fail(401, "invalid_credentials", "wrong username or password") end
+  if code == "refused" then
+    api.fail(429, "too_many_attempts", message, { retry_after = retry_after },
+      { ["Retry-After"] = tostring(retry_after) })
+  end
+  if code == "busy" then
+    -- Password checks are queued on the thread pool; the queue is full.
+    api.fail(503, "busy", "too many sign-ins at this moment; try again in a few seconds",
+      { retry_after = 2 }, { ["Retry-After"] = "2" })
+  end
+  if code == "disk_full" then
+    -- Even a wrong password is refused: its failure could not be counted.
+    api.fail_disk_full("the server's disk is full, so no session can be created until space "
+      .. "is freed; nothing stored before was lost: sign in again once an administrator has "
+      .. "freed space")
+  end
+  api.check(nil, message or "sign-in failed", code)
+end
+
 local function login(ctx)
   local body = ctx:body({
     username = { type = "string", required = true, min = 1, max = 64 },
@@ -20,19 +41,7 @@ local function login(ctx)
   local session = require "o2c.session"
   local result, message, code, retry_after = session.login(body.username, body.password,
     ctx:address())
-  if not result then
-    if code == "refused" then
-      api.fail(429, "too_many_attempts", message, { retry_after = retry_after },
-        { ["Retry-After"] = tostring(retry_after) })
-    elseif code == "busy" then
-      -- Password checks are queued on the thread pool; the queue is full.
-      api.fail(503, "busy", "too many sign-ins at this moment; try again in a few seconds",
-        { retry_after = 2 }, { ["Retry-After"] = "2" })
-    elseif code ~= "invalid" then
-      error(message or "sign-in failed", 0)
-    end
-    api.fail(401, "invalid_credentials", "wrong username or password")
-  end
+  if not result then fail_login(message, code, retry_after) end
   local max_age = math.floor(config.sessions.absolute_timeout_s)
   local csrf = random.token(24)
   local headers = { ["Set-Cookie"] = {
@@ -44,7 +53,9 @@ local function login(ctx)
 end
 
 local function logout(ctx)
-  require("o2c.session").logout(ctx.token)
+  local ok, message, code = require("o2c.session").logout(ctx.token)
+  -- Already revoked (a sign-out racing this one) is signed out all the same.
+  if not ok and code ~= "not_found" then api.check(ok, message, code) end
   return 204, "", { ["Set-Cookie"] = {
     cookie("o2c_session", "", 0, true),
     cookie("o2c_csrf", "", 0, false),
