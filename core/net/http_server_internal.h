@@ -77,7 +77,8 @@ struct http_conn {
     unsigned writes_pending;
     enum conn_state state;
     int handles_open;
-    int err_status; /* set by a parser callback that refuses the request */
+    int err_status;          /* set by a parser callback that refuses the request */
+    const char *err_message; /* static text saying why, or NULL for the status's */
     bool keep_alive;
     bool reading;
     bool doomed;    /* a write failed synchronously: close from the timer */
