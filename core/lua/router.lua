@@ -14,6 +14,7 @@ local api = require "api.common"
 local json = require "json"
 local log = require "o2c.log"
 local metrics = require "metrics"
+local text = require "gen.text"
 local timer = require "o2c.timer"
 
 local M = {}
@@ -112,12 +113,20 @@ local function match(method, path)
   return nil, allowed
 end
 
+-- JSON and text/* bodies are text: sent as valid UTF-8 even when they quote
+-- rows stored before text was checked (each invalid byte becomes U+FFFD).
+local function is_text(content_type)
+  return content_type ~= nil and (content_type:find("^application/json")
+    or content_type:find("^text/")) ~= nil
+end
+
 local function send(req, status, body, headers)
   headers = headers or {}
   if type(body) == "table" then
     body = json.encode(body)
     headers["Content-Type"] = headers["Content-Type"] or "application/json"
   end
+  if type(body) == "string" and is_text(headers["Content-Type"]) then body = text.repair(body) end
   headers["Cache-Control"] = headers["Cache-Control"] or "no-store"
   req:respond(status, headers, body or "")
   return status

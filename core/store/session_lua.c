@@ -203,7 +203,7 @@ static int session_login(lua_State *L)
     size_t name_len, password_len;
     const char *name = luaL_checklstring(L, 1, &name_len);
     const char *password = luaL_checklstring(L, 2, &password_len);
-    const char *address = luaL_optstring(L, 3, NULL);
+    const char *address = store_lua_opt_text(L, 3);
     struct store_lua *s = store_lua_get(L);
     struct login_op *op = calloc(1, sizeof *op);
     if (op == NULL)
@@ -232,6 +232,10 @@ static int session_login(lua_State *L)
         login_release(op);
         return n;
     }
+    /* A password holding a NUL never matches (C would verify only what comes
+     * before it); the dummy hash keeps the cost the same. */
+    if (memchr(password, '\0', password_len) != NULL)
+        op->hash[0] = '\0';
     op->password_len = password_len + 1;
     op->password = malloc(op->password_len);
     if (op->password == NULL) {
@@ -269,8 +273,8 @@ static int session_validate_lua(lua_State *L)
 /* session.logout(token, address?) -> true | nil, message, code */
 static int session_logout(lua_State *L)
 {
-    const char *token = luaL_checkstring(L, 1);
-    const char *address = luaL_optstring(L, 2, NULL);
+    const char *token = store_lua_check_text(L, 1);
+    const char *address = store_lua_opt_text(L, 2);
     struct store_lua *s = store_lua_get(L);
     struct user u;
     int rc = session_validate(s->db, &s->cfg.sessions, token, &u, NULL);

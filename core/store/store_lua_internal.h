@@ -109,9 +109,13 @@ int store_arena_oom(const struct store_arena *a);
 /* Frees everything now (the userdata stays, empty). */
 void store_arena_free(struct store_arena *a);
 
-/* Field readers for option tables (raise on a wrong type). */
+/* Field readers for option tables (raise on a wrong type, and on a string
+ * holding a NUL byte: the C layers below would cut it there silently). */
 const char *store_lua_field_string(lua_State *L, int idx, const char *key, int required,
                                    size_t *len);
+/* luaL_checkstring / luaL_optstring(.., NULL) that raise on a NUL byte. */
+const char *store_lua_check_text(lua_State *L, int idx);
+const char *store_lua_opt_text(lua_State *L, int idx);
 int64_t store_lua_field_int(lua_State *L, int idx, const char *key, int64_t dflt);
 
 /* Functions of o2c.store implemented in the other files, added to the

@@ -361,6 +361,33 @@ static void test_answers_and_conflicts(void **state)
              "fails('invalid', store.assessment_create(alice, {type = '', client = 'x'}))\n");
 }
 
+/* Text holding a NUL byte is refused by the store, never cut at the NUL
+ * (the C layers below end strings there); nothing is stored on refusal. */
+static void test_text_with_nul_is_refused_not_cut(void **state)
+{
+    struct fixture *f = *state;
+    run_task(f, "local function refused(fn, ...)\n"
+                "  local done, err = pcall(fn, ...)\n"
+                "  assert(not done, 'stored text holding a NUL')\n"
+                "  assert(tostring(err):find('NUL', 1, true), tostring(err))\n"
+                "end\n"
+                "local alice = login('alice').user\n"
+                "local a = ok(store.assessment_create(alice, {type = 'o2c', client = 'ACME'}))\n"
+                "refused(store.assessment_create, alice, {type = 'o2c', client = 'AC\\0ME'})\n"
+                "refused(store.answers_save, alice, a.id, 0, {q1 = {value = 1, note = 'a\\0b'}})\n"
+                "refused(store.answers_save, alice, a.id, 0, {['q1\\0x'] = {value = 1}})\n"
+                "assert(ok(store.assessment_get(alice, a.id)).revision == 0)\n"
+                "assert(next(ok(store.answers_get(alice, a.id))) == nil)\n"
+                "assert(#ok(store.assessment_list(alice, {limit = 10})).items == 1)\n"
+                "local admin = login('admin').user\n"
+                "refused(store.user_set_password, 'bob', 'correct horse\\0battery', admin)\n"
+                "-- a password holding a NUL never signs in, not even as what precedes it\n"
+                "fails('invalid', session.login('alice', PASSWORD .. '\\0junk', '10.0.0.2'))\n"
+                "-- a generation's sources are kept whole, whatever bytes they hold\n"
+                "ok(store.generation_put('gen-nul', {{path = 'p.lua', text = 'a\\0b\\255'}}))\n"
+                "assert(store.generation_get('gen-nul')[1].text == 'a\\0b\\255')\n");
+}
+
 static void test_actors_cannot_be_forged(void **state)
 {
     struct fixture *f = *state;
@@ -578,6 +605,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_login_and_throttle, setup, teardown),
         cmocka_unit_test_setup_teardown(test_validate_logout_expiry, setup_small_limits, teardown),
         cmocka_unit_test_setup_teardown(test_answers_and_conflicts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_text_with_nul_is_refused_not_cut, setup, teardown),
         cmocka_unit_test_setup_teardown(test_actors_cannot_be_forged, setup, teardown),
         cmocka_unit_test_setup_teardown(test_report_lifecycle, setup, teardown),
         cmocka_unit_test_setup_teardown(test_attachments, setup_small_limits, teardown),

@@ -3,6 +3,7 @@
 -- validation, and the pinned generation.
 local json = require "json"
 local config = require "o2c.config"
+local text = require "gen.text"
 
 local M = {}
 
@@ -204,7 +205,8 @@ local function validate(v, spec, field)
     if type(v) ~= "string" then bad("expected text, got " .. type_name(v)) end
     if spec.max and #v > spec.max then bad("longer than " .. spec.max .. " bytes") end
     if spec.min and #v < spec.min then bad("shorter than " .. spec.min .. " characters") end
-    if not utf8.len(v) then bad("not valid UTF-8 text") end
+    local problem = text.problem(v)
+    if problem then bad(problem) end
     if spec.pattern and not v:match(spec.pattern) then bad(spec.pattern_help or "not allowed") end
   elseif t == "integer" then
     if math.type(v) == "float" and v == math.floor(v) then v = math.tointeger(v) end
@@ -264,13 +266,60 @@ function Context:require_json()
   end
 end
 
+-- "body.answers.md_evidence.note" for the path { "answers", "md_evidence",
+-- "note" } (list items as "[2]").  Built only for a message.
+local function field_name(path, depth)
+  local parts = { "body" }
+  for i = 1, depth do
+    local k = path[i]
+    parts[#parts + 1] = type(k) == "string" and "." .. text.repair(k) or "[" .. tostring(k) .. "]"
+  end
+  return table.concat(parts)
+end
+
+-- Every string in a decoded body, names of fields included, passes the one
+-- text rule (gen/text.lua), whether or not a schema describes it: answers
+-- and their notes are free-form objects here.  PATH holds the keys down to V.
+local function check_texts(v, path, depth)
+  if type(v) == "string" then
+    local problem = text.problem(v)
+    if problem then
+      local field = field_name(path, depth)
+      M.fail(400, "invalid", field .. ": " .. problem, { field = field })
+    end
+  elseif type(v) == "table" then
+    for k, child in pairs(v) do
+      path[depth + 1] = k
+      local problem = type(k) == "string" and text.problem(k)
+      if problem then
+        local field = field_name(path, depth + 1)
+        M.fail(400, "invalid", field .. ": the field's name " .. problem, { field = field })
+      end
+      check_texts(child, path, depth + 1)
+    end
+    path[depth + 1] = nil
+  end
+end
+
+-- lua-cjson refuses a \u escape of a lone surrogate (\ud800 without its
+-- pair) as "invalid unicode escape code"; say what that means.
+local function json_problem(err)
+  err = tostring(err)
+  if err:find("invalid unicode escape", 1, true) then
+    return err .. " (each \\u escape must be a Unicode character: a lone surrogate such as "
+      .. "\\ud800 is not text)"
+  end
+  return err
+end
+
 function Context:body(fields)
   local req = self.req
   self:require_json()
   local value, err = json.decode(req:body())
   if value == nil then
-    M.fail(400, "malformed_json", "the body is not valid JSON: " .. tostring(err))
+    M.fail(400, "malformed_json", "the body is not valid JSON: " .. json_problem(err))
   end
+  check_texts(value, {}, 0)
   return validate(value, { type = "object", fields = fields }, "body")
 end
 
