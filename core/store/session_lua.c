@@ -252,8 +252,8 @@ static int session_login(lua_State *L)
     }
     memcpy(op->password, password, password_len + 1);
     int64_t retry = 0;
-    int rc = throttle_reserve(s->db, &s->cfg.throttle, op->name, op_address(op), op->attempt,
-                              &retry);
+    int rc =
+        throttle_reserve(s->db, &s->cfg.throttle, op->name, op_address(op), op->attempt, &retry);
     if (rc == STORE_OK)
         rc = login_read_hash(s, op);
     if (rc != STORE_OK) {

@@ -17,8 +17,9 @@ static const char SQL_THROTTLE_INSERT[] =
 static const char SQL_THROTTLE_ATTEMPT_FAILED[] =
     "UPDATE login_failures SET attempt = NULL, at = ? WHERE attempt = ?";
 static const char SQL_THROTTLE_ATTEMPT_DROP[] = "DELETE FROM login_failures WHERE attempt = ?";
-static const char SQL_THROTTLE_CLEAR[] = "DELETE FROM login_failures WHERE scope = 'user' AND key = ?"
-                                         " AND (attempt IS NULL OR at <= ?)";
+static const char SQL_THROTTLE_CLEAR[] =
+    "DELETE FROM login_failures WHERE scope = 'user' AND key = ?"
+    " AND (attempt IS NULL OR at <= ?)";
 static const char SQL_THROTTLE_PURGE[] = "DELETE FROM login_failures WHERE at <= ?";
 
 void throttle_config_default(struct throttle_config *cfg)
@@ -62,8 +63,8 @@ static int throttle_wait_ms(struct db *db, const struct throttle_config *cfg, co
 
 /* 1 in *FULL when KEY's failures and attempts in flight, together, have
  * used the whole budget. */
-static int throttle_budget_full(struct db *db, const struct throttle_config *cfg,
-                                const char *scope, const char *key, int64_t now, int *full)
+static int throttle_budget_full(struct db *db, const struct throttle_config *cfg, const char *scope,
+                                const char *key, int64_t now, int *full)
 {
     *full = 0;
     if (key == NULL || key[0] == '\0')

@@ -303,8 +303,7 @@ static void test_throttle_stale_attempts(void **state)
     assert_int_equal(throttle_reserve(f->db, &f->cfg, "alice", NULL, extra, &retry),
                      STORE_CONFLICT);
     f->now = start + THROTTLE_IN_FLIGHT_MS;
-    assert_int_equal(throttle_reserve(f->db, &f->cfg, "alice", NULL, extra, &retry),
-                     STORE_REFUSED);
+    assert_int_equal(throttle_reserve(f->db, &f->cfg, "alice", NULL, extra, &retry), STORE_REFUSED);
     assert_int_equal(retry, (15 * MINUTE - THROTTLE_IN_FLIGHT_MS) / 1000);
     f->now = start + 15 * MINUTE;
     OK(throttle_purge(f->db, &f->cfg, &n));

@@ -505,27 +505,29 @@ static void unthrottle(struct fixture *f)
 static void test_concurrent_logins_reserve(void **state)
 {
     struct fixture *f = *state;
-    run_task(f, "local codes, done = {}, 0\n"
-                "for i = 1, 10 do task.spawn(function()\n"
-                "  local v, msg, code = session.login('bob', 'wrong guess ' .. i, '10.7.0.' .. i)\n"
-                "  codes[code] = (codes[code] or 0) + 1; done = done + 1\n"
-                "end) end\n"
-                "while done < 10 do timer.sleep(5) end\n"
-                "assert(codes.invalid == 3 and codes.wait == 7, (codes.invalid or 0) .. ' verified, '"
-                " .. (codes.wait or 0) .. ' waiting')\n"
-                "fails('refused', session.login('bob', PASSWORD, '10.7.1.1'))\n"
-                "local failed = 0\n"
-                "for _, e in ipairs(store.audit_query{limit = 1000}.items) do\n"
-                "  if e.action == 'login.failed' and e.target == 'bob' then failed = failed + 1 end\n"
-                "end\n"
-                "assert(failed == 3, failed)\n"
-                "-- a success among attempts in flight: answered truthfully\n"
-                "local got = {}\n"
-                "for i = 1, 3 do task.spawn(function()\n"
-                "  got[i] = {session.login('alice', i == 3 and PASSWORD or 'wrong guess', '10.8.0.' .. i)}\n"
-                "end) end\n"
-                "while not (got[1] and got[2] and got[3]) do timer.sleep(5) end\n"
-                "assert(got[1][3] == 'invalid' and got[2][3] == 'invalid' and got[3][1].token)\n");
+    run_task(f,
+             "local codes, done = {}, 0\n"
+             "for i = 1, 10 do task.spawn(function()\n"
+             "  local v, msg, code = session.login('bob', 'wrong guess ' .. i, '10.7.0.' .. i)\n"
+             "  codes[code] = (codes[code] or 0) + 1; done = done + 1\n"
+             "end) end\n"
+             "while done < 10 do timer.sleep(5) end\n"
+             "assert(codes.invalid == 3 and codes.wait == 7, (codes.invalid or 0) .. ' verified, '"
+             " .. (codes.wait or 0) .. ' waiting')\n"
+             "fails('refused', session.login('bob', PASSWORD, '10.7.1.1'))\n"
+             "local failed = 0\n"
+             "for _, e in ipairs(store.audit_query{limit = 1000}.items) do\n"
+             "  if e.action == 'login.failed' and e.target == 'bob' then failed = failed + 1 end\n"
+             "end\n"
+             "assert(failed == 3, failed)\n"
+             "-- a success among attempts in flight: answered truthfully\n"
+             "local got = {}\n"
+             "for i = 1, 3 do task.spawn(function()\n"
+             "  got[i] = {session.login('alice', i == 3 and PASSWORD or 'wrong guess', '10.8.0.' "
+             ".. i)}\n"
+             "end) end\n"
+             "while not (got[1] and got[2] and got[3]) do timer.sleep(5) end\n"
+             "assert(got[1][3] == 'invalid' and got[2][3] == 'invalid' and got[3][1].token)\n");
 }
 
 static void test_cancelled_login_frees_its_work(void **state)
