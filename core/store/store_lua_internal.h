@@ -90,6 +90,8 @@ typedef int (*store_work_push_fn)(lua_State *co, void *data);
 typedef void (*store_work_release_fn)(void *data);
 int store_lua_work(lua_State *L, int limited, store_work_fn work, store_work_push_fn push,
                    store_work_release_fn release, void *data);
+/* 1 when LIMITED work submitted now would be refused as "busy". */
+int store_lua_hash_full(void);
 /* Starts making the dummy hash on the pool, once per process, so the first
  * login for an unknown name takes no longer than any other. */
 void store_lua_warm_dummy_hash(void);

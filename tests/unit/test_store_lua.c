@@ -519,9 +519,49 @@ static void test_audit_retention_check(void **state)
              "assert(has_event('retention.run').details.jobs == 0)\n");
 }
 
+/* For tests about hashing, not throttling: many sign-ins for one account
+ * at once would otherwise be told to wait for the first three. */
+static void unthrottle(struct fixture *f)
+{
+    struct throttle_config throttle = {.max_failures = 1000, .window_ms = 60000};
+    store_lua_set_throttle(f->L, &throttle);
+}
+
+/* Ten wrong guesses at bob at once: only the test's limit (3) are verified,
+ * the others are told to wait before anything about them is checked; once
+ * those three have failed, the account is refused, the right password too. */
+static void test_concurrent_logins_reserve(void **state)
+{
+    struct fixture *f = *state;
+    run_task(f,
+             "local codes, done = {}, 0\n"
+             "for i = 1, 10 do task.spawn(function()\n"
+             "  local v, msg, code = session.login('bob', 'wrong guess ' .. i, '10.7.0.' .. i)\n"
+             "  codes[code] = (codes[code] or 0) + 1; done = done + 1\n"
+             "end) end\n"
+             "while done < 10 do timer.sleep(5) end\n"
+             "assert(codes.invalid == 3 and codes.wait == 7, (codes.invalid or 0) .. ' verified, '"
+             " .. (codes.wait or 0) .. ' waiting')\n"
+             "fails('refused', session.login('bob', PASSWORD, '10.7.1.1'))\n"
+             "local failed = 0\n"
+             "for _, e in ipairs(store.audit_query{limit = 1000}.items) do\n"
+             "  if e.action == 'login.failed' and e.target == 'bob' then failed = failed + 1 end\n"
+             "end\n"
+             "assert(failed == 3, failed)\n"
+             "-- a success among attempts in flight: answered truthfully\n"
+             "local got = {}\n"
+             "for i = 1, 3 do task.spawn(function()\n"
+             "  got[i] = {session.login('alice', i == 3 and PASSWORD or 'wrong guess', '10.8.0.' "
+             ".. i)}\n"
+             "end) end\n"
+             "while not (got[1] and got[2] and got[3]) do timer.sleep(5) end\n"
+             "assert(got[1][3] == 'invalid' and got[2][3] == 'invalid' and got[3][1].token)\n");
+}
+
 static void test_cancelled_login_frees_its_work(void **state)
 {
     struct fixture *f = *state;
+    unthrottle(f);
     /* Tasks die while their hash waits or runs on the pool: nothing resumes
      * them, nothing leaks (the ASan variant checks), the loop ends. */
     run_lua(f->L, "victims = {}\n"
@@ -569,6 +609,7 @@ static void test_figures(void **state)
              "end\n"
              "table.sort(times)\n"
              "save_p50, save_p99 = times[saves // 2], times[saves * 99 // 100]\n");
+    unthrottle(f);
     uv_update_time(&f->loop); /* the timer task reads the loop's clock */
     run_lua(f->L, "lags, logged = {}, 0\n"
                   "for i = 1, 20 do task.spawn(function() login('alice'); logged = logged + 1 end) "
@@ -603,6 +644,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_users, setup, teardown),
         cmocka_unit_test_setup_teardown(test_login_and_throttle, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_concurrent_logins_reserve, setup, teardown),
         cmocka_unit_test_setup_teardown(test_validate_logout_expiry, setup_small_limits, teardown),
         cmocka_unit_test_setup_teardown(test_answers_and_conflicts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_text_with_nul_is_refused_not_cut, setup, teardown),
