@@ -22,14 +22,14 @@ static int store_audit_lua(lua_State *L)
     struct user actor;
     int rc = STORE_OK;
     int has_actor = store_lua_opt_actor(L, 1, s->db, &actor, &rc);
-    const char *action = luaL_checkstring(L, 2);
+    const char *action = store_lua_check_text(L, 2);
     const char *details = NULL;
     if (!lua_isnoneornil(L, 3)) {
         luaL_checktype(L, 3, LUA_TTABLE);
         details = store_lua_encode(L, 3, "audit details", NULL);
     }
-    const char *address = luaL_optstring(L, 4, NULL);
-    const char *target = luaL_optstring(L, 5, NULL);
+    const char *address = store_lua_opt_text(L, 4);
+    const char *target = store_lua_opt_text(L, 5);
     if (rc != STORE_OK)
         return store_lua_fail(L, s->db, rc);
     struct audit_event ev = {.user = has_actor ? store_lua_actor_name(&actor) : NULL,

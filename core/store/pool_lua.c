@@ -63,6 +63,11 @@ void store_lua_hash_load(int *running, int *queued)
     *queued = hash_gate.queued;
 }
 
+int store_lua_hash_full(void)
+{
+    return hash_gate.running >= store_lua_hash_slots() && hash_gate.queued >= STORE_LUA_HASH_QUEUE;
+}
+
 static void job_free(struct store_job *job)
 {
     job->release(job->data);
@@ -169,8 +174,7 @@ int store_lua_work(lua_State *L, int limited, store_work_fn work, store_work_pus
         return luaL_error(L, "this o2c.store function waits for the thread pool, so it must run "
                              "in a task (not at top level or in a nested coroutine)");
     }
-    if (limited && hash_gate.running >= store_lua_hash_slots() &&
-        hash_gate.queued >= STORE_LUA_HASH_QUEUE) {
+    if (limited && store_lua_hash_full()) {
         release(data);
         return store_lua_failf(L, STORE_BUSY,
                                "too many password checks at once (%d running, %d waiting); "

@@ -57,7 +57,7 @@ static int actor_and_id(lua_State *L, struct store_lua *s, int idx, struct user 
                         const char **id)
 {
     int rc = store_lua_actor(L, 1, s->db, actor);
-    *id = luaL_checkstring(L, idx);
+    *id = store_lua_check_text(L, idx);
     if (rc == STORE_OK && !uuid_is_v7(*id))
         rc = db_fail(s->db, STORE_NOT_FOUND, "no assessment %.40s", *id);
     return rc;
@@ -274,7 +274,10 @@ static size_t read_changes(lua_State *L, int idx, int anchor, int qids, struct a
                        luaL_typename(L, -2));
         if (n == cap)
             luaL_error(L, "answers_save: more than %d answers in one save", ANSWERS_SAVE_MAX);
-        const char *qid = lua_tostring(L, -2);
+        size_t qid_len;
+        const char *qid = lua_tolstring(L, -2, &qid_len);
+        if (memchr(qid, '\0', qid_len) != NULL)
+            luaL_error(L, "answers_save: a question id holds a NUL byte");
         struct answer_input *a = &in[n++];
         a->question_id = qid;
         lua_pushvalue(L, -2);
@@ -358,7 +361,7 @@ static int store_score_put_lua(lua_State *L)
     struct user actor;
     const char *id;
     int rc = actor_and_id(L, s, 2, &actor, &id);
-    const char *generation = luaL_checkstring(L, 3);
+    const char *generation = store_lua_check_text(L, 3);
     const char *scores; /* a table, or JSON text a generation encoded (score_json) */
     if (lua_type(L, 4) == LUA_TSTRING) {
         scores = lua_tostring(L, 4);
@@ -425,10 +428,19 @@ static int store_score_latest_lua(lua_State *L)
 
 /* Generations */
 
+/* Copies the string KEY of the source table below the new one, whole: a
+ * script's text is kept exactly, whatever bytes it holds. */
+static void copy_source_field(lua_State *L, const char *key)
+{
+    if (lua_getfield(L, -2, key) != LUA_TSTRING)
+        luaL_error(L, "field '%s' must be a string (got %s)", key, luaL_typename(L, -1));
+    lua_setfield(L, -2, key);
+}
+
 static int store_generation_put_lua(lua_State *L)
 {
     struct store_lua *s = store_lua_get(L);
-    const char *hash = luaL_checkstring(L, 1);
+    const char *hash = store_lua_check_text(L, 1);
     luaL_checktype(L, 2, LUA_TTABLE);
     int created = 0;
     if (store_generation_exists(s->db, hash)) {
@@ -443,10 +455,8 @@ static int store_generation_put_lua(lua_State *L)
         lua_rawgeti(L, 2, i);
         luaL_argcheck(L, lua_istable(L, -1), 2, "sources must be a list of {path=, text=}");
         lua_createtable(L, 0, 2);
-        lua_pushstring(L, store_lua_field_string(L, -2, "path", 1, NULL));
-        lua_setfield(L, -2, "path");
-        lua_pushstring(L, store_lua_field_string(L, -2, "text", 1, NULL));
-        lua_setfield(L, -2, "text");
+        copy_source_field(L, "path");
+        copy_source_field(L, "text");
         lua_rawseti(L, -3, i);
         lua_pop(L, 1);
     }
@@ -464,7 +474,7 @@ static int store_generation_put_lua(lua_State *L)
 static int store_generation_exists_lua(lua_State *L)
 {
     struct store_lua *s = store_lua_get(L);
-    lua_pushboolean(L, store_generation_exists(s->db, luaL_checkstring(L, 1)));
+    lua_pushboolean(L, store_generation_exists(s->db, store_lua_check_text(L, 1)));
     return 1;
 }
 
@@ -486,7 +496,7 @@ static int store_generation_get_lua(lua_State *L)
 {
     struct store_lua *s = store_lua_get(L);
     struct blob_copy b = {.arena = store_arena_push(L)};
-    int rc = store_generation_get(s->db, luaL_checkstring(L, 1), copy_blob, &b);
+    int rc = store_generation_get(s->db, store_lua_check_text(L, 1), copy_blob, &b);
     if (rc == STORE_OK && store_arena_oom(b.arena))
         rc = db_fail(s->db, STORE_ERROR, "out of memory reading a generation");
     if (rc != STORE_OK)

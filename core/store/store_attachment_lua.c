@@ -127,7 +127,7 @@ static int put_push(lua_State *co, void *data)
 static int actor_and_id(lua_State *L, struct store_lua *s, struct user *actor, const char **id)
 {
     int rc = store_lua_actor(L, 1, s->db, actor);
-    *id = luaL_checkstring(L, 2);
+    *id = store_lua_check_text(L, 2);
     if (rc == STORE_OK && !uuid_is_v7(*id))
         rc = db_fail(s->db, STORE_NOT_FOUND, "no assessment %.40s", *id);
     return rc;
@@ -210,7 +210,7 @@ static int store_attachment_get_lua(lua_State *L)
     struct user actor;
     const char *id;
     int rc = actor_and_id(L, s, &actor, &id);
-    const char *name = luaL_checkstring(L, 3);
+    const char *name = store_lua_check_text(L, 3);
     struct attachment a;
     if (rc == STORE_OK)
         rc = store_attachment_get(s->db, &actor, id, name, &a);
@@ -279,7 +279,7 @@ static int store_attachment_delete_lua(lua_State *L)
     struct user actor;
     const char *id;
     int rc = actor_and_id(L, s, &actor, &id);
-    const char *name = luaL_checkstring(L, 3);
+    const char *name = store_lua_check_text(L, 3);
     lua_createtable(L, 0, 1);
     lua_pushvalue(L, 3);
     lua_setfield(L, -2, "name");

@@ -400,12 +400,31 @@ const char *store_lua_field_string(lua_State *L, int idx, const char *key, int r
 {
     int type = lua_getfield(L, idx, key);
     const char *s = NULL;
+    size_t n = 0;
     if (type == LUA_TSTRING)
-        s = lua_tolstring(L, -1, len);
+        s = lua_tolstring(L, -1, &n);
     else if (type != LUA_TNIL || required)
         luaL_error(L, "field '%s' must be a string (got %s)", key, luaL_typename(L, -1));
+    if (s && memchr(s, '\0', n) != NULL)
+        luaL_error(L, "field '%s' holds a NUL byte; the store keeps no NUL in text", key);
+    if (len)
+        *len = n;
     lua_pop(L, 1); /* the string stays alive: the table at IDX holds it */
     return s;
+}
+
+const char *store_lua_check_text(lua_State *L, int idx)
+{
+    size_t len;
+    const char *s = luaL_checklstring(L, idx, &len);
+    if (memchr(s, '\0', len) != NULL)
+        luaL_argerror(L, idx, "text holds a NUL byte; the store keeps no NUL in text");
+    return s;
+}
+
+const char *store_lua_opt_text(lua_State *L, int idx)
+{
+    return lua_isnoneornil(L, idx) ? NULL : store_lua_check_text(L, idx);
 }
 
 int64_t store_lua_field_int(lua_State *L, int idx, const char *key, int64_t dflt)

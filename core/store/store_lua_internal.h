@@ -90,6 +90,8 @@ typedef int (*store_work_push_fn)(lua_State *co, void *data);
 typedef void (*store_work_release_fn)(void *data);
 int store_lua_work(lua_State *L, int limited, store_work_fn work, store_work_push_fn push,
                    store_work_release_fn release, void *data);
+/* 1 when LIMITED work submitted now would be refused as "busy". */
+int store_lua_hash_full(void);
 /* Starts making the dummy hash on the pool, once per process, so the first
  * login for an unknown name takes no longer than any other. */
 void store_lua_warm_dummy_hash(void);
@@ -109,9 +111,13 @@ int store_arena_oom(const struct store_arena *a);
 /* Frees everything now (the userdata stays, empty). */
 void store_arena_free(struct store_arena *a);
 
-/* Field readers for option tables (raise on a wrong type). */
+/* Field readers for option tables (raise on a wrong type, and on a string
+ * holding a NUL byte: the C layers below would cut it there silently). */
 const char *store_lua_field_string(lua_State *L, int idx, const char *key, int required,
                                    size_t *len);
+/* luaL_checkstring / luaL_optstring(.., NULL) that raise on a NUL byte. */
+const char *store_lua_check_text(lua_State *L, int idx);
+const char *store_lua_opt_text(lua_State *L, int idx);
 int64_t store_lua_field_int(lua_State *L, int idx, const char *key, int64_t dflt);
 
 /* Functions of o2c.store implemented in the other files, added to the

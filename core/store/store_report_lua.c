@@ -244,7 +244,7 @@ static int store_report_create_lua(lua_State *L)
     struct store_lua *s = store_lua_get(L);
     struct user actor;
     int rc = store_lua_actor(L, 1, s->db, &actor);
-    const char *assessment_id = luaL_checkstring(L, 2);
+    const char *assessment_id = store_lua_check_text(L, 2);
     luaL_checktype(L, 3, LUA_TTABLE);
     lua_settop(L, 3);
     struct report_request req = {.assessment_id = assessment_id};
@@ -292,7 +292,7 @@ static int store_report_get_lua(lua_State *L)
     struct store_lua *s = store_lua_get(L);
     struct user actor;
     int rc = store_lua_actor(L, 1, s->db, &actor);
-    const char *id = luaL_checkstring(L, 2);
+    const char *id = store_lua_check_text(L, 2);
     if (rc != STORE_OK)
         return store_lua_fail(L, s->db, rc);
     return report_read_push(L, s->db, &actor, id);
@@ -303,7 +303,7 @@ static int store_report_list_lua(lua_State *L)
     struct store_lua *s = store_lua_get(L);
     struct user actor;
     int rc = store_lua_actor(L, 1, s->db, &actor);
-    const char *assessment_id = luaL_checkstring(L, 2);
+    const char *assessment_id = store_lua_check_text(L, 2);
     if (rc == STORE_OK && !uuid_is_v7(assessment_id))
         rc = db_fail(s->db, STORE_NOT_FOUND, "no assessment %.40s", assessment_id);
     struct report_copy c;
@@ -336,7 +336,7 @@ static int store_report_list_lua(lua_State *L)
 
 static const char *check_report_id(lua_State *L, int idx)
 {
-    return luaL_checkstring(L, idx);
+    return store_lua_check_text(L, idx);
 }
 
 static int done_or_fail(lua_State *L, struct db *db, int rc)
@@ -363,16 +363,16 @@ static void read_usage(lua_State *L, int idx, struct section_usage *u)
 static int store_section_start_lua(lua_State *L)
 {
     struct store_lua *s = store_lua_get(L);
-    const char *rid = check_report_id(L, 1), *sid = luaL_checkstring(L, 2);
-    const char *provider = luaL_optstring(L, 3, NULL), *model = luaL_optstring(L, 4, NULL);
+    const char *rid = check_report_id(L, 1), *sid = store_lua_check_text(L, 2);
+    const char *provider = store_lua_opt_text(L, 3), *model = store_lua_opt_text(L, 4);
     return done_or_fail(L, s->db, store_section_begin(s->db, rid, sid, provider, model));
 }
 
 static int store_section_retrying_lua(lua_State *L)
 {
     struct store_lua *s = store_lua_get(L);
-    const char *rid = check_report_id(L, 1), *sid = luaL_checkstring(L, 2);
-    const char *error = luaL_checkstring(L, 3);
+    const char *rid = check_report_id(L, 1), *sid = store_lua_check_text(L, 2);
+    const char *error = store_lua_check_text(L, 3);
     luaL_optnumber(L, 4, 0); /* wait_ms: for the caller's events; not stored */
     return done_or_fail(L, s->db, store_section_retrying(s->db, rid, sid, error, NULL));
 }
@@ -380,7 +380,7 @@ static int store_section_retrying_lua(lua_State *L)
 static int store_section_done_lua(lua_State *L)
 {
     struct store_lua *s = store_lua_get(L);
-    const char *rid = check_report_id(L, 1), *sid = luaL_checkstring(L, 2);
+    const char *rid = check_report_id(L, 1), *sid = store_lua_check_text(L, 2);
     luaL_checktype(L, 3, LUA_TTABLE);
     const char *text = store_lua_field_string(L, 3, "text", 1, NULL);
     const char *warning = store_lua_field_string(L, 3, "warning", 0, NULL);
@@ -392,8 +392,8 @@ static int store_section_done_lua(lua_State *L)
 static int store_section_fail_lua(lua_State *L)
 {
     struct store_lua *s = store_lua_get(L);
-    const char *rid = check_report_id(L, 1), *sid = luaL_checkstring(L, 2);
-    const char *error = luaL_checkstring(L, 3);
+    const char *rid = check_report_id(L, 1), *sid = store_lua_check_text(L, 2);
+    const char *error = store_lua_check_text(L, 3);
     struct section_usage usage;
     read_usage(L, 4, &usage);
     return done_or_fail(L, s->db, store_section_fail(s->db, rid, sid, error, &usage));
@@ -404,7 +404,7 @@ static int store_section_retry_lua(lua_State *L)
     struct store_lua *s = store_lua_get(L);
     struct user actor;
     int rc = store_lua_actor(L, 1, s->db, &actor);
-    const char *rid = check_report_id(L, 2), *sid = luaL_checkstring(L, 3);
+    const char *rid = check_report_id(L, 2), *sid = store_lua_check_text(L, 3);
     lua_createtable(L, 0, 1);
     lua_pushvalue(L, 3);
     lua_setfield(L, -2, "section");

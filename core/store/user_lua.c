@@ -68,7 +68,7 @@ static int user_lua_admin(lua_State *L, int idx, struct db *db, struct user *act
 
 static const char *opt_address(lua_State *L, int idx)
 {
-    return lua_isnoneornil(L, idx) ? NULL : luaL_checkstring(L, idx);
+    return lua_isnoneornil(L, idx) ? NULL : store_lua_check_text(L, idx);
 }
 
 static int user_audit(struct db *db, const struct hash_op *op, const char *action,
@@ -188,8 +188,8 @@ static int store_user_add(lua_State *L)
 /* store.user_set_password(name, password, actor?, address?) */
 static int store_user_set_password(lua_State *L)
 {
-    const char *name = luaL_checkstring(L, 1);
-    const char *password = luaL_checkstring(L, 2);
+    const char *name = store_lua_check_text(L, 1);
+    const char *password = store_lua_check_text(L, 2);
     const char *address = opt_address(L, 4);
     struct store_lua *s = store_lua_get(L);
     struct user actor, existing;
@@ -210,7 +210,7 @@ static int store_user_set_password(lua_State *L)
 
 static int store_user_get(lua_State *L)
 {
-    const char *name = luaL_checkstring(L, 1);
+    const char *name = store_lua_check_text(L, 1);
     struct store_lua *s = store_lua_get(L);
     struct user u;
     int rc = user_get_by_name(s->db, name, &u);
@@ -303,7 +303,7 @@ static int user_change_start(lua_State *L, struct store_lua *s, const char *name
 
 static int store_user_set_disabled(lua_State *L)
 {
-    const char *name = luaL_checkstring(L, 1);
+    const char *name = store_lua_check_text(L, 1);
     luaL_checktype(L, 2, LUA_TBOOLEAN);
     int disabled = lua_toboolean(L, 2);
     const char *address = opt_address(L, 4);
@@ -336,8 +336,8 @@ static int store_user_set_disabled(lua_State *L)
 
 static int store_user_set_role(lua_State *L)
 {
-    const char *name = luaL_checkstring(L, 1);
-    const char *role = luaL_checkstring(L, 2);
+    const char *name = store_lua_check_text(L, 1);
+    const char *role = store_lua_check_text(L, 2);
     const char *address = opt_address(L, 4);
     struct store_lua *s = store_lua_get(L);
     enum user_role r;

@@ -1,7 +1,9 @@
 -- The OpenAPI 3.1 description of every route.  The router checks at start
 -- that this document and its routes name exactly the same operations
--- (router.check_openapi), so neither can drift from the other.
+-- (router.check_openapi), so neither can drift from the other; parameters
+-- are taken from the routes themselves (add_parameters).
 local json = require "json"
+local query = require "api.query"
 
 local M = {}
 
@@ -92,8 +94,6 @@ local paths = {
       targets = ref("Targets") }, { "type", "client" })),
       responses = { ["201"] = response("created", ref("Assessment")), ["400"] = ERRORS["400"] } },
     get = { summary = "list (own; admin: all), newest first",
-      parameters = { { name = "limit", ["in"] = "query", schema = INTEGER },
-        { name = "after", ["in"] = "query", schema = STRING } },
       responses = { ["200"] = response("a page", obj({ items = list(ref("Assessment")),
         next = STRING })) } },
   },
@@ -140,8 +140,6 @@ local paths = {
     responses = { ["202"] = response("queued again"), ["409"] = response("not failed",
       ref("Error")) } } },
   ["/api/v1/reports/{id}/download"] = { get = { summary = "the report as a file",
-    parameters = { { name = "format", ["in"] = "query", schema = { type = "string",
-      enum = { "md", "html" } } } },
     responses = { ["200"] = response("Markdown or HTML", STRING, "text/markdown") } } },
   ["/api/v1/users"] = {
     get = { summary = "accounts (admin)", responses = { ["200"] = response("users",
@@ -154,33 +152,44 @@ local paths = {
     requestBody = body(obj({ role = STRING, disabled = BOOLEAN, password = STRING })),
     responses = { ["200"] = response("changed", ref("User")) } } },
   ["/api/v1/audit"] = { get = { summary = "audit log (admin)",
-    parameters = { { name = "since", ["in"] = "query", schema = STRING },
-      { name = "user", ["in"] = "query", schema = STRING },
-      { name = "action", ["in"] = "query", schema = STRING },
-      { name = "after", ["in"] = "query", schema = STRING },
-      { name = "limit", ["in"] = "query", schema = INTEGER } },
     responses = { ["200"] = response("a page", obj({ items = list(ref("AuditEvent")),
-      next = STRING })) } } },
+      next = INTEGER })) } } },
   ["/"] = { get = { summary = "the web UI", security = {},
     responses = { ["200"] = response("HTML", STRING, "text/html") } } },
   ["/assets/{file}"] = { get = { summary = "web UI assets", security = {},
     responses = { ["200"] = response("file") } } },
 }
 
--- Path parameters are declared once per path from the {names} in it.
-local function with_parameters()
+-- Parameters come from what the router knows: the {names} in each path,
+-- and the query parameters each route declares (api/query.lua), so they
+-- are written once, next to the route.  An operation that takes query
+-- parameters can answer 400 naming one.
+local function add_parameters(routes)
+  local declared = {}
+  for _, r in ipairs(routes) do declared[r.method:lower() .. " " .. r.path] = r.query end
   for path, ops in pairs(paths) do
-    for _, op in pairs(ops) do
-      local params = op.parameters and { table.unpack(op.parameters) } or {}
+    for method, op in pairs(ops) do
+      local params = query.openapi_parameters(declared[method .. " " .. path])
+      if #params > 0 then op.responses["400"] = op.responses["400"] or ERRORS["400"] end
       for name in path:gmatch("{(%w+)}") do
         params[#params + 1] = { name = name, ["in"] = "path", required = true, schema = STRING }
       end
       if #params > 0 then op.parameters = json.array(params) end
-      if op.security then op.security = json.array(op.security) end
     end
   end
 end
-with_parameters()
+
+-- Every route that writes answers a full disk the same way (api.fail_disk_full).
+local WRITES = { post = true, put = true, patch = true, delete = true }
+local STORES_NOTHING = { ["/api/v1/assessment-types/{type}/score"] = true }
+local DISK_FULL = response("the server's disk is full: nothing was stored", ref("Error"))
+
+for path, ops in pairs(paths) do
+  for method, op in pairs(ops) do
+    if op.security then op.security = json.array(op.security) end
+    if WRITES[method] and not STORES_NOTHING[path] then op.responses["507"] = DISK_FULL end
+  end
+end
 
 local document = {
   openapi = "3.1.0",
@@ -198,7 +207,13 @@ local document = {
   paths = paths,
 }
 
+local with_parameters = false
+
 function M.document()
+  if not with_parameters then
+    add_parameters(require("router").routes())
+    with_parameters = true
+  end
   return document
 end
 
