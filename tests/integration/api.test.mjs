@@ -325,7 +325,7 @@ test('status, readiness, metrics and the OpenAPI document', async () => {
   assert.equal((await fetch(`${srv.url}/readyz`)).status, 200);
   const metrics = await (await fetch(`${srv.url}/metrics`)).text();
   assert.match(metrics, /o2c_http_requests_total\{route="types\.score",status="200"\} \d+/);
-  assert.match(metrics, /o2c_http_request_duration_ms_bucket/);
+  assert.match(metrics, /o2c_http_request_duration_seconds_bucket/);
   assert.match(metrics, /o2c_http_connections_open \d+/);
   assert.match(metrics, /o2c_sessions_active \d+/);
   assert.match(metrics, /o2c_generation_info\{generation="[0-9a-f]{16}"\} 1/);
