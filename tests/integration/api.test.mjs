@@ -335,6 +335,23 @@ test('status, readiness, metrics and the OpenAPI document', async () => {
   assert.ok(luaBytes > 100000 && luaBytes < 512 * 1024 * 1024, `o2c_lua_memory_bytes ${luaBytes}`);
   const doc = await (await fetch(`${srv.url}/api/v1/openapi.json`)).json();
   assert.equal(doc.openapi, '3.1.0');
+  assert.ok(doc.info.license?.name, 'info.license');
+  const ids = new Set();
+  for (const [path, ops] of Object.entries(doc.paths)) {
+    for (const [method, op] of Object.entries(ops)) {
+      const where = `${method} ${path}`;
+      assert.match(op.operationId ?? '', /^[a-z][a-zA-Z0-9]*$/, `${where}: operationId in camelCase`);
+      assert.ok(!ids.has(op.operationId), `${where}: operationId ${op.operationId} used twice`);
+      ids.add(op.operationId);
+      assert.ok(op.tags?.every((t) => doc.tags.some((d) => d.name === t && d.description)), `${where}: tags`);
+      // Every operation documents 400, and answers it: an unknown query
+      // parameter is refused before the handler runs (so nothing changes).
+      assert.ok(op.responses['400'], `${where}: no 400 documented`);
+      const url = `${srv.url}${path.replace(/\{[^}]+\}/g, 'x')}?no_such_parameter=1`;
+      const r = await fetch(url, { method: method.toUpperCase(), headers: { Authorization: `Bearer ${admin.token}` } });
+      assert.equal(r.status, 400, `${where}?no_such_parameter=1`);
+    }
+  }
   for (const [path, ops] of Object.entries(doc.paths)) {
     for (const method of Object.keys(ops)) {
       const url = srv.url + path.replace(/\{[^}]+\}/g, 'x');

@@ -1,16 +1,18 @@
 // What the running server publishes, checked by the standard tools a user
 // points at it: `promtool check metrics` (Debian's prometheus package) on
-// /metrics after real traffic must report nothing.  A missing tool fails the
-// test and names the package.
+// /metrics after real traffic, and `redocly lint` (npm @redocly/cli, the
+// recommended rules in tests/redocly.yaml) on /api/v1/openapi.json.  Both
+// must report nothing.  A missing tool fails the test and names the package.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startServer, login, logLines, SOURCE } from './lib/o2c.mjs';
+import { startServer, login, tempDir, logLines, SOURCE } from './lib/o2c.mjs';
 import { startMock } from '../mock_provider/mock.mjs';
 
 const MEDIAN = JSON.parse(readFileSync(join(SOURCE, 'scripts/o2c/examples/median.json'), 'utf8'));
+const REDOCLY = join(SOURCE, 'tests/node_modules/.bin/redocly');
 
 let mock, srv, admin;
 
@@ -74,4 +76,19 @@ test('/metrics passes `promtool check metrics` with no finding', async () => {
     else assert.doesNotMatch(name, /_total$/, `${type} ${name}`);
     assert.doesNotMatch(name, /_(ms|milliseconds|us|microseconds)(_|$)/, `${name} is not in base units`);
   }
+});
+
+test('the OpenAPI description passes `redocly lint` with no error and no warning', async () => {
+  assert.ok(existsSync(REDOCLY),
+    'the npm package @redocly/cli is not installed: run tests/install-npm.sh (make test-deps does)');
+  const file = join(tempDir('o2c-openapi-'), 'openapi.json');
+  writeFileSync(file, await (await fetch(`${srv.url}/api/v1/openapi.json`)).text());
+  const r = runTool(REDOCLY, ['lint', file, '--config', join(SOURCE, 'tests/redocly.yaml'),
+    '--format', 'json'], { env: { REDOCLY_TELEMETRY: 'off', REDOCLY_SUPPRESS_UPDATE_NOTICE: 'true' },
+    install: 'run tests/install-npm.sh' });
+  const report = JSON.parse(r.stdout);
+  const problems = report.problems.map((p) => `${p.severity} ${p.ruleId} ${p.location?.[0]?.pointer}: ${p.message}`);
+  assert.deepEqual(problems, []);
+  assert.deepEqual(report.totals, { errors: 0, warnings: 0, ignored: 0 });
+  assert.equal(r.status, 0, r.stderr);
 });
