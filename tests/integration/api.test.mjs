@@ -312,6 +312,10 @@ test('admin routes: users and audit, invisible to consultants', async () => {
   assert.equal((await c.get('/api/v1/me')).status, 401, 'disabling did not revoke the session');
   const audit = await admin.get('/api/v1/audit?limit=1000');
   assert.equal(audit.status, 200);
+  for (const e of audit.json.items) {
+    assert.match(e.at, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/, 'audit at in RFC 3339 UTC');
+    assert.equal(new Date(e.at).getTime(), e.at_ms);
+  }
   const actions = new Set(audit.json.items.map((e) => e.action));
   for (const a of ['assessment.created', 'user.added', 'user.disabled', 'answers.saved']) assert.ok(actions.has(a), `audit lacks ${a}: ${[...actions]}`);
   assert.ok([...actions].some((a) => /login/.test(a)), 'logins are not audited');

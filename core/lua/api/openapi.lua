@@ -40,8 +40,10 @@ local schemas = {
   Report = obj({ id = STRING, assessment_id = STRING, status = STRING, provider = STRING,
     model = STRING, generation = STRING, sections = list(obj({ id = STRING, title = STRING,
       status = STRING, attempts = INTEGER, error = STRING, text = STRING })) }),
-  AuditEvent = obj({ seq = INTEGER, at = STRING, user = STRING, action = STRING,
-    address = STRING, details = { type = "object" } }),
+  AuditEvent = obj({ seq = INTEGER, at = { type = "string", format = "date-time" },
+    at_ms = { type = "integer", description = "at in milliseconds since the Unix epoch" },
+    user = STRING, action = STRING, target = STRING, address = STRING,
+    details = { type = "object" } }),
 }
 
 local function body(schema)
