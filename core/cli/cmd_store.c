@@ -56,12 +56,13 @@ static int store_parse(const char *command, int argc, char **argv, const char *a
     memset(o, 0, sizeof *o);
     opterr = 0;
     optind = 1;
-    int c;
-    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-        if (c == '?' || c == ':' || strchr(allowed, c) == NULL) {
+    int c, index = -1;
+    while ((c = getopt_long(argc, argv, "", longopts, &index)) != -1) {
+        if (c == '?' || c == ':')
+            return cli_option_error(command, argv);
+        if (strchr(allowed, c) == NULL) { /* an option of another store command */
             char reason[128];
-            snprintf(reason, sizeof reason, "unknown option or missing value: %s",
-                     argv[optind - 1]);
+            snprintf(reason, sizeof reason, "unknown option --%s", longopts[index].name);
             return cli_usage_error(command, reason);
         }
         switch (c) {
