@@ -51,7 +51,10 @@ local function load_modules()
   for _, name in ipairs(MODULES) do
     local ok, mod = pcall(require, name)
     if ok then
-      for _, route in ipairs(mod) do M.add(route) end
+      for _, route in ipairs(mod) do
+        route.module = route.module or name:gsub("^api%.", "") -- its OpenAPI tag
+        M.add(route)
+      end
     elseif not tostring(mod):find("no embedded file 'core/lua/" .. name:gsub("%.", "/"), 1, true) then
       error(mod, 0)
     end
