@@ -4,6 +4,7 @@
 #include "host/utf8.h"
 #include "store/audit.h"
 #include "store/db_internal.h"
+#include "store/rowset.h"
 
 #define AUDIT_LIMIT_DEFAULT 1000
 #define AUDIT_LIMIT_MAX 10000
@@ -11,12 +12,14 @@
 static const char SQL_AUDIT_INSERT[] =
     "INSERT INTO audit_log (at, user_name, action, target, address, details)"
     " VALUES (?, ?, ?, ?, ?, ?)";
+/* Named for the Lua fields (rowset_lua.h); C reads them by position. */
+#define AUDIT_COLUMNS                                                                              \
+    "SELECT seq, at AS \"at:time\", user_name AS user, action, target, address,"                   \
+    " details AS \"details:json\" FROM audit_log"
 static const char SQL_AUDIT_QUERY[] =
-    "SELECT seq, at, user_name, action, target, address, details FROM audit_log"
-    " WHERE at >= ? AND seq > ? ORDER BY seq LIMIT ?";
+    AUDIT_COLUMNS " WHERE at >= ? AND seq > ? ORDER BY seq LIMIT ?";
 static const char SQL_AUDIT_QUERY_USER[] =
-    "SELECT seq, at, user_name, action, target, address, details FROM audit_log"
-    " WHERE user_name = ? AND at >= ? AND seq > ? ORDER BY seq LIMIT ?";
+    AUDIT_COLUMNS " WHERE user_name = ? AND at >= ? AND seq > ? ORDER BY seq LIMIT ?";
 
 int audit_append(struct db *db, const struct audit_event *ev, int64_t *seq)
 {
@@ -38,7 +41,7 @@ int audit_append(struct db *db, const struct audit_event *ev, int64_t *seq)
     return rc;
 }
 
-int audit_query(struct db *db, const struct audit_filter *f, audit_fn fn, void *ud)
+int audit_rows(struct db *db, const struct audit_filter *f, struct rowset *rs)
 {
     static const struct audit_filter all = {0};
     if (f == NULL)
@@ -55,24 +58,26 @@ int audit_query(struct db *db, const struct audit_filter *f, audit_fn fn, void *
     sqlite3_bind_int64(st, idx++, f->since_ms);
     sqlite3_bind_int64(st, idx++, f->after_seq);
     sqlite3_bind_int(st, idx, limit);
-    int step;
-    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-        struct audit_event ev = {
-            .seq = sqlite3_column_int64(st, 0),
-            .at = sqlite3_column_int64(st, 1),
-            .user = db_col_text(st, 2),
-            .action = db_col_text(st, 3),
-            .target = db_col_text(st, 4),
-            .address = db_col_text(st, 5),
-            .details = db_col_text(st, 6),
-        };
-        if (fn(ud, &ev) != 0) {
-            step = SQLITE_DONE;
+    return rowset_capture_sqlite(db, st, rs, "reading the audit log");
+}
+
+int audit_query(struct db *db, const struct audit_filter *f, audit_fn fn, void *ud)
+{
+    struct rowset rs;
+    rowset_init(&rs, 0);
+    int rc = audit_rows(db, f, &rs);
+    for (size_t i = 0; rc == STORE_OK && i < rs.nrows; i++) {
+        struct audit_event ev = {.seq = rowset_int(&rs, i, 0),
+                                 .at = rowset_int(&rs, i, 1),
+                                 .user = rowset_text(&rs, i, 2),
+                                 .action = rowset_text(&rs, i, 3),
+                                 .target = rowset_text(&rs, i, 4),
+                                 .address = rowset_text(&rs, i, 5),
+                                 .details = rowset_text(&rs, i, 6)};
+        if (fn(ud, &ev) != 0)
             break;
-        }
     }
-    int rc = step == SQLITE_DONE ? STORE_OK : db_sqlite_fail(db, "reading the audit log");
-    db_stmt_done(st);
+    rowset_free(&rs);
     return rc;
 }
 

@@ -1,7 +1,8 @@
 /* Thread-pool work for storage bindings (store_lua_work in
  * store_lua_internal.h): argon2id hashing and verifying, attachment files.
  *
- * Argon2 costs ~100 ms of CPU and 64 MiB per job.  Run unbounded on the
+ * Argon2 takes 19 MiB and tens of ms of CPU per job (password.c's limits
+ * since the move off libsodium's INTERACTIVE 64 MiB).  Run unbounded on the
  * libuv pool, 20 logins at once would take every core from the loop thread
  * and every pool thread from file reads, so "limited" jobs pass through a
  * FIFO: at most store_lua_hash_slots() on the pool, STORE_LUA_HASH_QUEUE
