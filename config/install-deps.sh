@@ -9,7 +9,8 @@ packages=(
   node-llhttp libsodium-dev libcmocka-dev sqlite3
 )
 if [ "${1:-}" = "--test" ]; then
-  packages+=(wrk chromium nginx-light libnginx-mod-http-lua curl)
+  # prometheus: its promtool checks /metrics (the package's service is not needed).
+  packages+=(wrk chromium nginx-light libnginx-mod-http-lua curl prometheus)
 fi
 
 missing=()

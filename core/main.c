@@ -21,6 +21,10 @@ int main(int argc, char **argv)
     if (strcmp(name, "--version") == 0)
         name = "version";
     const struct cli_command *c = cli_find(name);
+    if (!c && name[0] == '-') {
+        fprintf(stderr, "o2c: unknown option '%s': give a command first (try: o2c help)\n", name);
+        return CLI_USAGE;
+    }
     if (!c) {
         fprintf(stderr, "o2c: unknown command '%s' (try: o2c help)\n", name);
         return CLI_USAGE;

@@ -1,3 +1,4 @@
+#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 #include "cli/cli.h"
@@ -75,6 +76,22 @@ int cli_usage_error(const char *command, const char *reason)
     if (c)
         fputs(c->usage, stderr);
     return CLI_USAGE;
+}
+
+int cli_option_error(const char *command, char **argv)
+{
+    const char *arg = argv[optind - 1];
+    int name_len = (int)strcspn(arg, "=");
+    char reason[160];
+    if (strncmp(arg, "--", 2) != 0) /* every option is long: any -x is unknown */
+        snprintf(reason, sizeof reason, "unknown option -%c", optopt > ' ' ? optopt : '?');
+    else if (optopt == 0) /* getopt_long's mark of a name it does not know */
+        snprintf(reason, sizeof reason, "unknown option %.*s", name_len, arg);
+    else if (arg[name_len] == '=')
+        snprintf(reason, sizeof reason, "%.*s takes no value", name_len, arg);
+    else
+        snprintf(reason, sizeof reason, "%s needs a value", arg);
+    return cli_usage_error(command, reason);
 }
 
 int cli_wants_help(int argc, char **argv)

@@ -18,6 +18,10 @@ const struct cli_command *cli_find(const char *name);
 
 /* Prints the command's usage to stderr with a one-line reason; returns 2. */
 int cli_usage_error(const char *command, const char *reason);
+/* After getopt_long returned '?': prints which option was refused (unknown,
+ * without its value, or given a value it does not take) and the usage;
+ * returns 2. */
+int cli_option_error(const char *command, char **argv);
 /* Whether ARGV holds --help or -h. */
 int cli_wants_help(int argc, char **argv);
 int cli_print_help(const char *command);

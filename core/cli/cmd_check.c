@@ -30,7 +30,7 @@ static int check_parse(int argc, char **argv, struct check_opts *o)
         else if (c == 'c')
             o->config = optarg;
         else
-            return cli_usage_error("check", "unknown option or missing value");
+            return cli_option_error("check", argv);
     }
     if (optind < argc)
         o->dir = argv[optind++];

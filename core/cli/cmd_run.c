@@ -61,7 +61,7 @@ static int run_parse(int argc, char **argv, struct run_opts *o)
                 return cli_usage_error("run", "--target: expected a level from 1 to 5");
             o->target = (int)n;
         } else
-            return cli_usage_error("run", "unknown option or missing value");
+            return cli_option_error("run", argv);
     }
     if (optind < argc)
         o->dir = argv[optind++];

@@ -57,7 +57,7 @@ static int serve_parse(int argc, char **argv, struct serve *s)
         else if (c == 'd')
             data = optarg;
         else
-            return cli_usage_error("serve", "unknown option or missing value");
+            return cli_option_error("serve", argv);
     }
     if (optind < argc)
         return cli_usage_error("serve", "takes no positional arguments");

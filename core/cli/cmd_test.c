@@ -34,7 +34,7 @@ static int test_parse(int argc, char **argv, struct test_opts *o)
         else if (c == 'c')
             o->config = optarg;
         else
-            return cli_usage_error("test", "unknown option or missing value");
+            return cli_option_error("test", argv);
     }
     if (optind < argc)
         o->dir = argv[optind++];

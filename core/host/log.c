@@ -4,6 +4,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "host/log.h"
+#include "host/utf8.h"
 
 #define LOG_LINE_MAX 8192
 #define LOG_FIELDS_MAX 32
@@ -52,15 +53,27 @@ void log_json_escape(char *buf, size_t cap, size_t *len, const char *s)
     if (*len + 3 > cap)
         return;
     buf[(*len)++] = '"';
-    for (const unsigned char *p = (const unsigned char *)s; *p && *len + 8 < cap; p++) {
-        if (*p == '"' || *p == '\\') {
-            buf[(*len)++] = '\\';
-            buf[(*len)++] = (char)*p;
+    const unsigned char *p = (const unsigned char *)s;
+    size_t left = strlen(s);
+    while (left > 0) {
+        char esc[8];
+        const char *out = esc;
+        size_t out_len, used = utf8_char_len(p, left);
+        if (used == 0) { /* never write invalid UTF-8: U+FFFD for each bad byte */
+            out = UTF8_REPLACEMENT, out_len = 3, used = 1;
+        } else if (*p == '"' || *p == '\\') {
+            esc[0] = '\\', esc[1] = (char)*p, out_len = 2;
         } else if (*p < 0x20) {
-            *len += (size_t)snprintf(buf + *len, cap - *len, "\\u%04x", *p);
+            out_len = (size_t)snprintf(esc, sizeof esc, "\\u%04x", *p);
         } else {
-            buf[(*len)++] = (char)*p;
+            out = (const char *)p, out_len = used;
         }
+        if (*len + out_len + 2 > cap)
+            break; /* truncated between characters, never inside one */
+        memcpy(buf + *len, out, out_len);
+        *len += out_len;
+        p += used;
+        left -= used;
     }
     buf[(*len)++] = '"';
     buf[*len] = '\0';

@@ -3,7 +3,10 @@
 --
 -- Route modules (core/lua/api/*.lua) return a list of routes:
 --   { method = "GET", path = "/api/v1/assessments/{id}", name = "assessment.get",
---     auth = true | false | "admin", handler = function(ctx) ... end }
+--     auth = true | false | "admin", query = { limit = { type = "integer", ... } },
+--     handler = function(ctx) ... end }
+-- `query` declares the query parameters the route takes (api/query.lua);
+-- any other, or a wrong value, is a 400 before the handler runs.
 -- A handler returns status, body (a table is sent as JSON, a string as is)
 -- and optional headers, or raises api.fail(...) for an expected error.  Any
 -- other error becomes a logged 500 with the request id; the server goes on.
@@ -11,6 +14,7 @@ local api = require "api.common"
 local json = require "json"
 local log = require "o2c.log"
 local metrics = require "metrics"
+local text = require "gen.text"
 local timer = require "o2c.timer"
 
 local M = {}
@@ -33,6 +37,7 @@ end
 function M.add(route)
   assert(route.method and route.path and route.handler and route.name, "incomplete route")
   route.pattern, route.params = compile(route.path)
+  require("api.query").check_declarations(route.query, route.name)
   if route.auth == nil then route.auth = true end
   routes[#routes + 1] = route
 end
@@ -46,7 +51,10 @@ local function load_modules()
   for _, name in ipairs(MODULES) do
     local ok, mod = pcall(require, name)
     if ok then
-      for _, route in ipairs(mod) do M.add(route) end
+      for _, route in ipairs(mod) do
+        route.module = route.module or name:gsub("^api%.", "") -- its OpenAPI tag
+        M.add(route)
+      end
     elseif not tostring(mod):find("no embedded file 'core/lua/" .. name:gsub("%.", "/"), 1, true) then
       error(mod, 0)
     end
@@ -108,12 +116,20 @@ local function match(method, path)
   return nil, allowed
 end
 
+-- JSON and text/* bodies are text: sent as valid UTF-8 even when they quote
+-- rows stored before text was checked (each invalid byte becomes U+FFFD).
+local function is_text(content_type)
+  return content_type ~= nil and (content_type:find("^application/json")
+    or content_type:find("^text/")) ~= nil
+end
+
 local function send(req, status, body, headers)
   headers = headers or {}
   if type(body) == "table" then
     body = json.encode(body)
     headers["Content-Type"] = headers["Content-Type"] or "application/json"
   end
+  if type(body) == "string" and is_text(headers["Content-Type"]) then body = text.repair(body) end
   headers["Cache-Control"] = headers["Cache-Control"] or "no-store"
   req:respond(status, headers, body or "")
   return status
@@ -135,6 +151,7 @@ local function run(req, route, params)
   local ctx = api.context(req, route, params)
   local ok, status, body, headers = xpcall(function()
     api.authenticate(ctx)
+    ctx:query() -- checked before the handler, after who may know the route exists
     return route.handler(ctx)
   end, on_error)
   ctx:release()

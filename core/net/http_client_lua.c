@@ -17,6 +17,7 @@
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <lauxlib.h>
 #include <lua.h>
 #include "host/task.h"
@@ -156,10 +157,10 @@ static void http_lua_wait_done(void *data, int cancelled)
     http_lua_call_free(call);
 }
 
-static long http_lua_opt_ms(lua_State *L, const char *key)
+static long http_lua_opt_ms(lua_State *L, int req, const char *key)
 {
     long value = 0;
-    int type = lua_getfield(L, 1, key);
+    int type = lua_getfield(L, req, key);
     if (type != LUA_TNIL) {
         int isnum = 0;
         lua_Integer n = lua_tointegerx(L, -1, &isnum);
@@ -172,38 +173,46 @@ static long http_lua_opt_ms(lua_State *L, const char *key)
     return value;
 }
 
-static const char *http_lua_opt_string(lua_State *L, const char *key, size_t *len)
+static const char *http_lua_opt_string(lua_State *L, int req, const char *key, size_t *len)
 {
-    int type = lua_getfield(L, 1, key);
+    int type = lua_getfield(L, req, key);
     const char *s = NULL;
     if (type == LUA_TSTRING)
         s = lua_tolstring(L, -1, len);
     else if (type != LUA_TNIL)
         luaL_error(L, "o2c.http.request: %s must be a string (got %s)", key, luaL_typename(L, -1));
-    lua_pop(L, 1); /* the string stays alive: the table at 1 holds it */
+    lua_pop(L, 1); /* the string stays alive: the table at REQ holds it */
     return s;
 }
 
-/* Reads the headers table into REQ.  Header strings stay anchored by the
- * table at 1; numbers are converted into strings kept on the stack. */
-static void http_lua_read_headers(lua_State *L, struct http_client_request *req)
+/* Whether NAME is one of the N EXTRA headers (which then replace it). */
+static int http_lua_is_extra(const char *name, const struct http_header *extra, size_t n)
 {
-    if (lua_getfield(L, 1, "headers") == LUA_TNIL) {
-        lua_pop(L, 1);
-        return;
-    }
-    luaL_argcheck(L, lua_istable(L, -1), 1, "headers must be a table of name = value");
+    for (size_t i = 0; i < n; i++)
+        if (strcasecmp(name, extra[i].name) == 0)
+            return 1;
+    return 0;
+}
+
+/* Reads the headers table of the request at REQ_IDX into REQ, then EXTRA
+ * (N of them) after it.  Header strings stay anchored by the table; numbers
+ * are converted into strings kept on the stack. */
+static void http_lua_read_headers(lua_State *L, int req_idx, struct http_client_request *req,
+                                  const struct http_header *extra, size_t n_extra)
+{
+    int type = lua_getfield(L, req_idx, "headers");
+    luaL_argcheck(L, type == LUA_TNIL || type == LUA_TTABLE, req_idx,
+                  "headers must be a table of name = value");
     int table = lua_gettop(L);
-    size_t n = 0;
-    lua_pushnil(L);
-    while (lua_next(L, table)) {
-        n++;
-        lua_pop(L, 1);
-    }
+    size_t n = n_extra;
+    if (type == LUA_TTABLE)
+        for (lua_pushnil(L); lua_next(L, table); lua_pop(L, 1))
+            n++;
     struct http_header *headers = lua_newuserdatauv(L, n * sizeof *headers + 1, 0);
     size_t i = 0;
-    lua_pushnil(L);
-    while (lua_next(L, table)) {
+    if (type == LUA_TTABLE)
+        lua_pushnil(L);
+    while (type == LUA_TTABLE && lua_next(L, table)) {
         /* Stack: ..., headers table, array, key, value */
         if (lua_type(L, -2) != LUA_TSTRING)
             luaL_error(L, "o2c.http.request: header names must be strings");
@@ -211,6 +220,10 @@ static void http_lua_read_headers(lua_State *L, struct http_client_request *req)
         if (vt != LUA_TSTRING && vt != LUA_TNUMBER)
             luaL_error(L, "o2c.http.request: header %s must be a string (got %s)",
                        lua_tostring(L, -2), luaL_typename(L, -1));
+        if (http_lua_is_extra(lua_tostring(L, -2), extra, n_extra)) {
+            lua_pop(L, 1);
+            continue;
+        }
         headers[i].name = lua_tostring(L, -2);
         if (vt == LUA_TSTRING) {
             headers[i].value = lua_tostring(L, -1);
@@ -226,14 +239,17 @@ static void http_lua_read_headers(lua_State *L, struct http_client_request *req)
         }
         i++;
     }
+    for (size_t k = 0; k < n_extra; k++)
+        headers[i++] = extra[k];
     req->headers = headers;
     req->nheaders = i;
 }
 
-static int http_lua_request(lua_State *L)
+int http_client_lua_request_with(lua_State *L, int req_idx, const struct http_header *extra,
+                                 size_t n_extra)
 {
-    luaL_checktype(L, 1, LUA_TTABLE);
-    lua_settop(L, 1);
+    req_idx = lua_absindex(L, req_idx);
+    luaL_checktype(L, req_idx, LUA_TTABLE);
     struct http_client *client = http_lua_client(L);
     if (!client)
         return luaL_error(L, "o2c.http.request: no HTTP client (host has not attached one)");
@@ -242,16 +258,16 @@ static int http_lua_request(lua_State *L)
         return luaL_error(L, "o2c.http.request: must be called from a task");
 
     struct http_client_request req = {0};
-    req.url = http_lua_opt_string(L, "url", NULL);
+    req.url = http_lua_opt_string(L, req_idx, "url", NULL);
     if (!req.url)
         return luaL_error(L, "o2c.http.request: url is required");
-    req.method = http_lua_opt_string(L, "method", NULL);
-    req.body = http_lua_opt_string(L, "body", &req.body_len);
-    req.timeout_ms = http_lua_opt_ms(L, "timeout_ms");
-    req.connect_timeout_ms = http_lua_opt_ms(L, "connect_timeout_ms");
-    req.low_speed_limit = http_lua_opt_ms(L, "low_speed_limit");
-    req.low_speed_time_s = http_lua_opt_ms(L, "low_speed_time");
-    http_lua_read_headers(L, &req);
+    req.method = http_lua_opt_string(L, req_idx, "method", NULL);
+    req.body = http_lua_opt_string(L, req_idx, "body", &req.body_len);
+    req.timeout_ms = http_lua_opt_ms(L, req_idx, "timeout_ms");
+    req.connect_timeout_ms = http_lua_opt_ms(L, req_idx, "connect_timeout_ms");
+    req.low_speed_limit = http_lua_opt_ms(L, req_idx, "low_speed_limit");
+    req.low_speed_time_s = http_lua_opt_ms(L, req_idx, "low_speed_time");
+    http_lua_read_headers(L, req_idx, &req, extra, n_extra);
 
     struct http_lua_call *call = calloc(1, sizeof *call);
     if (!call)
@@ -269,6 +285,13 @@ static int http_lua_request(lua_State *L)
     }
     struct task_wait wait = {http_lua_push, http_lua_wait_done, call};
     return task_yield(L, &wait);
+}
+
+static int http_lua_request(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_settop(L, 1);
+    return http_client_lua_request_with(L, 1, NULL, 0);
 }
 
 /* o2c.http.stats() -> {started=, finished=, failed=, cancelled=, active=,

@@ -11,4 +11,13 @@
 int luaopen_o2c_http(lua_State *L);
 void http_client_lua_attach(lua_State *L, struct http_client *client);
 
+/* What o2c.http.request(req) does for the request table at REQ_IDX (same
+ * checks, same yield, same results: `return http_client_lua_request_with(...)`
+ * from a C function running in a task), with the N EXTRA headers sent too,
+ * replacing any of the same name in req.headers.  They never enter a Lua
+ * value, so a secret can be sent without Lua code seeing it; they are copied
+ * before this returns. */
+int http_client_lua_request_with(lua_State *L, int req_idx, const struct http_header *extra,
+                                 size_t n);
+
 #endif

@@ -226,6 +226,8 @@ static int request_index_head(struct http_conn *c)
     if (url[0] != '/' || !target_chars_valid(url) ||
         (req->query && !target_chars_valid(req->query))) {
         c->err_status = 400;
+        c->err_message = "the request target is not a valid path: percent-encode it as UTF-8, "
+                         "without NUL (%00), spaces, control characters or broken %-escapes";
         return -1;
     }
     if (req->nheaders) {
@@ -496,6 +498,7 @@ static void conn_finish_exchange(struct http_conn *c)
     c->head_bytes = 0;
     c->err_status = 0;
     c->err_limit_bytes = 0;
+    c->err_message = NULL;
     c->idle_wait = true;
     http_conn_timer_arm(c, srv->cfg.idle_timeout_ms);
     conn_process(c);
@@ -557,7 +560,7 @@ static void conn_process(struct http_conn *c)
             if (status == 400)
                 log_msg(LOG_DEBUG, "http: bad request", "reason",
                         llhttp_get_error_reason(&c->parser), "remote", c->remote, NULL);
-            conn_fail(c, status, NULL, NULL);
+            conn_fail(c, status, NULL, c->err_message);
             return;
         }
         c->rpos += used;

@@ -78,8 +78,9 @@ struct http_conn {
     unsigned writes_pending;
     enum conn_state state;
     int handles_open;
-    int err_status;         /* set by a parser callback that refuses the request */
-    size_t err_limit_bytes; /* the size limit it passed (413, 431), for the error body */
+    int err_status;          /* set by a parser callback that refuses the request */
+    size_t err_limit_bytes;  /* the size limit it passed (413, 431), for the error body */
+    const char *err_message; /* static text saying why, or NULL for the status's */
     bool keep_alive;
     bool reading;
     bool doomed;                  /* a write failed synchronously: close from the timer */

@@ -1,8 +1,10 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include "host/utf8.h"
 #include "store/audit.h"
 #include "store/db_internal.h"
+#include "store/rowset.h"
 
 #define AUDIT_LIMIT_DEFAULT 1000
 #define AUDIT_LIMIT_MAX 10000
@@ -10,12 +12,14 @@
 static const char SQL_AUDIT_INSERT[] =
     "INSERT INTO audit_log (at, user_name, action, target, address, details)"
     " VALUES (?, ?, ?, ?, ?, ?)";
+/* Named for the Lua fields (rowset_lua.h); C reads them by position. */
+#define AUDIT_COLUMNS                                                                              \
+    "SELECT seq, at AS \"at:time\", user_name AS user, action, target, address,"                   \
+    " details AS \"details:json\" FROM audit_log"
 static const char SQL_AUDIT_QUERY[] =
-    "SELECT seq, at, user_name, action, target, address, details FROM audit_log"
-    " WHERE at >= ? AND seq > ? ORDER BY seq LIMIT ?";
+    AUDIT_COLUMNS " WHERE at >= ? AND seq > ? ORDER BY seq LIMIT ?";
 static const char SQL_AUDIT_QUERY_USER[] =
-    "SELECT seq, at, user_name, action, target, address, details FROM audit_log"
-    " WHERE user_name = ? AND at >= ? AND seq > ? ORDER BY seq LIMIT ?";
+    AUDIT_COLUMNS " WHERE user_name = ? AND at >= ? AND seq > ? ORDER BY seq LIMIT ?";
 
 int audit_append(struct db *db, const struct audit_event *ev, int64_t *seq)
 {
@@ -37,7 +41,7 @@ int audit_append(struct db *db, const struct audit_event *ev, int64_t *seq)
     return rc;
 }
 
-int audit_query(struct db *db, const struct audit_filter *f, audit_fn fn, void *ud)
+int audit_rows(struct db *db, const struct audit_filter *f, struct rowset *rs)
 {
     static const struct audit_filter all = {0};
     if (f == NULL)
@@ -54,24 +58,26 @@ int audit_query(struct db *db, const struct audit_filter *f, audit_fn fn, void *
     sqlite3_bind_int64(st, idx++, f->since_ms);
     sqlite3_bind_int64(st, idx++, f->after_seq);
     sqlite3_bind_int(st, idx, limit);
-    int step;
-    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-        struct audit_event ev = {
-            .seq = sqlite3_column_int64(st, 0),
-            .at = sqlite3_column_int64(st, 1),
-            .user = db_col_text(st, 2),
-            .action = db_col_text(st, 3),
-            .target = db_col_text(st, 4),
-            .address = db_col_text(st, 5),
-            .details = db_col_text(st, 6),
-        };
-        if (fn(ud, &ev) != 0) {
-            step = SQLITE_DONE;
+    return rowset_capture_sqlite(db, st, rs, "reading the audit log");
+}
+
+int audit_query(struct db *db, const struct audit_filter *f, audit_fn fn, void *ud)
+{
+    struct rowset rs;
+    rowset_init(&rs, 0);
+    int rc = audit_rows(db, f, &rs);
+    for (size_t i = 0; rc == STORE_OK && i < rs.nrows; i++) {
+        struct audit_event ev = {.seq = rowset_int(&rs, i, 0),
+                                 .at = rowset_int(&rs, i, 1),
+                                 .user = rowset_text(&rs, i, 2),
+                                 .action = rowset_text(&rs, i, 3),
+                                 .target = rowset_text(&rs, i, 4),
+                                 .address = rowset_text(&rs, i, 5),
+                                 .details = rowset_text(&rs, i, 6)};
+        if (fn(ud, &ev) != 0)
             break;
-        }
     }
-    int rc = step == SQLITE_DONE ? STORE_OK : db_sqlite_fail(db, "reading the audit log");
-    db_stmt_done(st);
+    rowset_free(&rs);
     return rc;
 }
 
@@ -101,19 +107,40 @@ static void audit_put_string(struct audit_out *o, const char *key, const char *s
         return;
     }
     audit_put(o, "\"", 1);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+    const unsigned char *p = (const unsigned char *)s;
+    for (size_t left = strlen(s), used; left > 0; p += used, left -= used) {
         char esc[8];
-        if (*p == '"' || *p == '\\') {
+        used = utf8_char_len(p, left);
+        if (used == 0) {
+            audit_put(o, UTF8_REPLACEMENT, 3);
+            used = 1;
+        } else if (*p == '"' || *p == '\\') {
             esc[0] = '\\';
             esc[1] = (char)*p;
             audit_put(o, esc, 2);
         } else if (*p < 0x20) {
             audit_put(o, esc, (size_t)snprintf(esc, sizeof esc, "\\u%04x", *p));
         } else {
-            audit_put(o, (const char *)p, 1);
+            audit_put(o, (const char *)p, used);
         }
     }
     audit_put(o, "\"", 1);
+}
+
+/* Appends JSON text S as it is, but each byte that does not begin a valid
+ * UTF-8 character (in a row stored before text was checked) as U+FFFD. */
+static void audit_put_json(struct audit_out *o, const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    for (size_t left = strlen(s), used; left > 0; p += used, left -= used) {
+        used = utf8_char_len(p, left);
+        if (used == 0) {
+            audit_put(o, UTF8_REPLACEMENT, 3);
+            used = 1;
+        } else {
+            audit_put(o, (const char *)p, used);
+        }
+    }
 }
 
 size_t audit_format_json(const struct audit_event *ev, char *buf, size_t cap)
@@ -132,7 +159,7 @@ size_t audit_format_json(const struct audit_event *ev, char *buf, size_t cap)
     /* details is JSON already: embedded as is. */
     audit_put(&o, ",\"details\":", 11);
     const char *details = ev->details && ev->details[0] ? ev->details : "null";
-    audit_put(&o, details, strlen(details));
+    audit_put_json(&o, details);
     audit_put(&o, "}", 1);
     return o.len;
 }

@@ -33,6 +33,11 @@ typedef int (*audit_fn)(void *ud, const struct audit_event *ev);
 /* Events in order of seq. */
 int audit_query(struct db *db, const struct audit_filter *filter, audit_fn fn, void *ud);
 
+/* The events of audit_query as rows {seq, at, user, action, target,
+ * address, details} of RS (rowset.h). */
+struct rowset;
+int audit_rows(struct db *db, const struct audit_filter *filter, struct rowset *rs);
+
 /* Writes EV as one JSON object (no newline) into BUF; truncated output is
  * still NUL-terminated.  Returns the length it needed (like snprintf). */
 size_t audit_format_json(const struct audit_event *ev, char *buf, size_t cap);

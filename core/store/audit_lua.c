@@ -11,7 +11,9 @@
 #include <string.h>
 #include "store/audit.h"
 #include "store/db_internal.h"
+#include "store/rowset_lua.h"
 #include "store/store_lua_internal.h"
+#include "store/store_lua_module.h"
 
 #define AUDIT_PAGE_DEFAULT 100
 #define AUDIT_PAGE_MAX 1000
@@ -22,14 +24,14 @@ static int store_audit_lua(lua_State *L)
     struct user actor;
     int rc = STORE_OK;
     int has_actor = store_lua_opt_actor(L, 1, s->db, &actor, &rc);
-    const char *action = luaL_checkstring(L, 2);
+    const char *action = store_lua_check_text(L, 2);
     const char *details = NULL;
     if (!lua_isnoneornil(L, 3)) {
         luaL_checktype(L, 3, LUA_TTABLE);
         details = store_lua_encode(L, 3, "audit details", NULL);
     }
-    const char *address = luaL_optstring(L, 4, NULL);
-    const char *target = luaL_optstring(L, 5, NULL);
+    const char *address = store_lua_opt_text(L, 4);
+    const char *target = store_lua_opt_text(L, 5);
     if (rc != STORE_OK)
         return store_lua_fail(L, s->db, rc);
     struct audit_event ev = {.user = has_actor ? store_lua_actor_name(&actor) : NULL,
@@ -42,60 +44,6 @@ static int store_audit_lua(lua_State *L)
         return store_lua_fail(L, s->db, rc);
     lua_pushinteger(L, seq);
     return 1;
-}
-
-struct audit_row {
-    struct audit_row *next;
-    struct audit_event ev;
-};
-
-struct audit_rows {
-    struct store_arena *arena;
-    struct audit_row *head, **tail;
-    int n;
-};
-
-static int copy_event(void *ud, const struct audit_event *ev)
-{
-    struct audit_rows *r = ud;
-    struct audit_row *row = store_arena_alloc(r->arena, sizeof *row);
-    if (row == NULL)
-        return 1;
-    row->next = NULL;
-    row->ev = *ev;
-    row->ev.user = store_arena_strdup(r->arena, ev->user);
-    row->ev.action = store_arena_strdup(r->arena, ev->action);
-    row->ev.target = store_arena_strdup(r->arena, ev->target);
-    row->ev.address = store_arena_strdup(r->arena, ev->address);
-    row->ev.details = store_arena_strdup(r->arena, ev->details);
-    *r->tail = row;
-    r->tail = &row->next;
-    r->n++;
-    return store_arena_oom(r->arena);
-}
-
-static void set_opt_string(lua_State *L, const char *key, const char *value)
-{
-    if (value == NULL)
-        return;
-    lua_pushstring(L, value);
-    lua_setfield(L, -2, key);
-}
-
-static void push_event(lua_State *L, const struct audit_event *ev)
-{
-    lua_createtable(L, 0, 9);
-    lua_pushinteger(L, ev->seq);
-    lua_setfield(L, -2, "seq");
-    store_lua_set_time(L, "at", ev->at);
-    set_opt_string(L, "user", ev->user);
-    set_opt_string(L, "action", ev->action);
-    set_opt_string(L, "target", ev->target);
-    set_opt_string(L, "address", ev->address);
-    if (ev->details && ev->details[0]) {
-        store_lua_decode(L, ev->details, strlen(ev->details));
-        lua_setfield(L, -2, "details");
-    }
 }
 
 static int64_t query_since(lua_State *L, int idx)
@@ -132,29 +80,17 @@ static int store_audit_query_lua(lua_State *L)
     if (limit > AUDIT_PAGE_MAX)
         limit = AUDIT_PAGE_MAX;
     f.limit = (int)limit + 1; /* one more tells whether there is a next page */
-    struct audit_rows rows = {.arena = store_arena_push(L)};
-    rows.tail = &rows.head;
-    int rc = audit_query(s->db, &f, copy_event, &rows);
-    if (rc == STORE_OK && store_arena_oom(rows.arena))
-        rc = db_fail(s->db, STORE_ERROR, "out of memory reading the audit log");
+    struct rowset *rs = rowset_lua_new(L, 0);
+    int rc = audit_rows(s->db, &f, rs);
     if (rc != STORE_OK)
         return store_lua_fail(L, s->db, rc);
     lua_createtable(L, 0, 2);
-    lua_createtable(L, rows.n, 0);
-    int i = 0;
-    int64_t last = 0;
-    for (struct audit_row *r = rows.head; r && i < limit; r = r->next) {
-        push_event(L, &r->ev);
-        lua_rawseti(L, -2, ++i);
-        last = r->ev.seq;
-    }
-    store_lua_mark_array(L, -1);
+    rowset_push_list(L, rs, (size_t)limit);
     lua_setfield(L, -2, "items");
-    if (rows.n > limit) {
-        lua_pushinteger(L, last);
+    if (rs->nrows > (size_t)limit) {
+        lua_pushinteger(L, (lua_Integer)rowset_int(rs, (size_t)limit - 1, 0));
         lua_setfield(L, -2, "next");
     }
-    store_arena_free(rows.arena);
     return 1;
 }
 

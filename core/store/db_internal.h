@@ -24,6 +24,12 @@ int db_sqlite_fail(struct db *db, const char *what);
 
 sqlite3 *db_conn(struct db *db);
 
+/* Steps ST (bound) to its end, copying every row into RS (rowset.h), then
+ * db_stmt_done.  STORE_OK, or the error while doing WHAT (STORE_ERROR when
+ * out of memory or past RS's budget). */
+struct rowset;
+int rowset_capture_sqlite(struct db *db, sqlite3_stmt *st, struct rowset *rs, const char *what);
+
 /* Binds S, or NULL when S is NULL. */
 int db_bind_text(sqlite3_stmt *st, int idx, const char *s);
 /* Copies column COL as text into BUF of CAP bytes ("" for NULL; truncates). */

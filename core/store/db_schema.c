@@ -158,10 +158,19 @@ static const char db_schema_v2[] = "ALTER TABLE report_sections ADD COLUMN title
                                    "ALTER TABLE report_sections ADD COLUMN depends TEXT;"
                                    "ALTER TABLE report_sections ADD COLUMN warning TEXT;";
 
+/* Version 3: login attempts in flight (store/throttle.h).  A row with an
+ * `attempt` id is a sign-in being verified, counted against the limit from
+ * its start; settling it clears the id (a failure) or deletes the row.  The
+ * rows of one attempt (by account, by address) share the id. */
+static const char db_schema_v3[] =
+    "ALTER TABLE login_failures ADD COLUMN attempt TEXT;"
+    "CREATE INDEX login_failures_attempt ON login_failures(attempt) WHERE attempt IS NOT NULL;";
+
 const char *const db_schema_migrations[] = {
     NULL, /* version 0: empty database */
     db_schema_v1,
     db_schema_v2,
+    db_schema_v3,
 };
 
 _Static_assert(sizeof db_schema_migrations / sizeof *db_schema_migrations == DB_SCHEMA_VERSION + 1,

@@ -1,7 +1,8 @@
 /* Thread-pool work for storage bindings (store_lua_work in
  * store_lua_internal.h): argon2id hashing and verifying, attachment files.
  *
- * Argon2 costs ~100 ms of CPU and 64 MiB per job.  Run unbounded on the
+ * Argon2 takes 19 MiB and tens of ms of CPU per job (password.c's limits
+ * since the move off libsodium's INTERACTIVE 64 MiB).  Run unbounded on the
  * libuv pool, 20 logins at once would take every core from the loop thread
  * and every pool thread from file reads, so "limited" jobs pass through a
  * FIFO: at most store_lua_hash_slots() on the pool, STORE_LUA_HASH_QUEUE
@@ -61,6 +62,11 @@ void store_lua_hash_load(int *running, int *queued)
 {
     *running = hash_gate.running;
     *queued = hash_gate.queued;
+}
+
+int store_lua_hash_full(void)
+{
+    return hash_gate.running >= store_lua_hash_slots() && hash_gate.queued >= STORE_LUA_HASH_QUEUE;
 }
 
 static void job_free(struct store_job *job)
@@ -169,8 +175,7 @@ int store_lua_work(lua_State *L, int limited, store_work_fn work, store_work_pus
         return luaL_error(L, "this o2c.store function waits for the thread pool, so it must run "
                              "in a task (not at top level or in a nested coroutine)");
     }
-    if (limited && hash_gate.running >= store_lua_hash_slots() &&
-        hash_gate.queued >= STORE_LUA_HASH_QUEUE) {
+    if (limited && store_lua_hash_full()) {
         release(data);
         return store_lua_failf(L, STORE_BUSY,
                                "too many password checks at once (%d running, %d waiting); "

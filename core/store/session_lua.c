@@ -4,6 +4,8 @@
  *       expires_at_ms=, idle_expires_at=, idle_expires_at_ms=}
  *     | nil, "wrong user name or password", "invalid"
  *     | nil, message, "refused", retry_after_s          (throttled)
+ *     | nil, message, "wait"        (other sign-ins hold the rest of the budget:
+ *                                    call again once one has finished)
  *     | nil, message, "busy"                            (hashing queue full)
  *   session.validate(token) -> user, info{expires_at, idle_expires_at, created_at, ..._ms}
  *     | nil                                             (unknown, expired, revoked, disabled)
@@ -12,15 +14,20 @@
  *
  * The user tables returned by login and validate are actors (store_lua.h).
  *
- * A login: throttle check (5 failures per account or per address in 15
- * minutes by default), the stored hash read on the loop, argon2id verify on
- * the pool (an unknown name is verified against the dummy hash, so both
- * answers are the same and take the same time), then on the loop: the
- * outcome recorded, the session created and the audit event written.  The
- * throttle is checked again after a correct password: guesses sent all at
- * once all pass the first check, but only those finishing before the
- * failures of the others reach the limit can succeed, so concurrency buys
- * an attacker at most the number of hashing slots in extra guesses. */
+ * A login: the attempt is reserved with the throttle first (5 failures or
+ * attempts in flight per account and per address in 15 minutes by default:
+ * store/throttle.h), so a refusal comes before anything about the password
+ * is looked at and depends on the budget alone; then the stored hash is
+ * read on the loop, argon2id verifies on the pool (an unknown name is
+ * verified against the dummy hash, so both answers are the same and take
+ * the same time), and on the loop the reservation is settled (a failure, or
+ * dropped with the account's failures on success) in the transaction that
+ * writes the audit event and the session.  An admitted guess is always
+ * answered truthfully: guesses sent all at once are admitted only while the
+ * budget has room (the others are told to wait, and api/session.lua queues
+ * them until an attempt settles), so concurrency buys an attacker no extra
+ * guesses, and no right password is ever refused after its verify.
+ * */
 #include <lauxlib.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -42,6 +49,7 @@ struct login_op {
     char user_id[UUID_STR_LEN]; /* "" for an unknown name */
     char hash[PASSWORD_HASH_MAX];
     char new_hash[PASSWORD_HASH_MAX]; /* the password under today's limits, or "" */
+    char attempt[UUID_STR_LEN];       /* the throttle's reservation (throttle.h) */
     char *password;
     size_t password_len;
     int match;
@@ -129,12 +137,21 @@ static int login_refused(lua_State *L, struct store_lua *s, const struct login_o
     return 4;
 }
 
+/* Pushes nil, message, "wait": nothing was tried (throttle_reserve). */
+static int login_wait(lua_State *L, struct store_lua *s)
+{
+    lua_pushnil(L);
+    lua_pushstring(L, db_errmsg(s->db));
+    lua_pushliteral(L, "wait");
+    return 3;
+}
+
 static int login_failed(lua_State *L, struct store_lua *s, const struct login_op *op,
                         const char *reason)
 {
     int rc = db_tx_begin(s->db);
     if (rc == STORE_OK) {
-        rc = throttle_record_failure(s->db, op->name, op_address(op));
+        rc = throttle_settle_failure(s->db, op->attempt);
         char details[64];
         snprintf(details, sizeof details, "{\"reason\":\"%s\"}", reason);
         if (rc == STORE_OK)
@@ -165,18 +182,12 @@ static int login_push(lua_State *co, void *data)
         return login_failed(co, s, op, "disabled");
     if (rc != STORE_OK)
         return store_lua_fail(co, s->db, rc);
-    int64_t retry = 0;
-    rc = throttle_check(s->db, &s->cfg.throttle, op->name, op_address(op), &retry);
-    if (rc == STORE_REFUSED)
-        return login_refused(co, s, op, retry);
-    if (rc != STORE_OK)
-        return store_lua_fail(co, s->db, rc);
 
     char token[SESSION_TOKEN_LEN + 1];
     struct session_info info;
     if ((rc = db_tx_begin(s->db)) != STORE_OK)
         return store_lua_fail(co, s->db, rc);
-    rc = throttle_record_success(s->db, op->name);
+    rc = throttle_settle_success(s->db, op->attempt, op->name);
     if (rc == STORE_OK && op->new_hash[0])
         rc = user_upgrade_hash(s->db, u.id, op->hash, op->new_hash);
     if (rc == STORE_OK)
@@ -197,13 +208,31 @@ static int login_push(lua_State *co, void *data)
     return 1;
 }
 
+/* The stored hash of OP's account into OP ("" for an unknown name: the
+ * dummy hash is verified instead).  On a storage error the reservation is
+ * dropped, since no verify follows. */
+static int login_read_hash(struct store_lua *s, struct login_op *op)
+{
+    struct user u;
+    int rc = op->name_valid ? user_password_hash(s->db, op->name, &u, op->hash) : STORE_NOT_FOUND;
+    if (rc == STORE_OK) {
+        memcpy(op->user_id, u.id, sizeof op->user_id);
+    } else if (rc == STORE_NOT_FOUND) {
+        op->hash[0] = '\0';
+        rc = STORE_OK;
+    } else {
+        throttle_release(s->db, op->attempt); /* keeps the read's message unless it fails too */
+    }
+    return rc;
+}
+
 /* session.login(username, password, address?) */
 static int session_login(lua_State *L)
 {
     size_t name_len, password_len;
     const char *name = luaL_checklstring(L, 1, &name_len);
     const char *password = luaL_checklstring(L, 2, &password_len);
-    const char *address = luaL_optstring(L, 3, NULL);
+    const char *address = store_lua_opt_text(L, 3);
     struct store_lua *s = store_lua_get(L);
     struct login_op *op = calloc(1, sizeof *op);
     if (op == NULL)
@@ -215,23 +244,6 @@ static int session_login(lua_State *L)
         snprintf(op->address, sizeof op->address, "%s", address);
         op->has_address = 1;
     }
-    int64_t retry = 0;
-    int rc = throttle_check(s->db, &s->cfg.throttle, op->name, op_address(op), &retry);
-    if (rc == STORE_OK) {
-        struct user u;
-        rc = op->name_valid ? user_password_hash(s->db, op->name, &u, op->hash) : STORE_NOT_FOUND;
-        if (rc == STORE_OK) {
-            memcpy(op->user_id, u.id, sizeof op->user_id);
-        } else if (rc == STORE_NOT_FOUND) {
-            op->hash[0] = '\0'; /* verified against the dummy hash */
-            rc = STORE_OK;
-        }
-    }
-    if (rc != STORE_OK) {
-        int n = rc == STORE_REFUSED ? login_refused(L, s, op, retry) : store_lua_fail(L, s->db, rc);
-        login_release(op);
-        return n;
-    }
     op->password_len = password_len + 1;
     op->password = malloc(op->password_len);
     if (op->password == NULL) {
@@ -239,6 +251,26 @@ static int session_login(lua_State *L)
         return luaL_error(L, "out of memory");
     }
     memcpy(op->password, password, password_len + 1);
+    int64_t retry = 0;
+    int rc =
+        throttle_reserve(s->db, &s->cfg.throttle, op->name, op_address(op), op->attempt, &retry);
+    if (rc == STORE_OK)
+        rc = login_read_hash(s, op);
+    /* A password holding a NUL never matches (C would verify only what comes
+     * before it); the dummy hash keeps the cost the same. */
+    if (rc == STORE_OK && memchr(password, '\0', password_len) != NULL)
+        op->hash[0] = '\0';
+    if (rc != STORE_OK) {
+        int n = rc == STORE_REFUSED    ? login_refused(L, s, op, retry)
+                : rc == STORE_CONFLICT ? login_wait(L, s)
+                                       : store_lua_fail(L, s->db, rc);
+        login_release(op);
+        return n;
+    }
+    /* Answered "busy" without a verify: the attempt costs nothing.  (Should
+     * dropping it fail, it counts as one failure: throttle.h.) */
+    if (store_lua_hash_full())
+        throttle_release(s->db, op->attempt);
     return store_lua_work(L, 1, login_work, login_push, login_release, op);
 }
 
@@ -269,8 +301,8 @@ static int session_validate_lua(lua_State *L)
 /* session.logout(token, address?) -> true | nil, message, code */
 static int session_logout(lua_State *L)
 {
-    const char *token = luaL_checkstring(L, 1);
-    const char *address = luaL_optstring(L, 2, NULL);
+    const char *token = store_lua_check_text(L, 1);
+    const char *address = store_lua_opt_text(L, 2);
     struct store_lua *s = store_lua_get(L);
     struct user u;
     int rc = session_validate(s->db, &s->cfg.sessions, token, &u, NULL);

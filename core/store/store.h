@@ -9,10 +9,10 @@
  *   same as what does not exist.  Background work (the job runner) passes
  *   authz_system_user().
  * - Bounded records (assessments, attachments) are copied into the caller's
- *   struct.  Records with unbounded text (answers, scores, sections) are
- *   handed to a callback; their strings are valid only during the call, and
- *   the callback must not call back into the store.  A callback returns 0 to
- *   go on, non-zero to stop.
+ *   struct.  Readers named ..._rows capture their records into a rowset
+ *   (rowset.h) whose columns are named for the fields o2c.store shows
+ *   (rowset_lua.h), so the Lua side needs no per-record code and no engine
+ *   is visible above this header.
  * - JSON values (answers, targets, scores, details) are opaque text here;
  *   the Lua side encodes and decodes them.
  * - Each function that changes data is one transaction (nested inside the
@@ -22,6 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "store/db.h"
+#include "store/rowset.h"
 #include "store/user.h"
 #include "store/uuid.h"
 
@@ -61,10 +62,12 @@ struct store_page {
     const char *before_id;
     int limit;
 };
-typedef int (*store_assessment_fn)(void *ud, const struct assessment *a);
-/* Live assessments ACTOR may see: its own, or all for an admin. */
-int store_assessment_list(struct db *db, const struct user *actor, const struct store_page *page,
-                          store_assessment_fn fn, void *ud);
+/* Assessment ID when not NULL (STORE_NOT_FOUND unless live and ACTOR may
+ * see it), else a PAGE of the live assessments ACTOR may see (its own, or
+ * all for an admin), as rows {id, type, client, owner, owner_name, targets,
+ * revision, created_at, updated_at}. */
+int store_assessment_rows(struct db *db, const struct user *actor, const char *id,
+                          const struct store_page *page, struct rowset *rs);
 int store_assessment_count(struct db *db, const struct user *actor, int64_t *count);
 
 /* Soft delete (kept until retention purges it).  STORE_NOT_FOUND when
@@ -88,18 +91,10 @@ int store_save_answers(struct db *db, const struct user *actor, const char *asse
                        int64_t base_revision, const struct answer_input *answers, size_t n,
                        int64_t *revision);
 
-struct answer {
-    const char *question_id;
-    const char *value_json;
-    const char *note;       /* NULL when none */
-    const char *updated_by; /* user name */
-    int64_t updated_at;
-    int64_t revision; /* the assessment revision that wrote this answer */
-};
-typedef int (*store_answer_fn)(void *ud, const struct answer *a);
-/* The current answers in question-id order. */
-int store_answers_get(struct db *db, const struct user *actor, const char *assessment_id,
-                      store_answer_fn fn, void *ud);
+/* The current answers in question-id order, as rows {question_id (the
+ * key), value, note, by, at, revision}. */
+int store_answer_rows(struct db *db, const struct user *actor, const char *assessment_id,
+                      struct rowset *rs);
 
 /* Score snapshots */
 
@@ -109,18 +104,10 @@ int store_answers_get(struct db *db, const struct user *actor, const char *asses
 int store_score_put(struct db *db, const char *assessment_id, int64_t revision,
                     const char *generation, const char *scores_json, char id[UUID_STR_LEN]);
 
-struct score_snapshot {
-    const char *id;
-    const char *assessment_id;
-    int64_t revision;
-    const char *generation;
-    const char *scores_json;
-    int64_t created_at;
-};
-typedef int (*store_score_fn)(void *ud, const struct score_snapshot *s);
-/* The most recent snapshot (STORE_NOT_FOUND when none). */
-int store_score_latest(struct db *db, const struct user *actor, const char *assessment_id,
-                       store_score_fn fn, void *ud);
+/* The most recent snapshot as one row {scores, generation, revision, at}
+ * (STORE_NOT_FOUND when none). */
+int store_score_rows(struct db *db, const struct user *actor, const char *assessment_id,
+                     struct rowset *rs);
 
 /* Generations: hash -> the exact script and KB sources, stored once */
 
@@ -129,8 +116,8 @@ int store_score_latest(struct db *db, const struct user *actor, const char *asse
  * content hash); the store does not recompute it. */
 int store_generation_put(struct db *db, const char *hash, const void *sources, size_t len,
                          int *created);
-typedef int (*store_blob_fn)(void *ud, const void *data, size_t len);
-int store_generation_get(struct db *db, const char *hash, store_blob_fn fn, void *ud);
+/* The sources of HASH as one row {sources} (STORE_NOT_FOUND when none). */
+int store_generation_rows(struct db *db, const char *hash, struct rowset *rs);
 int store_generation_exists(struct db *db, const char *hash);
 
 /* Reports, sections, jobs */
@@ -157,39 +144,18 @@ struct report_request {
 int store_report_create(struct db *db, const struct user *actor, const struct report_request *r,
                         char report_id[UUID_STR_LEN], char job_id[UUID_STR_LEN]);
 
-struct report {
-    const char *id;
-    const char *assessment_id;
-    int64_t revision;
-    const char *generation;
-    const char *requested_by; /* user name */
-    const char *status;       /* queued | running | done | failed */
-    const char *provider, *model;
-    int64_t created_at, updated_at, finished_at; /* finished_at 0 while running */
-};
-struct report_section {
-    const char *report_id;
-    const char *section_id;
-    int position;
-    const char *status; /* queued | running | retrying | done | failed */
-    int attempts;
-    const char *provider, *model;
-    int64_t tokens_in, tokens_out;
-    const char *error, *text;                                /* NULL when none */
-    int64_t created_at, updated_at, started_at, finished_at; /* 0 when not yet */
-    const char *title, *kind, *depends_json, *warning;       /* NULL when none */
-};
-typedef int (*store_report_fn)(void *ud, const struct report *r);
-typedef int (*store_section_fn)(void *ud, const struct report_section *s);
-
-/* The report (REPORT_FN) then its sections in order (SECTION_FN); either
- * callback may be NULL. */
-int store_report_get(struct db *db, const struct user *actor, const char *report_id,
-                     store_report_fn report_fn, store_section_fn section_fn, void *ud);
-
-/* Reports of an assessment, newest first (without sections). */
-int store_report_list(struct db *db, const struct user *actor, const char *assessment_id,
-                      store_report_fn fn, void *ud);
+/* The report as one row of REPORT {id, assessment_id, revision, status
+ * ("partial": failed with some sections done), provider, model, generation,
+ * requested_by, created_at, updated_at, finished_at} and, when SECTIONS is
+ * not NULL, its sections in order {id, title, kind, depends, position,
+ * status, attempts, provider, model, tokens_in, tokens_out, error, warning,
+ * text, started_at, finished_at}. */
+int store_report_rows(struct db *db, const struct user *actor, const char *report_id,
+                      struct rowset *report, struct rowset *sections);
+/* Reports of an assessment, newest first: the report row with
+ * sections_total, sections_done and sections_failed. */
+int store_report_list_rows(struct db *db, const struct user *actor, const char *assessment_id,
+                           struct rowset *rs);
 
 /* Usage of one LLM call, added to the section's totals. */
 struct section_usage {
@@ -230,18 +196,12 @@ int store_report_start(struct db *db, const char *report_id);
  * "failed"; ends its job the same way.  *STATUS (may be NULL) gets which. */
 int store_report_finish(struct db *db, const char *report_id, const char **status);
 
-struct job {
-    const char *id;
-    const char *kind; /* "report" */
-    const char *report_id;
-    const char *status; /* queued | running */
-    int attempts;
-    int64_t created_at, updated_at;
-};
-typedef int (*store_job_fn)(void *ud, const struct job *j);
 /* Jobs queued or running (running ones were cut short by a restart), oldest
- * first: what the runner resumes at start-up. */
-int store_jobs_unfinished(struct db *db, store_job_fn fn, void *ud);
+ * first, as rows {id, kind, report_id, status, attempts, created_at,
+ * updated_at}: what the runner resumes at start-up. */
+int store_jobs_unfinished(struct db *db, struct rowset *rs);
+/* Every unfinished job of the report: queued -> running, attempts + 1. */
+int store_report_jobs_start(struct db *db, const char *report_id);
 /* Queued -> running, attempts + 1. */
 int store_job_start(struct db *db, const char *job_id);
 
@@ -281,9 +241,11 @@ int store_attachment_put(struct db *db, const struct user *actor, const char *as
                          struct attachment *out);
 int store_attachment_get(struct db *db, const struct user *actor, const char *assessment_id,
                          const char *name, struct attachment *out);
-typedef int (*store_attachment_fn)(void *ud, const struct attachment *a);
-int store_attachment_list(struct db *db, const struct user *actor, const char *assessment_id,
-                          store_attachment_fn fn, void *ud);
+/* Attachment NAME (STORE_NOT_FOUND when none), or all of the assessment by
+ * name (NAME NULL), as rows {name, sha, media_type, size, created_by,
+ * created_at}. */
+int store_attachment_rows(struct db *db, const struct user *actor, const char *assessment_id,
+                          const char *name, struct rowset *rs);
 int store_attachment_count(struct db *db, const struct user *actor, const char *assessment_id,
                            int64_t *count);
 int store_attachment_delete(struct db *db, const struct user *actor, const char *assessment_id,

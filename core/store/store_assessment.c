@@ -2,11 +2,14 @@
 #include <stdio.h>
 #include <string.h>
 #include "store/authz.h"
+#include "store/rowset.h"
 #include "store/store_internal.h"
 
+/* Named for the Lua fields (rowset_lua.h); C reads them by position. */
 #define ASSESSMENT_COLUMNS                                                                         \
-    "a.id, a.type, a.client, a.owner_id, u.name, a.targets, a.revision, a.created_at,"             \
-    " a.updated_at"
+    "a.id, a.type, a.client, a.owner_id AS owner, u.name AS owner_name,"                           \
+    " a.targets AS \"targets:json\", a.revision, a.created_at AS \"created_at:time\","             \
+    " a.updated_at AS \"updated_at:time\""
 #define ASSESSMENT_FROM " FROM assessments a JOIN users u ON u.id = a.owner_id"
 #define PAGE_LIMIT_MAX 500
 
@@ -42,14 +45,16 @@ static const char SQL_ANSWER_UPSERT[] =
 static const char SQL_ANSWER_DELETE[] =
     "DELETE FROM answers WHERE assessment_id = ? AND question_id = ?";
 static const char SQL_ANSWERS_GET[] =
-    "SELECT a.question_id, a.value, a.note, u.name, a.updated_at, a.revision"
+    "SELECT a.question_id AS \"question_id:key\", a.value AS \"value:json\", a.note,"
+    " u.name AS \"by\", a.updated_at AS \"at:time\", a.revision"
     " FROM answers a JOIN users u ON u.id = a.updated_by"
     " WHERE a.assessment_id = ? ORDER BY a.question_id";
 static const char SQL_SCORE_INSERT[] =
     "INSERT INTO score_snapshots (id, assessment_id, revision, generation, scores, created_at)"
     " VALUES (?, ?, ?, ?, ?, ?)";
 static const char SQL_SCORE_LATEST[] =
-    "SELECT id, assessment_id, revision, generation, scores, created_at FROM score_snapshots"
+    "SELECT scores AS \"scores:json\", generation, revision, created_at AS \"at:time\","
+    " id AS \"id:omit\" FROM score_snapshots"
     " WHERE assessment_id = ? ORDER BY id DESC LIMIT 1";
 
 int store_text_ok(const char *s, size_t max)
@@ -67,17 +72,20 @@ static int store_type_ok(const char *type)
     return 1;
 }
 
-static void assessment_from_row(sqlite3_stmt *st, struct assessment *a)
+static void assessment_from_rowset(const struct rowset *rs, size_t row, struct assessment *a)
 {
-    db_col_copy(st, 0, a->id, sizeof a->id);
-    db_col_copy(st, 1, a->type, sizeof a->type);
-    db_col_copy(st, 2, a->client, sizeof a->client);
-    db_col_copy(st, 3, a->owner_id, sizeof a->owner_id);
-    db_col_copy(st, 4, a->owner_name, sizeof a->owner_name);
-    db_col_copy(st, 5, a->targets, sizeof a->targets);
-    a->revision = store_col_i64(st, 6);
-    a->created_at = store_col_i64(st, 7);
-    a->updated_at = store_col_i64(st, 8);
+    const char *text[6];
+    for (size_t col = 0; col < 6; col++)
+        text[col] = rowset_text(rs, row, col) ? rowset_text(rs, row, col) : "";
+    snprintf(a->id, sizeof a->id, "%s", text[0]);
+    snprintf(a->type, sizeof a->type, "%s", text[1]);
+    snprintf(a->client, sizeof a->client, "%s", text[2]);
+    snprintf(a->owner_id, sizeof a->owner_id, "%s", text[3]);
+    snprintf(a->owner_name, sizeof a->owner_name, "%s", text[4]);
+    snprintf(a->targets, sizeof a->targets, "%s", text[5]);
+    a->revision = rowset_int(rs, row, 6);
+    a->created_at = rowset_int(rs, row, 7);
+    a->updated_at = rowset_int(rs, row, 8);
     a->deleted_at = 0;
 }
 
@@ -148,30 +156,41 @@ int store_assessment_access(struct db *db, const struct user *actor, const char 
     return rc;
 }
 
-int store_assessment_get(struct db *db, const struct user *actor, const char *id,
-                         struct assessment *out)
+/* The live assessment ID into RS when ACTOR may see it. */
+static int assessment_row(struct db *db, const struct user *actor, const char *id,
+                          struct rowset *rs)
 {
     sqlite3_stmt *st = db_stmt(db, SQL_ASSESSMENT_GET);
     if (st == NULL)
         return STORE_ERROR;
     db_bind_text(st, 1, id);
-    int step = sqlite3_step(st), rc;
-    if (step == SQLITE_ROW) {
-        assessment_from_row(st, out);
-        rc = authz_can_access_assessment(actor, out) ? STORE_OK : assessment_not_found(db, id);
-    } else {
-        rc = step == SQLITE_DONE ? assessment_not_found(db, id)
-                                 : db_sqlite_fail(db, "reading an assessment");
-    }
-    db_stmt_done(st);
+    int rc = rowset_capture_sqlite(db, st, rs, "reading an assessment");
+    if (rc == STORE_OK && (rs->nrows == 0 || !authz_can_access_owner(actor, rowset_text(rs, 0, 3))))
+        rc = assessment_not_found(db, id);
     if (rc != STORE_OK)
-        memset(out, 0, sizeof *out);
+        rowset_free(rs);
     return rc;
 }
 
-int store_assessment_list(struct db *db, const struct user *actor, const struct store_page *page,
-                          store_assessment_fn fn, void *ud)
+int store_assessment_get(struct db *db, const struct user *actor, const char *id,
+                         struct assessment *out)
 {
+    struct rowset rs;
+    rowset_init(&rs, 0);
+    int rc = assessment_row(db, actor, id, &rs);
+    if (rc == STORE_OK)
+        assessment_from_rowset(&rs, 0, out);
+    else
+        memset(out, 0, sizeof *out);
+    rowset_free(&rs);
+    return rc;
+}
+
+int store_assessment_rows(struct db *db, const struct user *actor, const char *id,
+                          const struct store_page *page, struct rowset *rs)
+{
+    if (id)
+        return assessment_row(db, actor, id, rs);
     const char *owner = authz_list_owner(actor);
     const char *cursor = page && page->before_id ? page->before_id : "~";
     int limit = page && page->limit > 0 ? page->limit : 50;
@@ -185,18 +204,7 @@ int store_assessment_list(struct db *db, const struct user *actor, const struct 
         db_bind_text(st, idx++, owner);
     db_bind_text(st, idx++, cursor);
     sqlite3_bind_int(st, idx, limit);
-    int step;
-    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-        struct assessment a;
-        assessment_from_row(st, &a);
-        if (fn(ud, &a) != 0) {
-            step = SQLITE_DONE;
-            break;
-        }
-    }
-    int rc = step == SQLITE_DONE ? STORE_OK : db_sqlite_fail(db, "listing assessments");
-    db_stmt_done(st);
-    return rc;
+    return rowset_capture_sqlite(db, st, rs, "listing assessments");
 }
 
 int store_assessment_count(struct db *db, const struct user *actor, int64_t *count)
@@ -341,8 +349,8 @@ int store_save_answers(struct db *db, const struct user *actor, const char *asse
     return rc;
 }
 
-int store_answers_get(struct db *db, const struct user *actor, const char *assessment_id,
-                      store_answer_fn fn, void *ud)
+int store_answer_rows(struct db *db, const struct user *actor, const char *assessment_id,
+                      struct rowset *rs)
 {
     int rc = store_assessment_access(db, actor, assessment_id, NULL);
     if (rc != STORE_OK)
@@ -351,24 +359,7 @@ int store_answers_get(struct db *db, const struct user *actor, const char *asses
     if (st == NULL)
         return STORE_ERROR;
     db_bind_text(st, 1, assessment_id);
-    int step;
-    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-        struct answer a = {
-            .question_id = db_col_text(st, 0),
-            .value_json = db_col_text(st, 1),
-            .note = db_col_text(st, 2),
-            .updated_by = db_col_text(st, 3),
-            .updated_at = store_col_i64(st, 4),
-            .revision = store_col_i64(st, 5),
-        };
-        if (fn(ud, &a) != 0) {
-            step = SQLITE_DONE;
-            break;
-        }
-    }
-    rc = step == SQLITE_DONE ? STORE_OK : db_sqlite_fail(db, "reading answers");
-    db_stmt_done(st);
-    return rc;
+    return rowset_capture_sqlite(db, st, rs, "reading answers");
 }
 
 /* Score snapshots */
@@ -400,8 +391,8 @@ int store_score_put(struct db *db, const char *assessment_id, int64_t revision,
     return rc;
 }
 
-int store_score_latest(struct db *db, const struct user *actor, const char *assessment_id,
-                       store_score_fn fn, void *ud)
+int store_score_rows(struct db *db, const struct user *actor, const char *assessment_id,
+                     struct rowset *rs)
 {
     int rc = store_assessment_access(db, actor, assessment_id, NULL);
     if (rc != STORE_OK)
@@ -410,23 +401,8 @@ int store_score_latest(struct db *db, const struct user *actor, const char *asse
     if (st == NULL)
         return STORE_ERROR;
     db_bind_text(st, 1, assessment_id);
-    int step = sqlite3_step(st);
-    if (step == SQLITE_ROW) {
-        struct score_snapshot s = {
-            .id = db_col_text(st, 0),
-            .assessment_id = db_col_text(st, 1),
-            .revision = store_col_i64(st, 2),
-            .generation = db_col_text(st, 3),
-            .scores_json = db_col_text(st, 4),
-            .created_at = store_col_i64(st, 5),
-        };
-        fn(ud, &s);
-        rc = STORE_OK;
-    } else if (step == SQLITE_DONE) {
+    rc = rowset_capture_sqlite(db, st, rs, "reading scores");
+    if (rc == STORE_OK && rs->nrows == 0)
         rc = db_fail(db, STORE_NOT_FOUND, "no scores stored for assessment %.40s", assessment_id);
-    } else {
-        rc = db_sqlite_fail(db, "reading scores");
-    }
-    db_stmt_done(st);
     return rc;
 }

@@ -19,36 +19,28 @@
  * created_at, updated_at (+ _ms)}.  What the actor may not see is
  * "not_found".  Each change and its audit event are one transaction. */
 #include <lauxlib.h>
-#include <stdlib.h>
 #include <string.h>
 #include "store/db_internal.h"
 #include "store/store.h"
+#include "store/rowset_lua.h"
 #include "store/store_lua_internal.h"
+#include "store/store_lua_module.h"
 #include "store/uuid.h"
 
 #define LIST_LIMIT_DEFAULT 50
 #define LIST_LIMIT_MAX 200
 #define ANSWERS_SAVE_MAX 2000
 
-static void push_assessment(lua_State *L, const struct assessment *a)
+/* Reads assessment ID (as ACTOR) and pushes it, or nil, message, code. */
+static int assessment_read_push(lua_State *L, struct db *db, const struct user *actor,
+                                const char *id)
 {
-    lua_createtable(L, 0, 12);
-    lua_pushstring(L, a->id);
-    lua_setfield(L, -2, "id");
-    lua_pushstring(L, a->type);
-    lua_setfield(L, -2, "type");
-    lua_pushstring(L, a->client);
-    lua_setfield(L, -2, "client");
-    lua_pushstring(L, a->owner_id);
-    lua_setfield(L, -2, "owner");
-    lua_pushstring(L, a->owner_name);
-    lua_setfield(L, -2, "owner_name");
-    store_lua_decode(L, a->targets, strlen(a->targets));
-    lua_setfield(L, -2, "targets");
-    lua_pushinteger(L, a->revision);
-    lua_setfield(L, -2, "revision");
-    store_lua_set_time(L, "created_at", a->created_at);
-    store_lua_set_time(L, "updated_at", a->updated_at);
+    struct rowset *rs = rowset_lua_new(L, 0);
+    int rc = store_assessment_rows(db, actor, id, NULL, rs);
+    if (rc != STORE_OK)
+        return store_lua_fail(L, db, rc);
+    rowset_push_row(L, rs, 0);
+    return 1;
 }
 
 /* The actor at 1 and a syntactically valid assessment id at IDX: STORE_OK,
@@ -57,7 +49,7 @@ static int actor_and_id(lua_State *L, struct store_lua *s, int idx, struct user 
                         const char **id)
 {
     int rc = store_lua_actor(L, 1, s->db, actor);
-    *id = luaL_checkstring(L, idx);
+    *id = store_lua_check_text(L, idx);
     if (rc == STORE_OK && !uuid_is_v7(*id))
         rc = db_fail(s->db, STORE_NOT_FOUND, "no assessment %.40s", *id);
     return rc;
@@ -93,8 +85,7 @@ static int store_assessment_create_lua(lua_State *L)
         rc = store_lua_audit(s->db, &actor, "assessment.created", a.id, NULL, details);
     if ((rc = store_lua_tx_end(s->db, rc)) != STORE_OK)
         return store_lua_fail(L, s->db, rc);
-    push_assessment(L, &a);
-    return 1;
+    return assessment_read_push(L, s->db, &actor, a.id);
 }
 
 static int store_assessment_get_lua(lua_State *L)
@@ -102,27 +93,10 @@ static int store_assessment_get_lua(lua_State *L)
     struct store_lua *s = store_lua_get(L);
     struct user actor;
     const char *id;
-    struct assessment a;
     int rc = actor_and_id(L, s, 2, &actor, &id);
-    if (rc == STORE_OK)
-        rc = store_assessment_get(s->db, &actor, id, &a);
     if (rc != STORE_OK)
         return store_lua_fail(L, s->db, rc);
-    push_assessment(L, &a);
-    return 1;
-}
-
-struct assessment_page {
-    struct assessment *items;
-    size_t n, cap;
-};
-
-static int collect_assessment(void *ud, const struct assessment *a)
-{
-    struct assessment_page *p = ud;
-    if (p->n < p->cap)
-        p->items[p->n++] = *a;
-    return p->n == p->cap;
+    return assessment_read_push(L, s->db, &actor, id);
 }
 
 /* store.assessment_list(actor, {limit=, after=}) -> {items=, next=}: newest
@@ -147,25 +121,16 @@ static int store_assessment_list_lua(lua_State *L)
         return store_lua_fail(L, s->db, rc);
     if (after && !uuid_is_v7(after))
         return store_lua_failf(L, STORE_INVALID, "after must be an assessment id from 'next'");
-    /* One more than asked tells whether another page exists.  The buffer is
-     * a userdata, so a Lua error while pushing frees it. */
-    struct assessment_page page = {.cap = (size_t)limit + 1};
-    page.items = lua_newuserdatauv(L, page.cap * sizeof *page.items, 0);
-    struct store_page sp = {.before_id = after, .limit = (int)limit + 1};
-    rc = store_assessment_list(s->db, &actor, &sp, collect_assessment, &page);
-    if (rc != STORE_OK)
+    /* One more than asked tells whether another page exists. */
+    struct rowset *rs = rowset_lua_new(L, 0);
+    struct store_page page = {.before_id = after, .limit = (int)limit + 1};
+    if ((rc = store_assessment_rows(s->db, &actor, NULL, &page, rs)) != STORE_OK)
         return store_lua_fail(L, s->db, rc);
-    size_t shown = page.n > (size_t)limit ? (size_t)limit : page.n;
     lua_createtable(L, 0, 2);
-    lua_createtable(L, (int)shown, 0);
-    for (size_t i = 0; i < shown; i++) {
-        push_assessment(L, &page.items[i]);
-        lua_rawseti(L, -2, (lua_Integer)i + 1);
-    }
-    store_lua_mark_array(L, -1);
+    rowset_push_list(L, rs, (size_t)limit);
     lua_setfield(L, -2, "items");
-    if (page.n > (size_t)limit) {
-        lua_pushstring(L, page.items[shown - 1].id);
+    if (rs->nrows > (size_t)limit) {
+        lua_pushstring(L, rowset_text(rs, (size_t)limit - 1, 0));
         lua_setfield(L, -2, "next");
     }
     return 1;
@@ -192,71 +157,18 @@ static int store_assessment_delete_lua(lua_State *L)
 
 /* Answers */
 
-struct answer_row {
-    struct answer_row *next;
-    char *question_id, *value_json, *note, *updated_by;
-    int64_t updated_at, revision;
-};
-
-struct answer_rows {
-    struct store_arena *arena;
-    struct answer_row *head, **tail;
-};
-
-static int copy_answer(void *ud, const struct answer *a)
-{
-    struct answer_rows *r = ud;
-    struct answer_row *row = store_arena_alloc(r->arena, sizeof *row);
-    if (row == NULL)
-        return 1;
-    *row = (struct answer_row){.question_id = store_arena_strdup(r->arena, a->question_id),
-                               .value_json = store_arena_strdup(r->arena, a->value_json),
-                               .note = store_arena_strdup(r->arena, a->note),
-                               .updated_by = store_arena_strdup(r->arena, a->updated_by),
-                               .updated_at = a->updated_at,
-                               .revision = a->revision};
-    *r->tail = row;
-    r->tail = &row->next;
-    return store_arena_oom(r->arena);
-}
-
-static void push_answer(lua_State *L, const struct answer_row *a)
-{
-    lua_createtable(L, 0, 6);
-    store_lua_decode(L, a->value_json, strlen(a->value_json));
-    lua_setfield(L, -2, "value");
-    if (a->note) {
-        lua_pushstring(L, a->note);
-        lua_setfield(L, -2, "note");
-    }
-    lua_pushstring(L, a->updated_by);
-    lua_setfield(L, -2, "by");
-    store_lua_set_time(L, "at", a->updated_at);
-    lua_pushinteger(L, a->revision);
-    lua_setfield(L, -2, "revision");
-}
-
 static int store_answers_get_lua(lua_State *L)
 {
     struct store_lua *s = store_lua_get(L);
     struct user actor;
     const char *id;
     int rc = actor_and_id(L, s, 2, &actor, &id);
+    struct rowset *rs = rowset_lua_new(L, 0);
+    if (rc == STORE_OK)
+        rc = store_answer_rows(s->db, &actor, id, rs);
     if (rc != STORE_OK)
         return store_lua_fail(L, s->db, rc);
-    struct answer_rows rows = {.arena = store_arena_push(L)};
-    rows.tail = &rows.head;
-    rc = store_answers_get(s->db, &actor, id, copy_answer, &rows);
-    if (rc == STORE_OK && store_arena_oom(rows.arena))
-        rc = db_fail(s->db, STORE_ERROR, "out of memory reading answers");
-    if (rc != STORE_OK)
-        return store_lua_fail(L, s->db, rc);
-    lua_newtable(L);
-    for (struct answer_row *a = rows.head; a; a = a->next) {
-        push_answer(L, a);
-        lua_setfield(L, -2, a->question_id);
-    }
-    store_arena_free(rows.arena);
+    rowset_push_map(L, rs);
     return 1;
 }
 
@@ -274,7 +186,10 @@ static size_t read_changes(lua_State *L, int idx, int anchor, int qids, struct a
                        luaL_typename(L, -2));
         if (n == cap)
             luaL_error(L, "answers_save: more than %d answers in one save", ANSWERS_SAVE_MAX);
-        const char *qid = lua_tostring(L, -2);
+        size_t qid_len;
+        const char *qid = lua_tolstring(L, -2, &qid_len);
+        if (memchr(qid, '\0', qid_len) != NULL)
+            luaL_error(L, "answers_save: a question id holds a NUL byte");
         struct answer_input *a = &in[n++];
         a->question_id = qid;
         lua_pushvalue(L, -2);
@@ -358,7 +273,7 @@ static int store_score_put_lua(lua_State *L)
     struct user actor;
     const char *id;
     int rc = actor_and_id(L, s, 2, &actor, &id);
-    const char *generation = luaL_checkstring(L, 3);
+    const char *generation = store_lua_check_text(L, 3);
     const char *scores; /* a table, or JSON text a generation encoded (score_json) */
     if (lua_type(L, 4) == LUA_TSTRING) {
         scores = lua_tostring(L, 4);
@@ -382,53 +297,36 @@ static int store_score_put_lua(lua_State *L)
     return 1;
 }
 
-struct score_copy {
-    struct store_arena *arena;
-    char *scores, *generation;
-    int64_t revision, at;
-};
-
-static int copy_score(void *ud, const struct score_snapshot *snap)
-{
-    struct score_copy *c = ud;
-    c->scores = store_arena_strdup(c->arena, snap->scores_json);
-    c->generation = store_arena_strdup(c->arena, snap->generation);
-    c->revision = snap->revision;
-    c->at = snap->created_at;
-    return 0;
-}
-
 static int store_score_latest_lua(lua_State *L)
 {
     struct store_lua *s = store_lua_get(L);
     struct user actor;
     const char *id;
     int rc = actor_and_id(L, s, 2, &actor, &id);
-    struct score_copy c = {.arena = store_arena_push(L)};
+    struct rowset *rs = rowset_lua_new(L, 0);
     if (rc == STORE_OK)
-        rc = store_score_latest(s->db, &actor, id, copy_score, &c);
-    if (rc == STORE_OK && store_arena_oom(c.arena))
-        rc = db_fail(s->db, STORE_ERROR, "out of memory reading scores");
+        rc = store_score_rows(s->db, &actor, id, rs);
     if (rc != STORE_OK)
         return store_lua_fail(L, s->db, rc);
-    lua_createtable(L, 0, 5);
-    store_lua_decode(L, c.scores, strlen(c.scores));
-    lua_setfield(L, -2, "scores");
-    lua_pushstring(L, c.generation);
-    lua_setfield(L, -2, "generation");
-    lua_pushinteger(L, c.revision);
-    lua_setfield(L, -2, "revision");
-    store_lua_set_time(L, "at", c.at);
-    store_arena_free(c.arena);
+    rowset_push_row(L, rs, 0);
     return 1;
 }
 
 /* Generations */
 
+/* Copies the string KEY of the source table below the new one, whole: a
+ * script's text is kept exactly, whatever bytes it holds. */
+static void copy_source_field(lua_State *L, const char *key)
+{
+    if (lua_getfield(L, -2, key) != LUA_TSTRING)
+        luaL_error(L, "field '%s' must be a string (got %s)", key, luaL_typename(L, -1));
+    lua_setfield(L, -2, key);
+}
+
 static int store_generation_put_lua(lua_State *L)
 {
     struct store_lua *s = store_lua_get(L);
-    const char *hash = luaL_checkstring(L, 1);
+    const char *hash = store_lua_check_text(L, 1);
     luaL_checktype(L, 2, LUA_TTABLE);
     int created = 0;
     if (store_generation_exists(s->db, hash)) {
@@ -443,10 +341,8 @@ static int store_generation_put_lua(lua_State *L)
         lua_rawgeti(L, 2, i);
         luaL_argcheck(L, lua_istable(L, -1), 2, "sources must be a list of {path=, text=}");
         lua_createtable(L, 0, 2);
-        lua_pushstring(L, store_lua_field_string(L, -2, "path", 1, NULL));
-        lua_setfield(L, -2, "path");
-        lua_pushstring(L, store_lua_field_string(L, -2, "text", 1, NULL));
-        lua_setfield(L, -2, "text");
+        copy_source_field(L, "path");
+        copy_source_field(L, "text");
         lua_rawseti(L, -3, i);
         lua_pop(L, 1);
     }
@@ -464,35 +360,20 @@ static int store_generation_put_lua(lua_State *L)
 static int store_generation_exists_lua(lua_State *L)
 {
     struct store_lua *s = store_lua_get(L);
-    lua_pushboolean(L, store_generation_exists(s->db, luaL_checkstring(L, 1)));
+    lua_pushboolean(L, store_generation_exists(s->db, store_lua_check_text(L, 1)));
     return 1;
-}
-
-struct blob_copy {
-    struct store_arena *arena;
-    char *data;
-    size_t len;
-};
-
-static int copy_blob(void *ud, const void *data, size_t len)
-{
-    struct blob_copy *b = ud;
-    b->data = store_arena_memdup(b->arena, data, len);
-    b->len = len;
-    return 0;
 }
 
 static int store_generation_get_lua(lua_State *L)
 {
     struct store_lua *s = store_lua_get(L);
-    struct blob_copy b = {.arena = store_arena_push(L)};
-    int rc = store_generation_get(s->db, luaL_checkstring(L, 1), copy_blob, &b);
-    if (rc == STORE_OK && store_arena_oom(b.arena))
-        rc = db_fail(s->db, STORE_ERROR, "out of memory reading a generation");
+    const char *hash = store_lua_check_text(L, 1);
+    struct rowset *rs = rowset_lua_new(L, 0);
+    int rc = store_generation_rows(s->db, hash, rs);
     if (rc != STORE_OK)
         return store_lua_fail(L, s->db, rc);
-    store_lua_decode(L, b.data, b.len);
-    store_arena_free(b.arena);
+    const struct rowset_value *sources = rowset_value(rs, 0, 0);
+    store_lua_decode(L, sources->bytes, sources->len);
     return 1;
 }
 

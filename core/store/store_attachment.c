@@ -6,13 +6,16 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "store/rowset.h"
 #include "store/store_internal.h"
 
 #define ATTACHMENT_DIR "attachments"
 #define ATTACHMENT_TMP_PREFIX ".tmp-"
 
+/* Named for the Lua fields (rowset_lua.h); C reads them by position. */
 #define ATTACHMENT_COLUMNS                                                                         \
-    "a.assessment_id, a.name, a.content_hash, a.media_type, a.size, u.name, a.created_at"
+    "a.assessment_id AS \"assessment_id:omit\", a.name, a.content_hash AS sha, a.media_type,"      \
+    " a.size, u.name AS created_by, a.created_at AS \"created_at:time\""
 #define ATTACHMENT_FROM " FROM attachments a JOIN users u ON u.id = a.created_by"
 
 static const char SQL_ATTACHMENT_UPSERT[] =
@@ -135,15 +138,19 @@ int store_blob_write(struct db *db, const void *data, size_t len, char hash[STOR
     return STORE_OK;
 }
 
-static void attachment_from_row(sqlite3_stmt *st, struct attachment *a)
+static void attachment_from_rowset(const struct rowset *rs, struct attachment *a)
 {
-    db_col_copy(st, 0, a->assessment_id, sizeof a->assessment_id);
-    db_col_copy(st, 1, a->name, sizeof a->name);
-    db_col_copy(st, 2, a->content_hash, sizeof a->content_hash);
-    db_col_copy(st, 3, a->media_type, sizeof a->media_type);
-    a->size = store_col_i64(st, 4);
-    db_col_copy(st, 5, a->created_by, sizeof a->created_by);
-    a->created_at = store_col_i64(st, 6);
+    char *fields[] = {a->assessment_id, a->name, a->content_hash,
+                      a->media_type,    NULL,    a->created_by};
+    size_t caps[] = {
+        sizeof a->assessment_id, sizeof a->name, sizeof a->content_hash, sizeof a->media_type, 0,
+        sizeof a->created_by};
+    for (size_t col = 0; col < 6; col++)
+        if (fields[col])
+            snprintf(fields[col], caps[col], "%s",
+                     rowset_text(rs, 0, col) ? rowset_text(rs, 0, col) : "");
+    a->size = rowset_int(rs, 0, 4);
+    a->created_at = rowset_int(rs, 0, 6);
 }
 
 static int attachment_name_ok(const char *name)
@@ -192,49 +199,34 @@ int store_attachment_put(struct db *db, const struct user *actor, const char *as
     return db_tx_commit(db);
 }
 
-int store_attachment_get(struct db *db, const struct user *actor, const char *assessment_id,
-                         const char *name, struct attachment *out)
+int store_attachment_rows(struct db *db, const struct user *actor, const char *assessment_id,
+                          const char *name, struct rowset *rs)
 {
     int rc = store_assessment_access(db, actor, assessment_id, NULL);
     if (rc != STORE_OK)
         return rc;
-    sqlite3_stmt *st = db_stmt(db, SQL_ATTACHMENT_GET);
+    sqlite3_stmt *st = db_stmt(db, name ? SQL_ATTACHMENT_GET : SQL_ATTACHMENT_LIST);
     if (st == NULL)
         return STORE_ERROR;
     db_bind_text(st, 1, assessment_id);
-    db_bind_text(st, 2, name);
-    int step = sqlite3_step(st);
-    if (step == SQLITE_ROW)
-        attachment_from_row(st, out);
-    else if (step == SQLITE_DONE)
-        rc = db_fail(db, STORE_NOT_FOUND, "no attachment %.128s", name ? name : "");
-    else
-        rc = db_sqlite_fail(db, "reading an attachment");
-    db_stmt_done(st);
+    if (name)
+        db_bind_text(st, 2, name);
+    rc = rowset_capture_sqlite(db, st, rs, name ? "reading an attachment" : "listing attachments");
+    if (rc == STORE_OK && name && rs->nrows == 0)
+        rc = db_fail(db, STORE_NOT_FOUND, "no attachment %.128s", name);
     return rc;
 }
 
-int store_attachment_list(struct db *db, const struct user *actor, const char *assessment_id,
-                          store_attachment_fn fn, void *ud)
+int store_attachment_get(struct db *db, const struct user *actor, const char *assessment_id,
+                         const char *name, struct attachment *out)
 {
-    int rc = store_assessment_access(db, actor, assessment_id, NULL);
-    if (rc != STORE_OK)
-        return rc;
-    sqlite3_stmt *st = db_stmt(db, SQL_ATTACHMENT_LIST);
-    if (st == NULL)
-        return STORE_ERROR;
-    db_bind_text(st, 1, assessment_id);
-    int step;
-    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-        struct attachment a;
-        attachment_from_row(st, &a);
-        if (fn(ud, &a) != 0) {
-            step = SQLITE_DONE;
-            break;
-        }
-    }
-    rc = step == SQLITE_DONE ? STORE_OK : db_sqlite_fail(db, "listing attachments");
-    db_stmt_done(st);
+    struct rowset rs;
+    rowset_init(&rs, 0);
+    int rc = name ? store_attachment_rows(db, actor, assessment_id, name, &rs)
+                  : db_fail(db, STORE_NOT_FOUND, "no attachment (no name given)");
+    if (rc == STORE_OK)
+        attachment_from_rowset(&rs, out);
+    rowset_free(&rs);
     return rc;
 }
 

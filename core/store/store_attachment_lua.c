@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <lauxlib.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,23 +24,21 @@
 #include <unistd.h>
 #include "store/db_internal.h"
 #include "store/store.h"
+#include "store/rowset_lua.h"
 #include "store/store_lua_internal.h"
+#include "store/store_lua_module.h"
 #include "store/uuid.h"
 
-static void push_meta(lua_State *L, const struct attachment *a)
+/* Reads the meta of attachment NAME into RS and pushes it, or nil,
+ * message, code (RS: a rowset_lua_new on the stack). */
+static int meta_read_push(lua_State *L, struct db *db, const struct user *actor, const char *id,
+                          const char *name, struct rowset *rs)
 {
-    lua_createtable(L, 0, 7);
-    lua_pushstring(L, a->name);
-    lua_setfield(L, -2, "name");
-    lua_pushstring(L, a->media_type);
-    lua_setfield(L, -2, "media_type");
-    lua_pushinteger(L, a->size);
-    lua_setfield(L, -2, "size");
-    lua_pushstring(L, a->content_hash);
-    lua_setfield(L, -2, "sha");
-    lua_pushstring(L, a->created_by);
-    lua_setfield(L, -2, "created_by");
-    store_lua_set_time(L, "created_at", a->created_at);
+    int rc = store_attachment_rows(db, actor, id, name, rs);
+    if (rc != STORE_OK)
+        return store_lua_fail(L, db, rc);
+    rowset_push_row(L, rs, 0);
+    return 1;
 }
 
 /* STORE_OK when ACTOR may add NAME to assessment ID without passing LIMIT
@@ -107,27 +106,26 @@ static int put_push(lua_State *co, void *data)
     lua_pushinteger(co, (lua_Integer)op->len);
     lua_setfield(co, -2, "size");
     const char *details = store_lua_encode(co, -1, "audit details", NULL);
-    struct attachment a;
+    struct rowset *rs = rowset_lua_new(co, 0);
     int rc = db_tx_begin(s->db);
     if (rc != STORE_OK)
         return store_lua_fail(co, s->db, rc);
     rc = attachment_room(s->db, &op->actor, op->id, op->name, s->cfg.attachments_per_assessment);
     if (rc == STORE_OK)
         rc = store_attachment_put(s->db, &op->actor, op->id, op->name, op->media_type, op->hash,
-                                  (int64_t)op->len, &a);
+                                  (int64_t)op->len, NULL);
     if (rc == STORE_OK)
         rc = store_lua_audit(s->db, &op->actor, "attachment.added", op->id, NULL, details);
     if ((rc = store_lua_tx_end(s->db, rc)) != STORE_OK)
         return store_lua_fail(co, s->db, rc);
-    push_meta(co, &a);
-    return 1;
+    return meta_read_push(co, s->db, &op->actor, op->id, op->name, rs);
 }
 
 /* The actor at 1 and a plausible assessment id at 2. */
 static int actor_and_id(lua_State *L, struct store_lua *s, struct user *actor, const char **id)
 {
     int rc = store_lua_actor(L, 1, s->db, actor);
-    *id = luaL_checkstring(L, 2);
+    *id = store_lua_check_text(L, 2);
     if (rc == STORE_OK && !uuid_is_v7(*id))
         rc = db_fail(s->db, STORE_NOT_FOUND, "no assessment %.40s", *id);
     return rc;
@@ -175,22 +173,26 @@ static int store_attachment_put_lua(lua_State *L)
     return store_lua_work(L, 0, put_work, put_push, put_release, op);
 }
 
-/* Reads the file of A into a new userdata; STORE_OK or STORE_ERROR. */
-static int read_blob(lua_State *L, struct db *db, const struct attachment *a)
+/* Reads the file of the attachment in RS into a new userdata; STORE_OK or
+ * STORE_ERROR. */
+static int read_blob(lua_State *L, struct db *db, const struct rowset *rs, size_t *size)
 {
+    const char *name = rowset_text(rs, 0, (size_t)rowset_column(rs, "name"));
+    int64_t stored = rowset_int(rs, 0, (size_t)rowset_column(rs, "size"));
     char path[4200];
-    int rc = store_blob_path(db, a->content_hash, path, sizeof path);
+    int rc = store_blob_path(db, rowset_text(rs, 0, (size_t)rowset_column(rs, "sha")), path,
+                             sizeof path);
     if (rc != STORE_OK)
         return rc;
-    size_t size = (size_t)a->size;
-    char *buf = lua_newuserdatauv(L, size ? size : 1, 0); /* may raise: nothing open yet */
+    *size = (size_t)stored;
+    char *buf = lua_newuserdatauv(L, *size ? *size : 1, 0); /* may raise: nothing open yet */
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        return db_fail(db, STORE_ERROR, "attachment %s: cannot open %s: %s", a->name, path,
+        return db_fail(db, STORE_ERROR, "attachment %s: cannot open %s: %s", name, path,
                        strerror(errno));
     size_t got = 0;
-    while (got < size) {
-        ssize_t n = read(fd, buf + got, size - got);
+    while (got < *size) {
+        ssize_t n = read(fd, buf + got, *size - got);
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
@@ -198,9 +200,9 @@ static int read_blob(lua_State *L, struct db *db, const struct attachment *a)
         got += (size_t)n;
     }
     close(fd);
-    if (got != size)
-        return db_fail(db, STORE_ERROR, "attachment %s: %s is shorter than its %lld bytes", a->name,
-                       path, (long long)a->size);
+    if (got != *size)
+        return db_fail(db, STORE_ERROR, "attachment %s: %s is shorter than its %lld bytes", name,
+                       path, (long long)stored);
     return STORE_OK;
 }
 
@@ -210,44 +212,18 @@ static int store_attachment_get_lua(lua_State *L)
     struct user actor;
     const char *id;
     int rc = actor_and_id(L, s, &actor, &id);
-    const char *name = luaL_checkstring(L, 3);
-    struct attachment a;
+    const char *name = store_lua_check_text(L, 3);
+    struct rowset *rs = rowset_lua_new(L, 0);
+    size_t size = 0;
     if (rc == STORE_OK)
-        rc = store_attachment_get(s->db, &actor, id, name, &a);
+        rc = store_attachment_rows(s->db, &actor, id, name, rs);
     if (rc == STORE_OK)
-        rc = read_blob(L, s->db, &a); /* pushes the buffer */
+        rc = read_blob(L, s->db, rs, &size); /* pushes the buffer */
     if (rc != STORE_OK)
         return store_lua_fail(L, s->db, rc);
-    push_meta(L, &a);
-    lua_pushlstring(L, lua_touserdata(L, -2), (size_t)a.size);
+    rowset_push_row(L, rs, 0);
+    lua_pushlstring(L, lua_touserdata(L, -2), size);
     return 2;
-}
-
-struct meta_rows {
-    struct store_arena *arena;
-    struct attachment **items;
-    size_t n, cap;
-};
-
-static int copy_meta(void *ud, const struct attachment *a)
-{
-    struct meta_rows *r = ud;
-    if (r->n == r->cap) {
-        size_t cap = r->cap ? r->cap * 2 : 16;
-        struct attachment **items = store_arena_alloc(r->arena, cap * sizeof *items);
-        if (items == NULL)
-            return 1;
-        if (r->n)
-            memcpy(items, r->items, r->n * sizeof *items);
-        r->items = items;
-        r->cap = cap;
-    }
-    struct attachment *copy = store_arena_alloc(r->arena, sizeof *copy);
-    if (copy == NULL)
-        return 1;
-    *copy = *a;
-    r->items[r->n++] = copy;
-    return 0;
 }
 
 static int store_attachment_list_lua(lua_State *L)
@@ -256,20 +232,12 @@ static int store_attachment_list_lua(lua_State *L)
     struct user actor;
     const char *id;
     int rc = actor_and_id(L, s, &actor, &id);
-    struct meta_rows rows = {.arena = store_arena_push(L)};
+    struct rowset *rs = rowset_lua_new(L, 0);
     if (rc == STORE_OK)
-        rc = store_attachment_list(s->db, &actor, id, copy_meta, &rows);
-    if (rc == STORE_OK && store_arena_oom(rows.arena))
-        rc = db_fail(s->db, STORE_ERROR, "out of memory listing attachments");
+        rc = store_attachment_rows(s->db, &actor, id, NULL, rs);
     if (rc != STORE_OK)
         return store_lua_fail(L, s->db, rc);
-    lua_createtable(L, (int)rows.n, 0);
-    for (size_t i = 0; i < rows.n; i++) {
-        push_meta(L, rows.items[i]);
-        lua_rawseti(L, -2, (lua_Integer)i + 1);
-    }
-    store_lua_mark_array(L, -1);
-    store_arena_free(rows.arena);
+    rowset_push_list(L, rs, SIZE_MAX);
     return 1;
 }
 
@@ -279,7 +247,7 @@ static int store_attachment_delete_lua(lua_State *L)
     struct user actor;
     const char *id;
     int rc = actor_and_id(L, s, &actor, &id);
-    const char *name = luaL_checkstring(L, 3);
+    const char *name = store_lua_check_text(L, 3);
     lua_createtable(L, 0, 1);
     lua_pushvalue(L, 3);
     lua_setfield(L, -2, "name");

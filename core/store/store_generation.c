@@ -1,9 +1,11 @@
+#include "store/rowset.h"
 #include "store/store_internal.h"
 
 static const char SQL_GENERATION_INSERT[] =
     "INSERT INTO generations (hash, sources, created_at) VALUES (?, ?, ?)"
     " ON CONFLICT (hash) DO NOTHING";
 static const char SQL_GENERATION_GET[] = "SELECT sources FROM generations WHERE hash = ?";
+static const char SQL_GENERATION_EXISTS[] = "SELECT 1 FROM generations WHERE hash = ?";
 
 int store_generation_put(struct db *db, const char *hash, const void *sources, size_t len,
                          int *created)
@@ -25,32 +27,25 @@ int store_generation_put(struct db *db, const char *hash, const void *sources, s
     return rc;
 }
 
-/* FN == NULL: existence check only. */
-static int generation_read(struct db *db, const char *hash, store_blob_fn fn, void *ud)
+int store_generation_rows(struct db *db, const char *hash, struct rowset *rs)
 {
     sqlite3_stmt *st = db_stmt(db, SQL_GENERATION_GET);
     if (st == NULL)
         return STORE_ERROR;
     db_bind_text(st, 1, hash);
-    int step = sqlite3_step(st), rc = STORE_OK;
-    if (step == SQLITE_ROW) {
-        if (fn)
-            fn(ud, sqlite3_column_blob(st, 0), (size_t)sqlite3_column_bytes(st, 0));
-    } else if (step == SQLITE_DONE) {
+    int rc = rowset_capture_sqlite(db, st, rs, "reading a generation");
+    if (rc == STORE_OK && rs->nrows == 0)
         rc = db_fail(db, STORE_NOT_FOUND, "no generation %.80s stored", hash ? hash : "");
-    } else {
-        rc = db_sqlite_fail(db, "reading a generation");
-    }
-    db_stmt_done(st);
     return rc;
-}
-
-int store_generation_get(struct db *db, const char *hash, store_blob_fn fn, void *ud)
-{
-    return generation_read(db, hash, fn, ud);
 }
 
 int store_generation_exists(struct db *db, const char *hash)
 {
-    return generation_read(db, hash, NULL, NULL) == STORE_OK;
+    sqlite3_stmt *st = db_stmt(db, SQL_GENERATION_EXISTS);
+    if (st == NULL)
+        return 0;
+    db_bind_text(st, 1, hash);
+    int found = sqlite3_step(st) == SQLITE_ROW;
+    db_stmt_done(st);
+    return found;
 }

@@ -1,4 +1,7 @@
-/* Helpers shared by the storage bindings (the core/store files named ..._lua.c).
+/* Helpers shared by the storage bindings (the core/store files named ..._lua.c),
+ * implemented in store_lua_attach.c, store_lua_check.c, store_lua_time.c,
+ * store_lua_json.c, store_lua_actor.c and pool_lua.c; rows reach Lua through
+ * rowset_lua.h.
  *
  * A rule every binding follows: nothing that can raise a Lua error (JSON
  * encoding, pushing values, luaL_check*) runs between db_tx_begin and
@@ -36,6 +39,8 @@ int store_lua_failf(lua_State *L, int rc, const char *fmt, ...)
 
 /* Pushes U as an issued actor table {id, name, role, disabled, created_at}. */
 void store_lua_push_actor(lua_State *L, const struct user *u);
+/* Creates the registry's table of issued actors (store_lua_attach). */
+void store_lua_actors_init(lua_State *L);
 /* Pushes the system actor (job runner, retention): acts as an admin. */
 void store_lua_push_system_actor(lua_State *L);
 /* Reads the actor at IDX into OUT, reloading the account by the id it was
@@ -90,36 +95,19 @@ typedef int (*store_work_push_fn)(lua_State *co, void *data);
 typedef void (*store_work_release_fn)(void *data);
 int store_lua_work(lua_State *L, int limited, store_work_fn work, store_work_push_fn push,
                    store_work_release_fn release, void *data);
+/* 1 when LIMITED work submitted now would be refused as "busy". */
+int store_lua_hash_full(void);
 /* Starts making the dummy hash on the pool, once per process, so the first
  * login for an unknown name takes no longer than any other. */
 void store_lua_warm_dummy_hash(void);
 
-/* Copies of rows read in store callbacks.  Callbacks must not call Lua (an
- * error there would leave a statement, and its read snapshot, open), so
- * they copy into an arena; the caller pushes after the read.  The arena is
- * a userdata on the Lua stack whose __gc frees it, so an error while
- * pushing leaks nothing.  Allocation failures return NULL and set oom. */
-struct store_arena;
-struct store_arena *store_arena_push(lua_State *L);
-void *store_arena_alloc(struct store_arena *a, size_t size);
-/* Copy of S (NULL stays NULL). */
-char *store_arena_strdup(struct store_arena *a, const char *s);
-char *store_arena_memdup(struct store_arena *a, const void *p, size_t len);
-int store_arena_oom(const struct store_arena *a);
-/* Frees everything now (the userdata stays, empty). */
-void store_arena_free(struct store_arena *a);
-
-/* Field readers for option tables (raise on a wrong type). */
+/* Field readers for option tables (raise on a wrong type, and on a string
+ * holding a NUL byte: the C layers below would cut it there silently). */
 const char *store_lua_field_string(lua_State *L, int idx, const char *key, int required,
                                    size_t *len);
+/* luaL_checkstring / luaL_optstring(.., NULL) that raise on a NUL byte. */
+const char *store_lua_check_text(lua_State *L, int idx);
+const char *store_lua_opt_text(lua_State *L, int idx);
 int64_t store_lua_field_int(lua_State *L, int idx, const char *key, int64_t dflt);
-
-/* Functions of o2c.store implemented in the other files, added to the
- * module table by luaopen_o2c_store. */
-void store_lua_user_funcs(lua_State *L);
-void store_lua_report_funcs(lua_State *L);
-void store_lua_attachment_funcs(lua_State *L);
-void store_lua_audit_funcs(lua_State *L);
-void store_lua_assessment_funcs(lua_State *L);
 
 #endif

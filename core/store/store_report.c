@@ -1,11 +1,21 @@
 #include <string.h>
 #include "store/authz.h"
+#include "store/rowset.h"
 #include "store/store_internal.h"
 
 #define SECTION_ID_MAX 128
+/* Named for the Lua fields (rowset_lua.h).  A failed report with some
+ * sections done is "partial". */
+#define SECTIONS_WITH(st) "(SELECT COUNT(*) FROM report_sections s WHERE s.report_id = r.id" st ")"
 #define REPORT_COLUMNS                                                                             \
-    "r.id, r.assessment_id, r.revision, r.generation, u.name, r.status, r.provider, r.model,"      \
-    " r.created_at, r.updated_at, r.finished_at, a.owner_id"
+    "r.id, r.assessment_id, r.revision, CASE WHEN r.status = 'failed' AND " SECTIONS_WITH(         \
+        " AND s.status = 'done'") " > 0 THEN 'partial' ELSE r.status END AS status,"               \
+                                  " r.provider, r.model, r.generation, u.name AS requested_by,"    \
+                                  " r.created_at AS \"created_at:time\", r.updated_at AS "         \
+                                  "\"updated_at:time\","                                           \
+                                  " r.finished_at AS \"finished_at:time\", a.owner_id AS "         \
+                                  "\"owner:omit\""
+#define REPORT_OWNER_COLUMN 11
 #define REPORT_FROM                                                                                \
     " FROM reports r JOIN users u ON u.id = r.requested_by"                                        \
     " JOIN assessments a ON a.id = r.assessment_id"
@@ -22,12 +32,25 @@ static const char SQL_JOB_INSERT[] =
     " VALUES (?, 'report', ?, 'queued', 0, ?, ?)";
 static const char SQL_REPORT_GET[] =
     "SELECT " REPORT_COLUMNS REPORT_FROM " WHERE r.id = ? AND a.deleted_at IS NULL";
-static const char SQL_REPORT_LIST[] =
-    "SELECT " REPORT_COLUMNS REPORT_FROM " WHERE r.assessment_id = ? ORDER BY r.id DESC";
+static const char
+    SQL_REPORT_LIST[] =
+        "SELECT " REPORT_COLUMNS ", " SECTIONS_WITH("") " AS sections_total, " SECTIONS_WITH(
+            " AND s.status = 'done'") " AS sections_done, " SECTIONS_WITH(" AND s.status = "
+                                                                          "'failed'") " AS "
+                                                                                      "sections_"
+                                                                                      "faile"
+                                                                                      "d" REPORT_FROM
+                                                                                      " WHERE "
+                                                                                      "r."
+                                                                                      "assessment_"
+                                                                                      "id = ? "
+                                                                                      "ORDER BY "
+                                                                                      "r.id DESC";
 static const char SQL_SECTIONS_GET[] =
-    "SELECT report_id, section_id, position, status, attempts, provider, model, tokens_in,"
-    " tokens_out, error, text, created_at, updated_at, started_at, finished_at,"
-    " title, kind, depends, warning FROM report_sections WHERE report_id = ? ORDER BY position";
+    "SELECT section_id AS id, title, kind, depends AS \"depends:list\", position, status, attempts,"
+    " provider, model, tokens_in, tokens_out, error, warning, text,"
+    " started_at AS \"started_at:time\", finished_at AS \"finished_at:time\""
+    " FROM report_sections WHERE report_id = ? ORDER BY position";
 static const char SQL_SECTION_START[] =
     "UPDATE report_sections SET status = 'running', attempts = attempts + 1, error = NULL,"
     " warning = NULL, provider = COALESCE(?, provider), model = COALESCE(?, model),"
@@ -59,11 +82,15 @@ static const char SQL_JOB_FOR_REPORT[] =
 static const char SQL_JOB_SET_STATUS[] =
     "UPDATE jobs SET status = ?, updated_at = ?, finished_at = ? WHERE report_id = ?";
 static const char SQL_JOBS_UNFINISHED[] =
-    "SELECT id, kind, report_id, status, attempts, created_at, updated_at FROM jobs"
-    " WHERE status IN ('queued', 'running') ORDER BY id";
+    "SELECT id, kind, report_id, status, attempts, created_at AS \"created_at:time\","
+    " updated_at AS \"updated_at:time\" FROM jobs WHERE status IN ('queued', 'running') ORDER BY "
+    "id";
 static const char SQL_JOB_START[] =
     "UPDATE jobs SET status = 'running', attempts = attempts + 1, updated_at = ?"
     " WHERE id = ? AND status IN ('queued', 'running')";
+static const char SQL_REPORT_JOBS_START[] =
+    "UPDATE jobs SET status = 'running', attempts = attempts + 1, updated_at = ?"
+    " WHERE report_id = ? AND status IN ('queued', 'running')";
 
 /* Creation */
 
@@ -175,86 +202,29 @@ static int report_not_found(struct db *db, const char *id)
     return db_fail(db, STORE_NOT_FOUND, "no report %.40s", id ? id : "");
 }
 
-static void report_from_row(sqlite3_stmt *st, struct report *r)
-{
-    r->id = db_col_text(st, 0);
-    r->assessment_id = db_col_text(st, 1);
-    r->revision = store_col_i64(st, 2);
-    r->generation = db_col_text(st, 3);
-    r->requested_by = db_col_text(st, 4);
-    r->status = db_col_text(st, 5);
-    r->provider = db_col_text(st, 6);
-    r->model = db_col_text(st, 7);
-    r->created_at = store_col_i64(st, 8);
-    r->updated_at = store_col_i64(st, 9);
-    r->finished_at = store_col_i64(st, 10);
-}
-
-static int sections_read(struct db *db, const char *report_id, store_section_fn fn, void *ud)
-{
-    sqlite3_stmt *st = db_stmt(db, SQL_SECTIONS_GET);
-    if (st == NULL)
-        return STORE_ERROR;
-    db_bind_text(st, 1, report_id);
-    int step;
-    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-        struct report_section s = {
-            .report_id = db_col_text(st, 0),
-            .section_id = db_col_text(st, 1),
-            .position = sqlite3_column_int(st, 2),
-            .status = db_col_text(st, 3),
-            .attempts = sqlite3_column_int(st, 4),
-            .provider = db_col_text(st, 5),
-            .model = db_col_text(st, 6),
-            .tokens_in = store_col_i64(st, 7),
-            .tokens_out = store_col_i64(st, 8),
-            .error = db_col_text(st, 9),
-            .text = db_col_text(st, 10),
-            .created_at = store_col_i64(st, 11),
-            .updated_at = store_col_i64(st, 12),
-            .started_at = store_col_i64(st, 13),
-            .finished_at = store_col_i64(st, 14),
-            .title = db_col_text(st, 15),
-            .kind = db_col_text(st, 16),
-            .depends_json = db_col_text(st, 17),
-            .warning = db_col_text(st, 18),
-        };
-        if (fn(ud, &s) != 0) {
-            step = SQLITE_DONE;
-            break;
-        }
-    }
-    int rc = step == SQLITE_DONE ? STORE_OK : db_sqlite_fail(db, "reading report sections");
-    db_stmt_done(st);
-    return rc;
-}
-
-int store_report_get(struct db *db, const struct user *actor, const char *report_id,
-                     store_report_fn report_fn, store_section_fn section_fn, void *ud)
+int store_report_rows(struct db *db, const struct user *actor, const char *report_id,
+                      struct rowset *report, struct rowset *sections)
 {
     sqlite3_stmt *st = db_stmt(db, SQL_REPORT_GET);
     if (st == NULL)
         return STORE_ERROR;
     db_bind_text(st, 1, report_id);
-    int step = sqlite3_step(st), rc = STORE_OK;
-    if (step == SQLITE_ROW && authz_can_access_owner(actor, db_col_text(st, 11))) {
-        struct report r;
-        report_from_row(st, &r);
-        if (report_fn)
-            report_fn(ud, &r);
-    } else if (step == SQLITE_ROW || step == SQLITE_DONE) {
+    int rc = rowset_capture_sqlite(db, st, report, "reading a report");
+    if (rc == STORE_OK &&
+        (report->nrows == 0 ||
+         !authz_can_access_owner(actor, rowset_text(report, 0, REPORT_OWNER_COLUMN))))
         rc = report_not_found(db, report_id);
-    } else {
-        rc = db_sqlite_fail(db, "reading a report");
+    if (rc == STORE_OK && sections) {
+        if ((st = db_stmt(db, SQL_SECTIONS_GET)) == NULL)
+            return STORE_ERROR;
+        db_bind_text(st, 1, report_id);
+        rc = rowset_capture_sqlite(db, st, sections, "reading report sections");
     }
-    db_stmt_done(st);
-    if (rc == STORE_OK && section_fn)
-        rc = sections_read(db, report_id, section_fn, ud);
     return rc;
 }
 
-int store_report_list(struct db *db, const struct user *actor, const char *assessment_id,
-                      store_report_fn fn, void *ud)
+int store_report_list_rows(struct db *db, const struct user *actor, const char *assessment_id,
+                           struct rowset *rs)
 {
     int rc = store_assessment_access(db, actor, assessment_id, NULL);
     if (rc != STORE_OK)
@@ -263,18 +233,7 @@ int store_report_list(struct db *db, const struct user *actor, const char *asses
     if (st == NULL)
         return STORE_ERROR;
     db_bind_text(st, 1, assessment_id);
-    int step;
-    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-        struct report r;
-        report_from_row(st, &r);
-        if (fn(ud, &r) != 0) {
-            step = SQLITE_DONE;
-            break;
-        }
-    }
-    rc = step == SQLITE_DONE ? STORE_OK : db_sqlite_fail(db, "listing reports");
-    db_stmt_done(st);
-    return rc;
+    return rowset_capture_sqlite(db, st, rs, "listing reports");
 }
 
 /* Section transitions */
@@ -443,7 +402,10 @@ static int report_job_id(struct db *db, const char *report_id, char job_id[UUID_
 static int section_retry_locked(struct db *db, const struct user *actor, const char *report_id,
                                 const char *section_id, char job_id[UUID_STR_LEN])
 {
-    int rc = store_report_get(db, actor, report_id, NULL, NULL, NULL);
+    struct rowset report;
+    rowset_init(&report, 0);
+    int rc = store_report_rows(db, actor, report_id, &report, NULL);
+    rowset_free(&report);
     char status[16];
     if (rc == STORE_OK)
         rc = section_status(db, report_id, section_id, status, sizeof status);
@@ -546,30 +508,22 @@ int store_report_finish(struct db *db, const char *report_id, const char **statu
 
 /* Jobs */
 
-int store_jobs_unfinished(struct db *db, store_job_fn fn, void *ud)
+int store_jobs_unfinished(struct db *db, struct rowset *rs)
 {
     sqlite3_stmt *st = db_stmt(db, SQL_JOBS_UNFINISHED);
     if (st == NULL)
         return STORE_ERROR;
-    int step;
-    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-        struct job j = {
-            .id = db_col_text(st, 0),
-            .kind = db_col_text(st, 1),
-            .report_id = db_col_text(st, 2),
-            .status = db_col_text(st, 3),
-            .attempts = sqlite3_column_int(st, 4),
-            .created_at = store_col_i64(st, 5),
-            .updated_at = store_col_i64(st, 6),
-        };
-        if (fn(ud, &j) != 0) {
-            step = SQLITE_DONE;
-            break;
-        }
-    }
-    int rc = step == SQLITE_DONE ? STORE_OK : db_sqlite_fail(db, "listing unfinished jobs");
-    db_stmt_done(st);
-    return rc;
+    return rowset_capture_sqlite(db, st, rs, "listing unfinished jobs");
+}
+
+int store_report_jobs_start(struct db *db, const char *report_id)
+{
+    sqlite3_stmt *st = db_stmt(db, SQL_REPORT_JOBS_START);
+    if (st == NULL)
+        return STORE_ERROR;
+    sqlite3_bind_int64(st, 1, db_now_ms(db));
+    db_bind_text(st, 2, report_id);
+    return db_step_done(db, st, "starting a report's jobs");
 }
 
 int store_job_start(struct db *db, const char *job_id)

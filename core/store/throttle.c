@@ -5,13 +5,21 @@
 /* Keys are bounded so a huge user name cannot bloat the table. */
 #define THROTTLE_KEY_MAX 256
 
-static const char SQL_THROTTLE_NTH_RECENT[] =
+/* Failures: rows recorded as such, and attempts in flight for longer than
+ * THROTTLE_IN_FLIGHT_MS (never settled). */
+static const char SQL_THROTTLE_NTH_FAILURE[] =
     "SELECT at FROM login_failures WHERE scope = ? AND key = ? AND at > ?"
-    " ORDER BY at DESC LIMIT 1 OFFSET ?";
+    " AND (attempt IS NULL OR at <= ?) ORDER BY at DESC LIMIT 1 OFFSET ?";
+static const char SQL_THROTTLE_COUNT[] =
+    "SELECT count(*) FROM login_failures WHERE scope = ? AND key = ? AND at > ?";
 static const char SQL_THROTTLE_INSERT[] =
-    "INSERT INTO login_failures (scope, key, at) VALUES (?, ?, ?)";
+    "INSERT INTO login_failures (scope, key, at, attempt) VALUES (?, ?, ?, ?)";
+static const char SQL_THROTTLE_ATTEMPT_FAILED[] =
+    "UPDATE login_failures SET attempt = NULL, at = ? WHERE attempt = ?";
+static const char SQL_THROTTLE_ATTEMPT_DROP[] = "DELETE FROM login_failures WHERE attempt = ?";
 static const char SQL_THROTTLE_CLEAR[] =
-    "DELETE FROM login_failures WHERE scope = 'user' AND key = ?";
+    "DELETE FROM login_failures WHERE scope = 'user' AND key = ?"
+    " AND (attempt IS NULL OR at <= ?)";
 static const char SQL_THROTTLE_PURGE[] = "DELETE FROM login_failures WHERE at <= ?";
 
 void throttle_config_default(struct throttle_config *cfg)
@@ -20,9 +28,6 @@ void throttle_config_default(struct throttle_config *cfg)
     cfg->window_ms = 15 * 60 * 1000LL;
 }
 
-/* Milliseconds until KEY may try again (0: now).  The limit is reached when
- * the max_failures-th most recent failure is still inside the window; it
- * lifts when that one leaves it. */
 static void throttle_bind_key(sqlite3_stmt *st, int idx, const char *key)
 {
     size_t len = strlen(key);
@@ -30,24 +35,51 @@ static void throttle_bind_key(sqlite3_stmt *st, int idx, const char *key)
                       SQLITE_STATIC);
 }
 
+/* Milliseconds until KEY may try again (0: now).  The limit is reached when
+ * the max_failures-th most recent failure is still inside the window; it
+ * lifts when that one leaves it. */
 static int throttle_wait_ms(struct db *db, const struct throttle_config *cfg, const char *scope,
                             const char *key, int64_t now, int64_t *wait_ms)
 {
     *wait_ms = 0;
     if (key == NULL || key[0] == '\0')
         return STORE_OK;
-    sqlite3_stmt *st = db_stmt(db, SQL_THROTTLE_NTH_RECENT);
+    sqlite3_stmt *st = db_stmt(db, SQL_THROTTLE_NTH_FAILURE);
     if (st == NULL)
         return STORE_ERROR;
     db_bind_text(st, 1, scope);
     throttle_bind_key(st, 2, key);
     sqlite3_bind_int64(st, 3, now - cfg->window_ms);
-    sqlite3_bind_int(st, 4, cfg->max_failures - 1);
+    sqlite3_bind_int64(st, 4, now - THROTTLE_IN_FLIGHT_MS);
+    sqlite3_bind_int(st, 5, cfg->max_failures - 1);
     int step = sqlite3_step(st), rc = STORE_OK;
     if (step == SQLITE_ROW)
         *wait_ms = sqlite3_column_int64(st, 0) + cfg->window_ms - now;
     else if (step != SQLITE_DONE)
         rc = db_sqlite_fail(db, "reading login failures");
+    db_stmt_done(st);
+    return rc;
+}
+
+/* 1 in *FULL when KEY's failures and attempts in flight, together, have
+ * used the whole budget. */
+static int throttle_budget_full(struct db *db, const struct throttle_config *cfg, const char *scope,
+                                const char *key, int64_t now, int *full)
+{
+    *full = 0;
+    if (key == NULL || key[0] == '\0')
+        return STORE_OK;
+    sqlite3_stmt *st = db_stmt(db, SQL_THROTTLE_COUNT);
+    if (st == NULL)
+        return STORE_ERROR;
+    db_bind_text(st, 1, scope);
+    throttle_bind_key(st, 2, key);
+    sqlite3_bind_int64(st, 3, now - cfg->window_ms);
+    int step = sqlite3_step(st), rc = STORE_OK;
+    if (step == SQLITE_ROW)
+        *full = sqlite3_column_int64(st, 0) >= cfg->max_failures;
+    else
+        rc = db_sqlite_fail(db, "counting login attempts");
     db_stmt_done(st);
     return rc;
 }
@@ -71,7 +103,27 @@ int throttle_check(struct db *db, const struct throttle_config *cfg, const char 
                    (long long)*retry_after_s);
 }
 
-static int throttle_insert(struct db *db, const char *scope, const char *key, int64_t now)
+/* STORE_CONFLICT when attempts in flight fill what failures leave of the
+ * budget of the account or the address. */
+static int throttle_check_in_flight(struct db *db, const struct throttle_config *cfg,
+                                    const char *user_name, const char *address)
+{
+    int64_t now = db_now_ms(db);
+    int by_user, by_address;
+    int rc = throttle_budget_full(db, cfg, "user", user_name, now, &by_user);
+    if (rc == STORE_OK)
+        rc = throttle_budget_full(db, cfg, "address", address, now, &by_address);
+    if (rc != STORE_OK || !(by_user || by_address))
+        return rc;
+    return db_fail(db, STORE_CONFLICT,
+                   "other sign-ins for %s are being checked; try again when one has finished",
+                   by_user ? "this account" : "this address");
+}
+
+/* One row for KEY in SCOPE; ATTEMPT NULL records a failure, else an attempt
+ * in flight. */
+static int throttle_insert(struct db *db, const char *scope, const char *key, int64_t now,
+                           const char *attempt)
 {
     if (key == NULL || key[0] == '\0')
         return STORE_OK;
@@ -81,17 +133,88 @@ static int throttle_insert(struct db *db, const char *scope, const char *key, in
     db_bind_text(st, 1, scope);
     throttle_bind_key(st, 2, key);
     sqlite3_bind_int64(st, 3, now);
-    return db_step_done(db, st, "recording a failed login");
+    db_bind_text(st, 4, attempt);
+    return db_step_done(db, st, attempt ? "reserving a login attempt" : "recording a failed login");
+}
+
+/* Both rows of one failure or attempt, in one transaction. */
+static int throttle_insert_pair(struct db *db, const char *user_name, const char *address,
+                                int64_t now, const char *attempt)
+{
+    int rc = db_tx_begin(db);
+    if (rc != STORE_OK)
+        return rc;
+    if ((rc = throttle_insert(db, "user", user_name, now, attempt)) != STORE_OK ||
+        (rc = throttle_insert(db, "address", address, now, attempt)) != STORE_OK) {
+        db_tx_rollback(db);
+        return rc;
+    }
+    return db_tx_commit(db);
 }
 
 int throttle_record_failure(struct db *db, const char *user_name, const char *address)
 {
-    int64_t now = db_now_ms(db);
+    return throttle_insert_pair(db, user_name, address, db_now_ms(db), NULL);
+}
+
+/* The check and the insert share one write transaction (BEGIN IMMEDIATE
+ * takes the lock first), so no other connection's reservation can slip in
+ * between: that is the whole point. */
+int throttle_reserve(struct db *db, const struct throttle_config *cfg, const char *user_name,
+                     const char *address, char attempt[UUID_STR_LEN], int64_t *retry_after_s)
+{
+    *retry_after_s = 0;
+    attempt[0] = '\0';
     int rc = db_tx_begin(db);
     if (rc != STORE_OK)
         return rc;
-    if ((rc = throttle_insert(db, "user", user_name, now)) != STORE_OK ||
-        (rc = throttle_insert(db, "address", address, now)) != STORE_OK) {
+    char id[UUID_STR_LEN];
+    uuid_v7_string(id);
+    rc = throttle_check(db, cfg, user_name, address, retry_after_s);
+    if (rc == STORE_OK)
+        rc = throttle_check_in_flight(db, cfg, user_name, address);
+    if (rc == STORE_OK)
+        rc = throttle_insert_pair(db, user_name, address, db_now_ms(db), id);
+    if (rc != STORE_OK) {
+        db_tx_rollback(db);
+        return rc;
+    }
+    if ((rc = db_tx_commit(db)) == STORE_OK)
+        memcpy(attempt, id, UUID_STR_LEN);
+    return rc;
+}
+
+int throttle_settle_failure(struct db *db, const char *attempt)
+{
+    if (attempt == NULL || attempt[0] == '\0')
+        return STORE_OK;
+    sqlite3_stmt *st = db_stmt(db, SQL_THROTTLE_ATTEMPT_FAILED);
+    if (st == NULL)
+        return STORE_ERROR;
+    sqlite3_bind_int64(st, 1, db_now_ms(db));
+    db_bind_text(st, 2, attempt);
+    return db_step_done(db, st, "recording a failed login");
+}
+
+int throttle_release(struct db *db, const char *attempt)
+{
+    if (attempt == NULL || attempt[0] == '\0')
+        return STORE_OK;
+    sqlite3_stmt *st = db_stmt(db, SQL_THROTTLE_ATTEMPT_DROP);
+    if (st == NULL)
+        return STORE_ERROR;
+    db_bind_text(st, 1, attempt);
+    return db_step_done(db, st, "dropping a login attempt");
+}
+
+int throttle_settle_success(struct db *db, const char *attempt, const char *user_name)
+{
+    int rc = db_tx_begin(db);
+    if (rc != STORE_OK)
+        return rc;
+    if ((rc = throttle_release(db, attempt)) == STORE_OK)
+        rc = throttle_record_success(db, user_name);
+    if (rc != STORE_OK) {
         db_tx_rollback(db);
         return rc;
     }
@@ -100,12 +223,13 @@ int throttle_record_failure(struct db *db, const char *user_name, const char *ad
 
 int throttle_record_success(struct db *db, const char *user_name)
 {
+    if (user_name == NULL || user_name[0] == '\0')
+        return STORE_OK;
     sqlite3_stmt *st = db_stmt(db, SQL_THROTTLE_CLEAR);
     if (st == NULL)
         return STORE_ERROR;
-    if (user_name == NULL || user_name[0] == '\0')
-        return STORE_OK;
     throttle_bind_key(st, 1, user_name);
+    sqlite3_bind_int64(st, 2, db_now_ms(db) - THROTTLE_IN_FLIGHT_MS);
     return db_step_done(db, st, "clearing login failures");
 }
 

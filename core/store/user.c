@@ -2,10 +2,14 @@
 #include <stdio.h>
 #include <string.h>
 #include "store/db_internal.h"
+#include "store/rowset.h"
 #include "store/session.h"
 #include "store/user.h"
 
-#define USER_COLUMNS "id, name, role, disabled, created_at, updated_at"
+/* Named for the Lua fields (rowset_lua.h); C reads them by position. */
+#define USER_COLUMNS                                                                               \
+    "id, name, role, disabled AS \"disabled:bool\", created_at AS \"created_at:time\","            \
+    " updated_at AS \"updated_at:omit\""
 
 static const char SQL_USER_INSERT[] =
     "INSERT INTO users (id, name, role, password_hash, disabled, created_at, updated_at)"
@@ -123,22 +127,35 @@ int user_get_by_id(struct db *db, const char *id, struct user *out)
     return user_get_by(db, SQL_USER_BY_ID, id, out);
 }
 
-int user_list(struct db *db, user_fn fn, void *ud)
+int user_rows(struct db *db, const char *name, struct rowset *rs)
 {
-    sqlite3_stmt *st = db_stmt(db, SQL_USER_LIST);
+    sqlite3_stmt *st = db_stmt(db, name ? SQL_USER_BY_NAME : SQL_USER_LIST);
     if (st == NULL)
         return STORE_ERROR;
-    int step;
-    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-        struct user u;
-        user_from_row(st, &u);
-        if (fn(ud, &u) != 0) {
-            step = SQLITE_DONE;
+    if (name)
+        db_bind_text(st, 1, name);
+    int rc = rowset_capture_sqlite(db, st, rs, name ? "reading a user" : "listing users");
+    if (rc == STORE_OK && name && rs->nrows == 0)
+        rc = db_fail(db, STORE_NOT_FOUND, "no user %.80s", name);
+    return rc;
+}
+
+int user_list(struct db *db, user_fn fn, void *ud)
+{
+    struct rowset rs;
+    rowset_init(&rs, 0);
+    int rc = user_rows(db, NULL, &rs);
+    for (size_t i = 0; rc == STORE_OK && i < rs.nrows; i++) {
+        struct user u = {.disabled = rowset_int(&rs, i, 3) != 0,
+                         .created_at = rowset_int(&rs, i, 4),
+                         .updated_at = rowset_int(&rs, i, 5)};
+        snprintf(u.id, sizeof u.id, "%s", rowset_text(&rs, i, 0));
+        snprintf(u.name, sizeof u.name, "%s", rowset_text(&rs, i, 1));
+        user_role_parse(rowset_text(&rs, i, 2), &u.role);
+        if (fn(ud, &u) != 0)
             break;
-        }
     }
-    int rc = step == SQLITE_DONE ? STORE_OK : db_sqlite_fail(db, "listing users");
-    db_stmt_done(st);
+    rowset_free(&rs);
     return rc;
 }
 

@@ -43,6 +43,11 @@ int user_get_by_id(struct db *db, const char *id, struct user *out);
 typedef int (*user_fn)(void *ud, const struct user *u);
 int user_list(struct db *db, user_fn fn, void *ud);
 int user_count(struct db *db, int64_t *count);
+/* The account NAME (STORE_NOT_FOUND when none), or every account in name
+ * order (NAME NULL), as rows {id, name, role, disabled, created_at} of RS
+ * (rowset.h). */
+struct rowset;
+int user_rows(struct db *db, const char *name, struct rowset *rs);
 
 /* The stored hash for NAME (copied to HASH) and the account (OUT, may be
  * NULL).  STORE_NOT_FOUND for an unknown name: the caller then verifies

@@ -15,13 +15,16 @@
  * is refused. */
 #include <lauxlib.h>
 #include <sodium.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "store/authz.h"
 #include "store/db_internal.h"
 #include "store/password.h"
+#include "store/rowset_lua.h"
 #include "store/store_lua_internal.h"
+#include "store/store_lua_module.h"
 
 enum hash_kind { HASH_ADD, HASH_SET_PASSWORD };
 
@@ -68,7 +71,7 @@ static int user_lua_admin(lua_State *L, int idx, struct db *db, struct user *act
 
 static const char *opt_address(lua_State *L, int idx)
 {
-    return lua_isnoneornil(L, idx) ? NULL : luaL_checkstring(L, idx);
+    return lua_isnoneornil(L, idx) ? NULL : store_lua_check_text(L, idx);
 }
 
 static int user_audit(struct db *db, const struct hash_op *op, const char *action,
@@ -188,8 +191,8 @@ static int store_user_add(lua_State *L)
 /* store.user_set_password(name, password, actor?, address?) */
 static int store_user_set_password(lua_State *L)
 {
-    const char *name = luaL_checkstring(L, 1);
-    const char *password = luaL_checkstring(L, 2);
+    const char *name = store_lua_check_text(L, 1);
+    const char *password = store_lua_check_text(L, 2);
     const char *address = opt_address(L, 4);
     struct store_lua *s = store_lua_get(L);
     struct user actor, existing;
@@ -208,63 +211,29 @@ static int store_user_set_password(lua_State *L)
     return user_lua_hash(L, op, password);
 }
 
-static int store_user_get(lua_State *L)
+/* store.user_get(name) with NAME, store.user_list() without. */
+static int user_rows_push(lua_State *L, const char *name)
 {
-    const char *name = luaL_checkstring(L, 1);
     struct store_lua *s = store_lua_get(L);
-    struct user u;
-    int rc = user_get_by_name(s->db, name, &u);
+    struct rowset *rs = rowset_lua_new(L, 0);
+    int rc = user_rows(s->db, name, rs);
     if (rc != STORE_OK)
         return store_lua_fail(L, s->db, rc);
-    store_lua_push_user(L, &u);
+    if (name)
+        rowset_push_row(L, rs, 0);
+    else
+        rowset_push_list(L, rs, SIZE_MAX);
     return 1;
 }
 
-/* Users are copied first: callbacks must not call Lua. */
-struct user_rows {
-    struct store_arena *arena;
-    struct user **items;
-    size_t n, cap;
-};
-
-static int user_collect(void *ud, const struct user *u)
+static int store_user_get(lua_State *L)
 {
-    struct user_rows *r = ud;
-    if (r->n == r->cap) {
-        size_t cap = r->cap ? r->cap * 2 : 16;
-        struct user **items = store_arena_alloc(r->arena, cap * sizeof *items);
-        if (items == NULL)
-            return 1;
-        if (r->n)
-            memcpy(items, r->items, r->n * sizeof *items);
-        r->items = items;
-        r->cap = cap;
-    }
-    struct user *copy = store_arena_alloc(r->arena, sizeof *copy);
-    if (copy == NULL)
-        return 1;
-    *copy = *u;
-    r->items[r->n++] = copy;
-    return 0;
+    return user_rows_push(L, store_lua_check_text(L, 1));
 }
 
 static int store_user_list(lua_State *L)
 {
-    struct store_lua *s = store_lua_get(L);
-    struct user_rows rows = {.arena = store_arena_push(L)};
-    int rc = user_list(s->db, user_collect, &rows);
-    if (rc == STORE_OK && store_arena_oom(rows.arena))
-        rc = db_fail(s->db, STORE_ERROR, "out of memory listing users");
-    if (rc != STORE_OK)
-        return store_lua_fail(L, s->db, rc);
-    lua_createtable(L, (int)rows.n, 0);
-    for (size_t i = 0; i < rows.n; i++) {
-        store_lua_push_user(L, rows.items[i]);
-        lua_rawseti(L, -2, (lua_Integer)i + 1);
-    }
-    store_lua_mark_array(L, -1);
-    store_arena_free(rows.arena);
-    return 1;
+    return user_rows_push(L, NULL);
 }
 
 struct admin_count {
@@ -303,7 +272,7 @@ static int user_change_start(lua_State *L, struct store_lua *s, const char *name
 
 static int store_user_set_disabled(lua_State *L)
 {
-    const char *name = luaL_checkstring(L, 1);
+    const char *name = store_lua_check_text(L, 1);
     luaL_checktype(L, 2, LUA_TBOOLEAN);
     int disabled = lua_toboolean(L, 2);
     const char *address = opt_address(L, 4);
@@ -336,8 +305,8 @@ static int store_user_set_disabled(lua_State *L)
 
 static int store_user_set_role(lua_State *L)
 {
-    const char *name = luaL_checkstring(L, 1);
-    const char *role = luaL_checkstring(L, 2);
+    const char *name = store_lua_check_text(L, 1);
+    const char *role = store_lua_check_text(L, 2);
     const char *address = opt_address(L, 4);
     struct store_lua *s = store_lua_get(L);
     enum user_role r;

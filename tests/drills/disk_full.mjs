@@ -6,48 +6,33 @@
 // answers, then fills the filesystem to the last byte and keeps writing:
 // answers with long notes, new assessments, uploads, a report.  Checks:
 // every request is answered (no hang) and the server stays up; refused
-// writes are 5xx with a JSON error that says what failed; reads keep
+// writes are 507 disk_full with a JSON error that says what failed; reads keep
 // working; nothing acknowledged is lost; once space returns, writes succeed
 // again and the report can be finished; the server stops cleanly, starts
 // again on the same data, and `o2c db check` passes.  Unmounts in every case.
 //
 //   node tests/drills/disk_full.mjs --bin build/o2c [--quick]
-import { spawnSync } from 'node:child_process';
-import { mkdirSync, openSync, writeSync, closeSync, unlinkSync, rmSync, statfsSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { drillArgs, Checks } from './lib.mjs';
+import { drillArgs, Checks, smallFilesystem } from './lib.mjs';
 import { Http, sleep } from '../load/lib/http.mjs';
-import { O2cServer, ADMIN_PASSWORD, tempDir, o2cRun } from '../load/lib/procs.mjs';
+import { O2cServer, ADMIN_PASSWORD, o2cRun } from '../load/lib/procs.mjs';
 import { PNG, rng, answerFor } from '../load/lib/user.mjs';
 
 const args = drillArgs();
 const c = new Checks('disk-full');
 const SIZE = '8m';
-const mnt = tempDir('o2c-drill-full-');
+const disk = smallFilesystem(SIZE);
+if (disk.skipped) c.skip(disk.skipped);
+const mnt = disk.dir;
+for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => { disk.unmount(); process.exit(130); });
 
-const m = spawnSync('mount', ['-t', 'tmpfs', '-o', `size=${SIZE},mode=0700`, 'tmpfs', mnt], { encoding: 'utf8' });
-if (m.status !== 0) {
-  rmSync(mnt, { recursive: true, force: true });
-  c.skip(`cannot mount a ${SIZE} tmpfs here (needs root or CAP_SYS_ADMIN): ${(m.stderr || m.error?.message || '').trim()}`);
-}
-let unmounted = false;
-const unmount = () => {
-  if (unmounted) return;
-  unmounted = true;
-  spawnSync('umount', [mnt]);
-  if (spawnSync('mountpoint', ['-q', mnt]).status === 0) spawnSync('umount', ['-l', mnt]);
-  rmSync(mnt, { recursive: true, force: true });
-};
-process.on('exit', unmount);
-for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => { unmount(); process.exit(130); });
-
-const freeBytes = () => { const s = statfsSync(mnt); return s.bavail * s.bsize; };
+const freeBytes = () => disk.freeBytes();
 const data = join(mnt, 'data');
 mkdirSync(data);
 const server = new O2cServer({ bin: args.bin, data, env: { O2C_LLM_PROVIDER: 'offline', O2C_LOG_LEVEL: 'info' } });
 const http = new Http('http://127.0.0.1:1', { timeoutMs: 15000 });
 const ledger = new Map(); // qid -> {value, revision} acknowledged
-let filler;
 
 try {
   await server.start();
@@ -95,15 +80,7 @@ try {
   c.say(`${ledger.size} answers saved; ${Math.round(freeBytes() / 1024)} KiB free before the fill`);
 
   // Fill the filesystem to the last byte.
-  filler = join(mnt, 'filler');
-  const fd = openSync(filler, 'w');
-  for (const size of [1 << 20, 64 << 10, 4 << 10, 512, 1]) {
-    const chunk = Buffer.alloc(size, 0x61);
-    for (;;) {
-      try { writeSync(fd, chunk); } catch (e) { if (e.code === 'ENOSPC') break; throw e; }
-    }
-  }
-  closeSync(fd);
+  disk.fill();
   c.check('the filesystem is full', freeBytes() === 0, `${freeBytes()} bytes free`);
 
   // Write under a full disk until enough refusals were seen.
@@ -140,8 +117,8 @@ try {
   c.check('writes were refused (the disk really was full)', refusedList.length > 0, `${refusedList.length} of ${results.length}`);
   c.check('every request was answered (no hang, no dropped connection)', results.every((x) => x.status > 0),
     results.filter((x) => x.status === 0).map((x) => `${x.name}: ${x.raw}`).slice(0, 3).join('; '));
-  const unclear = refusedList.filter((x) => !(x.status >= 500 && x.error?.message && x.error.code));
-  c.check('refusals are 5xx with a JSON error code and message', unclear.length === 0,
+  const unclear = refusedList.filter((x) => !(x.status === 507 && x.error?.code === 'disk_full' && x.error.message));
+  c.check('refusals are 507 disk_full with a JSON error message', unclear.length === 0,
     unclear.slice(0, 3).map((x) => `${x.name} ${x.status} ${x.raw}`).join('; ') || 'e.g. '
       + refusedList.slice(0, 1).map((x) => `${x.status} ${x.error.code}: ${x.error.message}`).join(''));
   const samples = [...new Set(refusedList.map((x) => `${x.status} ${x.error?.code}: ${x.error?.message}`))].slice(0, 4);
@@ -155,8 +132,7 @@ try {
   c.check('reads keep working on a full disk', read.status === 200, `GET assessment ${read.status} ${read.status !== 200 ? read.text.slice(0, 150) : ''}`);
 
   // Space returns.
-  unlinkSync(filler);
-  filler = null;
+  disk.free();
   c.say(`filler removed: ${Math.round(freeBytes() / 1024)} KiB free`);
   const until = async (what, fn, ok, ms = 15000) => {
     const end = Date.now() + ms;
@@ -225,6 +201,6 @@ try {
 } finally {
   http.close();
   if (server.alive()) await server.kill();
-  unmount();
+  disk.unmount();
 }
 c.finish();

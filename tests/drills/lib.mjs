@@ -1,7 +1,10 @@
 // What the drills share: their command line, a list of named checks printed
 // as they are made, and the exit status.
 import { parseArgs } from 'node:util';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, rmSync, statfsSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 
 export function drillArgs(extra = {}) {
   const { values } = parseArgs({ options: { bin: { type: 'string' }, quick: { type: 'boolean' },
@@ -54,4 +57,44 @@ export function loadChecks(c, s, { allOk = false } = {}) {
     const bad = s.steps.filter((r) => r.okPct < 100).map((r) => `${r.step}: ${JSON.stringify(r.errors)}`);
     c.check('no request failed', bad.length === 0, bad.join('; ') || `${s.requests} requests`);
   }
+}
+
+// A tmpfs of SIZE (e.g. '8m') mounted on a new temporary folder, that can be
+// filled to its last byte and freed again: the full disk of the disk_full
+// drill and of tests/integration/disk_full.test.mjs.  Mounting needs root
+// (or CAP_SYS_ADMIN): { skipped: why } when it is not permitted.  Otherwise
+// { dir, freeBytes(), fill(), free(), unmount() }; unmount() runs at exit too.
+export function smallFilesystem(size = '8m') {
+  const dir = mkdtempSync(join(tmpdir(), 'o2c-full-'));
+  const m = spawnSync('mount', ['-t', 'tmpfs', '-o', `size=${size},mode=0700`, 'tmpfs', dir], { encoding: 'utf8' });
+  if (m.status !== 0) {
+    rmSync(dir, { recursive: true, force: true });
+    return { skipped: `cannot mount a ${size} tmpfs here (needs root or CAP_SYS_ADMIN): ${(m.stderr || m.error?.message || '').trim()}` };
+  }
+  const filler = join(dir, 'filler');
+  let mounted = true;
+  const fs = {
+    dir,
+    freeBytes() { const s = statfsSync(dir); return s.bavail * s.bsize; },
+    // Writes one file until not a byte more fits.
+    fill() {
+      const fd = openSync(filler, 'a');
+      for (const chunk of [1 << 20, 64 << 10, 4 << 10, 512, 1].map((n) => Buffer.alloc(n, 0x61))) {
+        for (;;) {
+          try { writeSync(fd, chunk); } catch (e) { if (e.code === 'ENOSPC') break; closeSync(fd); throw e; }
+        }
+      }
+      closeSync(fd);
+    },
+    free() { rmSync(filler, { force: true }); },
+    unmount() {
+      if (!mounted) return;
+      mounted = false;
+      spawnSync('umount', [dir]);
+      if (spawnSync('mountpoint', ['-q', dir]).status === 0) spawnSync('umount', ['-l', dir]);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  process.on('exit', () => fs.unmount());
+  return fs;
 }

@@ -312,6 +312,10 @@ test('admin routes: users and audit, invisible to consultants', async () => {
   assert.equal((await c.get('/api/v1/me')).status, 401, 'disabling did not revoke the session');
   const audit = await admin.get('/api/v1/audit?limit=1000');
   assert.equal(audit.status, 200);
+  for (const e of audit.json.items) {
+    assert.match(e.at, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/, 'audit at in RFC 3339 UTC');
+    assert.equal(new Date(e.at).getTime(), e.at_ms);
+  }
   const actions = new Set(audit.json.items.map((e) => e.action));
   for (const a of ['assessment.created', 'user.added', 'user.disabled', 'answers.saved']) assert.ok(actions.has(a), `audit lacks ${a}: ${[...actions]}`);
   assert.ok([...actions].some((a) => /login/.test(a)), 'logins are not audited');
@@ -325,7 +329,7 @@ test('status, readiness, metrics and the OpenAPI document', async () => {
   assert.equal((await fetch(`${srv.url}/readyz`)).status, 200);
   const metrics = await (await fetch(`${srv.url}/metrics`)).text();
   assert.match(metrics, /o2c_http_requests_total\{route="types\.score",status="200"\} \d+/);
-  assert.match(metrics, /o2c_http_request_duration_ms_bucket/);
+  assert.match(metrics, /o2c_http_request_duration_seconds_bucket/);
   assert.match(metrics, /o2c_http_connections_open \d+/);
   assert.match(metrics, /o2c_sessions_active \d+/);
   assert.match(metrics, /o2c_generation_info\{generation="[0-9a-f]{16}"\} 1/);
@@ -335,6 +339,23 @@ test('status, readiness, metrics and the OpenAPI document', async () => {
   assert.ok(luaBytes > 100000 && luaBytes < 512 * 1024 * 1024, `o2c_lua_memory_bytes ${luaBytes}`);
   const doc = await (await fetch(`${srv.url}/api/v1/openapi.json`)).json();
   assert.equal(doc.openapi, '3.1.0');
+  assert.ok(doc.info.license?.name, 'info.license');
+  const ids = new Set();
+  for (const [path, ops] of Object.entries(doc.paths)) {
+    for (const [method, op] of Object.entries(ops)) {
+      const where = `${method} ${path}`;
+      assert.match(op.operationId ?? '', /^[a-z][a-zA-Z0-9]*$/, `${where}: operationId in camelCase`);
+      assert.ok(!ids.has(op.operationId), `${where}: operationId ${op.operationId} used twice`);
+      ids.add(op.operationId);
+      assert.ok(op.tags?.every((t) => doc.tags.some((d) => d.name === t && d.description)), `${where}: tags`);
+      // Every operation documents 400, and answers it: an unknown query
+      // parameter is refused before the handler runs (so nothing changes).
+      assert.ok(op.responses['400'], `${where}: no 400 documented`);
+      const url = `${srv.url}${path.replace(/\{[^}]+\}/g, 'x')}?no_such_parameter=1`;
+      const r = await fetch(url, { method: method.toUpperCase(), headers: { Authorization: `Bearer ${admin.token}` } });
+      assert.equal(r.status, 400, `${where}?no_such_parameter=1`);
+    }
+  }
   for (const [path, ops] of Object.entries(doc.paths)) {
     for (const method of Object.keys(ops)) {
       const url = srv.url + path.replace(/\{[^}]+\}/g, 'x');

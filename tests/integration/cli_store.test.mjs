@@ -76,6 +76,12 @@ test('user commands: add, refusals, list, passwd, disable, audit', (t) => {
   assert.equal(events[0].details.via, 'cli');
   assert.equal(events[0].details.role, 'consultant');
   assert.ok(events.every((e, i) => i === 0 || e.seq > events[i - 1].seq));
+  // Times as the API gives them: RFC 3339 UTC, and the Unix ms beside it.
+  for (const e of events) {
+    assert.match(e.at, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/, JSON.stringify(e));
+    assert.equal(new Date(e.at).getTime(), e.at_ms);
+    assert.ok(Math.abs(e.at_ms - Date.now()) < 3600e3, `at_ms ${e.at_ms} is not now`);
+  }
   assert.deepEqual(auditLines(data, '--since', '2999-01-01'), []);
   assert.equal(auditLines(data, '--since', '2000-01-01T00:00:00Z').length, 4);
   assert.equal(o2c(['audit', '--since', 'yesterday', '--data', data]).status, 2);
@@ -88,11 +94,11 @@ test('db commands: check, backup, vacuum, migrate', (t) => {
   assert.equal(missing.status, 1, 'check on a folder with no database fails');
   assert.ok(!existsSync(join(data, 'o2c.db')), 'check does not create a database');
 
-  assert.match(ok(o2c(['db', 'migrate', '--data', data]), 'migrate').stdout, /-> 2/);
+  assert.match(ok(o2c(['db', 'migrate', '--data', data]), 'migrate').stdout, /-> 3/);
   assert.match(ok(o2c(['db', 'migrate', '--data', data]), 'migrate again').stdout, /up to date/);
   ok(o2c(['user', 'add', 'alice', '--role', 'admin', '--password-stdin', '--data', data],
     { input: `${PASSWORD}\n` }), 'user add');
-  assert.match(ok(o2c(['db', 'check', '--data', data]), 'check').stdout, /^ok: .*schema version 2/);
+  assert.match(ok(o2c(['db', 'check', '--data', data]), 'check').stdout, /^ok: .*schema version 3/);
 
   const backup = join(data, 'backup.db');
   ok(o2c(['db', 'backup', backup, '--data', data]), 'backup');

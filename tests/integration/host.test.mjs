@@ -31,6 +31,27 @@ test('usage errors exit 2 and say what was wrong', () => {
   assert.equal(o2c([]).status, 2);
 });
 
+test('an unknown option, a missing value or an unwanted one is named, exit 2', () => {
+  const cases = [
+    [['--bogus'], /^o2c: unknown option '--bogus'/],
+    [['serve', '--bogus'], /^o2c serve: unknown option --bogus\n/],
+    [['serve', '--bogus=1'], /^o2c serve: unknown option --bogus\n/],
+    [['serve', '-x'], /^o2c serve: unknown option -x\n/],
+    [['serve', '--listen'], /^o2c serve: --listen needs a value\n/],
+    [['check', '--no-such-flag'], /^o2c check: unknown option --no-such-flag\n/],
+    [['run', '--bogus'], /^o2c run: unknown option --bogus\n/],
+    [['test', '--bogus'], /^o2c test: unknown option --bogus\n/],
+    [['user', 'list', '--bogus'], /^o2c user: unknown option --bogus\n/],
+    [['user', 'list', '--json=yes'], /^o2c user: --json takes no value\n/],
+    [['audit', '--role', 'admin'], /^o2c audit: unknown option --role\n/],
+  ];
+  for (const [args, message] of cases) {
+    const r = o2c(args);
+    assert.equal(r.status, 2, `o2c ${args.join(' ')}`);
+    assert.match(r.stderr, message, `o2c ${args.join(' ')}`);
+  }
+});
+
 test('a bad config value stops start-up with file, key, expectation and value', () => {
   const dir = tempDir();
   const file = join(dir, 'o2c.conf.lua');

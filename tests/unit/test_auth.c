@@ -201,6 +201,121 @@ static void test_throttle_purge_and_config(void **state)
     assert_int_equal(throttle_check(f->db, &f->cfg, big, NULL, &retry), STORE_REFUSED);
 }
 
+/* Reservations: an attempt counts from its start. */
+
+static void reserve_n(struct fixture *f, const char *user, const char *addr_prefix, int n,
+                      char ids[][UUID_STR_LEN])
+{
+    for (int i = 0; i < n; i++) {
+        char addr[32];
+        int64_t retry = -1;
+        snprintf(addr, sizeof addr, "%s%d", addr_prefix, i);
+        OK(throttle_reserve(f->db, &f->cfg, user, addr, ids[i], &retry));
+        assert_int_equal(retry, 0);
+        assert_int_equal(strlen(ids[i]), UUID_STR_LEN - 1);
+    }
+}
+
+static void test_throttle_in_flight_attempts_count(void **state)
+{
+    struct fixture *f = *state;
+    char ids[8][UUID_STR_LEN], extra[UUID_STR_LEN] = "x";
+    int64_t retry = -1;
+    /* Five verifies under way, none settled: a sixth is not admitted, and
+     * told to wait for one of them rather than refused for 15 minutes. */
+    reserve_n(f, "alice", "10.1.0.", 5, ids);
+    assert_int_equal(throttle_reserve(f->db, &f->cfg, "alice", "10.1.0.9", extra, &retry),
+                     STORE_CONFLICT);
+    assert_string_equal(extra, "");
+    assert_int_equal(retry, 0);
+    assert_non_null(strstr(db_errmsg(f->db), "this account"));
+    /* Nothing was added by the refusal; other accounts are untouched. */
+    OK(throttle_reserve(f->db, &f->cfg, "bob", "10.1.0.9", extra, &retry));
+    OK(throttle_release(f->db, extra));
+    /* Two fail, one is dropped unverified: four rows, room for one more. */
+    OK(throttle_settle_failure(f->db, ids[0]));
+    OK(throttle_settle_failure(f->db, ids[1]));
+    OK(throttle_release(f->db, ids[2]));
+    OK(throttle_reserve(f->db, &f->cfg, "alice", "10.1.0.7", ids[5], &retry));
+    assert_int_equal(throttle_reserve(f->db, &f->cfg, "alice", "10.1.0.8", extra, &retry),
+                     STORE_CONFLICT);
+    /* The rest fail: five failures, now a refusal with the window's wait. */
+    OK(throttle_settle_failure(f->db, ids[3]));
+    OK(throttle_settle_failure(f->db, ids[4]));
+    OK(throttle_settle_failure(f->db, ids[5]));
+    assert_int_equal(throttle_reserve(f->db, &f->cfg, "alice", "10.1.0.8", extra, &retry),
+                     STORE_REFUSED);
+    assert_int_equal(retry, 15 * 60);
+    assert_non_null(strstr(db_errmsg(f->db), "account"));
+    /* Settling twice changes nothing. */
+    OK(throttle_settle_failure(f->db, ids[0]));
+    OK(throttle_release(f->db, ids[0]));
+    assert_int_equal(throttle_check(f->db, &f->cfg, "alice", NULL, &retry), STORE_REFUSED);
+}
+
+static void test_throttle_in_flight_by_address(void **state)
+{
+    struct fixture *f = *state;
+    char ids[5][UUID_STR_LEN], extra[UUID_STR_LEN];
+    int64_t retry = 0;
+    const char *users[] = {"u1", "u2", "u3", "u4", "u5"};
+    for (int i = 0; i < 5; i++)
+        OK(throttle_reserve(f->db, &f->cfg, users[i], "192.0.2.7", ids[i], &retry));
+    assert_int_equal(throttle_reserve(f->db, &f->cfg, "u6", "192.0.2.7", extra, &retry),
+                     STORE_CONFLICT);
+    assert_non_null(strstr(db_errmsg(f->db), "this address"));
+    OK(throttle_reserve(f->db, &f->cfg, "u6", "192.0.2.8", extra, &retry));
+    /* Successes leave the address's budget as it was before them. */
+    for (int i = 0; i < 5; i++)
+        OK(throttle_settle_success(f->db, ids[i], users[i]));
+    OK(throttle_reserve(f->db, &f->cfg, "u6", "192.0.2.7", extra, &retry));
+}
+
+static void test_throttle_settle_success(void **state)
+{
+    struct fixture *f = *state;
+    char ids[6][UUID_STR_LEN], extra[UUID_STR_LEN];
+    int64_t retry = 0;
+    fail_n(f, "alice", NULL, 2);
+    reserve_n(f, "alice", "10.2.0.", 3, ids);
+    assert_int_equal(throttle_reserve(f->db, &f->cfg, "alice", "10.2.0.9", extra, &retry),
+                     STORE_CONFLICT);
+    /* One succeeds: its row and the two recorded failures go; the two other
+     * attempts still in flight keep counting until they settle. */
+    OK(throttle_settle_success(f->db, ids[0], "alice"));
+    reserve_n(f, "alice", "10.3.0.", 3, &ids[3]);
+    assert_int_equal(throttle_reserve(f->db, &f->cfg, "alice", "10.2.0.9", extra, &retry),
+                     STORE_CONFLICT);
+    for (int i = 1; i < 6; i++)
+        OK(throttle_settle_failure(f->db, ids[i]));
+    assert_int_equal(throttle_check(f->db, &f->cfg, "alice", NULL, &retry), STORE_REFUSED);
+}
+
+static void test_throttle_stale_attempts(void **state)
+{
+    struct fixture *f = *state;
+    char ids[5][UUID_STR_LEN], extra[UUID_STR_LEN];
+    int64_t retry = 0, n = 0, start = f->now;
+    /* Five attempts whose process died mid-verify: waited on for a minute,
+     * then taken for failures until they leave the window. */
+    reserve_n(f, "alice", "10.4.0.", 5, ids);
+    f->now = start + THROTTLE_IN_FLIGHT_MS - 1;
+    assert_int_equal(throttle_reserve(f->db, &f->cfg, "alice", NULL, extra, &retry),
+                     STORE_CONFLICT);
+    f->now = start + THROTTLE_IN_FLIGHT_MS;
+    assert_int_equal(throttle_reserve(f->db, &f->cfg, "alice", NULL, extra, &retry), STORE_REFUSED);
+    assert_int_equal(retry, (15 * MINUTE - THROTTLE_IN_FLIGHT_MS) / 1000);
+    f->now = start + 15 * MINUTE;
+    OK(throttle_purge(f->db, &f->cfg, &n));
+    assert_int_equal(n, 10); /* by account and by address */
+    OK(throttle_reserve(f->db, &f->cfg, "alice", NULL, extra, &retry));
+    /* A success also clears stale attempts, which count as failures. */
+    reserve_n(f, "alice", "10.5.0.", 3, ids);
+    f->now += THROTTLE_IN_FLIGHT_MS;
+    OK(throttle_settle_success(f->db, extra, "alice"));
+    reserve_n(f, "alice", "10.6.0.", 5, ids);
+}
+
 /* Authorization */
 
 static void test_authz_rules(void **state)
@@ -245,6 +360,10 @@ int main(void)
         T(test_throttle_address_window),
         T(test_throttle_success_clears_account_not_address),
         T(test_throttle_purge_and_config),
+        T(test_throttle_in_flight_attempts_count),
+        T(test_throttle_in_flight_by_address),
+        T(test_throttle_settle_success),
+        T(test_throttle_stale_attempts),
         cmocka_unit_test(test_authz_rules),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

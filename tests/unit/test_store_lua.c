@@ -361,6 +361,33 @@ static void test_answers_and_conflicts(void **state)
              "fails('invalid', store.assessment_create(alice, {type = '', client = 'x'}))\n");
 }
 
+/* Text holding a NUL byte is refused by the store, never cut at the NUL
+ * (the C layers below end strings there); nothing is stored on refusal. */
+static void test_text_with_nul_is_refused_not_cut(void **state)
+{
+    struct fixture *f = *state;
+    run_task(f, "local function refused(fn, ...)\n"
+                "  local done, err = pcall(fn, ...)\n"
+                "  assert(not done, 'stored text holding a NUL')\n"
+                "  assert(tostring(err):find('NUL', 1, true), tostring(err))\n"
+                "end\n"
+                "local alice = login('alice').user\n"
+                "local a = ok(store.assessment_create(alice, {type = 'o2c', client = 'ACME'}))\n"
+                "refused(store.assessment_create, alice, {type = 'o2c', client = 'AC\\0ME'})\n"
+                "refused(store.answers_save, alice, a.id, 0, {q1 = {value = 1, note = 'a\\0b'}})\n"
+                "refused(store.answers_save, alice, a.id, 0, {['q1\\0x'] = {value = 1}})\n"
+                "assert(ok(store.assessment_get(alice, a.id)).revision == 0)\n"
+                "assert(next(ok(store.answers_get(alice, a.id))) == nil)\n"
+                "assert(#ok(store.assessment_list(alice, {limit = 10})).items == 1)\n"
+                "local admin = login('admin').user\n"
+                "refused(store.user_set_password, 'bob', 'correct horse\\0battery', admin)\n"
+                "-- a password holding a NUL never signs in, not even as what precedes it\n"
+                "fails('invalid', session.login('alice', PASSWORD .. '\\0junk', '10.0.0.2'))\n"
+                "-- a generation's sources are kept whole, whatever bytes they hold\n"
+                "ok(store.generation_put('gen-nul', {{path = 'p.lua', text = 'a\\0b\\255'}}))\n"
+                "assert(store.generation_get('gen-nul')[1].text == 'a\\0b\\255')\n");
+}
+
 static void test_actors_cannot_be_forged(void **state)
 {
     struct fixture *f = *state;
@@ -492,9 +519,49 @@ static void test_audit_retention_check(void **state)
              "assert(has_event('retention.run').details.jobs == 0)\n");
 }
 
+/* For tests about hashing, not throttling: many sign-ins for one account
+ * at once would otherwise be told to wait for the first three. */
+static void unthrottle(struct fixture *f)
+{
+    struct throttle_config throttle = {.max_failures = 1000, .window_ms = 60000};
+    store_lua_set_throttle(f->L, &throttle);
+}
+
+/* Ten wrong guesses at bob at once: only the test's limit (3) are verified,
+ * the others are told to wait before anything about them is checked; once
+ * those three have failed, the account is refused, the right password too. */
+static void test_concurrent_logins_reserve(void **state)
+{
+    struct fixture *f = *state;
+    run_task(f,
+             "local codes, done = {}, 0\n"
+             "for i = 1, 10 do task.spawn(function()\n"
+             "  local v, msg, code = session.login('bob', 'wrong guess ' .. i, '10.7.0.' .. i)\n"
+             "  codes[code] = (codes[code] or 0) + 1; done = done + 1\n"
+             "end) end\n"
+             "while done < 10 do timer.sleep(5) end\n"
+             "assert(codes.invalid == 3 and codes.wait == 7, (codes.invalid or 0) .. ' verified, '"
+             " .. (codes.wait or 0) .. ' waiting')\n"
+             "fails('refused', session.login('bob', PASSWORD, '10.7.1.1'))\n"
+             "local failed = 0\n"
+             "for _, e in ipairs(store.audit_query{limit = 1000}.items) do\n"
+             "  if e.action == 'login.failed' and e.target == 'bob' then failed = failed + 1 end\n"
+             "end\n"
+             "assert(failed == 3, failed)\n"
+             "-- a success among attempts in flight: answered truthfully\n"
+             "local got = {}\n"
+             "for i = 1, 3 do task.spawn(function()\n"
+             "  got[i] = {session.login('alice', i == 3 and PASSWORD or 'wrong guess', '10.8.0.' "
+             ".. i)}\n"
+             "end) end\n"
+             "while not (got[1] and got[2] and got[3]) do timer.sleep(5) end\n"
+             "assert(got[1][3] == 'invalid' and got[2][3] == 'invalid' and got[3][1].token)\n");
+}
+
 static void test_cancelled_login_frees_its_work(void **state)
 {
     struct fixture *f = *state;
+    unthrottle(f);
     /* Tasks die while their hash waits or runs on the pool: nothing resumes
      * them, nothing leaks (the ASan variant checks), the loop ends. */
     run_lua(f->L, "victims = {}\n"
@@ -542,6 +609,7 @@ static void test_figures(void **state)
              "end\n"
              "table.sort(times)\n"
              "save_p50, save_p99 = times[saves // 2], times[saves * 99 // 100]\n");
+    unthrottle(f);
     uv_update_time(&f->loop); /* the timer task reads the loop's clock */
     run_lua(f->L, "lags, logged = {}, 0\n"
                   "for i = 1, 20 do task.spawn(function() login('alice'); logged = logged + 1 end) "
@@ -576,8 +644,10 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_users, setup, teardown),
         cmocka_unit_test_setup_teardown(test_login_and_throttle, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_concurrent_logins_reserve, setup, teardown),
         cmocka_unit_test_setup_teardown(test_validate_logout_expiry, setup_small_limits, teardown),
         cmocka_unit_test_setup_teardown(test_answers_and_conflicts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_text_with_nul_is_refused_not_cut, setup, teardown),
         cmocka_unit_test_setup_teardown(test_actors_cannot_be_forged, setup, teardown),
         cmocka_unit_test_setup_teardown(test_report_lifecycle, setup, teardown),
         cmocka_unit_test_setup_teardown(test_attachments, setup_small_limits, teardown),

@@ -25,6 +25,7 @@
 #include "store/db.h"
 #include "store/password.h"
 #include "store/session.h"
+#include "store/rowset.h"
 #include "store/store.h"
 #include "store/user.h"
 
@@ -199,21 +200,21 @@ struct crash_check {
     int64_t answers, bad, last;
 };
 
-static int check_answer(void *ud, const struct answer *a)
+/* One answer row: question id (0), value JSON (1), revision (5). */
+static void check_answer(struct crash_check *c, const struct rowset *rs, size_t i)
 {
-    struct crash_check *c = ud;
+    const char *qid = rowset_text(rs, i, 0), *value = rowset_text(rs, i, 1);
     c->answers++;
     long long q = 0;
     char part = 0;
-    if (strcmp(a->question_id, "last") == 0) {
-        c->last = atoll(a->value_json);
-        return 0;
+    if (strcmp(qid, "last") == 0) {
+        c->last = atoll(value);
+        return;
     }
     /* q<n>.x must hold n, written by revision n, and n <= current revision. */
-    if (sscanf(a->question_id, "q%lld.%c", &q, &part) != 2 || atoll(a->value_json) != q ||
-        a->revision != q || q > c->revision)
+    if (sscanf(qid, "q%lld.%c", &q, &part) != 2 || atoll(value) != q || rowset_int(rs, i, 5) != q ||
+        q > c->revision)
         c->bad++;
-    return 0;
 }
 
 static void verify_after_crash(struct fixture *f, int64_t acked, int kill)
@@ -225,7 +226,12 @@ static void verify_after_crash(struct fixture *f, int64_t acked, int kill)
         fail_msg("kill %d: revision %lld but %lld was acknowledged", kill, (long long)a.revision,
                  (long long)acked);
     struct crash_check c = {.revision = a.revision};
-    assert_int_equal(store_answers_get(f->db, &f->alice, f->a.id, check_answer, &c), STORE_OK);
+    struct rowset rs;
+    rowset_init(&rs, 0);
+    assert_int_equal(store_answer_rows(f->db, &f->alice, f->a.id, &rs), STORE_OK);
+    for (size_t i = 0; i < rs.nrows; i++)
+        check_answer(&c, &rs, i);
+    rowset_free(&rs);
     assert_int_equal(c.bad, 0);
     /* All of revisions 1..R, three answers each, plus "last": none partial. */
     assert_int_equal(c.answers, a.revision > 0 ? 3 * a.revision + 1 : 0);

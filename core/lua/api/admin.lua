@@ -42,12 +42,8 @@ end
 
 local function audit(ctx)
   local q = ctx:query()
-  local limit = tonumber(q.limit) or 100
-  if limit < 1 or limit > 1000 or limit ~= math.floor(limit) then
-    api.fail(400, "invalid", "limit: expected a whole number from 1 to 1000", { field = "limit" })
-  end
   local page = api.check(store().audit_query({ since = q.since, user = q.user, after = q.after,
-    action = q.action, limit = limit }))
+    limit = q.limit }))
   return 200, { items = json.array(page.items), next = page.next or json.null }
 end
 
@@ -58,5 +54,20 @@ return {
     handler = add_user },
   { method = "PATCH", path = "/api/v1/users/{name}", name = "users.change", auth = "admin",
     handler = change_user },
-  { method = "GET", path = "/api/v1/audit", name = "audit", auth = "admin", handler = audit },
+  { method = "GET", path = "/api/v1/audit", name = "audit", auth = "admin", handler = audit,
+    query = {
+      since = { type = "time", description = "only events at or after this time" },
+      user = { type = "string", max = NAME.max, pattern = NAME.pattern,
+        pattern_help = NAME.pattern_help, description = "only this user's events" },
+      after = { type = "integer", min = 0, description = "the `next` of the previous page" },
+      limit = { type = "integer", min = 1, max = 1000, default = 100,
+        description = "events per page" },
+      -- The web UI's filter form sends these two and narrows the page itself.
+      action = { type = "string", max = 64, pattern = "^%a[%w_.]*$",
+        pattern_help = "letters, digits, '_' and '.', starting with a letter",
+        description = "an action name or its start, such as user. (not applied by the server "
+          .. "yet: the web UI narrows the page)" },
+      ["until"] = { type = "time", description = "only events up to this time (not applied "
+        .. "by the server yet: the web UI narrows the page)" },
+    } },
 }

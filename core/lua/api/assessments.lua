@@ -76,11 +76,7 @@ end
 -- with what the dashboard shows: completeness, score, report status.
 local function list(ctx)
   local q = ctx:query()
-  local limit = tonumber(q.limit) or 50
-  if limit < 1 or limit > 200 or limit ~= math.floor(limit) then
-    api.fail(400, "invalid", "limit: expected a whole number from 1 to 200", { field = "limit" })
-  end
-  local page = api.check(store.assessment_list(ctx.user, { limit = limit, after = q.after }))
+  local page = api.check(store.assessment_list(ctx.user, { limit = q.limit, after = q.after }))
   local items = json.array()
   for _, a in ipairs(page.items) do
     local latest = store.score_latest(ctx.user, a.id)
@@ -243,7 +239,11 @@ end
 local P = "/api/v1/assessments"
 return {
   { method = "POST", path = P, name = "assessments.create", handler = create },
-  { method = "GET", path = P, name = "assessments.list", handler = list },
+  { method = "GET", path = P, name = "assessments.list", handler = list, query = {
+    limit = { type = "integer", min = 1, max = 200, default = 50,
+      description = "assessments per page" },
+    after = { type = "uuid", description = "the `next` of the previous page" },
+  } },
   { method = "GET", path = P .. "/{id}", name = "assessments.get", handler = get },
   { method = "DELETE", path = P .. "/{id}", name = "assessments.delete", handler = delete },
   { method = "PATCH", path = P .. "/{id}/answers", name = "assessments.answers",

@@ -3,6 +3,7 @@
 -- validation, and the pinned generation.
 local json = require "json"
 local config = require "o2c.config"
+local text = require "gen.text"
 
 local M = {}
 
@@ -39,12 +40,16 @@ end
 local STORE_STATUS = { not_found = 404, conflict = 409, exists = 409, invalid = 400,
   refused = 403, busy = 503, error = 500, disk_full = 507 }
 
+-- A full disk, whichever route wrote: 507 disk_full.  MESSAGE says what could
+-- not be done when a route can say it better than "this change".
+function M.fail_disk_full(message)
+  M.fail(507, "disk_full", message or ("the server's disk is full, so this change was not "
+    .. "saved; nothing stored before was lost: try again once space is freed"))
+end
+
 function M.check(value, message, code, extra)
   if value ~= nil then return value end
-  if code == "disk_full" then
-    M.fail(507, "disk_full", "the server's disk is full, so this change was not saved; "
-      .. "nothing stored before was lost: try again once space is freed")
-  end
+  if code == "disk_full" then M.fail_disk_full() end
   local status = STORE_STATUS[code] or 500
   if status == 500 then error(message or "storage failure", 0) end
   M.fail(status, code, message or code, type(extra) == "table" and extra or nil)
@@ -59,17 +64,6 @@ function M.url_decode(s)
   local decoded = s:gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end)
   if decoded:find("%z") or not utf8.len(decoded) then return nil end
   return decoded
-end
-
-function M.parse_query(q)
-  local out = {}
-  if not q then return out end
-  for pair in q:gmatch("[^&]+") do
-    local k, v = pair:match("^([^=]*)=?(.*)$")
-    k, v = M.url_decode((k:gsub("+", " "))), M.url_decode((v:gsub("+", " ")))
-    if k and v then out[k] = v end
-  end
-  return out
 end
 
 function M.cookie(req, name)
@@ -93,8 +87,12 @@ function M.context(req, route, params)
   return setmetatable({ req = req, route = route, params = params }, Context)
 end
 
+-- The query parameters the route declares, checked (api/query.lua): the
+-- router asks for them before the handler runs, so a wrong one is a 400.
 function Context:query()
-  if not self._query then self._query = M.parse_query(self.req:query()) end
+  if not self._query then
+    self._query = require("api.query").check(self.route.query, self.req:query())
+  end
   return self._query
 end
 
@@ -207,7 +205,8 @@ local function validate(v, spec, field)
     if type(v) ~= "string" then bad("expected text, got " .. type_name(v)) end
     if spec.max and #v > spec.max then bad("longer than " .. spec.max .. " bytes") end
     if spec.min and #v < spec.min then bad("shorter than " .. spec.min .. " characters") end
-    if not utf8.len(v) then bad("not valid UTF-8 text") end
+    local problem = text.problem(v)
+    if problem then bad(problem) end
     if spec.pattern and not v:match(spec.pattern) then bad(spec.pattern_help or "not allowed") end
   elseif t == "integer" then
     if math.type(v) == "float" and v == math.floor(v) then v = math.tointeger(v) end
@@ -267,13 +266,60 @@ function Context:require_json()
   end
 end
 
+-- "body.answers.md_evidence.note" for the path { "answers", "md_evidence",
+-- "note" } (list items as "[2]").  Built only for a message.
+local function field_name(path, depth)
+  local parts = { "body" }
+  for i = 1, depth do
+    local k = path[i]
+    parts[#parts + 1] = type(k) == "string" and "." .. text.repair(k) or "[" .. tostring(k) .. "]"
+  end
+  return table.concat(parts)
+end
+
+-- Every string in a decoded body, names of fields included, passes the one
+-- text rule (gen/text.lua), whether or not a schema describes it: answers
+-- and their notes are free-form objects here.  PATH holds the keys down to V.
+local function check_texts(v, path, depth)
+  if type(v) == "string" then
+    local problem = text.problem(v)
+    if problem then
+      local field = field_name(path, depth)
+      M.fail(400, "invalid", field .. ": " .. problem, { field = field })
+    end
+  elseif type(v) == "table" then
+    for k, child in pairs(v) do
+      path[depth + 1] = k
+      local problem = type(k) == "string" and text.problem(k)
+      if problem then
+        local field = field_name(path, depth + 1)
+        M.fail(400, "invalid", field .. ": the field's name " .. problem, { field = field })
+      end
+      check_texts(child, path, depth + 1)
+    end
+    path[depth + 1] = nil
+  end
+end
+
+-- lua-cjson refuses a \u escape of a lone surrogate (\ud800 without its
+-- pair) as "invalid unicode escape code"; say what that means.
+local function json_problem(err)
+  err = tostring(err)
+  if err:find("invalid unicode escape", 1, true) then
+    return err .. " (each \\u escape must be a Unicode character: a lone surrogate such as "
+      .. "\\ud800 is not text)"
+  end
+  return err
+end
+
 function Context:body(fields)
   local req = self.req
   self:require_json()
   local value, err = json.decode(req:body())
   if value == nil then
-    M.fail(400, "malformed_json", "the body is not valid JSON: " .. tostring(err))
+    M.fail(400, "malformed_json", "the body is not valid JSON: " .. json_problem(err))
   end
+  check_texts(value, {}, 0)
   return validate(value, { type = "object", fields = fields }, "body")
 end
 

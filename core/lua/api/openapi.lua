@@ -1,7 +1,11 @@
 -- The OpenAPI 3.1 description of every route.  The router checks at start
 -- that this document and its routes name exactly the same operations
--- (router.check_openapi), so neither can drift from the other.
+-- (router.check_openapi), so neither can drift from the other; what the
+-- routes declare (name, module, auth, path and query parameters) gives each
+-- operation its operationId, tag, parameters and the 4XX answers every route
+-- shares (add_from_routes).  `redocly lint` (tests/redocly.yaml) finds nothing.
 local json = require "json"
+local query = require "api.query"
 
 local M = {}
 
@@ -36,8 +40,10 @@ local schemas = {
   Report = obj({ id = STRING, assessment_id = STRING, status = STRING, provider = STRING,
     model = STRING, generation = STRING, sections = list(obj({ id = STRING, title = STRING,
       status = STRING, attempts = INTEGER, error = STRING, text = STRING })) }),
-  AuditEvent = obj({ seq = INTEGER, at = STRING, user = STRING, action = STRING,
-    address = STRING, details = { type = "object" } }),
+  AuditEvent = obj({ seq = INTEGER, at = { type = "string", format = "date-time" },
+    at_ms = { type = "integer", description = "at in milliseconds since the Unix epoch" },
+    user = STRING, action = STRING, target = STRING, address = STRING,
+    details = { type = "object" } }),
 }
 
 local function body(schema)
@@ -51,9 +57,13 @@ local function response(description, schema, ctype)
 end
 
 local ERRORS = {
-  ["400"] = response("invalid request (the message names the field)", ref("Error")),
+  ["400"] = response("invalid request (the message names the field or query parameter)",
+    ref("Error")),
   ["401"] = response("not signed in", ref("Error")),
+  ["403"] = response("a change sent with the session cookie but without its CSRF token",
+    ref("Error")),
   ["404"] = response("not found, or not yours", ref("Error")),
+  admin = response("not found: to anyone but an admin this route does not exist", ref("Error")),
 }
 
 -- path -> method -> operation
@@ -92,8 +102,6 @@ local paths = {
       targets = ref("Targets") }, { "type", "client" })),
       responses = { ["201"] = response("created", ref("Assessment")), ["400"] = ERRORS["400"] } },
     get = { summary = "list (own; admin: all), newest first",
-      parameters = { { name = "limit", ["in"] = "query", schema = INTEGER },
-        { name = "after", ["in"] = "query", schema = STRING } },
       responses = { ["200"] = response("a page", obj({ items = list(ref("Assessment")),
         next = STRING })) } },
   },
@@ -140,8 +148,6 @@ local paths = {
     responses = { ["202"] = response("queued again"), ["409"] = response("not failed",
       ref("Error")) } } },
   ["/api/v1/reports/{id}/download"] = { get = { summary = "the report as a file",
-    parameters = { { name = "format", ["in"] = "query", schema = { type = "string",
-      enum = { "md", "html" } } } },
     responses = { ["200"] = response("Markdown or HTML", STRING, "text/markdown") } } },
   ["/api/v1/users"] = {
     get = { summary = "accounts (admin)", responses = { ["200"] = response("users",
@@ -154,39 +160,94 @@ local paths = {
     requestBody = body(obj({ role = STRING, disabled = BOOLEAN, password = STRING })),
     responses = { ["200"] = response("changed", ref("User")) } } },
   ["/api/v1/audit"] = { get = { summary = "audit log (admin)",
-    parameters = { { name = "since", ["in"] = "query", schema = STRING },
-      { name = "user", ["in"] = "query", schema = STRING },
-      { name = "action", ["in"] = "query", schema = STRING },
-      { name = "after", ["in"] = "query", schema = STRING },
-      { name = "limit", ["in"] = "query", schema = INTEGER } },
     responses = { ["200"] = response("a page", obj({ items = list(ref("AuditEvent")),
-      next = STRING })) } } },
+      next = INTEGER })) } } },
   ["/"] = { get = { summary = "the web UI", security = {},
     responses = { ["200"] = response("HTML", STRING, "text/html") } } },
   ["/assets/{file}"] = { get = { summary = "web UI assets", security = {},
     responses = { ["200"] = response("file") } } },
 }
 
--- Path parameters are declared once per path from the {names} in it.
-local function with_parameters()
-  for path, ops in pairs(paths) do
-    for _, op in pairs(ops) do
-      local params = op.parameters and { table.unpack(op.parameters) } or {}
-      for name in path:gmatch("{(%w+)}") do
+-- "assessments.create" -> "assessmentsCreate": the route's name (also its
+-- metrics label), in the form client generators turn into method names.
+local function operation_id(route_name)
+  return (route_name:gsub("[._%-](%w)", string.upper))
+end
+
+local WRITES = { post = true, put = true, patch = true, delete = true }
+
+-- The 4XX answers the router and api.common give any route: an unknown
+-- query parameter (400), not signed in (401), a cookie change without the
+-- CSRF token (403), an unknown id in the path or an admin route (404).
+local function add_shared_errors(op, route, method)
+  local responses = op.responses
+  responses["400"] = responses["400"] or ERRORS["400"]
+  if route.auth ~= false then
+    responses["401"] = responses["401"] or ERRORS["401"]
+    if WRITES[method] then responses["403"] = responses["403"] or ERRORS["403"] end
+  end
+  if route.auth == "admin" then
+    responses["404"] = responses["404"] or ERRORS.admin
+  elseif #route.params > 0 then
+    responses["404"] = responses["404"] or ERRORS["404"]
+  end
+end
+
+-- Parameters come from what the router knows: the {names} in each path,
+-- and the query parameters each route declares (api/query.lua), so they
+-- are written once, next to the route.
+local function add_from_routes(routes)
+  for _, r in ipairs(routes) do
+    local method = r.method:lower()
+    local op = paths[r.path] and paths[r.path][method]
+    if op then -- a route not described is reported by router.check_openapi
+      op.operationId = operation_id(r.name)
+      if r.module then op.tags = json.array({ r.module }) end
+      add_shared_errors(op, r, method)
+      local params = query.openapi_parameters(r.query)
+      for name in r.path:gmatch("{(%w+)}") do
         params[#params + 1] = { name = name, ["in"] = "path", required = true, schema = STRING }
       end
       if #params > 0 then op.parameters = json.array(params) end
-      if op.security then op.security = json.array(op.security) end
     end
   end
 end
-with_parameters()
+
+-- Every route that writes answers a full disk the same way (api.fail_disk_full).
+local STORES_NOTHING = { ["/api/v1/assessment-types/{type}/score"] = true }
+local DISK_FULL = response("the server's disk is full: nothing was stored", ref("Error"))
+
+for path, ops in pairs(paths) do
+  for method, op in pairs(ops) do
+    if op.security then op.security = json.array(op.security) end
+    if WRITES[method] and not STORES_NOTHING[path] then op.responses["507"] = DISK_FULL end
+  end
+end
+
+-- One tag per route module (router.lua's MODULES).
+local TAGS = {
+  { name = "ops", description = "Liveness, readiness, status, Prometheus metrics and this "
+    .. "description." },
+  { name = "session", description = "Signing in and out, and who is signed in." },
+  { name = "types", description = "The loaded assessment types: questionnaires and score "
+    .. "previews." },
+  { name = "assessments", description = "Assessments, their answers, scores and evidence "
+    .. "images." },
+  { name = "reports", description = "Report jobs written section by section by the LLM, their "
+    .. "events and downloads." },
+  { name = "admin", description = "Accounts and the audit log (admins only)." },
+  { name = "web", description = "The web UI's page and assets." },
+}
 
 local document = {
   openapi = "3.1.0",
   info = { title = "o2c", version = "1", description = "Order-to-Cash maturity assessments: "
-    .. "questionnaires, answers, scores and LLM-written reports." },
-  servers = json.array({ { url = "/" } }),
+    .. "questionnaires, answers, scores and LLM-written reports.",
+    -- The repository carries no open-source licence: all rights reserved
+    -- (an SPDX LicenseRef, as OpenAPI 3.1's identifier takes SPDX expressions).
+    license = { name = "Proprietary", identifier = "LicenseRef-Proprietary" } },
+  servers = json.array({ { url = "/", description = "the o2c server that serves this document" } }),
+  tags = json.array(TAGS),
   security = json.array({ { bearer = json.array() }, { cookie = json.array() } }),
   components = {
     schemas = schemas,
@@ -198,7 +259,13 @@ local document = {
   paths = paths,
 }
 
+local with_parameters = false
+
 function M.document()
+  if not with_parameters then
+    add_from_routes(require("router").routes())
+    with_parameters = true
+  end
   return document
 end
 

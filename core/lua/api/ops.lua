@@ -48,10 +48,15 @@ local function status(ctx)
   }
 end
 
-local function gauge(out, name, help, value)
+-- One family of one sample, without labels; KIND is "gauge" or "counter".
+local function single(out, kind, name, help, value)
   out[#out + 1] = "# HELP " .. name .. " " .. help
-  out[#out + 1] = "# TYPE " .. name .. " gauge"
+  out[#out + 1] = "# TYPE " .. name .. " " .. kind
   out[#out + 1] = string.format("%s %s", name, value)
+end
+
+local function gauge(out, name, help, value)
+  single(out, "gauge", name, help, value)
 end
 
 local function metrics_text()
@@ -83,7 +88,8 @@ local function metrics_text()
   out[#out + 1] = string.format('o2c_generation_info{generation="%s"} 1', gen.generation or "")
   gauge(out, "o2c_reload_errors", "Errors of the last failed reload (0 when it loaded).",
     #gen.errors)
-  gauge(out, "o2c_reload_failures_total", "Reloads that failed since start.", gen.failures)
+  single(out, "counter", "o2c_reload_failures_total", "Reloads that failed since start.",
+    gen.failures)
   local llm = optional("llm")
   if llm and llm.metrics_text then out[#out + 1] = llm.metrics_text() end
   local jobs = runner.stats()

@@ -199,11 +199,7 @@ local FORMATS = {
 }
 
 local function download(ctx)
-  local name = ctx:query().format or "md"
-  local format = FORMATS[name]
-  if not format then
-    api.fail(400, "invalid", "format: must be md or html", { field = "format" })
-  end
+  local format = FORMATS[ctx:query().format]
   local report = load_report(ctx)
   local a = api.check(store.assessment_get(ctx.user, report.assessment_id))
   local body = format.render({ client = a.client, type = a.type, report = report })
@@ -244,7 +240,10 @@ M.routes = {
   { method = "POST", path = "/api/v1/reports/{id}/sections/{section}/retry",
     name = "reports.retry", handler = retry },
   { method = "GET", path = "/api/v1/reports/{id}/download", name = "reports.download",
-    handler = download },
+    handler = download, query = {
+      format = { type = "enum", values = { "md", "html" }, default = "md",
+        description = "the file's format" },
+    } },
 }
 
 for i, route in ipairs(M.routes) do M[i] = route end

@@ -3,6 +3,7 @@
 -- compiled type T built by loader.lua. score() is on the API's hot path (every
 -- preview request): it allocates only the result tables and what visibility needs.
 local problems = GEN_MODULE("problems")
+local text = GEN_MODULE("text")
 
 local answers = {}
 
@@ -211,6 +212,8 @@ local function check_value(q, value, id, wrapped, bad)
       bad(field_of(id, wrapped), "expected a text (got %s)", problems.show(value))
     elseif #value > q.max_length then
       bad(field_of(id, wrapped), "the text is %d bytes long; the limit is %d", #value, q.max_length)
+    elseif text.problem(value) then
+      bad(field_of(id, wrapped), text.problem(value))
     end
   end
 end
@@ -244,6 +247,8 @@ function answers.validate(T, raw)
           bad(field .. ".note", "a note is a text (got %s)", problems.show(answer.note))
         elseif answer.note and #answer.note > MAX_NOTE then
           bad(field .. ".note", "the note is %d bytes long; the limit is %d", #answer.note, MAX_NOTE)
+        elseif answer.note and text.problem(answer.note) then
+          bad(field .. ".note", text.problem(answer.note))
         end
         value, wrapped = answer.value, true
       end

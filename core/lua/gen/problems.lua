@@ -2,6 +2,8 @@
 -- collects. Lua's `debug` library is absent in the sandbox, so positions come from
 -- the one place the VM still hands them out: the "file:line:" prefix that
 -- error(msg, level) adds for an active call frame.
+local text = GEN_MODULE("text")
+
 local problems = {}
 
 -- "file:line: text" -> file, line, text. Anything else -> nil, nil, message.
@@ -64,10 +66,12 @@ end
 function problems.show(value)
   local kind = type(value)
   if kind == "string" then
+    -- Quoted into messages that are sent as JSON: never cut a character in
+    -- two, never pass invalid UTF-8 on.
     if #value > 40 then
-      value = value:sub(1, 37) .. "..."
+      value = text.cut(value, 37) .. "..."
     end
-    return string.format("%q", value)
+    return string.format("%q", text.repair(value))
   elseif math.type(value) == "float" and value == math.floor(value) and math.abs(value) < 2 ^ 53 then
     return string.format("%d", value) -- 9.0 from a JSON decoder reads as 9
   elseif kind == "number" or kind == "boolean" or kind == "nil" then

@@ -28,6 +28,7 @@
 local llm = require "o2c.llm"
 local timer = require "o2c.timer"
 local log = require "o2c.log"
+local gentext = require "gen.text"
 
 local M = {}
 
@@ -218,7 +219,11 @@ function M.complete(req)
     or timer.now() + math.floor(req.deadline_ms or cfg.section_deadline_s * 1000)
   local timeout_ms = math.floor(req.timeout_ms or cfg.timeout_s * 1000)
   local retry = req.retry or {}
-  local est = M.estimate_input_tokens(req.system, req.user, images)
+  -- A prompt quotes what clients wrote, maybe in rows stored before text was
+  -- checked: the provider is sent valid UTF-8 whatever those hold.
+  local system = type(req.system) == "string" and gentext.repair(req.system) or req.system
+  local user = type(req.user) == "string" and gentext.repair(req.user) or req.user
+  local est = M.estimate_input_tokens(system, user, images)
   local job = req.job and tostring(req.job) or "default"
   local attempt = 0
   while true do
@@ -228,7 +233,7 @@ function M.complete(req)
       return nil, err, code
     end
     local request = adapter.build{ base_url = req.base_url or adapter.base_url(cfg),
-      model = model, max_tokens = max_tokens, system = req.system, user = req.user,
+      model = model, max_tokens = max_tokens, system = system, user = user,
       images = images }
     local left = deadline_at - timer.now()
     local out, failure = attempt_once(slot, adapter, request,

@@ -23,6 +23,7 @@
 -- is sent again.
 local event = require "o2c.event"
 local json = require "json"
+local text = require "gen.text"
 local timer = require "o2c.timer"
 local random = require "o2c.random"
 
@@ -77,7 +78,7 @@ function Bus:emit(name, data)
   -- Kept as JSON text: encoded once for every subscriber, and a few hundred
   -- bytes per event instead of its tables (a bus lives as long as its report).
   self.list[#self.list + 1] = { id = self.tag .. "-" .. self.seq, seq = self.seq, name = name,
-    json = json.encode(data) }
+    json = text.repair(json.encode(data)) } -- sections quote stored text: send it valid
   if name == "report.done" then
     self.finished_at = timer.wall()
   elseif name == "report.started" then

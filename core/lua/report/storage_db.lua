@@ -19,6 +19,7 @@
 --   s:audit(action, details)
 -- Failures return nil, message (the runner raises them).
 local store = require "o2c.store"
+local text = require "gen.text"
 
 local M = {}
 M.__index = M
@@ -67,16 +68,26 @@ function M:section_start(report_id, section_id, provider, model)
   return store.section_start(report_id, section_id, provider, model)
 end
 
+-- What the runner stores comes from a model or a provider's error, not a
+-- client: kept, with invalid bytes and NUL shown as U+FFFD, where the store
+-- would refuse it (it keeps no NUL; responses must be UTF-8).
+local function kept(s)
+  return type(s) == "string" and text.clean(s) or s
+end
+
 function M:section_retrying(report_id, section_id, error, wait_ms)
-  return store.section_retrying(report_id, section_id, error, wait_ms)
+  return store.section_retrying(report_id, section_id, kept(error), wait_ms)
 end
 
 function M:section_done(report_id, section_id, result)
-  return store.section_done(report_id, section_id, result)
+  local out = {}
+  for k, v in pairs(result) do out[k] = v end
+  out.text, out.warning = kept(result.text), kept(result.warning)
+  return store.section_done(report_id, section_id, out)
 end
 
 function M:section_fail(report_id, section_id, error)
-  return store.section_fail(report_id, section_id, error)
+  return store.section_fail(report_id, section_id, kept(error))
 end
 
 function M:report_start(report_id)

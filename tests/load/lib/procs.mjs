@@ -244,14 +244,16 @@ export class O2cServer {
 }
 
 // Server-side latency from /metrics: per route {count, p50le, p99le} where
-// pNNle is the histogram bucket bound that holds that quantile.
+// pNNle is the histogram bucket bound that holds that quantile, in ms (the
+// histogram's bounds are in seconds).
 export function parseMetrics(text) {
   const routes = {};
-  const re = /^o2c_http_request_duration_ms_bucket\{route="([^"]+)",le="([^"]+)"\} (\d+)/gm;
+  const re = /^o2c_http_request_duration_seconds_bucket\{route="([^"]+)",le="([^"]+)"\} (\d+)/gm;
+  const ms = (le) => (le === '+Inf' ? Infinity : Math.round(Number(le) * 1e6) / 1e3);
   let m;
   while ((m = re.exec(text))) {
     const r = (routes[m[1]] ??= { buckets: [] });
-    r.buckets.push([m[2] === '+Inf' ? Infinity : Number(m[2]), Number(m[3])]);
+    r.buckets.push([ms(m[2]), Number(m[3])]);
   }
   const out = {};
   for (const [route, { buckets }] of Object.entries(routes)) {

@@ -97,6 +97,24 @@ function engine.run(host)
     has(problems[3].message, "listed twice")
   end)
 
+  case("notes and text answers must be UTF-8 without NUL; messages quote bad text as UTF-8", function()
+    local bad = { "a\0b", "a\255b", "a\192\175b", "a\237\160\128b", "a\226\130" }
+    for _, s in ipairs(bad) do
+      local ok, problems = gen:validate_answers("o2c", { md_evidence = { value = "ok", note = s } })
+      eq(ok, nil, "note " .. ("%q"):format(s))
+      eq(problems[1].field, "answers.md_evidence.note", "note field")
+      has(problems[1].message, s:find("\0", 1, true) and "NUL" or "invalid UTF-8 at byte 2")
+      ok, problems = gen:validate_answers("o2c", { md_evidence = s })
+      eq(ok, nil, "text answer " .. ("%q"):format(s))
+      eq(problems[1].field, "answers.md_evidence", "text answer field")
+    end
+    eq(gen:validate_answers("o2c", { md_evidence = { value = "Prüfung ✓ 😀", note = "“ok”" } }), true,
+      "valid UTF-8 passes")
+    -- A long unknown choice is quoted cut on a character boundary, repaired.
+    local _, problems = gen:validate_answers("o2c", { md_duplicates = string.rep("é", 30) .. "\255" })
+    eq(utf8.len(problems[1].message) ~= nil, true, "message is UTF-8: " .. problems[1].message)
+  end)
+
   case("summary counts areas, questions, sections, KB documents and agents", function()
     local t = gen:summary().types[1]
     eq(t.id, "o2c")

@@ -1,0 +1,66 @@
+/* SQLite's side of rowset.h: a statement's rows copied into a rowset. */
+#include "store/db_internal.h"
+#include "store/rowset.h"
+
+static int capture_columns(sqlite3_stmt *st, struct rowset *rs)
+{
+    const char *names[ROWSET_COLUMNS_MAX];
+    int n = sqlite3_column_count(st);
+    if (n <= 0 || n > ROWSET_COLUMNS_MAX)
+        return -1;
+    for (int i = 0; i < n; i++)
+        names[i] = sqlite3_column_name(st, i);
+    return rowset_columns(rs, (size_t)n, names);
+}
+
+static int capture_row(sqlite3_stmt *st, struct rowset *rs)
+{
+    struct rowset_value *row = rowset_add_row(rs);
+    if (row == NULL)
+        return -1;
+    for (size_t i = 0; i < rs->ncols; i++) {
+        struct rowset_value *v = &row[i];
+        int col = (int)i;
+        switch (sqlite3_column_type(st, col)) {
+        case SQLITE_INTEGER:
+            v->type = ROWSET_INTEGER;
+            v->integer = sqlite3_column_int64(st, col);
+            break;
+        case SQLITE_FLOAT:
+            v->type = ROWSET_REAL;
+            v->real = sqlite3_column_double(st, col);
+            break;
+        case SQLITE_TEXT: {
+            const unsigned char *p = sqlite3_column_text(st, col);
+            if (p == NULL ||
+                rowset_put_bytes(rs, v, ROWSET_TEXT, p, (size_t)sqlite3_column_bytes(st, col)) != 0)
+                return -1;
+            break;
+        }
+        case SQLITE_BLOB: {
+            const void *p = sqlite3_column_blob(st, col);
+            size_t len = (size_t)sqlite3_column_bytes(st, col);
+            if ((p == NULL && len) || rowset_put_bytes(rs, v, ROWSET_BLOB, p ? p : "", len) != 0)
+                return -1;
+            break;
+        }
+        default:
+            break; /* NULL */
+        }
+    }
+    return 0;
+}
+
+int rowset_capture_sqlite(struct db *db, sqlite3_stmt *st, struct rowset *rs, const char *what)
+{
+    int step = SQLITE_DONE, oom = capture_columns(st, rs) != 0;
+    while (!oom && (step = sqlite3_step(st)) == SQLITE_ROW)
+        oom = capture_row(st, rs) != 0;
+    int rc = STORE_OK;
+    if (oom)
+        rc = db_fail(db, STORE_ERROR, "%s: out of memory (or more than the result may hold)", what);
+    else if (step != SQLITE_DONE)
+        rc = db_sqlite_fail(db, what);
+    db_stmt_done(st);
+    return rc;
+}
