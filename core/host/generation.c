@@ -239,12 +239,16 @@ void gen_sources_push(lua_State *L, const struct gen_sources *sources)
 /* ---- the sandbox with the built-in loader ---- */
 
 /* GEN_MODULE(name): runs embedded core/lua/gen/<name>.lua once and caches
- * what it returns, like require for the loader's own modules. */
+ * what it returns, like require for the loader's own modules.  A name may hold
+ * '/' between segments ("lib/facts"): no '.', so it cannot leave core/lua/gen/. */
 static int gen_module(lua_State *L)
 {
     const char *name = luaL_checkstring(L, 1);
+    if (name[0] == '/' || name[0] == '\0')
+        return luaL_error(L, "GEN_MODULE: bad module name '%s'", name);
     for (const char *p = name; *p; p++)
-        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_'))
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_' ||
+              (*p == '/' && p[1] != '/' && p[1] != '\0')))
             return luaL_error(L, "GEN_MODULE: bad module name '%s'", name);
     lua_getfield(L, LUA_REGISTRYINDEX, "o2c.gen.modules");
     if (lua_getfield(L, -1, name) != LUA_TNIL)

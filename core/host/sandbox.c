@@ -27,7 +27,8 @@ struct sandbox {
     uint64_t instructions_left;
     uint64_t deadline_ms;
     enum sandbox_kill kill;
-    char kill_where[200]; /* "file:line" where the budget ran out */
+    char kill_where[200];  /* "file:line" where the budget ran out */
+    char heavy_where[200]; /* the script line running when memory was last seen near the budget */
     int in_call;
 };
 
@@ -98,6 +99,20 @@ static const char *sandbox_kill_message(const struct sandbox *sb, char *buf, siz
     return buf;
 }
 
+/* "file:line" of the innermost frame of a script (not the engine's
+ * core/lua/, not C) into WHERE; left as it was when there is none. */
+static void sandbox_note_where(lua_State *L, char *where, size_t cap)
+{
+    lua_Debug frame;
+    for (int level = 0; lua_getstack(L, level, &frame); level++) {
+        if (lua_getinfo(L, "Sl", &frame) && frame.currentline > 0 &&
+            strncmp(frame.source, "@core/lua/", 10) != 0) {
+            snprintf(where, cap, "%s:%d", frame.short_src, frame.currentline);
+            return;
+        }
+    }
+}
+
 static void sandbox_hook(lua_State *L, lua_Debug *ar)
 {
     struct sandbox *sb = sandbox_from_state(L);
@@ -110,14 +125,22 @@ static void sandbox_hook(lua_State *L, lua_Debug *ar)
         }
         if (!sb->kill && sb->deadline_ms && monotonic_ms() > sb->deadline_ms)
             sb->kill = SANDBOX_KILLED_TIME;
-        if (!sb->kill)
+        if (!sb->kill) {
+            if (sb->limits.memory_bytes && sb->used > sb->limits.memory_bytes / 4 * 3)
+                sandbox_note_where(L, sb->heavy_where, sizeof sb->heavy_where);
             return;
+        }
         lua_sethook(L, sandbox_hook, LUA_MASKCOUNT, 1);
     }
     /* Name the line that was running when the budget ran out (AR is that
-     * function, not our caller); every later raise repeats it. */
+     * function, not our caller); every later raise repeats it.  A memory
+     * error has often unwound the script's frames before the armed hook runs
+     * (a C function's buffer could not grow), so the line seen last near the
+     * budget names it instead. */
     char buf[128];
     sandbox_kill_message(sb, buf, sizeof buf);
+    if (!sb->kill_where[0] && sb->kill == SANDBOX_KILLED_MEMORY && sb->heavy_where[0])
+        snprintf(sb->kill_where, sizeof sb->kill_where, "%s", sb->heavy_where);
     if (!sb->kill_where[0] && lua_getinfo(L, "Sl", ar) && ar->currentline > 0)
         snprintf(sb->kill_where, sizeof sb->kill_where, "%s:%d", ar->short_src, ar->currentline);
     if (sb->kill_where[0])
@@ -356,6 +379,7 @@ int sandbox_pcall(struct sandbox *sb, int nargs, int nresults)
     lua_State *L = sb->L;
     sb->kill = SANDBOX_ALIVE;
     sb->kill_where[0] = '\0';
+    sb->heavy_where[0] = '\0';
     sb->instructions_left = sb->limits.instructions;
     sb->deadline_ms = sb->limits.time_ms ? monotonic_ms() + sb->limits.time_ms : 0;
     sb->in_call = 1;
@@ -435,6 +459,7 @@ int sandbox_pcall_timed(struct sandbox *sb, int nargs, int nresults)
     lua_sethook(L, NULL, 0, 0); /* a late signal of the last call may have armed it */
     sb->kill = SANDBOX_ALIVE;
     sb->kill_where[0] = '\0';
+    sb->heavy_where[0] = '\0';
     sb->deadline_ms = 0;
     sb->instructions_left = 0;
     sb->in_call = 1;

@@ -15,10 +15,19 @@
 -- Sections are shown in the order written here; the host runs them as a graph,
 -- so the per-area findings run side by side and the summary waits for them.
 -- ctx: client, answers, notes, visible, scores, targets, sections, attachments.
--- To change what the LLM is asked, edit the texts in the prompt functions below.
-local facts = require "facts"
-local drafts = require "drafts"
-local generated = require "generated"
+-- To change what the LLM is asked, edit the texts in the prompt functions below;
+-- to change the offline drafts' O2C wording and counts, edit words.lua.
+--
+-- `lib` is the engine's report library (scripts/README.md, "The report
+-- library"): the facts and briefs the prompts are built from, the offline
+-- drafts, the checks' pieces and the generated sections.
+local lib = ...
+local words = require "words"
+
+local facts, checks = lib.facts, lib.checks
+local drafts = lib.drafts(words)
+local generated = lib.generated
+local word_count = lib.format.word_count
 
 ---------------------------------------------------------------------------
 -- the rules every LLM section follows
@@ -36,26 +45,8 @@ local function system_prompt(ctx)
   }, "\n")
 end
 
--- Rejects text naming agents that are not in the KB's catalogue.
-local function agents_known(text)
-  local _, unknown = kb.agent_mentions(text)
-  if #unknown > 0 then
-    return false, "names agents that are not in the KB catalogue: " .. table.concat(unknown, ", ")
-      .. " (use only names from kb/agents.lua)"
-  end
-  return true
-end
-
--- The exact phrases a section's check looks for, stated in its prompt, so a
--- model that follows it passes the check the first time (a re-ask costs a call).
-local function required_phrases(phrases)
-  if #phrases == 0 then return "" end
-  local quoted = {}
-  for i, p in ipairs(phrases) do
-    quoted[i] = '"' .. p .. '"'
-  end
-  return "Required phrases (use each exactly as written): " .. table.concat(quoted, "; ")
-end
+local agents_known = checks.agents_known
+local required_phrases = checks.required_phrases
 
 -- "level 2": the summary states the overall level (none before any answer).
 local function overall_level_phrases(ctx)
@@ -67,7 +58,7 @@ end
 local function area_level_phrase(ctx, area_id)
   local s = facts.area_score(ctx, area_id)
   if s.level then return "level " .. s.level end
-  return "target level " .. facts.number(s.target)
+  return "target level " .. lib.format.number(s.target)
 end
 
 -- The title of the area with the largest weighted gap, which the
@@ -77,7 +68,7 @@ local function largest_gap_phrase(ctx)
   return #priorities > 0 and { priorities[1].area.title } or {}
 end
 
-local ROADMAP_PHASES = { "0-3 months", "3-6 months", "6-12 months" }
+local ROADMAP_PHASES = words.phases
 
 -- Evidence images the provider may send along with a prompt.
 local function attachment_names(ctx)
@@ -88,20 +79,12 @@ local function attachment_names(ctx)
   return names
 end
 
-local function catalogue_text()
-  local lines = {}
-  for _, agent in ipairs(kb.agents) do
-    lines[#lines + 1] = "- " .. facts.agent_line(agent) .. " Area: " .. agent.area .. "."
-  end
-  return table.concat(lines, "\n")
-end
-
 ---------------------------------------------------------------------------
 -- sections, in the order they appear in the report
 ---------------------------------------------------------------------------
 
 local findings_ids = {}
-for _, area in ipairs(questionnaire.areas) do
+for _, area in ipairs(lib.questionnaire.areas) do
   findings_ids[#findings_ids + 1] = "findings_" .. area.id
 end
 
@@ -133,7 +116,7 @@ section {
     if phrase and not text:lower():find(phrase, 1, true) then
       return false, "the summary must state the overall position as \"" .. phrase .. "\""
     end
-    if facts.word_count(text) > 600 then
+    if word_count(text) > 600 then
       return false, "the summary is longer than 600 words"
     end
     return agents_known(text)
@@ -147,7 +130,7 @@ section {
   render = generated.scorecard,
 }
 
-for _, area in ipairs(questionnaire.areas) do
+for _, area in ipairs(lib.questionnaire.areas) do
   section {
     id = "findings_" .. area.id,
     title = "Findings: " .. area.title,
@@ -173,7 +156,7 @@ for _, area in ipairs(questionnaire.areas) do
       return drafts.findings(ctx, area.id)
     end,
     check = function(text, ctx)
-      if facts.word_count(text) < 40 then
+      if word_count(text) < 40 then
         return false, "the findings are too short (under 40 words)"
       end
       if not text:lower():find("level", 1, true) then
@@ -200,7 +183,7 @@ section {
       facts.scores_brief(ctx),
       "",
       "Agent catalogue (the only agents you may name):",
-      catalogue_text(),
+      facts.catalogue(),
       "",
       "Findings per area:",
     }
@@ -241,12 +224,9 @@ section {
   end,
   draft = drafts.roadmap,
   check = function(text, ctx)
-    local plain = text:gsub("–", "-") -- an en dash counts as a hyphen
-    for _, phase in ipairs(ROADMAP_PHASES) do
-      local from, to = phase:match("^(%d+)-(%d+)")
-      if not plain:find(from .. "%s*-%s*" .. to .. "%s*months") then
-        return false, "the roadmap needs the phase \"" .. phase .. "\""
-      end
+    local missing = checks.missing_phase(text, ROADMAP_PHASES) -- "0–3 months" counts too
+    if missing then
+      return false, "the roadmap needs the phase \"" .. missing .. "\""
     end
     return agents_known(text)
   end,

@@ -216,10 +216,11 @@ static void test_runaway_scoring_on_a_replica_is_stopped(void **state)
     assert_non_null(mkdtemp(dir));
     char cmd[4096];
     snprintf(cmd, sizeof cmd,
-             "cp -r '%s/scripts' '%s/kb' '%s/' && sed -i 's/^function scoring.score(model, "
-             "answers, visible, targets)$/&\\n  if answers.cr_bad_debt == 0.123456 then while "
-             "true do end end/' '%s/scripts/o2c/scoring.lua' && grep -q 0.123456 "
-             "'%s/scripts/o2c/scoring.lua'",
+             "cp -r '%s/scripts' '%s/kb' '%s/' && sed -i 's/^return scoring$/local standard = "
+             "scoring.score\\nfunction scoring.score(model, answers, ...)\\n  if "
+             "answers.cr_bad_debt == 0.123456 then while true do end end\\n  return "
+             "standard(model, answers, ...)\\nend\\n&/' '%s/scripts/o2c/scoring.lua' && grep -q "
+             "0.123456 '%s/scripts/o2c/scoring.lua'",
              source_dir, source_dir, dir, dir, dir);
     assert_int_equal(system(cmd), 0);
     struct generation *g = build_from(dir, 300);

@@ -14,6 +14,7 @@ local kb = GEN_MODULE("kb")
 local chart = GEN_MODULE("chart")
 local answers = GEN_MODULE("answers")
 local section_api = GEN_MODULE("sections")
+local library = GEN_MODULE("library")
 
 local loader = {}
 
@@ -84,14 +85,15 @@ local function check_fields(decl, kind, what, errors)
   end
 end
 
--- Runs a file with its own environment. Returns true when it ran to the end.
-local function run_file(path, text, env, errors)
+-- Runs a file with its own environment and `arg` as its `...`. Returns true
+-- when it ran to the end.
+local function run_file(path, text, env, errors, arg)
   local chunk, message = sandbox.load(text, path, env)
   if not chunk then
     errors:add_raised(path, message)
     return false
   end
-  local ok, err = pcall(chunk)
+  local ok, err = pcall(chunk, arg)
   if not ok then
     errors:add_raised(path, err)
     return false
@@ -616,7 +618,7 @@ local function load_report(T, path, text, env_for, errors)
   local decls = {}
   local env = env_for(path)
   env.section = declarer("section", decls, path)
-  if not run_file(path, text, env, errors) then
+  if not run_file(path, text, env, errors, T.lib) then
     return nil
   end
   local sections, by_id = {}, {}
@@ -755,7 +757,7 @@ function loader.load_type(spec)
       require = require_fn, kb = shared.kb, chart = shared.chart, questionnaire = shared.questionnaire,
     })
   end
-  require_fn = sandbox.requirer(folder, files, cache, env_for)
+  require_fn = sandbox.requirer(folder, files, cache, env_for, function() return shared.lib end)
   T.require = require_fn
 
   local model = load_questionnaire(T, T.files.questionnaire, files[T.files.questionnaire], env_for, K, errors)
@@ -764,6 +766,12 @@ function loader.load_type(spec)
   end
   T.model = model
   shared.questionnaire = sandbox.readonly(model)
+  -- The engine's report library, bound to this questionnaire: report.lua and
+  -- the modules get it as `...`; the appendix reads the method once scoring is in.
+  shared.lib = library.for_type(shared.questionnaire, shared.kb, function()
+    return T.scoring and T.scoring.method
+  end)
+  T.lib = shared.lib
 
   -- scoring.lua is an ordinary module: loading it through require puts it in
   -- the cache, so report.lua's `require "scoring"` gets the same table.

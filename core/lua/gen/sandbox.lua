@@ -117,10 +117,12 @@ local MODULE_NAME = "^[%w_%-]+$"
 --   files   map path -> text
 --   cache   map path -> module value (shared with whoever loaded the main files)
 --   env_for function(path) -> a fresh environment for that module
+--   lib_of  optional function() -> the engine library (library.lua), passed to
+--           each module as its first argument (`local lib = ...`), the name second
 -- `require "scoring"` loads folder/scoring.lua; `require "lib.format"` loads
 -- folder/lib/format.lua. A name that starts with "/" or contains ".." is refused,
 -- with the error at the line of the require call.
-function sandbox.requirer(folder, files, cache, env_for)
+function sandbox.requirer(folder, files, cache, env_for, lib_of)
   local loading = {}
   return function(name)
     if type(name) ~= "string" or name == "" then
@@ -155,7 +157,7 @@ function sandbox.requirer(folder, files, cache, env_for)
       error(message, 0)
     end
     loading[path] = true
-    local ok, result = pcall(chunk, name)
+    local ok, result = pcall(chunk, lib_of and lib_of() or nil, name)
     loading[path] = nil
     if not ok then
       error(result, 0)

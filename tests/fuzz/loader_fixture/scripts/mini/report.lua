@@ -1,5 +1,6 @@
 -- The mini report: LLM findings over both areas, an LLM summary that depends
 -- on them, and a generated scorecard.
+local lib = ...
 local words = require "words"
 local scoring = require "scoring"
 
@@ -9,13 +10,7 @@ local function system(ctx)
 end
 
 -- true, or false and why: no agent outside kb/agents.lua.
-local function agents_known(text)
-  local _, unknown = kb.agent_mentions(text)
-  if #unknown > 0 then
-    return false, "unknown agents: " .. table.concat(unknown, ", ")
-  end
-  return true
-end
+local agents_known = lib.checks.agents_known
 
 section {
   id = "findings",
@@ -24,8 +19,8 @@ section {
   max_tokens = 600,
   prompt = function(ctx)
     local parts = { "Write the findings per area." }
-    for _, area in ipairs(questionnaire.areas) do
-      parts[#parts + 1] = area.title .. ":\n" .. kb.doc(area.kb).body
+    for _, area in ipairs(lib.questionnaire.areas) do
+      parts[#parts + 1] = area.title .. ":\n" .. lib.kb.doc(area.kb).body
     end
     return { system = system(ctx), user = table.concat(parts, "\n\n") }
   end,
@@ -80,7 +75,7 @@ section {
     for i, a in ipairs(ctx.scores.areas) do
       axes[i], scores[i], targets[i] = a.title, a.score or 0, a.target
     end
-    return chart.radar {
+    return lib.chart.radar {
       title = "Score against target",
       axes = axes,
       max = 5,

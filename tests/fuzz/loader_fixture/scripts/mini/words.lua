@@ -1,4 +1,6 @@
--- Small text helpers shared by report.lua (a module reached through require).
+-- Small text helpers shared by report.lua (a module reached through require;
+-- like every module, it gets the engine library as its first argument).
+local lib = ...
 local words = {}
 
 function words.count(text)
@@ -16,7 +18,7 @@ end
 -- "Name (`id`)" for each agent of an area, as reports must write them.
 function words.agents(area_id)
   local out = {}
-  for _, a in ipairs(kb.agents_for_area(area_id)) do
+  for _, a in ipairs(lib.kb.agents_for_area(area_id)) do
     out[#out + 1] = a.name .. " (`" .. a.id .. "`)"
   end
   return table.concat(out, ", ")
