@@ -16,7 +16,7 @@
 #define SOURCE_FILE_MAX (1024 * 1024)
 #define SOURCE_TOTAL_MAX (32 * 1024 * 1024)
 #define SOURCE_COUNT_MAX 2000
-#define GEN_INIT "lua/gen/init.lua"
+#define GEN_INIT "lua/generation/init.lua"
 
 /* A replica: the same generation built again in a state of its own, so a
  * thread-pool thread can run a method while the loop uses the first one. */
@@ -238,9 +238,9 @@ void gen_sources_push(lua_State *L, const struct gen_sources *sources)
 
 /* ---- the sandbox with the built-in loader ---- */
 
-/* GEN_MODULE(name): runs embedded core/lua/gen/<name>.lua once and caches
+/* GEN_MODULE(name): runs embedded core/lua/generation/<name>.lua once and caches
  * what it returns, like require for the loader's own modules.  A name may hold
- * '/' between segments ("lib/facts"): no '.', so it cannot leave core/lua/gen/. */
+ * '/' between segments ("lib/facts"): no '.', so it cannot leave core/lua/generation/. */
 static int gen_module(lua_State *L)
 {
     const char *name = luaL_checkstring(L, 1);
@@ -255,7 +255,7 @@ static int gen_module(lua_State *L)
         return 1;
     lua_pop(L, 1);
     char path[128];
-    snprintf(path, sizeof path, "lua/gen/%s.lua", name);
+    snprintf(path, sizeof path, "lua/generation/%s.lua", name);
     const struct embedded_file *f = embedded_find(path);
     if (!f)
         return luaL_error(L, "GEN_MODULE: no module core/%s", path);

@@ -1,5 +1,5 @@
 /* Generations: every file under scripts/ and kb/, loaded into its own
- * sandboxed lua_State, validated by the built-in loader (core/lua/gen) and
+ * sandboxed lua_State, validated by the built-in loader (core/lua/generation) and
  * identified by a content hash.  The current generation is swapped
  * atomically; whoever runs something pins the generation it started with,
  * and a retired generation is freed (one lua_close) when its last pin goes. */
@@ -51,7 +51,7 @@ struct generation *generation_build(struct gen_sources *sources,
                                     const struct sandbox_limits *limits, struct gen_errors *errs);
 
 /* A fresh sandbox with the built-in gen modules loaded: pushes the loader
- * module (core/lua/gen/init.lua) on its stack.  Used by generation_build and
+ * module (core/lua/generation/init.lua) on its stack.  Used by generation_build and
  * by `o2c test`, which needs one fresh state per spec file. */
 struct sandbox *generation_sandbox(const struct sandbox_limits *limits, char *err, size_t cap);
 

@@ -1,5 +1,5 @@
 /* UTF-8 for C writers of JSON and text: the same strict rule as Lua 5.4's
- * utf8.len (core/lua/gen/text.lua), so nothing o2c writes is invalid UTF-8. */
+ * utf8.len (core/lua/generation/text.lua), so nothing o2c writes is invalid UTF-8. */
 #ifndef O2C_HOST_UTF8_H
 #define O2C_HOST_UTF8_H
 #include <stddef.h>

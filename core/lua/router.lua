@@ -14,7 +14,7 @@ local api = require "api.common"
 local json = require "json"
 local log = require "o2c.log"
 local metrics = require "metrics"
-local text = require "gen.text"
+local text = require "generation.text"
 local timer = require "o2c.timer"
 
 local M = {}

@@ -1,5 +1,5 @@
 /* fuzz_loader: mutated assessment scripts and KB files through the
- * generation loader (core/lua/gen: the loader and every validation), on a
+ * generation loader (core/lua/generation: the loader and every validation), on a
  * small fixture laid out like the repository (tests/fuzz/loader_fixture:
  * scripts/mini/... and kb/...) that uses every feature the loader checks.
  *
@@ -9,7 +9,7 @@
  *   anything else                          replaces scripts/mini/questionnaire.lua.
  * A path that is not among the sources is added as a new file.
  *
- * Speed: the engine (core/lua/gen/init.lua and its modules) is compiled once
+ * Speed: the engine (core/lua/generation/init.lua and its modules) is compiled once
  * into a sandbox (generation_sandbox) and its build() is called per input
  * with the changed sources, as generation_build does in a fresh sandbox.
  * The sandbox is replaced every FRESH_EVERY inputs, and after any call a

@@ -3,7 +3,7 @@
 -- validation, and the pinned generation.
 local json = require "json"
 local config = require "o2c.config"
-local text = require "gen.text"
+local text = require "generation.text"
 
 local M = {}
 

@@ -28,7 +28,7 @@
 local llm = require "o2c.llm"
 local timer = require "o2c.timer"
 local log = require "o2c.log"
-local gentext = require "gen.text"
+local gentext = require "generation.text"
 
 local M = {}
 

@@ -23,7 +23,7 @@
 -- is sent again.
 local event = require "o2c.event"
 local json = require "json"
-local text = require "gen.text"
+local text = require "generation.text"
 local timer = require "o2c.timer"
 local random = require "o2c.random"
 

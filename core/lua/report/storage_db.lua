@@ -19,7 +19,7 @@
 --   s:audit(action, details)
 -- Failures return nil, message (the runner raises them).
 local store = require "o2c.store"
-local text = require "gen.text"
+local text = require "generation.text"
 
 local M = {}
 M.__index = M

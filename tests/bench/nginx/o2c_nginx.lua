@@ -1,5 +1,5 @@
 -- The nginx side of `make bench`'s preview-score comparison: o2c's own
--- scoring engine (core/lua/gen + scripts/o2c + kb, the same files o2c loads,
+-- scoring engine (core/lua/generation + scripts/o2c + kb, the same files o2c loads,
 -- read from disk, not copied) running under LuaJIT in lua-nginx-module, with
 -- lua-cjson, behind the same request handling as o2c's
 -- POST /api/v1/assessment-types/{type}/score:
@@ -99,11 +99,11 @@ local function engine_env(root)
     if modules[name] ~= nil then
       return modules[name]
     end
-    local path = root .. "/core/lua/gen/" .. name .. ".lua"
+    local path = root .. "/core/lua/generation/" .. name .. ".lua"
     local f = assert(io.open(path, "rb"))
     local text = f:read("*a")
     f:close()
-    local chunk = assert(load(text, "@core/lua/gen/" .. name .. ".lua", "t", env))
+    local chunk = assert(load(text, "@core/lua/generation/" .. name .. ".lua", "t", env))
     local value = chunk()
     if value == nil then
       value = true

@@ -1,5 +1,5 @@
--- Tests of core/lua/gen itself (loader, sandbox, KB parser, gen API, spec
--- harness), run by tests/lua/gen/run.lua with access to the emulated host.
+-- Tests of core/lua/generation itself (loader, sandbox, KB parser, gen API, spec
+-- harness), run by tests/lua/generation/run.lua with access to the emulated host.
 -- The assessment's own behaviour is tested by scripts/o2c/spec/*_spec.lua.
 local engine = {}
 
@@ -34,7 +34,7 @@ function engine.run(host)
       passed = passed + 1
     else
       failed = failed + 1
-      print("tests/lua/gen/engine_test.lua: " .. name .. ": " .. tostring(err))
+      print("tests/lua/generation/engine_test.lua: " .. name .. ": " .. tostring(err))
     end
   end
 

@@ -1,6 +1,6 @@
 -- Text: the one rule every text a client sends must pass, and the repair of
 -- text on its way out.  Plain Lua with no dependencies: the server loads it
--- as require "gen.text" and generations as GEN_MODULE("text"), so a request
+-- as require "generation.text" and generations as GEN_MODULE("text"), so a request
 -- body, a preview and `o2c run --answers` all apply the same rule.
 --
 -- Text is valid UTF-8 by Lua 5.4's strict utf8.len (no overlong forms, no

@@ -1,22 +1,22 @@
 #!/usr/bin/env lua5.4
--- Stand-in for the C host, for testing core/lua/gen and scripts/ with Debian's
+-- Stand-in for the C host, for testing core/lua/generation and scripts/ with Debian's
 -- lua5.4 before (and independently of) the host.
 --
---   lua5.4 tests/lua/gen/run.lua              build, engine tests, every spec; "N passed, N failed"
---   lua5.4 tests/lua/gen/run.lua --check      only the build, printed like `o2c check --json`
---   lua5.4 tests/lua/gen/run.lua --bench      time gen:score on the examples
---   lua5.4 tests/lua/gen/run.lua --report median   the offline report (Markdown) for an example
---   lua5.4 tests/lua/gen/run.lua --root DIR   use DIR instead of the repository root
+--   lua5.4 tests/lua/generation/run.lua              build, engine tests, every spec; "N passed, N failed"
+--   lua5.4 tests/lua/generation/run.lua --check      only the build, printed like `o2c check --json`
+--   lua5.4 tests/lua/generation/run.lua --bench      time gen:score on the examples
+--   lua5.4 tests/lua/generation/run.lua --report median   the offline report (Markdown) for an example
+--   lua5.4 tests/lua/generation/run.lua --root DIR   use DIR instead of the repository root
 --
 -- It emulates what the host gives a generation: a fresh state per build and per
 -- spec file holding only the allowed globals, `load` forced to text mode with a
--- required env, GEN_MODULE(name) over core/lua/gen/*.lua, GEN_JSON_DECODE
+-- required env, GEN_MODULE(name) over core/lua/generation/*.lua, GEN_JSON_DECODE
 -- (lua-cjson), and per-`it` instruction and memory budgets that a pcall inside
 -- the spec cannot swallow (the hook keeps raising once the budget is spent).
 local cjson_ok, cjson = pcall(require, "cjson")
 
 local function script_dir()
-  local source = arg and arg[0] or "tests/lua/gen/run.lua"
+  local source = arg and arg[0] or "tests/lua/generation/run.lua"
   return source:match("^(.*)/[^/]+$") or "."
 end
 
@@ -115,7 +115,7 @@ local function new_state()
   local modules = {}
   G.GEN_MODULE = function(name)
     if modules[name] == nil then
-      local path = "core/lua/gen/" .. name .. ".lua"
+      local path = "core/lua/generation/" .. name .. ".lua"
       local chunk = assert(load(read(ROOT .. "/" .. path), "@" .. path, "t", G))
       modules[name] = chunk() or true
     end

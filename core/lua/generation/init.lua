@@ -3,12 +3,12 @@
 -- report runner and `o2c check` / `o2c test` use.
 --
 -- The C host runs this file as trusted code inside the generation's own sandboxed
--- lua_State (chunkname "@core/lua/gen/init.lua") and reaches the other files of
--- core/lua/gen/ through GEN_MODULE(name). When the host also registers
+-- lua_State (chunkname "@core/lua/generation/init.lua") and reaches the other files of
+-- core/lua/generation/ through GEN_MODULE(name). When the host also registers
 -- GEN_JSON_DECODE (lua-cjson's decode), examples/*.json are validated at build
 -- time and specs can read them with assessment.example(name).
 --
---   local M = dofile-equivalent("core/lua/gen/init.lua")
+--   local M = dofile-equivalent("core/lua/generation/init.lua")
 --   local gen, errors = M.build(sources)
 --     sources: { {path = "scripts/o2c/questionnaire.lua", kind = "script" | "kb",
 --                 rel = "o2c/questionnaire.lua", text = "..."} , ... }
