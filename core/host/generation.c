@@ -250,7 +250,7 @@ static int gen_module(lua_State *L)
         if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_' ||
               (*p == '/' && p[1] != '/' && p[1] != '\0')))
             return luaL_error(L, "GEN_MODULE: bad module name '%s'", name);
-    lua_getfield(L, LUA_REGISTRYINDEX, "o2c.gen.modules");
+    lua_getfield(L, LUA_REGISTRYINDEX, "o2c.generation.modules");
     if (lua_getfield(L, -1, name) != LUA_TNIL)
         return 1;
     lua_pop(L, 1);
@@ -340,7 +340,7 @@ struct sandbox *generation_sandbox(const struct sandbox_limits *limits, char *er
     }
     lua_State *L = sandbox_state(sb);
     lua_newtable(L);
-    lua_setfield(L, LUA_REGISTRYINDEX, "o2c.gen.modules");
+    lua_setfield(L, LUA_REGISTRYINDEX, "o2c.generation.modules");
     lua_pushcfunction(L, gen_module);
     lua_setglobal(L, "GEN_MODULE");
     lua_pushcfunction(L, gen_install_json);

@@ -1,4 +1,4 @@
-/* o2c.gen: the product VM's view of generations.
+/* o2c.generation: the product VM's view of generations.
  *
  *   local g <close> = gen.pin()      -- the current generation, pinned; nil if none
  *   g:call("score", type, answers, targets) -> results (copied), or raises
@@ -23,7 +23,7 @@
 #include "host/reload.h"
 #include "host/task.h"
 
-#define GEN_HANDLE "o2c.gen.handle"
+#define GEN_HANDLE "o2c.generation.handle"
 
 struct gen_handle {
     struct generation *g; /* NULL once released */
@@ -262,7 +262,7 @@ static int gen_reload(lua_State *L)
     return 0;
 }
 
-int luaopen_o2c_gen(lua_State *L)
+int luaopen_o2c_generation(lua_State *L)
 {
     static const luaL_Reg methods[] = {
         {"call", handle_call}, {"try", handle_try},         {"call_text", handle_call_text},

@@ -10,14 +10,14 @@ struct host_module {
     lua_CFunction open;
 };
 
-/* o2c.timer, o2c.task, o2c.log, o2c.gen, o2c.config, o2c.assets,
+/* o2c.timer, o2c.task, o2c.log, o2c.generation, o2c.config, o2c.assets,
  * o2c.random, o2c.event, o2c.base64; ends with {NULL, NULL}. */
 extern const struct host_module host_modules[];
 
 int luaopen_o2c_timer(lua_State *L);
 int luaopen_o2c_task(lua_State *L);
 int luaopen_o2c_log(lua_State *L);
-int luaopen_o2c_gen(lua_State *L);
+int luaopen_o2c_generation(lua_State *L);
 int luaopen_o2c_config(lua_State *L);
 int luaopen_o2c_assets(lua_State *L);
 int luaopen_o2c_random(lua_State *L);

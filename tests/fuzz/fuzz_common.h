@@ -31,7 +31,7 @@ void fuzz_read_sources(struct gen_sources *out);
 void fuzz_read_sources_in(const char *root, struct gen_sources *out);
 
 /* The generation of the real scripts and KB, built on first use and made
- * current (o2c.gen.pin() finds it). */
+ * current (o2c.generation.pin() finds it). */
 struct generation *fuzz_generation(void);
 
 /* The product VM on LOOP: every o2c.* module, storage stubbed, the current

@@ -327,7 +327,7 @@ static void test_call_text_from_a_task(void **state)
     lua_pushstring(L, median_body);
     lua_setglobal(L, "BODY");
     const char *code =
-        "local gen = require 'o2c.gen'\n"
+        "local gen = require 'o2c.generation'\n"
         "local json = require 'json'\n"
         "local g <close> = gen.pin()\n"
         "local text, problems = g:call_text('preview_json', 'o2c', BODY)\n"

@@ -99,7 +99,7 @@ end
 -- The generation current when the request started, pinned until it ends.
 function Context:gen()
   if not self._gen then
-    self._gen = require("o2c.gen").pin()
+    self._gen = require("o2c.generation").pin()
     if not self._gen then
       M.fail(503, "not_ready", "no assessment scripts are loaded yet; see /api/v1/status")
     end

@@ -19,7 +19,7 @@ local function readyz()
   local ok, err = true, nil
   if store then ok, err = store.check() end
   if not ok then problems[#problems + 1] = "database: " .. tostring(err) end
-  if not require("o2c.gen").status().generation then
+  if not require("o2c.generation").status().generation then
     problems[#problems + 1] = "no generation of scripts and KB is loaded (see /api/v1/status)"
   end
   if #problems > 0 then
@@ -35,7 +35,7 @@ local function llm_status()
 end
 
 local function status(ctx)
-  local gen = require("o2c.gen").status()
+  local gen = require("o2c.generation").status()
   local server = optional("o2c.server")
   return 200, {
     generation = gen.generation or json.null,
@@ -80,7 +80,7 @@ local function metrics_text()
   end
   gauge(out, "o2c_lua_memory_bytes", "Memory held by the product Lua VM (requests, report jobs).",
     math.floor(collectgarbage("count") * 1024))
-  local gen = require("o2c.gen").status()
+  local gen = require("o2c.generation").status()
   gauge(out, "o2c_generation_replicas",
     "States of the current generation built for scoring on the thread pool.", gen.replicas or 0)
   out[#out + 1] = "# HELP o2c_generation_info The generation of scripts and KB being served."

@@ -12,7 +12,7 @@
 -- The answers file: { "client": "...", "answers": { qid: value | {value, note} },
 --                     "targets": { area: level }?, "type": "o2c"? }
 -- (the shape of scripts/<type>/examples/*.json).
-local gen = require "o2c.gen"
+local gen = require "o2c.generation"
 local task = require "o2c.task"
 local json = require "json"
 local llm = require "llm"

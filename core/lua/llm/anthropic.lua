@@ -1,7 +1,7 @@
 -- Anthropic's Messages API: POST {base}/v1/messages.
 --
 -- build(p) turns a section's prompt into the HTTP request (the API key is added
--- by o2c.llm's slot:request, never here); parse(res) turns the answer into
+-- by o2c.scheduler's slot:request, never here); parse(res) turns the answer into
 -- {text, usage, model, stop_reason}, or nil and a failure the retry rules can
 -- classify: {status, error_type, detail, invalid}.
 local json = require "json"

@@ -24,8 +24,8 @@
 -- fair by job, inside the limits; the task waits) -> the adapter builds the
 -- request -> slot:request (o2c.http, the API key added in C) -> slot:finish
 -- (usage true-up, rate-limit headers, the 429 pause, the breaker's verdict) ->
--- the retry rules (o2c.llm.retry_decide, in C) -> on_retry -> o2c.timer.sleep.
-local llm = require "o2c.llm"
+-- the retry rules (o2c.scheduler.retry_decide, in C) -> on_retry -> o2c.timer.sleep.
+local scheduler = require "o2c.scheduler"
 local timer = require "o2c.timer"
 local log = require "o2c.log"
 local gentext = require "generation.text"
@@ -46,7 +46,7 @@ function M.adapter(name)
 end
 
 local function llm_config(cfg)
-  cfg = cfg or llm.config()
+  cfg = cfg or scheduler.config()
   return cfg.llm or cfg
 end
 
@@ -103,7 +103,7 @@ function M.status()
   local name, reason = M.choose()
   local status = { provider = name, reason = reason, model = M.model(name) }
   if name ~= "offline" then
-    status.scheduler = llm.stats(name)
+    status.scheduler = scheduler.stats(name)
     status.breaker_state = status.scheduler.breaker_state
     status.breaker_until = status.scheduler.breaker_until
     status.queue_depth = status.scheduler.queue_depth
@@ -112,11 +112,11 @@ function M.status()
 end
 
 function M.stats()
-  return llm.stats()
+  return scheduler.stats()
 end
 
 function M.metrics_text()
-  return llm.metrics_text()
+  return scheduler.metrics_text()
 end
 
 -- An upper bound of the input tokens (the scheduler's guarantee needs one):
@@ -228,7 +228,7 @@ function M.complete(req)
   local attempt = 0
   while true do
     attempt = attempt + 1
-    local slot, err, code = llm.acquire(provider, job, est, max_tokens, deadline_at)
+    local slot, err, code = scheduler.acquire(provider, job, est, max_tokens, deadline_at)
     if not slot then
       return nil, err, code
     end
@@ -243,7 +243,7 @@ function M.complete(req)
       out.model = out.model or model
       return out
     end
-    local again, wait_ms, reason, message, server_delay = llm.retry_decide{
+    local again, wait_ms, reason, message, server_delay = scheduler.retry_decide{
       provider = provider, status = failure.status, error_type = failure.error_type,
       headers = failure.headers, attempt = attempt, deadline_at = deadline_at,
       max_attempts = retry.max_attempts, base_ms = retry.base_ms, cap_ms = retry.cap_ms,

@@ -1,7 +1,7 @@
 -- Any OpenAI-compatible chat server (llama.cpp server, Ollama, vLLM, OpenAI):
 -- POST {base}/v1/chat/completions.  Same shape as llm/anthropic.lua: build(p),
 -- parse(res).  The Bearer key, when O2C_OPENAI_API_KEY is set, is added by
--- o2c.llm's slot:request.
+-- o2c.scheduler's slot:request.
 local json = require "json"
 
 local M = { name = "openai" }

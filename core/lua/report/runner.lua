@@ -38,7 +38,7 @@
 -- otherwise the newer one (the recorded one is no longer loaded; a warning
 -- is logged and the audit entry names both).  Sections already written are
 -- never written again.
-local gen = require "o2c.gen"
+local gen = require "o2c.generation"
 local task = require "o2c.task"
 local event = require "o2c.event"
 local timer = require "o2c.timer"

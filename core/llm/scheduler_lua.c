@@ -1,31 +1,31 @@
-/* o2c.llm: the rate-limited gate every LLM call goes through (Lua binding of
+/* o2c.scheduler: the rate-limited gate every LLM call goes through (Lua binding of
  * scheduler.h and retry.h).
  *
- *   local llm = require "o2c.llm"
- *   llm.provider_config{name = "anthropic", rpm = 50, itpm = 30000, otpm = 8000, tpm = 0,
- *                       concurrency = 4, learn_limits = false, window_ms = 60000,
- *                       breaker = {consecutive_failures = 5, window = 20, min_calls = 10,
- *                                  failure_percent = 50, open_ms = 30000}}
- *   local slot, err, code = llm.acquire("anthropic", job_key, est_input_tokens,
- *                                       max_output_tokens [, deadline_at])
+ *   local scheduler = require "o2c.scheduler"
+ *   scheduler.provider_config{name = "anthropic", rpm = 50, itpm = 30000, otpm = 8000, tpm = 0,
+ *                             concurrency = 4, learn_limits = false, window_ms = 60000,
+ *                             breaker = {consecutive_failures = 5, window = 20, min_calls = 10,
+ *                                        failure_percent = 50, open_ms = 30000}}
+ *   local slot, err, code = scheduler.acquire("anthropic", job_key, est_input_tokens,
+ *                                             max_output_tokens [, deadline_at])
  *     -- yields until the scheduler lets the call start; slot or nil, message, code
  *     -- ("unavailable": circuit open; "too_large": can never fit; "deadline")
  *   local res, err, code = slot:request{url =, headers =, body =, timeout_ms = ...}
  *     -- o2c.http.request with the provider's API key added (the key never reaches Lua code)
  *   slot:finish(status, actual_input, actual_output, headers)   -- status 0 = no response
  *   slot:release()                  -- give the slot back without a verdict (also __close/__gc)
- *   local ok, until_iso = llm.breaker_allow("anthropic")
- *   local retry, delay_ms, reason, message, server_delay = llm.retry_decide{
+ *   local ok, until_iso = scheduler.breaker_allow("anthropic")
+ *   local retry, delay_ms, reason, message, server_delay = scheduler.retry_decide{
  *       provider =, status =, error_type =, headers =, attempt =, deadline_at = (or deadline),
  *       max_attempts =, base_ms =, cap_ms =}
- *   llm.pause("anthropic", until_ms)      -- o2c.timer.now() clock
- *   llm.stats([provider]) -> {anthropic = {queue_depth =, in_flight =, ...}, ...}, or
+ *   scheduler.pause("anthropic", until_ms)      -- o2c.timer.now() clock
+ *   scheduler.stats([provider]) -> {anthropic = {queue_depth =, in_flight =, ...}, ...}, or
  *                            one provider's table
- *   llm.metrics_text() -> Prometheus text
- *   llm.config() -> the configuration table (config_push: no secrets)
+ *   scheduler.metrics_text() -> Prometheus text
+ *   scheduler.config() -> the configuration table (config_push: no secrets)
  *
  * The binding only (argument checks, configuration, pushes; the files are listed
- * in llm_lua_internal.h): the schedulers are scheduler.c, which knows nothing of
+ * in scheduler_lua_internal.h): the schedulers are scheduler.c, which knows nothing of
  * Lua (an acquire's wake callback is task_wake here).
  *
  * Providers are created on first use from the configuration (cfg.llm.*), or by
@@ -41,31 +41,31 @@
 #include "host/config.h"
 #include "host/lua_host.h"
 #include "host/task.h"
-#include "llm/llm_lua.h"
-#include "llm/llm_lua_internal.h"
+#include "llm/scheduler_lua.h"
+#include "llm/scheduler_lua_internal.h"
 #include "llm/scheduler.h"
 #include "net/http_client_lua.h"
 #include "net/http_header.h"
 
-#define LLM_LUA_STATE "o2c.llm.state"
-#define LLM_LUA_SLOT "o2c.llm.slot"
+#define SCHEDULER_LUA_STATE "o2c.scheduler.state"
+#define SCHEDULER_LUA_SLOT "o2c.scheduler.slot"
 #define LLM_BEARER_MAX 1024 /* "Bearer " + an OpenAI key, on the C stack */
 
 struct llm_state {
     struct scheduler *sched; /* NULL once collected */
 };
 
-struct scheduler *llm_lua_sched(lua_State *L)
+struct scheduler *scheduler_lua_sched(lua_State *L)
 {
     struct llm_state *s = lua_touserdata(L, lua_upvalueindex(1));
     if (!s->sched)
-        luaL_error(L, "o2c.llm: the module state is closed");
+        luaL_error(L, "o2c.scheduler: the module state is closed");
     return s->sched;
 }
 
 static int llm_state_gc(lua_State *L)
 {
-    struct llm_state *s = luaL_checkudata(L, 1, LLM_LUA_STATE);
+    struct llm_state *s = luaL_checkudata(L, 1, SCHEDULER_LUA_STATE);
     scheduler_free(s->sched);
     s->sched = NULL;
     return 0;
@@ -73,7 +73,7 @@ static int llm_state_gc(lua_State *L)
 
 /* ---- configuration ------------------------------------------------------------ */
 
-const struct config *llm_lua_config(struct config *fallback)
+const struct config *scheduler_lua_config(struct config *fallback)
 {
     const struct config *cfg = config_current();
     if (cfg)
@@ -86,7 +86,7 @@ const struct config *llm_lua_config(struct config *fallback)
 static int64_t llm_config_limits(struct ratelimit_config *rc)
 {
     struct config fallback;
-    const struct config *cfg = llm_lua_config(&fallback);
+    const struct config *cfg = scheduler_lua_config(&fallback);
     memset(rc, 0, sizeof *rc);
     rc->learn_from_headers = cfg->llm.learn_limits != 0;
     if (!cfg->llm.learn_limits) {
@@ -105,17 +105,17 @@ static struct scheduler_provider *llm_install(lua_State *L, const char *name,
 {
     char err[SCHEDULER_MESSAGE_MAX];
     struct scheduler_provider *p =
-        scheduler_install(llm_lua_sched(L), name, rc, bc, window_ms, err, sizeof err);
+        scheduler_install(scheduler_lua_sched(L), name, rc, bc, window_ms, err, sizeof err);
     if (!p)
-        luaL_error(L, "o2c.llm: %s", err);
+        luaL_error(L, "o2c.scheduler: %s", err);
     return p;
 }
 
 /* The provider named at stack index IDX, created from the configuration on first use. */
-struct scheduler_provider *llm_lua_provider(lua_State *L, int idx)
+struct scheduler_provider *scheduler_lua_provider(lua_State *L, int idx)
 {
     const char *name = luaL_checkstring(L, idx);
-    struct scheduler_provider *p = scheduler_find(llm_lua_sched(L), name);
+    struct scheduler_provider *p = scheduler_find(scheduler_lua_sched(L), name);
     if (p)
         return p;
     struct ratelimit_config rc;
@@ -132,7 +132,7 @@ static int64_t llm_opt_int(lua_State *L, int t, const char *key, int64_t def, in
         int isnum = 0;
         lua_Number n = lua_tonumberx(L, -1, &isnum);
         if (!isnum || n < 0 || n > (lua_Number)max)
-            luaL_error(L, "o2c.llm: %s must be a number from 0 to %I (got %s)", key,
+            luaL_error(L, "o2c.scheduler: %s must be a number from 0 to %I (got %s)", key,
                        (lua_Integer)max, luaL_tolstring(L, -1, NULL));
         v = (int64_t)n;
     }
@@ -152,7 +152,7 @@ static void llm_read_breaker(lua_State *L, struct breaker_config *bc)
         bc->failure_percent = (int)llm_opt_int(L, t, "failure_percent", bc->failure_percent, 100);
         bc->open_ms = llm_opt_int(L, t, "open_ms", bc->open_ms, 86400000);
     } else if (!lua_isnil(L, -1)) {
-        luaL_error(L, "o2c.llm.provider_config: breaker must be a table");
+        luaL_error(L, "o2c.scheduler.provider_config: breaker must be a table");
     }
     lua_pop(L, 1);
 }
@@ -166,7 +166,7 @@ static int llm_provider_config(lua_State *L)
     lua_getfield(L, 1, "name");
     const char *name = lua_tostring(L, -1);
     if (!name)
-        return luaL_error(L, "o2c.llm.provider_config: name is required");
+        return luaL_error(L, "o2c.scheduler.provider_config: name is required");
     const int64_t max_limit = (int64_t)1 << 40;
     struct ratelimit_config rc = {0};
     rc.requests_per_minute = llm_opt_int(L, 1, "rpm", 0, max_limit);
@@ -179,7 +179,7 @@ static int llm_provider_config(lua_State *L)
     lua_pop(L, 1);
     int64_t window_ms = llm_opt_int(L, 1, "window_ms", SCHEDULER_MINUTE_MS, 3600000);
     if (window_ms < 1)
-        return luaL_error(L, "o2c.llm.provider_config: window_ms must be at least 1");
+        return luaL_error(L, "o2c.scheduler.provider_config: window_ms must be at least 1");
     struct breaker_config bc;
     llm_read_breaker(L, &bc);
     llm_install(L, name, &rc, &bc, window_ms);
@@ -205,10 +205,10 @@ static void llm_wake_task(void *task)
 /* task_wait push: the slot, or nil, message, code. */
 static int llm_acquire_push(lua_State *co, void *op)
 {
-    luaL_checkstack(co, 4, "o2c.llm.acquire");
+    luaL_checkstack(co, 4, "o2c.scheduler.acquire");
     struct scheduler_slot *slot = lua_newuserdatauv(co, sizeof *slot, 0);
     memset(slot, 0, sizeof *slot);
-    luaL_setmetatable(co, LLM_LUA_SLOT);
+    luaL_setmetatable(co, SCHEDULER_LUA_SLOT);
     char msg[SCHEDULER_MESSAGE_MAX];
     enum scheduler_status st = scheduler_acquire_take(op, slot, msg, sizeof msg);
     if (st == SCHEDULER_OK)
@@ -230,7 +230,7 @@ static int64_t llm_check_size(lua_State *L, int idx, const char *what)
     int isnum = 0;
     lua_Integer v = lua_tointegerx(L, idx, &isnum);
     if (!isnum || v < 0)
-        luaL_error(L, "o2c.llm.acquire: %s must be a non-negative integer (got %s)", what,
+        luaL_error(L, "o2c.scheduler.acquire: %s must be a non-negative integer (got %s)", what,
                    luaL_tolstring(L, idx, NULL));
     return (int64_t)v;
 }
@@ -238,7 +238,7 @@ static int64_t llm_check_size(lua_State *L, int idx, const char *what)
 /* acquire(provider, job_key, est_input_tokens, max_output_tokens [, deadline_at]) */
 static int llm_acquire(lua_State *L)
 {
-    struct scheduler_provider *p = llm_lua_provider(L, 1);
+    struct scheduler_provider *p = scheduler_lua_provider(L, 1);
     struct scheduler_request req = {0};
     req.job_key = luaL_checkstring(L, 2);
     req.est_input_tokens = llm_check_size(L, 3, "est_input_tokens");
@@ -249,12 +249,12 @@ static int llm_acquire(lua_State *L)
     req.wake = llm_wake_task;
     req.ud = task_from_state(L);
     if (!req.ud)
-        return luaL_error(L, "o2c.llm.acquire must be called from a task");
+        return luaL_error(L, "o2c.scheduler.acquire must be called from a task");
     struct scheduler_acquire *op = NULL;
     char msg[SCHEDULER_MESSAGE_MAX];
     enum scheduler_status st = scheduler_acquire(p, &req, &op, msg, sizeof msg);
     if (st == SCHEDULER_ERROR)
-        return luaL_error(L, "o2c.llm.acquire: %s", msg);
+        return luaL_error(L, "o2c.scheduler.acquire: %s", msg);
     if (st != SCHEDULER_OK)
         return llm_push_refusal(L, st, msg);
     struct task_wait wait = {llm_acquire_push, llm_acquire_done, op};
@@ -265,14 +265,14 @@ static int llm_acquire(lua_State *L)
 
 static struct scheduler_slot *llm_check_slot(lua_State *L)
 {
-    return luaL_checkudata(L, 1, LLM_LUA_SLOT);
+    return luaL_checkudata(L, 1, SCHEDULER_LUA_SLOT);
 }
 
 static struct scheduler_slot *llm_live_slot(lua_State *L, const char *what)
 {
     struct scheduler_slot *slot = llm_check_slot(L);
     if (!scheduler_slot_live(slot))
-        luaL_error(L, "o2c.llm: slot:%s on a slot already finished or released", what);
+        luaL_error(L, "o2c.scheduler: slot:%s on a slot already finished or released", what);
     return slot;
 }
 
@@ -299,8 +299,8 @@ static int llm_slot_finish(lua_State *L)
     lua_Integer status = luaL_checkinteger(L, 2);
     luaL_argcheck(L, status >= 0 && status < 1000, 2, "expected an HTTP status or 0");
     int64_t in = llm_opt_usage(L, 3), out = llm_opt_usage(L, 4);
-    struct llm_lua_headers h = {L, lua_istable(L, 5) ? 5 : 0};
-    scheduler_slot_finish(slot, (long)status, in, out, h.idx ? llm_lua_header : NULL, &h);
+    struct scheduler_lua_headers h = {L, lua_istable(L, 5) ? 5 : 0};
+    scheduler_slot_finish(slot, (long)status, in, out, h.idx ? scheduler_lua_header : NULL, &h);
     return 0;
 }
 
@@ -325,7 +325,7 @@ static int llm_secret_header(lua_State *L, const char *provider, struct http_hea
         size_t len = strlen(cfg->openai_api_key);
         if (len + sizeof "Bearer " > cap)
             luaL_error(L,
-                       "o2c.llm: the openai API key is longer than %d bytes; check "
+                       "o2c.scheduler: the openai API key is longer than %d bytes; check "
                        "O2C_OPENAI_API_KEY",
                        (int)(cap - sizeof "Bearer "));
         memcpy(bearer, "Bearer ", 7);
@@ -354,10 +354,10 @@ static int llm_slot_tostring(lua_State *L)
 {
     struct scheduler_slot *slot = llm_check_slot(L);
     if (scheduler_slot_live(slot))
-        lua_pushfstring(L, "o2c.llm.slot(%s #%I)", scheduler_provider_name(slot->p),
+        lua_pushfstring(L, "o2c.scheduler.slot(%s #%I)", scheduler_provider_name(slot->p),
                         (lua_Integer)scheduler_slot_id(slot));
     else
-        lua_pushliteral(L, "o2c.llm.slot(closed)");
+        lua_pushliteral(L, "o2c.scheduler.slot(closed)");
     return 1;
 }
 
@@ -367,7 +367,7 @@ static int llm_slot_tostring(lua_State *L)
 static int llm_breaker_allow(lua_State *L)
 {
     char until[32];
-    if (scheduler_breaker_allow(llm_lua_provider(L, 1), until, sizeof until)) {
+    if (scheduler_breaker_allow(scheduler_lua_provider(L, 1), until, sizeof until)) {
         lua_pushboolean(L, 1);
         return 1;
     }
@@ -379,7 +379,7 @@ static int llm_breaker_allow(lua_State *L)
 /* pause(provider, until_ms): no call starts before UNTIL_MS (o2c.timer.now() clock). */
 static int llm_pause(lua_State *L)
 {
-    struct scheduler_provider *p = llm_lua_provider(L, 1);
+    struct scheduler_provider *p = scheduler_lua_provider(L, 1);
     scheduler_pause(p, (int64_t)luaL_checkinteger(L, 2));
     return 0;
 }
@@ -390,7 +390,7 @@ static int llm_pause(lua_State *L)
 static int llm_config_lua(lua_State *L)
 {
     struct config fallback;
-    config_push(L, llm_lua_config(&fallback));
+    config_push(L, scheduler_lua_config(&fallback));
     return 1;
 }
 
@@ -402,7 +402,7 @@ static void llm_slot_metatable(lua_State *L)
         {"release", llm_slot_release},
         {NULL, NULL},
     };
-    if (luaL_newmetatable(L, LLM_LUA_SLOT)) {
+    if (luaL_newmetatable(L, SCHEDULER_LUA_SLOT)) {
         luaL_newlib(L, slot_methods);
         lua_setfield(L, -2, "__index");
         lua_pushcfunction(L, llm_slot_release);
@@ -418,32 +418,32 @@ static void llm_slot_metatable(lua_State *L)
 /* Pushes the one state of this VM, anchored in the registry by its metatable's name. */
 static void llm_push_state(lua_State *L)
 {
-    if (lua_getfield(L, LUA_REGISTRYINDEX, LLM_LUA_STATE ".instance") == LUA_TUSERDATA)
+    if (lua_getfield(L, LUA_REGISTRYINDEX, SCHEDULER_LUA_STATE ".instance") == LUA_TUSERDATA)
         return;
     lua_pop(L, 1);
     struct llm_state *s = lua_newuserdatauv(L, sizeof *s, 0);
     s->sched = NULL;
-    if (luaL_newmetatable(L, LLM_LUA_STATE)) {
+    if (luaL_newmetatable(L, SCHEDULER_LUA_STATE)) {
         lua_pushcfunction(L, llm_state_gc);
         lua_setfield(L, -2, "__gc");
     }
     lua_setmetatable(L, -2);
     if (!(s->sched = scheduler_new(host_loop())))
-        luaL_error(L, "o2c.llm: out of memory");
+        luaL_error(L, "o2c.scheduler: out of memory");
     lua_pushvalue(L, -1);
-    lua_setfield(L, LUA_REGISTRYINDEX, LLM_LUA_STATE ".instance");
+    lua_setfield(L, LUA_REGISTRYINDEX, SCHEDULER_LUA_STATE ".instance");
 }
 
-int luaopen_o2c_llm(lua_State *L)
+int luaopen_o2c_scheduler(lua_State *L)
 {
     static const luaL_Reg functions[] = {
         {"provider_config", llm_provider_config},
         {"acquire", llm_acquire},
         {"breaker_allow", llm_breaker_allow},
-        {"retry_decide", llm_lua_retry_decide},
+        {"retry_decide", scheduler_lua_retry_decide},
         {"pause", llm_pause},
-        {"stats", llm_lua_stats},
-        {"metrics_text", llm_lua_metrics_text},
+        {"stats", scheduler_lua_stats},
+        {"metrics_text", scheduler_lua_metrics_text},
         {"config", llm_config_lua},
         {NULL, NULL},
     };

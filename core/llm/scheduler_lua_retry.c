@@ -1,17 +1,17 @@
-/* o2c.llm.retry_decide (retry.h for Lua) and the getter that reads response
- * headers from a Lua table for retry.h and the scheduler (llm_lua_internal.h). */
+/* o2c.scheduler.retry_decide (retry.h for Lua) and the getter that reads response
+ * headers from a Lua table for retry.h and the scheduler (scheduler_lua_internal.h). */
 #include <lauxlib.h>
 #include <lua.h>
 #include <uv.h>
 #include "host/lua_host.h"
-#include "llm/llm_lua_internal.h"
+#include "llm/scheduler_lua_internal.h"
 #include "llm/retry.h"
 #include "llm/scheduler.h"
 
 /* Response headers from a Lua table {lower-case name = value}. */
-const char *llm_lua_header(void *ctx, const char *name)
+const char *scheduler_lua_header(void *ctx, const char *name)
 {
-    struct llm_lua_headers *h = ctx;
+    struct scheduler_lua_headers *h = ctx;
     if (!h->idx)
         return NULL;
     lua_pushstring(h->L, name);
@@ -27,7 +27,7 @@ static int64_t llm_retry_field(lua_State *L, const char *key, int64_t def)
         int isnum = 0;
         lua_Number n = lua_tonumberx(L, -1, &isnum);
         if (!isnum)
-            luaL_error(L, "o2c.llm.retry_decide: %s must be a number", key);
+            luaL_error(L, "o2c.scheduler.retry_decide: %s must be a number", key);
         v = (int64_t)n;
     }
     lua_pop(L, 1);
@@ -36,12 +36,12 @@ static int64_t llm_retry_field(lua_State *L, const char *key, int64_t def)
 
 /* retry_decide{provider =, status =, error_type =, headers =, attempt =, deadline_at =,
  * max_attempts =, base_ms =, cap_ms =} -> retry, delay_ms, reason, message, server_delay */
-int llm_lua_retry_decide(lua_State *L)
+int scheduler_lua_retry_decide(lua_State *L)
 {
     luaL_checktype(L, 1, LUA_TTABLE);
     lua_settop(L, 1);
     struct config fallback;
-    const struct config *cfg = llm_lua_config(&fallback);
+    const struct config *cfg = scheduler_lua_config(&fallback);
     struct retry_policy policy;
     retry_policy_default(&policy);
     policy.max_attempts = cfg->llm.max_retries > 0 ? (int)cfg->llm.max_retries : 1;
@@ -49,7 +49,8 @@ int llm_lua_retry_decide(lua_State *L)
     policy.base_ms = llm_retry_field(L, "base_ms", policy.base_ms);
     policy.cap_ms = llm_retry_field(L, "cap_ms", policy.cap_ms);
     if (policy.max_attempts < 1 || policy.base_ms < 0 || policy.cap_ms < 0)
-        return luaL_error(L, "o2c.llm.retry_decide: max_attempts >= 1, base_ms and cap_ms >= 0");
+        return luaL_error(L,
+                          "o2c.scheduler.retry_decide: max_attempts >= 1, base_ms and cap_ms >= 0");
     struct retry_attempt a = {0};
     a.attempt = (int)llm_retry_field(L, "attempt", 1);
     a.status = (long)llm_retry_field(L, "status", 0);
@@ -59,14 +60,14 @@ int llm_lua_retry_decide(lua_State *L)
     lua_getfield(L, 1, "error_type"); /* 2 */
     a.error_type = lua_tostring(L, 2);
     lua_getfield(L, 1, "headers"); /* 3 */
-    struct llm_lua_headers h = {L, lua_istable(L, 3) ? 3 : 0};
-    a.get_header = llm_lua_header;
+    struct scheduler_lua_headers h = {L, lua_istable(L, 3) ? 3 : 0};
+    a.get_header = scheduler_lua_header;
     a.header_ctx = &h;
     struct retry_decision d;
     retry_decide(&policy, &a, &d);
     lua_getfield(L, 1, "provider");
     if (d.retry && lua_isstring(L, -1))
-        scheduler_count_retry(llm_lua_provider(L, -1));
+        scheduler_count_retry(scheduler_lua_provider(L, -1));
     lua_pushboolean(L, d.retry);
     lua_pushinteger(L, (lua_Integer)d.delay_ms);
     lua_pushstring(L, retry_reason_name(d.reason));

@@ -1,9 +1,9 @@
-/* o2c.llm.stats and o2c.llm.metrics_text: the schedulers' reports for
- * /api/v1/status and GET /metrics (llm_lua_internal.h). */
+/* o2c.scheduler.stats and o2c.scheduler.metrics_text: the schedulers' reports for
+ * /api/v1/status and GET /metrics (scheduler_lua_internal.h). */
 #include <lauxlib.h>
 #include <lua.h>
 #include <stdio.h>
-#include "llm/llm_lua_internal.h"
+#include "llm/scheduler_lua_internal.h"
 
 static void llm_set_int(lua_State *L, const char *key, int64_t v)
 {
@@ -96,13 +96,13 @@ static void llm_push_provider_stats(lua_State *L, struct scheduler_provider *p)
 
 /* stats() -> {[provider] = {...}} for /api/v1/status; stats(name) -> that
  * provider's table (created from the configuration if it is not yet). */
-int llm_lua_stats(lua_State *L)
+int scheduler_lua_stats(lua_State *L)
 {
     if (!lua_isnoneornil(L, 1)) {
-        llm_push_provider_stats(L, llm_lua_provider(L, 1));
+        llm_push_provider_stats(L, scheduler_lua_provider(L, 1));
         return 1;
     }
-    struct scheduler *s = llm_lua_sched(L);
+    struct scheduler *s = scheduler_lua_sched(L);
     lua_createtable(L, 0, (int)scheduler_count(s));
     for (size_t i = 0; i < scheduler_count(s); i++) {
         llm_push_provider_stats(L, scheduler_provider_at(s, i));
@@ -112,9 +112,9 @@ int llm_lua_stats(lua_State *L)
 }
 
 /* metrics_text() -> the o2c_llm_* families in the Prometheus text format. */
-int llm_lua_metrics_text(lua_State *L)
+int scheduler_lua_metrics_text(lua_State *L)
 {
-    struct scheduler *s = llm_lua_sched(L);
+    struct scheduler *s = scheduler_lua_sched(L);
     size_t need = scheduler_metrics_text(s, NULL, 0);
     luaL_Buffer b;
     char *buf = luaL_buffinitsize(L, &b, need + 1);
