@@ -157,7 +157,7 @@ static int login_failed(lua_State *L, struct store_lua *s, const struct login_op
         if (rc == STORE_OK)
             rc = store_lua_audit(s->db, NULL, "login.failed", op_target(op), op_address(op),
                                  details);
-        rc = store_lua_tx_end(s->db, rc);
+        rc = db_tx_end(s->db, rc);
     }
     if (rc != STORE_OK)
         return store_lua_fail(L, s->db, rc);
@@ -194,7 +194,7 @@ static int login_push(lua_State *co, void *data)
         rc = session_create(s->db, &s->cfg.sessions, u.id, op_address(op), token, &info);
     if (rc == STORE_OK)
         rc = store_lua_audit(s->db, &u, "login", u.name, op_address(op), NULL);
-    if ((rc = store_lua_tx_end(s->db, rc)) != STORE_OK) {
+    if ((rc = db_tx_end(s->db, rc)) != STORE_OK) {
         sodium_memzero(token, sizeof token);
         return store_lua_fail(co, s->db, rc);
     }
@@ -313,7 +313,7 @@ static int session_logout(lua_State *L)
     rc = session_revoke(s->db, token);
     if (rc == STORE_OK)
         rc = store_lua_audit(s->db, &u, "logout", u.name, address, NULL);
-    if ((rc = store_lua_tx_end(s->db, rc)) != STORE_OK)
+    if ((rc = db_tx_end(s->db, rc)) != STORE_OK)
         return store_lua_fail(L, s->db, rc);
     lua_pushboolean(L, 1);
     return 1;

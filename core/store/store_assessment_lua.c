@@ -83,7 +83,7 @@ static int store_assessment_create_lua(lua_State *L)
     rc = store_assessment_create(s->db, &actor, type, client, targets, &a);
     if (rc == STORE_OK)
         rc = store_lua_audit(s->db, &actor, "assessment.created", a.id, NULL, details);
-    if ((rc = store_lua_tx_end(s->db, rc)) != STORE_OK)
+    if ((rc = db_tx_end(s->db, rc)) != STORE_OK)
         return store_lua_fail(L, s->db, rc);
     return assessment_read_push(L, s->db, &actor, a.id);
 }
@@ -149,7 +149,7 @@ static int store_assessment_delete_lua(lua_State *L)
     rc = store_assessment_delete(s->db, &actor, id);
     if (rc == STORE_OK)
         rc = store_lua_audit(s->db, &actor, "assessment.deleted", id, NULL, NULL);
-    if ((rc = store_lua_tx_end(s->db, rc)) != STORE_OK)
+    if ((rc = db_tx_end(s->db, rc)) != STORE_OK)
         return store_lua_fail(L, s->db, rc);
     lua_pushboolean(L, 1);
     return 1;
@@ -254,7 +254,7 @@ static int store_answers_save_lua(lua_State *L)
     rc = store_save_answers(s->db, &actor, id, base, in, n, &revision);
     if (rc == STORE_OK)
         rc = store_lua_audit(s->db, &actor, "answers.saved", id, NULL, details);
-    if ((rc = store_lua_tx_end(s->db, rc)) != STORE_OK) {
+    if ((rc = db_tx_end(s->db, rc)) != STORE_OK) {
         int nres = store_lua_fail(L, s->db, rc);
         if (rc != STORE_CONFLICT)
             return nres;

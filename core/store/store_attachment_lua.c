@@ -116,7 +116,7 @@ static int put_push(lua_State *co, void *data)
                                   (int64_t)op->len, NULL);
     if (rc == STORE_OK)
         rc = store_lua_audit(s->db, &op->actor, "attachment.added", op->id, NULL, details);
-    if ((rc = store_lua_tx_end(s->db, rc)) != STORE_OK)
+    if ((rc = db_tx_end(s->db, rc)) != STORE_OK)
         return store_lua_fail(co, s->db, rc);
     return meta_read_push(co, s->db, &op->actor, op->id, op->name, rs);
 }
@@ -259,7 +259,7 @@ static int store_attachment_delete_lua(lua_State *L)
     rc = store_attachment_delete(s->db, &actor, id, name);
     if (rc == STORE_OK)
         rc = store_lua_audit(s->db, &actor, "attachment.deleted", id, NULL, details);
-    if ((rc = store_lua_tx_end(s->db, rc)) != STORE_OK)
+    if ((rc = db_tx_end(s->db, rc)) != STORE_OK)
         return store_lua_fail(L, s->db, rc);
     lua_pushboolean(L, 1);
     return 1;

@@ -31,14 +31,6 @@ int store_lua_failf(lua_State *L, int rc, const char *fmt, ...)
     return 3;
 }
 
-int store_lua_tx_end(struct db *db, int rc)
-{
-    if (rc == STORE_OK)
-        return db_tx_commit(db);
-    db_tx_rollback(db);
-    return rc;
-}
-
 /* Option tables */
 
 const char *store_lua_field_string(lua_State *L, int idx, const char *key, int required,

@@ -73,10 +73,6 @@ void store_lua_decode(lua_State *L, const char *text, size_t len);
 /* Marks the table at IDX as a JSON list (encodes as [] when empty). */
 void store_lua_mark_array(lua_State *L, int idx);
 
-/* Ends a transaction begun with db_tx_begin: commits when RC is STORE_OK
- * (returning the commit's code), else rolls back and returns RC. */
-int store_lua_tx_end(struct db *db, int rc);
-
 /* Audit: appends one event; DETAILS is JSON text or NULL. */
 int store_lua_audit(struct db *db, const struct user *actor, const char *action, const char *target,
                     const char *address, const char *details);

@@ -122,7 +122,7 @@ static int store_report_create_lua(lua_State *L)
              a.id, (long long)a.revision, (int)n);
     if (rc == STORE_OK)
         rc = store_lua_audit(s->db, &actor, "report.requested", report_id, NULL, details);
-    if ((rc = store_lua_tx_end(s->db, rc)) != STORE_OK)
+    if ((rc = db_tx_end(s->db, rc)) != STORE_OK)
         return store_lua_fail(L, s->db, rc);
     return report_read_push(L, s->db, &actor, report_id);
 }
@@ -243,7 +243,7 @@ static int store_section_retry_lua(lua_State *L)
     rc = store_section_retry(s->db, &actor, rid, sid, NULL);
     if (rc == STORE_OK)
         rc = store_lua_audit(s->db, &actor, "report.section_retried", rid, NULL, details);
-    return done_or_fail(L, s->db, store_lua_tx_end(s->db, rc));
+    return done_or_fail(L, s->db, db_tx_end(s->db, rc));
 }
 
 static int store_report_start_lua(lua_State *L)
@@ -256,7 +256,7 @@ static int store_report_start_lua(lua_State *L)
     rc = store_report_start(s->db, rid);
     if (rc == STORE_OK)
         rc = store_report_jobs_start(s->db, rid);
-    return done_or_fail(L, s->db, store_lua_tx_end(s->db, rc));
+    return done_or_fail(L, s->db, db_tx_end(s->db, rc));
 }
 
 /* Counts the sections with STATUS. */
@@ -289,7 +289,7 @@ static int store_report_finish_lua(lua_State *L)
                  count_status(sections, "done"), count_status(sections, "failed"));
         rc = store_lua_audit(s->db, NULL, "report.finished", rid, NULL, details);
     }
-    if ((rc = store_lua_tx_end(s->db, rc)) != STORE_OK)
+    if ((rc = db_tx_end(s->db, rc)) != STORE_OK)
         return store_lua_fail(L, s->db, rc);
     lua_pushstring(L, status);
     return 1;

@@ -104,7 +104,7 @@ static int hash_op_push(lua_State *co, void *data)
         if (rc == STORE_OK)
             rc = user_audit(s->db, op, "user.password_changed", details);
     }
-    rc = store_lua_tx_end(s->db, rc);
+    rc = db_tx_end(s->db, rc);
     if (rc != STORE_OK)
         return store_lua_fail(co, s->db, rc);
     if (op->kind == HASH_ADD) {
@@ -296,7 +296,7 @@ static int store_user_set_disabled(lua_State *L)
     if (rc == STORE_OK)
         rc = store_lua_audit(s->db, has_actor ? &actor : NULL,
                              disabled ? "user.disabled" : "user.enabled", name, address, details);
-    if ((rc = store_lua_tx_end(s->db, rc)) != STORE_OK)
+    if ((rc = db_tx_end(s->db, rc)) != STORE_OK)
         return store_lua_fail(L, s->db, rc);
     lua_pushboolean(L, 1);
     lua_pushinteger(L, revoked);
@@ -331,7 +331,7 @@ static int store_user_set_role(lua_State *L)
     if (rc == STORE_OK)
         rc = store_lua_audit(s->db, has_actor ? &actor : NULL, "user.role_changed", name, address,
                              details);
-    if ((rc = store_lua_tx_end(s->db, rc)) != STORE_OK)
+    if ((rc = db_tx_end(s->db, rc)) != STORE_OK)
         return store_lua_fail(L, s->db, rc);
     lua_pushboolean(L, 1);
     return 1;
