@@ -27,10 +27,6 @@ static const char SQL_ASSESSMENT_LIST_ALL[] =
 static const char SQL_ASSESSMENT_LIST_OWN[] =
     "SELECT " ASSESSMENT_COLUMNS ASSESSMENT_FROM
     " WHERE a.owner_id = ? AND a.deleted_at IS NULL AND a.id < ? ORDER BY a.id DESC LIMIT ?";
-static const char SQL_ASSESSMENT_COUNT_ALL[] =
-    "SELECT COUNT(*) FROM assessments WHERE deleted_at IS NULL";
-static const char SQL_ASSESSMENT_COUNT_OWN[] =
-    "SELECT COUNT(*) FROM assessments WHERE owner_id = ? AND deleted_at IS NULL";
 static const char SQL_ASSESSMENT_SOFT_DELETE[] =
     "UPDATE assessments SET deleted_at = ?, updated_at = ? WHERE id = ? AND deleted_at IS NULL";
 static const char SQL_ASSESSMENT_BUMP[] =
@@ -72,25 +68,8 @@ static int store_type_ok(const char *type)
     return 1;
 }
 
-static void assessment_from_rowset(const struct rowset *rs, size_t row, struct assessment *a)
-{
-    const char *text[6];
-    for (size_t col = 0; col < 6; col++)
-        text[col] = rowset_text(rs, row, col) ? rowset_text(rs, row, col) : "";
-    snprintf(a->id, sizeof a->id, "%s", text[0]);
-    snprintf(a->type, sizeof a->type, "%s", text[1]);
-    snprintf(a->client, sizeof a->client, "%s", text[2]);
-    snprintf(a->owner_id, sizeof a->owner_id, "%s", text[3]);
-    snprintf(a->owner_name, sizeof a->owner_name, "%s", text[4]);
-    snprintf(a->targets, sizeof a->targets, "%s", text[5]);
-    a->revision = rowset_int(rs, row, 6);
-    a->created_at = rowset_int(rs, row, 7);
-    a->updated_at = rowset_int(rs, row, 8);
-    a->deleted_at = 0;
-}
-
 int store_assessment_create(struct db *db, const struct user *owner, const char *type,
-                            const char *client, const char *targets_json, struct assessment *out)
+                            const char *client, const char *targets_json, char id[UUID_STR_LEN])
 {
     if (owner == NULL || owner->disabled || owner->id[0] == '\0')
         return db_fail(db, STORE_INVALID, "creating an assessment needs an enabled account");
@@ -104,21 +83,14 @@ int store_assessment_create(struct db *db, const struct user *owner, const char 
         targets_json = "{}";
     if (!store_text_ok(targets_json, STORE_TARGETS_MAX))
         return db_fail(db, STORE_INVALID, "targets must be 1-%d bytes of JSON", STORE_TARGETS_MAX);
-
-    struct assessment a = {.revision = 0};
-    uuid_v7_string(a.id);
-    snprintf(a.type, sizeof a.type, "%s", type);
-    snprintf(a.client, sizeof a.client, "%s", client);
-    snprintf(a.owner_id, sizeof a.owner_id, "%s", owner->id);
-    snprintf(a.owner_name, sizeof a.owner_name, "%s", owner->name);
-    snprintf(a.targets, sizeof a.targets, "%s", targets_json);
-    a.created_at = a.updated_at = db_now_ms(db);
-
+    char new_id[UUID_STR_LEN];
+    uuid_v7_string(new_id);
+    int64_t now = db_now_ms(db);
     int rc = db_exec(db, SQL_ASSESSMENT_INSERT, "creating an assessment",
-                     DB_ARGS(DB_TEXT(a.id), DB_TEXT(a.type), DB_TEXT(a.client), DB_TEXT(a.owner_id),
-                             DB_TEXT(a.targets), DB_INT(a.created_at), DB_INT(a.updated_at)));
-    if (rc == STORE_OK && out)
-        *out = a;
+                     DB_ARGS(DB_TEXT(new_id), DB_TEXT(type), DB_TEXT(client), DB_TEXT(owner->id),
+                             DB_TEXT(targets_json), DB_INT(now), DB_INT(now)));
+    if (rc == STORE_OK && id)
+        memcpy(id, new_id, UUID_STR_LEN);
     return rc;
 }
 
@@ -154,20 +126,6 @@ static int assessment_row(struct db *db, const struct user *actor, const char *i
     return rc;
 }
 
-int store_assessment_get(struct db *db, const struct user *actor, const char *id,
-                         struct assessment *out)
-{
-    struct rowset rs;
-    rowset_init(&rs, 0);
-    int rc = assessment_row(db, actor, id, &rs);
-    if (rc == STORE_OK)
-        assessment_from_rowset(&rs, 0, out);
-    else
-        memset(out, 0, sizeof *out);
-    rowset_free(&rs);
-    return rc;
-}
-
 int store_assessment_rows(struct db *db, const struct user *actor, const char *id,
                           const struct store_page *page, struct rowset *rs)
 {
@@ -183,16 +141,6 @@ int store_assessment_rows(struct db *db, const struct user *actor, const char *i
                         DB_ARGS(DB_TEXT(owner), DB_TEXT(cursor), DB_INT(limit)));
     return db_query(db, SQL_ASSESSMENT_LIST_ALL, "listing assessments", rs,
                     DB_ARGS(DB_TEXT(cursor), DB_INT(limit)));
-}
-
-int store_assessment_count(struct db *db, const struct user *actor, int64_t *count)
-{
-    const char *owner = authz_list_owner(actor);
-    if (owner)
-        return db_query_first(db, SQL_ASSESSMENT_COUNT_OWN, "counting assessments", count, NULL, 0,
-                              NULL, DB_ARGS(DB_TEXT(owner)));
-    return db_query_first(db, SQL_ASSESSMENT_COUNT_ALL, "counting assessments", count, NULL, 0,
-                          NULL, DB_NO_ARGS);
 }
 
 int store_assessment_delete(struct db *db, const struct user *actor, const char *id)

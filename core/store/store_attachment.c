@@ -13,7 +13,7 @@
 #define ATTACHMENT_DIR "attachments"
 #define ATTACHMENT_TMP_PREFIX ".tmp-"
 
-/* Named for the Lua fields (rowset_lua.h); C reads them by position. */
+/* Named for the Lua fields (rowset_lua.h). */
 #define ATTACHMENT_COLUMNS                                                                         \
     "a.assessment_id AS \"assessment_id:omit\", a.name, a.content_hash AS sha, a.media_type,"      \
     " a.size, u.name AS created_by, a.created_at AS \"created_at:time\""
@@ -130,30 +130,6 @@ int store_blob_write_file(const char *data_dir, const void *data, size_t len,
     return blob_write_file(dir, path, data, len, err, errlen);
 }
 
-int store_blob_write(struct db *db, const void *data, size_t len, char hash[STORE_HASH_HEX])
-{
-    char err[512];
-    int rc = store_blob_write_file(db_data_dir(db), data, len, hash, err, sizeof err);
-    if (rc != 0)
-        return db_fail(db, rc == -2 ? STORE_FULL : STORE_ERROR, "%s", err);
-    return STORE_OK;
-}
-
-static void attachment_from_rowset(const struct rowset *rs, struct attachment *a)
-{
-    char *fields[] = {a->assessment_id, a->name, a->content_hash,
-                      a->media_type,    NULL,    a->created_by};
-    size_t caps[] = {
-        sizeof a->assessment_id, sizeof a->name, sizeof a->content_hash, sizeof a->media_type, 0,
-        sizeof a->created_by};
-    for (size_t col = 0; col < 6; col++)
-        if (fields[col])
-            snprintf(fields[col], caps[col], "%s",
-                     rowset_text(rs, 0, col) ? rowset_text(rs, 0, col) : "");
-    a->size = rowset_int(rs, 0, 4);
-    a->created_at = rowset_int(rs, 0, 6);
-}
-
 static int attachment_name_ok(const char *name)
 {
     return store_text_ok(name, STORE_ATTACHMENT_NAME_MAX);
@@ -170,8 +146,7 @@ static int attachment_upsert(struct db *db, const struct user *actor, const char
 }
 
 int store_attachment_put(struct db *db, const struct user *actor, const char *assessment_id,
-                         const char *name, const char *media_type, const char *hash, int64_t size,
-                         struct attachment *out)
+                         const char *name, const char *media_type, const char *hash, int64_t size)
 {
     if (!attachment_name_ok(name))
         return db_fail(db, STORE_INVALID, "attachment name must be 1-%d bytes",
@@ -184,8 +159,6 @@ int store_attachment_put(struct db *db, const struct user *actor, const char *as
     rc = store_assessment_access(db, actor, assessment_id, NULL);
     if (rc == STORE_OK)
         rc = attachment_upsert(db, actor, assessment_id, name, media_type, hash, size);
-    if (rc == STORE_OK && out)
-        rc = store_attachment_get(db, actor, assessment_id, name, out);
     return db_tx_end(db, rc);
 }
 
@@ -202,19 +175,6 @@ int store_attachment_rows(struct db *db, const struct user *actor, const char *a
                   DB_ARGS(DB_TEXT(assessment_id), DB_TEXT(name)));
     if (rc == STORE_OK && rs->nrows == 0)
         rc = db_fail(db, STORE_NOT_FOUND, "no attachment %.128s", name);
-    return rc;
-}
-
-int store_attachment_get(struct db *db, const struct user *actor, const char *assessment_id,
-                         const char *name, struct attachment *out)
-{
-    struct rowset rs;
-    rowset_init(&rs, 0);
-    int rc = name ? store_attachment_rows(db, actor, assessment_id, name, &rs)
-                  : db_fail(db, STORE_NOT_FOUND, "no attachment (no name given)");
-    if (rc == STORE_OK)
-        attachment_from_rowset(&rs, out);
-    rowset_free(&rs);
     return rc;
 }
 

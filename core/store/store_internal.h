@@ -5,11 +5,6 @@
 #include "store/rowset.h"
 #include "store/store.h"
 
-/* STORE_OK when assessment ID is live and ACTOR may access it; *REVISION
- * (may be NULL) gets its revision.  STORE_NOT_FOUND otherwise. */
-int store_assessment_access(struct db *db, const struct user *actor, const char *id,
-                            int64_t *revision);
-
 /* 1 when S is non-NULL, non-empty and at most MAX bytes. */
 int store_text_ok(const char *s, size_t max);
 

@@ -6,15 +6,16 @@
 #define SECTION_ID_MAX 128
 /* Named for the Lua fields (rowset_lua.h).  A failed report with some
  * sections done is "partial". */
-#define SECTIONS_WITH(st) "(SELECT COUNT(*) FROM report_sections s WHERE s.report_id = r.id" st ")"
+#define SECTIONS_OF_R "(SELECT COUNT(*) FROM report_sections s WHERE s.report_id = r.id"
+#define SECTIONS_ALL SECTIONS_OF_R ")"
+#define SECTIONS_DONE SECTIONS_OF_R " AND s.status = 'done')"
+#define SECTIONS_FAILED SECTIONS_OF_R " AND s.status = 'failed')"
 #define REPORT_COLUMNS                                                                             \
-    "r.id, r.assessment_id, r.revision, CASE WHEN r.status = 'failed' AND " SECTIONS_WITH(         \
-        " AND s.status = 'done'") " > 0 THEN 'partial' ELSE r.status END AS status,"               \
-                                  " r.provider, r.model, r.generation, u.name AS requested_by,"    \
-                                  " r.created_at AS \"created_at:time\", r.updated_at AS "         \
-                                  "\"updated_at:time\","                                           \
-                                  " r.finished_at AS \"finished_at:time\", a.owner_id AS "         \
-                                  "\"owner:omit\""
+    "r.id, r.assessment_id, r.revision,"                                                           \
+    " CASE WHEN r.status = 'failed' AND " SECTIONS_DONE " > 0 THEN 'partial'"                      \
+    " ELSE r.status END AS status, r.provider, r.model, r.generation, u.name AS requested_by,"     \
+    " r.created_at AS \"created_at:time\", r.updated_at AS \"updated_at:time\","                   \
+    " r.finished_at AS \"finished_at:time\", a.owner_id AS \"owner:omit\""
 #define REPORT_OWNER_COLUMN 11
 #define REPORT_FROM                                                                                \
     " FROM reports r JOIN users u ON u.id = r.requested_by"                                        \
@@ -33,18 +34,9 @@ static const char SQL_JOB_INSERT[] =
 static const char SQL_REPORT_GET[] =
     "SELECT " REPORT_COLUMNS REPORT_FROM " WHERE r.id = ? AND a.deleted_at IS NULL";
 static const char SQL_REPORT_LIST[] =
-    "SELECT " REPORT_COLUMNS ", " SECTIONS_WITH("") " AS sections_total, " SECTIONS_WITH(
-        " AND s.status = 'done'") " AS sections_done, " SECTIONS_WITH(" AND s.status = "
-                                                                      "'failed'") " AS "
-                                                                                  "sections_"
-                                                                                  "faile"
-                                                                                  "d" REPORT_FROM
-                                                                                  " WHERE "
-                                                                                  "r."
-                                                                                  "assessment_"
-                                                                                  "id = ? "
-                                                                                  "ORDER BY "
-                                                                                  "r.id DESC";
+    "SELECT " REPORT_COLUMNS ", " SECTIONS_ALL " AS sections_total, " SECTIONS_DONE
+    " AS sections_done, " SECTIONS_FAILED " AS sections_failed" REPORT_FROM
+    " WHERE r.assessment_id = ? ORDER BY r.id DESC";
 static const char SQL_SECTIONS_GET[] =
     "SELECT section_id AS id, title, kind, depends AS \"depends:list\", position, status, attempts,"
     " provider, model, tokens_in, tokens_out, error, warning, text,"
@@ -83,9 +75,6 @@ static const char SQL_JOBS_UNFINISHED[] =
     "SELECT id, kind, report_id, status, attempts, created_at AS \"created_at:time\","
     " updated_at AS \"updated_at:time\" FROM jobs WHERE status IN ('queued', 'running') ORDER BY "
     "id";
-static const char SQL_JOB_START[] =
-    "UPDATE jobs SET status = 'running', attempts = attempts + 1, updated_at = ?"
-    " WHERE id = ? AND status IN ('queued', 'running')";
 static const char SQL_REPORT_JOBS_START[] =
     "UPDATE jobs SET status = 'running', attempts = attempts + 1, updated_at = ?"
     " WHERE report_id = ? AND status IN ('queued', 'running')";
@@ -224,11 +213,6 @@ int store_section_begin(struct db *db, const char *report_id, const char *sectio
     return section_updated(db, rc, report_id, section_id);
 }
 
-int store_section_start(struct db *db, const char *report_id, const char *section_id)
-{
-    return store_section_begin(db, report_id, section_id, NULL, NULL);
-}
-
 static int section_settle(struct db *db, const char *report_id, const char *section_id,
                           const char *status, const char *error, const char *text,
                           const char *warning, const struct section_usage *usage)
@@ -258,12 +242,6 @@ int store_section_complete(struct db *db, const char *report_id, const char *sec
     if (text == NULL)
         return db_fail(db, STORE_INVALID, "section %.80s done without text", section_id);
     return section_settle(db, report_id, section_id, "done", NULL, text, warning, usage);
-}
-
-int store_section_done(struct db *db, const char *report_id, const char *section_id,
-                       const char *text, const struct section_usage *usage)
-{
-    return store_section_complete(db, report_id, section_id, text, NULL, usage);
 }
 
 int store_section_fail(struct db *db, const char *report_id, const char *section_id,
@@ -398,13 +376,4 @@ int store_report_jobs_start(struct db *db, const char *report_id)
 {
     return db_exec(db, SQL_REPORT_JOBS_START, "starting a report's jobs",
                    DB_ARGS(DB_INT(db_now_ms(db)), DB_TEXT(report_id)));
-}
-
-int store_job_start(struct db *db, const char *job_id)
-{
-    int rc = db_exec(db, SQL_JOB_START, "starting a job",
-                     DB_ARGS(DB_INT(db_now_ms(db)), DB_TEXT(job_id)));
-    if (rc == STORE_OK && db_changes(db) == 0)
-        rc = db_fail(db, STORE_NOT_FOUND, "no unfinished job %.40s", job_id ? job_id : "");
-    return rc;
 }
