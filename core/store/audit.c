@@ -3,7 +3,7 @@
 #include <string.h>
 #include "host/utf8.h"
 #include "store/audit.h"
-#include "store/db_internal.h"
+#include "store/query.h"
 #include "store/rowset.h"
 
 #define AUDIT_LIMIT_DEFAULT 1000
@@ -26,18 +26,11 @@ int audit_append(struct db *db, const struct audit_event *ev, int64_t *seq)
     if (ev->action == NULL || ev->action[0] == '\0' || strlen(ev->action) > AUDIT_ACTION_MAX)
         return db_fail(db, STORE_INVALID, "audit event needs an action of 1-%d bytes",
                        AUDIT_ACTION_MAX);
-    sqlite3_stmt *st = db_stmt(db, SQL_AUDIT_INSERT);
-    if (st == NULL)
-        return STORE_ERROR;
-    sqlite3_bind_int64(st, 1, db_now_ms(db));
-    db_bind_text(st, 2, ev->user);
-    db_bind_text(st, 3, ev->action);
-    db_bind_text(st, 4, ev->target);
-    db_bind_text(st, 5, ev->address);
-    db_bind_text(st, 6, ev->details);
-    int rc = db_step_done(db, st, "appending to the audit log");
+    int rc = db_exec(db, SQL_AUDIT_INSERT, "appending to the audit log",
+                     DB_ARGS(DB_INT(db_now_ms(db)), DB_TEXT(ev->user), DB_TEXT(ev->action),
+                             DB_TEXT(ev->target), DB_TEXT(ev->address), DB_TEXT(ev->details)));
     if (rc == STORE_OK && seq)
-        *seq = (int64_t)sqlite3_last_insert_rowid(db_conn(db));
+        *seq = db_last_insert_id(db);
     return rc;
 }
 
@@ -49,16 +42,12 @@ int audit_rows(struct db *db, const struct audit_filter *f, struct rowset *rs)
     int limit = f->limit > 0 ? f->limit : AUDIT_LIMIT_DEFAULT;
     if (limit > AUDIT_LIMIT_MAX)
         limit = AUDIT_LIMIT_MAX;
-    sqlite3_stmt *st = db_stmt(db, f->user ? SQL_AUDIT_QUERY_USER : SQL_AUDIT_QUERY);
-    if (st == NULL)
-        return STORE_ERROR;
-    int idx = 1;
     if (f->user)
-        db_bind_text(st, idx++, f->user);
-    sqlite3_bind_int64(st, idx++, f->since_ms);
-    sqlite3_bind_int64(st, idx++, f->after_seq);
-    sqlite3_bind_int(st, idx, limit);
-    return rowset_capture_sqlite(db, st, rs, "reading the audit log");
+        return db_query(
+            db, SQL_AUDIT_QUERY_USER, "reading the audit log", rs,
+            DB_ARGS(DB_TEXT(f->user), DB_INT(f->since_ms), DB_INT(f->after_seq), DB_INT(limit)));
+    return db_query(db, SQL_AUDIT_QUERY, "reading the audit log", rs,
+                    DB_ARGS(DB_INT(f->since_ms), DB_INT(f->after_seq), DB_INT(limit)));
 }
 
 int audit_query(struct db *db, const struct audit_filter *f, audit_fn fn, void *ud)

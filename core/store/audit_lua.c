@@ -84,13 +84,7 @@ static int store_audit_query_lua(lua_State *L)
     int rc = audit_rows(s->db, &f, rs);
     if (rc != STORE_OK)
         return store_lua_fail(L, s->db, rc);
-    lua_createtable(L, 0, 2);
-    rowset_push_list(L, rs, (size_t)limit);
-    lua_setfield(L, -2, "items");
-    if (rs->nrows > (size_t)limit) {
-        lua_pushinteger(L, (lua_Integer)rowset_int(rs, (size_t)limit - 1, 0));
-        lua_setfield(L, -2, "next");
-    }
+    rowset_push_page(L, rs, (size_t)limit, (size_t)rowset_column(rs, "seq"));
     return 1;
 }
 

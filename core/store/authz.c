@@ -15,11 +15,6 @@ int authz_can_access_owner(const struct user *user, const char *owner_id)
     return user->id[0] != '\0' && strcmp(user->id, owner_id) == 0;
 }
 
-int authz_can_access_assessment(const struct user *user, const struct assessment *a)
-{
-    return a != NULL && authz_can_access_owner(user, a->owner_id);
-}
-
 const char *authz_list_owner(const struct user *user)
 {
     if (user == NULL || user->disabled)

@@ -7,13 +7,9 @@
  * so ids of other people's work leak nothing. */
 #ifndef O2C_STORE_AUTHZ_H
 #define O2C_STORE_AUTHZ_H
-#include "store/store.h"
 #include "store/user.h"
 
-/* 1 when USER may read and change assessment A. */
-int authz_can_access_assessment(const struct user *user, const struct assessment *a);
-
-/* Same rule from the owner's id alone (for rows that carry it). */
+/* 1 when USER may read and change the assessments of OWNER_ID. */
 int authz_can_access_owner(const struct user *user, const char *owner_id);
 
 /* 1 for an enabled admin: user management, audit, all assessments. */

@@ -313,6 +313,19 @@ void db_tx_rollback(struct db *db)
     db->tx_depth--;
 }
 
+int db_tx_end(struct db *db, int rc)
+{
+    if (rc == STORE_OK)
+        return db_tx_commit(db);
+    db_tx_rollback(db);
+    return rc;
+}
+
+int64_t db_last_insert_id(struct db *db)
+{
+    return (int64_t)sqlite3_last_insert_rowid(db->conn);
+}
+
 /* Open, configure, migrate */
 
 static int db_pragma_text(struct db *db, const char *sql, char *out, size_t cap)

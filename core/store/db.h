@@ -83,5 +83,8 @@ int db_vacuum(struct db *db);
 int db_tx_begin(struct db *db);
 int db_tx_commit(struct db *db);
 void db_tx_rollback(struct db *db);
+/* Ends the transaction begun last: commits when RC is STORE_OK (returning
+ * the commit's code), else rolls back and returns RC. */
+int db_tx_end(struct db *db, int rc);
 
 #endif

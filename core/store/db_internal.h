@@ -4,6 +4,7 @@
 #define O2C_STORE_DB_INTERNAL_H
 #include <sqlite3.h>
 #include "store/db.h"
+#include "store/query.h"
 
 /* The cached prepared statement for SQL (a string literal: the cache is keyed
  * by its address), reset with bindings cleared.  NULL on failure, with the
@@ -16,8 +17,6 @@ void db_stmt_done(sqlite3_stmt *st);
  * STORE_OK, or the mapped error with WHAT in the message. */
 int db_step_done(struct db *db, sqlite3_stmt *st, const char *what);
 
-/* Records a failure: sets the message and returns RC. */
-int db_fail(struct db *db, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Records the connection's SQLite error while doing WHAT; returns the mapped
  * code (STORE_BUSY, STORE_EXISTS for unique violations, else STORE_ERROR). */
 int db_sqlite_fail(struct db *db, const char *what);
@@ -36,9 +35,6 @@ int db_bind_text(sqlite3_stmt *st, int idx, const char *s);
 void db_col_copy(sqlite3_stmt *st, int col, char *buf, size_t cap);
 /* Column COL as text, NULL for SQL NULL. Valid until the next step/reset. */
 const char *db_col_text(sqlite3_stmt *st, int col);
-
-/* Number of rows the last statement on this connection changed. */
-int64_t db_changes(struct db *db);
 
 /* Joins DIR and NAME into BUF; -1 when it does not fit. */
 int db_join_path(char *buf, size_t cap, const char *dir, const char *name);

@@ -1,7 +1,7 @@
 #include <errno.h>
 #include <string.h>
 #include <unistd.h>
-#include "store/db_internal.h"
+#include "store/query.h"
 #include "store/retention.h"
 #include "store/store.h"
 
@@ -20,11 +20,7 @@ void retention_config_default(struct retention_config *cfg)
 static int retention_delete(struct db *db, const char *sql, int64_t cutoff, const char *what,
                             int64_t *count)
 {
-    sqlite3_stmt *st = db_stmt(db, sql);
-    if (st == NULL)
-        return STORE_ERROR;
-    sqlite3_bind_int64(st, 1, cutoff);
-    int rc = db_step_done(db, st, what);
+    int rc = db_exec(db, sql, what, DB_ARGS(DB_INT(cutoff)));
     *count = rc == STORE_OK ? db_changes(db) : 0;
     return rc;
 }

@@ -162,3 +162,14 @@ void rowset_push_column(lua_State *L, const struct rowset *rs, size_t col)
     }
     store_lua_mark_array(L, -1);
 }
+
+void rowset_push_page(lua_State *L, const struct rowset *rs, size_t limit, size_t col)
+{
+    lua_createtable(L, 0, 2);
+    rowset_push_list(L, rs, limit);
+    lua_setfield(L, -2, "items");
+    if (limit > 0 && rs->nrows > limit) {
+        push_plain(L, rowset_value(rs, limit - 1, col));
+        lua_setfield(L, -2, "next");
+    }
+}

@@ -29,6 +29,10 @@ void rowset_push_row(lua_State *L, const struct rowset *rs, size_t row);
 void rowset_push_list(lua_State *L, const struct rowset *rs, size_t max);
 /* {[key] = row table} keyed by the ":key" column. */
 void rowset_push_map(lua_State *L, const struct rowset *rs);
+/* A page {items = the first LIMIT rows, next = column COL of the last of
+ * them}, NEXT only when RS holds more than LIMIT rows (read one more than
+ * the page to know). */
+void rowset_push_page(lua_State *L, const struct rowset *rs, size_t limit, size_t col);
 /* Column COL of every row as a list of plain values. */
 void rowset_push_column(lua_State *L, const struct rowset *rs, size_t col);
 

@@ -1,4 +1,6 @@
-/* SQLite's side of rowset.h: a statement's rows copied into a rowset. */
+/* SQLite's side of rowset.h and query.h: statements run with their
+ * arguments, their rows copied into a rowset. */
+#include <string.h>
 #include "store/db_internal.h"
 #include "store/rowset.h"
 
@@ -61,6 +63,63 @@ int rowset_capture_sqlite(struct db *db, sqlite3_stmt *st, struct rowset *rs, co
         rc = db_fail(db, STORE_ERROR, "%s: out of memory (or more than the result may hold)", what);
     else if (step != SQLITE_DONE)
         rc = db_sqlite_fail(db, what);
+    db_stmt_done(st);
+    return rc;
+}
+
+/* The cached statement for SQL with ARGS bound, or NULL (error recorded). */
+static sqlite3_stmt *bound_stmt(struct db *db, const char *sql, const struct db_arg *args, size_t n)
+{
+    sqlite3_stmt *st = db_stmt(db, sql);
+    for (size_t i = 0; st && i < n; i++) {
+        const struct db_arg *a = &args[i];
+        int idx = (int)i + 1, rc = SQLITE_OK;
+        if (a->type == DB_ARG_INT)
+            rc = sqlite3_bind_int64(st, idx, a->integer);
+        else if (a->type == DB_ARG_BLOB)
+            rc = sqlite3_bind_blob64(st, idx, a->len ? a->bytes : "", a->len, SQLITE_STATIC);
+        else if (a->type == DB_ARG_TEXT && a->bytes)
+            rc = sqlite3_bind_text(st, idx, a->bytes, a->len ? (int)strnlen(a->bytes, a->len) : -1,
+                                   SQLITE_STATIC);
+        if (rc != SQLITE_OK) {
+            db_sqlite_fail(db, "binding a statement's arguments");
+            db_stmt_done(st);
+            return NULL;
+        }
+    }
+    return st;
+}
+
+int db_exec(struct db *db, const char *sql, const char *what, const struct db_arg *args, size_t n)
+{
+    sqlite3_stmt *st = bound_stmt(db, sql, args, n);
+    return st ? db_step_done(db, st, what) : STORE_ERROR;
+}
+
+int db_query(struct db *db, const char *sql, const char *what, struct rowset *rs,
+             const struct db_arg *args, size_t n)
+{
+    sqlite3_stmt *st = bound_stmt(db, sql, args, n);
+    return st ? rowset_capture_sqlite(db, st, rs, what) : STORE_ERROR;
+}
+
+int db_query_first(struct db *db, const char *sql, const char *what, int64_t *out, char *text,
+                   size_t cap, int *found, const struct db_arg *args, size_t n)
+{
+    sqlite3_stmt *st = bound_stmt(db, sql, args, n);
+    if (st == NULL)
+        return STORE_ERROR;
+    int step = sqlite3_step(st), rc = STORE_OK;
+    if (found)
+        *found = step == SQLITE_ROW;
+    if (step == SQLITE_ROW) {
+        if (out)
+            *out = sqlite3_column_int64(st, 0);
+        if (text)
+            db_col_copy(st, 0, text, cap);
+    } else if (step != SQLITE_DONE) {
+        rc = db_sqlite_fail(db, what);
+    }
     db_stmt_done(st);
     return rc;
 }

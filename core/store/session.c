@@ -1,6 +1,7 @@
 #include <sodium.h>
 #include <string.h>
-#include "store/db_internal.h"
+#include "store/query.h"
+#include "store/rowset.h"
 #include "store/session.h"
 
 #define SESSION_HASH_HEX (crypto_generichash_BYTES * 2 + 1)
@@ -66,15 +67,9 @@ int session_create(struct db *db, const struct session_config *cfg, const char *
     session_token_hash(token, hash);
 
     int64_t now = db_now_ms(db);
-    sqlite3_stmt *st = db_stmt(db, SQL_SESSION_INSERT);
-    if (st == NULL)
-        return STORE_ERROR;
-    db_bind_text(st, 1, hash);
-    db_bind_text(st, 2, user_id);
-    sqlite3_bind_int64(st, 3, now);
-    sqlite3_bind_int64(st, 4, now);
-    db_bind_text(st, 5, address);
-    int rc = db_step_done(db, st, "creating a session");
+    int rc = db_exec(
+        db, SQL_SESSION_INSERT, "creating a session",
+        DB_ARGS(DB_TEXT(hash), DB_TEXT(user_id), DB_INT(now), DB_INT(now), DB_TEXT(address)));
     if (rc == STORE_INVALID) /* foreign key: no such user */
         rc = db_fail(db, STORE_NOT_FOUND, "creating a session: no user with id %.40s", user_id);
     if (rc != STORE_OK) {
@@ -87,24 +82,15 @@ int session_create(struct db *db, const struct session_config *cfg, const char *
 
 static int session_delete_hash(struct db *db, const char *hash)
 {
-    sqlite3_stmt *st = db_stmt(db, SQL_SESSION_DELETE);
-    if (st == NULL)
-        return STORE_ERROR;
-    db_bind_text(st, 1, hash);
-    return db_step_done(db, st, "deleting a session");
+    return db_exec(db, SQL_SESSION_DELETE, "deleting a session", DB_ARGS(DB_TEXT(hash)));
 }
 
 /* Slides the idle expiry forward (the caller does it once per touch
  * interval); the guard keeps a late, concurrent touch from moving it back. */
 static int session_touch(struct db *db, const char *hash, int64_t now)
 {
-    sqlite3_stmt *st = db_stmt(db, SQL_SESSION_TOUCH);
-    if (st == NULL)
-        return STORE_ERROR;
-    sqlite3_bind_int64(st, 1, now);
-    db_bind_text(st, 2, hash);
-    sqlite3_bind_int64(st, 3, now);
-    return db_step_done(db, st, "refreshing a session");
+    return db_exec(db, SQL_SESSION_TOUCH, "refreshing a session",
+                   DB_ARGS(DB_INT(now), DB_TEXT(hash), DB_INT(now)));
 }
 
 int session_validate(struct db *db, const struct session_config *cfg, const char *token,
@@ -113,26 +99,17 @@ int session_validate(struct db *db, const struct session_config *cfg, const char
     char hash[SESSION_HASH_HEX];
     if (session_token_hash(token, hash) != 0)
         return db_fail(db, STORE_NOT_FOUND, "malformed session token");
-    sqlite3_stmt *st = db_stmt(db, SQL_SESSION_LOOKUP);
-    if (st == NULL)
-        return STORE_ERROR;
-    db_bind_text(st, 1, hash);
-    int step = sqlite3_step(st);
-    if (step != SQLITE_ROW) {
-        int rc = step == SQLITE_DONE ? db_fail(db, STORE_NOT_FOUND, "unknown or revoked session")
-                                     : db_sqlite_fail(db, "validating a session");
-        db_stmt_done(st);
+    struct rowset rs;
+    rowset_init(&rs, 0);
+    int rc = db_query(db, SQL_SESSION_LOOKUP, "validating a session", &rs, DB_ARGS(DB_TEXT(hash)));
+    if (rc == STORE_OK && rs.nrows == 0)
+        rc = db_fail(db, STORE_NOT_FOUND, "unknown or revoked session");
+    int64_t created = rowset_int(&rs, 0, 0), seen = rowset_int(&rs, 0, 1);
+    if (rc == STORE_OK)
+        user_from_rowset(&rs, 0, 2, user);
+    rowset_free(&rs);
+    if (rc != STORE_OK)
         return rc;
-    }
-    int64_t created = sqlite3_column_int64(st, 0), seen = sqlite3_column_int64(st, 1);
-    db_col_copy(st, 2, user->id, sizeof user->id);
-    db_col_copy(st, 3, user->name, sizeof user->name);
-    const char *role = db_col_text(st, 4);
-    user->role = role && strcmp(role, "admin") == 0 ? USER_ROLE_ADMIN : USER_ROLE_CONSULTANT;
-    user->disabled = sqlite3_column_int(st, 5);
-    user->created_at = sqlite3_column_int64(st, 6);
-    user->updated_at = sqlite3_column_int64(st, 7);
-    db_stmt_done(st);
 
     int64_t now = db_now_ms(db);
     const char *why = NULL;
@@ -169,11 +146,8 @@ int session_revoke(struct db *db, const char *token)
 
 int session_revoke_user(struct db *db, const char *user_id, int64_t *count)
 {
-    sqlite3_stmt *st = db_stmt(db, SQL_SESSION_DELETE_USER);
-    if (st == NULL)
-        return STORE_ERROR;
-    db_bind_text(st, 1, user_id);
-    int rc = db_step_done(db, st, "revoking a user's sessions");
+    int rc = db_exec(db, SQL_SESSION_DELETE_USER, "revoking a user's sessions",
+                     DB_ARGS(DB_TEXT(user_id)));
     if (count)
         *count = rc == STORE_OK ? db_changes(db) : 0;
     return rc;
@@ -182,12 +156,9 @@ int session_revoke_user(struct db *db, const char *user_id, int64_t *count)
 int session_cleanup(struct db *db, const struct session_config *cfg, int64_t *count)
 {
     int64_t now = db_now_ms(db);
-    sqlite3_stmt *st = db_stmt(db, SQL_SESSION_DELETE_EXPIRED);
-    if (st == NULL)
-        return STORE_ERROR;
-    sqlite3_bind_int64(st, 1, now - cfg->absolute_timeout_ms);
-    sqlite3_bind_int64(st, 2, now - cfg->idle_timeout_ms);
-    int rc = db_step_done(db, st, "deleting expired sessions");
+    int rc = db_exec(
+        db, SQL_SESSION_DELETE_EXPIRED, "deleting expired sessions",
+        DB_ARGS(DB_INT(now - cfg->absolute_timeout_ms), DB_INT(now - cfg->idle_timeout_ms)));
     if (count)
         *count = rc == STORE_OK ? db_changes(db) : 0;
     return rc;
@@ -196,16 +167,7 @@ int session_cleanup(struct db *db, const struct session_config *cfg, int64_t *co
 int session_count(struct db *db, const struct session_config *cfg, int64_t *count)
 {
     int64_t now = db_now_ms(db);
-    sqlite3_stmt *st = db_stmt(db, SQL_SESSION_COUNT_LIVE);
-    if (st == NULL)
-        return STORE_ERROR;
-    sqlite3_bind_int64(st, 1, now - cfg->absolute_timeout_ms);
-    sqlite3_bind_int64(st, 2, now - cfg->idle_timeout_ms);
-    int rc = STORE_OK;
-    if (sqlite3_step(st) == SQLITE_ROW)
-        *count = sqlite3_column_int64(st, 0);
-    else
-        rc = db_sqlite_fail(db, "counting sessions");
-    db_stmt_done(st);
-    return rc;
+    return db_query_first(
+        db, SQL_SESSION_COUNT_LIVE, "counting sessions", count, NULL, 0, NULL,
+        DB_ARGS(DB_INT(now - cfg->absolute_timeout_ms), DB_INT(now - cfg->idle_timeout_ms)));
 }

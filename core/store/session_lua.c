@@ -151,13 +151,10 @@ static int login_failed(lua_State *L, struct store_lua *s, const struct login_op
 {
     int rc = db_tx_begin(s->db);
     if (rc == STORE_OK) {
-        rc = throttle_settle_failure(s->db, op->attempt);
         char details[64];
         snprintf(details, sizeof details, "{\"reason\":\"%s\"}", reason);
-        if (rc == STORE_OK)
-            rc = store_lua_audit(s->db, NULL, "login.failed", op_target(op), op_address(op),
-                                 details);
-        rc = store_lua_tx_end(s->db, rc);
+        rc = store_lua_audit_end(s->db, throttle_settle_failure(s->db, op->attempt), NULL,
+                                 "login.failed", op_target(op), op_address(op), details);
     }
     if (rc != STORE_OK)
         return store_lua_fail(L, s->db, rc);
@@ -192,9 +189,8 @@ static int login_push(lua_State *co, void *data)
         rc = user_upgrade_hash(s->db, u.id, op->hash, op->new_hash);
     if (rc == STORE_OK)
         rc = session_create(s->db, &s->cfg.sessions, u.id, op_address(op), token, &info);
-    if (rc == STORE_OK)
-        rc = store_lua_audit(s->db, &u, "login", u.name, op_address(op), NULL);
-    if ((rc = store_lua_tx_end(s->db, rc)) != STORE_OK) {
+    if ((rc = store_lua_audit_end(s->db, rc, &u, "login", u.name, op_address(op), NULL)) !=
+        STORE_OK) {
         sodium_memzero(token, sizeof token);
         return store_lua_fail(co, s->db, rc);
     }
@@ -308,15 +304,10 @@ static int session_logout(lua_State *L)
     int rc = session_validate(s->db, &s->cfg.sessions, token, &u, NULL);
     if (rc != STORE_OK)
         return store_lua_fail(L, s->db, rc);
-    if ((rc = db_tx_begin(s->db)) != STORE_OK)
-        return store_lua_fail(L, s->db, rc);
-    rc = session_revoke(s->db, token);
-    if (rc == STORE_OK)
-        rc = store_lua_audit(s->db, &u, "logout", u.name, address, NULL);
-    if ((rc = store_lua_tx_end(s->db, rc)) != STORE_OK)
-        return store_lua_fail(L, s->db, rc);
-    lua_pushboolean(L, 1);
-    return 1;
+    if ((rc = db_tx_begin(s->db)) == STORE_OK)
+        rc = store_lua_audit_end(s->db, session_revoke(s->db, token), &u, "logout", u.name, address,
+                                 NULL);
+    return store_lua_done(L, s->db, rc);
 }
 
 static int session_count_lua(lua_State *L)

@@ -8,8 +8,7 @@
  *   authz.h themselves: what the actor may not see is STORE_NOT_FOUND, the
  *   same as what does not exist.  Background work (the job runner) passes
  *   authz_system_user().
- * - Bounded records (assessments, attachments) are copied into the caller's
- *   struct.  Readers named ..._rows capture their records into a rowset
+ * - Readers named ..._rows capture their records into a rowset
  *   (rowset.h) whose columns are named for the fields o2c.store shows
  *   (rowset_lua.h), so the Lua side needs no per-record code and no engine
  *   is visible above this header.
@@ -35,26 +34,16 @@
 
 /* Assessments */
 
-struct assessment {
-    char id[UUID_STR_LEN];
-    char type[STORE_TYPE_MAX + 1];
-    char client[STORE_CLIENT_MAX + 1];
-    char owner_id[UUID_STR_LEN];
-    char owner_name[USER_NAME_MAX + 1];
-    char targets[STORE_TARGETS_MAX + 1]; /* JSON object text */
-    int64_t revision;                    /* 0 at creation, +1 per save of answers */
-    int64_t created_at, updated_at;
-    int64_t deleted_at; /* 0 while live */
-};
-
-/* Creates an assessment owned by OWNER.  TARGETS_JSON NULL means "{}".
- * STORE_INVALID for an empty or oversized type, client or targets. */
+/* Creates an assessment owned by OWNER; ID (may be NULL) receives its id.
+ * TARGETS_JSON NULL means "{}".  STORE_INVALID for an empty or oversized
+ * type, client or targets. */
 int store_assessment_create(struct db *db, const struct user *owner, const char *type,
-                            const char *client, const char *targets_json, struct assessment *out);
+                            const char *client, const char *targets_json, char id[UUID_STR_LEN]);
 
-/* A live assessment ACTOR may see, else STORE_NOT_FOUND. */
-int store_assessment_get(struct db *db, const struct user *actor, const char *id,
-                         struct assessment *out);
+/* STORE_OK when assessment ID is live and ACTOR may see it; *REVISION (may
+ * be NULL) gets its revision.  STORE_NOT_FOUND otherwise. */
+int store_assessment_access(struct db *db, const struct user *actor, const char *id,
+                            int64_t *revision);
 
 /* Keyset pagination, newest first: pass the last id of the previous page as
  * BEFORE_ID (NULL for the first page).  LIMIT is clamped to 1..500. */
@@ -68,7 +57,6 @@ struct store_page {
  * revision, created_at, updated_at}. */
 int store_assessment_rows(struct db *db, const struct user *actor, const char *id,
                           const struct store_page *page, struct rowset *rs);
-int store_assessment_count(struct db *db, const struct user *actor, int64_t *count);
 
 /* Soft delete (kept until retention purges it).  STORE_NOT_FOUND when
  * missing, already deleted, or not visible to ACTOR. */
@@ -165,18 +153,13 @@ struct section_usage {
 
 /* Section transitions for the job runner; each is its own transaction, so a
  * crash loses at most the calls in flight.  STORE_NOT_FOUND for an unknown
- * report or section. */
-int store_section_start(struct db *db, const char *report_id, const char *section_id);
-/* store_section_start naming the provider and model that will write it
- * (NULL keeps the stored ones). */
+ * report or section.  Begin names the provider and model that will write
+ * the section (NULL keeps the stored ones); complete keeps WARNING (may be
+ * NULL) with the text, e.g. that it was cut at the token limit. */
 int store_section_begin(struct db *db, const char *report_id, const char *section_id,
                         const char *provider, const char *model);
 int store_section_retrying(struct db *db, const char *report_id, const char *section_id,
                            const char *error, const struct section_usage *usage);
-int store_section_done(struct db *db, const char *report_id, const char *section_id,
-                       const char *text, const struct section_usage *usage);
-/* store_section_done keeping WARNING (may be NULL) with the text, e.g. that
- * it was cut at the token limit. */
 int store_section_complete(struct db *db, const char *report_id, const char *section_id,
                            const char *text, const char *warning,
                            const struct section_usage *usage);
@@ -202,33 +185,20 @@ int store_report_finish(struct db *db, const char *report_id, const char **statu
 int store_jobs_unfinished(struct db *db, struct rowset *rs);
 /* Every unfinished job of the report: queued -> running, attempts + 1. */
 int store_report_jobs_start(struct db *db, const char *report_id);
-/* Queued -> running, attempts + 1. */
-int store_job_start(struct db *db, const char *job_id);
 
 /* Attachments */
 
 #define STORE_ATTACHMENT_NAME_MAX 128
 #define STORE_MEDIA_TYPE_MAX 64
 
-struct attachment {
-    char assessment_id[UUID_STR_LEN];
-    char name[STORE_ATTACHMENT_NAME_MAX + 1];
-    char content_hash[STORE_HASH_HEX];
-    char media_type[STORE_MEDIA_TYPE_MAX + 1];
-    int64_t size;
-    char created_by[USER_NAME_MAX + 1];
-    int64_t created_at;
-};
-
 /* Writes DATA to <data>/attachments/<hash> (BLAKE2b-256, hex) unless that
  * file exists: temp file, fsync, rename, fsync of the directory, so a crash
  * leaves either nothing or the whole file.  HASH receives the name.  Call it
  * before store_attachment_put (an unreferenced file is an orphan that
- * retention removes after a grace period). */
-int store_blob_write(struct db *db, const void *data, size_t len, char hash[STORE_HASH_HEX]);
-/* The same without a connection: touches only files under DATA_DIR, so a
- * thread-pool worker may call it while the loop uses the database.  0, or
- * -1 with the reason in ERR (-2 when the disk or quota is full). */
+ * retention removes after a grace period).  Touches only files under
+ * DATA_DIR, so a thread-pool worker may call it while the loop uses the
+ * database.  0, or -1 with the reason in ERR (-2 when the disk or quota is
+ * full). */
 int store_blob_write_file(const char *data_dir, const void *data, size_t len,
                           char hash[STORE_HASH_HEX], char *err, size_t errlen);
 /* Full path of the file for HASH (validated as 64 hex characters). */
@@ -237,10 +207,7 @@ int store_blob_path(struct db *db, const char *hash, char *buf, size_t cap);
 /* Adds or replaces the attachment NAME of an assessment.  The caller checks
  * media type and count limits (store_attachment_count) before. */
 int store_attachment_put(struct db *db, const struct user *actor, const char *assessment_id,
-                         const char *name, const char *media_type, const char *hash, int64_t size,
-                         struct attachment *out);
-int store_attachment_get(struct db *db, const struct user *actor, const char *assessment_id,
-                         const char *name, struct attachment *out);
+                         const char *name, const char *media_type, const char *hash, int64_t size);
 /* Attachment NAME (STORE_NOT_FOUND when none), or all of the assessment by
  * name (NAME NULL), as rows {name, sha, media_type, size, created_by,
  * created_at}. */

@@ -27,10 +27,6 @@ static const char SQL_ASSESSMENT_LIST_ALL[] =
 static const char SQL_ASSESSMENT_LIST_OWN[] =
     "SELECT " ASSESSMENT_COLUMNS ASSESSMENT_FROM
     " WHERE a.owner_id = ? AND a.deleted_at IS NULL AND a.id < ? ORDER BY a.id DESC LIMIT ?";
-static const char SQL_ASSESSMENT_COUNT_ALL[] =
-    "SELECT COUNT(*) FROM assessments WHERE deleted_at IS NULL";
-static const char SQL_ASSESSMENT_COUNT_OWN[] =
-    "SELECT COUNT(*) FROM assessments WHERE owner_id = ? AND deleted_at IS NULL";
 static const char SQL_ASSESSMENT_SOFT_DELETE[] =
     "UPDATE assessments SET deleted_at = ?, updated_at = ? WHERE id = ? AND deleted_at IS NULL";
 static const char SQL_ASSESSMENT_BUMP[] =
@@ -72,25 +68,8 @@ static int store_type_ok(const char *type)
     return 1;
 }
 
-static void assessment_from_rowset(const struct rowset *rs, size_t row, struct assessment *a)
-{
-    const char *text[6];
-    for (size_t col = 0; col < 6; col++)
-        text[col] = rowset_text(rs, row, col) ? rowset_text(rs, row, col) : "";
-    snprintf(a->id, sizeof a->id, "%s", text[0]);
-    snprintf(a->type, sizeof a->type, "%s", text[1]);
-    snprintf(a->client, sizeof a->client, "%s", text[2]);
-    snprintf(a->owner_id, sizeof a->owner_id, "%s", text[3]);
-    snprintf(a->owner_name, sizeof a->owner_name, "%s", text[4]);
-    snprintf(a->targets, sizeof a->targets, "%s", text[5]);
-    a->revision = rowset_int(rs, row, 6);
-    a->created_at = rowset_int(rs, row, 7);
-    a->updated_at = rowset_int(rs, row, 8);
-    a->deleted_at = 0;
-}
-
 int store_assessment_create(struct db *db, const struct user *owner, const char *type,
-                            const char *client, const char *targets_json, struct assessment *out)
+                            const char *client, const char *targets_json, char id[UUID_STR_LEN])
 {
     if (owner == NULL || owner->disabled || owner->id[0] == '\0')
         return db_fail(db, STORE_INVALID, "creating an assessment needs an enabled account");
@@ -104,29 +83,14 @@ int store_assessment_create(struct db *db, const struct user *owner, const char 
         targets_json = "{}";
     if (!store_text_ok(targets_json, STORE_TARGETS_MAX))
         return db_fail(db, STORE_INVALID, "targets must be 1-%d bytes of JSON", STORE_TARGETS_MAX);
-
-    struct assessment a = {.revision = 0};
-    uuid_v7_string(a.id);
-    snprintf(a.type, sizeof a.type, "%s", type);
-    snprintf(a.client, sizeof a.client, "%s", client);
-    snprintf(a.owner_id, sizeof a.owner_id, "%s", owner->id);
-    snprintf(a.owner_name, sizeof a.owner_name, "%s", owner->name);
-    snprintf(a.targets, sizeof a.targets, "%s", targets_json);
-    a.created_at = a.updated_at = db_now_ms(db);
-
-    sqlite3_stmt *st = db_stmt(db, SQL_ASSESSMENT_INSERT);
-    if (st == NULL)
-        return STORE_ERROR;
-    db_bind_text(st, 1, a.id);
-    db_bind_text(st, 2, a.type);
-    db_bind_text(st, 3, a.client);
-    db_bind_text(st, 4, a.owner_id);
-    db_bind_text(st, 5, a.targets);
-    sqlite3_bind_int64(st, 6, a.created_at);
-    sqlite3_bind_int64(st, 7, a.updated_at);
-    int rc = db_step_done(db, st, "creating an assessment");
-    if (rc == STORE_OK && out)
-        *out = a;
+    char new_id[UUID_STR_LEN];
+    uuid_v7_string(new_id);
+    int64_t now = db_now_ms(db);
+    int rc = db_exec(db, SQL_ASSESSMENT_INSERT, "creating an assessment",
+                     DB_ARGS(DB_TEXT(new_id), DB_TEXT(type), DB_TEXT(client), DB_TEXT(owner->id),
+                             DB_TEXT(targets_json), DB_INT(now), DB_INT(now)));
+    if (rc == STORE_OK && id)
+        memcpy(id, new_id, UUID_STR_LEN);
     return rc;
 }
 
@@ -138,21 +102,15 @@ static int assessment_not_found(struct db *db, const char *id)
 int store_assessment_access(struct db *db, const struct user *actor, const char *id,
                             int64_t *revision)
 {
-    sqlite3_stmt *st = db_stmt(db, SQL_ASSESSMENT_ACCESS);
-    if (st == NULL)
-        return STORE_ERROR;
-    db_bind_text(st, 1, id);
-    int step = sqlite3_step(st), rc;
-    if (step == SQLITE_ROW) {
-        int ok = authz_can_access_owner(actor, db_col_text(st, 0));
-        if (revision && ok)
-            *revision = store_col_i64(st, 1);
-        rc = ok ? STORE_OK : assessment_not_found(db, id);
-    } else {
-        rc = step == SQLITE_DONE ? assessment_not_found(db, id)
-                                 : db_sqlite_fail(db, "reading an assessment");
-    }
-    db_stmt_done(st);
+    struct rowset rs;
+    rowset_init(&rs, 0);
+    int rc =
+        db_query(db, SQL_ASSESSMENT_ACCESS, "reading an assessment", &rs, DB_ARGS(DB_TEXT(id)));
+    if (rc == STORE_OK && (rs.nrows == 0 || !authz_can_access_owner(actor, rowset_text(&rs, 0, 0))))
+        rc = assessment_not_found(db, id);
+    if (rc == STORE_OK && revision)
+        *revision = rowset_int(&rs, 0, 1);
+    rowset_free(&rs);
     return rc;
 }
 
@@ -160,29 +118,11 @@ int store_assessment_access(struct db *db, const struct user *actor, const char 
 static int assessment_row(struct db *db, const struct user *actor, const char *id,
                           struct rowset *rs)
 {
-    sqlite3_stmt *st = db_stmt(db, SQL_ASSESSMENT_GET);
-    if (st == NULL)
-        return STORE_ERROR;
-    db_bind_text(st, 1, id);
-    int rc = rowset_capture_sqlite(db, st, rs, "reading an assessment");
+    int rc = db_query(db, SQL_ASSESSMENT_GET, "reading an assessment", rs, DB_ARGS(DB_TEXT(id)));
     if (rc == STORE_OK && (rs->nrows == 0 || !authz_can_access_owner(actor, rowset_text(rs, 0, 3))))
         rc = assessment_not_found(db, id);
     if (rc != STORE_OK)
         rowset_free(rs);
-    return rc;
-}
-
-int store_assessment_get(struct db *db, const struct user *actor, const char *id,
-                         struct assessment *out)
-{
-    struct rowset rs;
-    rowset_init(&rs, 0);
-    int rc = assessment_row(db, actor, id, &rs);
-    if (rc == STORE_OK)
-        assessment_from_rowset(&rs, 0, out);
-    else
-        memset(out, 0, sizeof *out);
-    rowset_free(&rs);
     return rc;
 }
 
@@ -196,32 +136,11 @@ int store_assessment_rows(struct db *db, const struct user *actor, const char *i
     int limit = page && page->limit > 0 ? page->limit : 50;
     if (limit > PAGE_LIMIT_MAX)
         limit = PAGE_LIMIT_MAX;
-    sqlite3_stmt *st = db_stmt(db, owner ? SQL_ASSESSMENT_LIST_OWN : SQL_ASSESSMENT_LIST_ALL);
-    if (st == NULL)
-        return STORE_ERROR;
-    int idx = 1;
     if (owner)
-        db_bind_text(st, idx++, owner);
-    db_bind_text(st, idx++, cursor);
-    sqlite3_bind_int(st, idx, limit);
-    return rowset_capture_sqlite(db, st, rs, "listing assessments");
-}
-
-int store_assessment_count(struct db *db, const struct user *actor, int64_t *count)
-{
-    const char *owner = authz_list_owner(actor);
-    sqlite3_stmt *st = db_stmt(db, owner ? SQL_ASSESSMENT_COUNT_OWN : SQL_ASSESSMENT_COUNT_ALL);
-    if (st == NULL)
-        return STORE_ERROR;
-    if (owner)
-        db_bind_text(st, 1, owner);
-    int rc = STORE_OK;
-    if (sqlite3_step(st) == SQLITE_ROW)
-        *count = store_col_i64(st, 0);
-    else
-        rc = db_sqlite_fail(db, "counting assessments");
-    db_stmt_done(st);
-    return rc;
+        return db_query(db, SQL_ASSESSMENT_LIST_OWN, "listing assessments", rs,
+                        DB_ARGS(DB_TEXT(owner), DB_TEXT(cursor), DB_INT(limit)));
+    return db_query(db, SQL_ASSESSMENT_LIST_ALL, "listing assessments", rs,
+                    DB_ARGS(DB_TEXT(cursor), DB_INT(limit)));
 }
 
 int store_assessment_delete(struct db *db, const struct user *actor, const char *id)
@@ -230,21 +149,11 @@ int store_assessment_delete(struct db *db, const struct user *actor, const char 
     if (rc != STORE_OK)
         return rc;
     rc = store_assessment_access(db, actor, id, NULL);
-    sqlite3_stmt *st = rc == STORE_OK ? db_stmt(db, SQL_ASSESSMENT_SOFT_DELETE) : NULL;
-    if (st) {
-        int64_t now = db_now_ms(db);
-        sqlite3_bind_int64(st, 1, now);
-        sqlite3_bind_int64(st, 2, now);
-        db_bind_text(st, 3, id);
-        rc = db_step_done(db, st, "deleting an assessment");
-    } else if (rc == STORE_OK) {
-        rc = STORE_ERROR;
-    }
-    if (rc != STORE_OK) {
-        db_tx_rollback(db);
-        return rc;
-    }
-    return db_tx_commit(db);
+    int64_t now = db_now_ms(db);
+    if (rc == STORE_OK)
+        rc = db_exec(db, SQL_ASSESSMENT_SOFT_DELETE, "deleting an assessment",
+                     DB_ARGS(DB_INT(now), DB_INT(now), DB_TEXT(id)));
+    return db_tx_end(db, rc);
 }
 
 /* Answers */
@@ -265,25 +174,13 @@ static int answers_validate(struct db *db, const struct answer_input *answers, s
 static int answer_write(struct db *db, const char *assessment_id, const struct answer_input *in,
                         const char *user_id, int64_t now, int64_t revision)
 {
-    if (in->value_json == NULL) {
-        sqlite3_stmt *st = db_stmt(db, SQL_ANSWER_DELETE);
-        if (st == NULL)
-            return STORE_ERROR;
-        db_bind_text(st, 1, assessment_id);
-        db_bind_text(st, 2, in->question_id);
-        return db_step_done(db, st, "removing an answer");
-    }
-    sqlite3_stmt *st = db_stmt(db, SQL_ANSWER_UPSERT);
-    if (st == NULL)
-        return STORE_ERROR;
-    db_bind_text(st, 1, assessment_id);
-    db_bind_text(st, 2, in->question_id);
-    db_bind_text(st, 3, in->value_json);
-    db_bind_text(st, 4, in->note);
-    db_bind_text(st, 5, user_id);
-    sqlite3_bind_int64(st, 6, now);
-    sqlite3_bind_int64(st, 7, revision);
-    return db_step_done(db, st, "saving an answer");
+    if (in->value_json == NULL)
+        return db_exec(db, SQL_ANSWER_DELETE, "removing an answer",
+                       DB_ARGS(DB_TEXT(assessment_id), DB_TEXT(in->question_id)));
+    return db_exec(db, SQL_ANSWER_UPSERT, "saving an answer",
+                   DB_ARGS(DB_TEXT(assessment_id), DB_TEXT(in->question_id),
+                           DB_TEXT(in->value_json), DB_TEXT(in->note), DB_TEXT(user_id),
+                           DB_INT(now), DB_INT(revision)));
 }
 
 /* Moves the revision from BASE to BASE + 1.  The WHERE guard is what makes
@@ -291,13 +188,8 @@ static int answer_write(struct db *db, const char *assessment_id, const struct a
  * BEGIN IMMEDIATE does. */
 static int assessment_bump_revision(struct db *db, const char *id, int64_t base, int64_t now)
 {
-    sqlite3_stmt *st = db_stmt(db, SQL_ASSESSMENT_BUMP);
-    if (st == NULL)
-        return STORE_ERROR;
-    sqlite3_bind_int64(st, 1, now);
-    db_bind_text(st, 2, id);
-    sqlite3_bind_int64(st, 3, base);
-    int rc = db_step_done(db, st, "updating the revision");
+    int rc = db_exec(db, SQL_ASSESSMENT_BUMP, "updating the revision",
+                     DB_ARGS(DB_INT(now), DB_TEXT(id), DB_INT(base)));
     if (rc == STORE_OK && db_changes(db) != 1)
         rc = db_fail(db, STORE_CONFLICT, "assessment %s changed during the save", id);
     return rc;
@@ -338,13 +230,8 @@ int store_save_answers(struct db *db, const struct user *actor, const char *asse
         return rc;
     int64_t current = 0;
     rc = answers_save_locked(db, actor, assessment_id, base_revision, answers, n, &current);
-    if (rc != STORE_OK) {
-        db_tx_rollback(db);
-        if (rc == STORE_CONFLICT)
-            *revision = current;
-        return rc;
-    }
-    if ((rc = db_tx_commit(db)) == STORE_OK)
+    rc = db_tx_end(db, rc);
+    if (rc == STORE_OK || rc == STORE_CONFLICT)
         *revision = current;
     return rc;
 }
@@ -355,11 +242,7 @@ int store_answer_rows(struct db *db, const struct user *actor, const char *asses
     int rc = store_assessment_access(db, actor, assessment_id, NULL);
     if (rc != STORE_OK)
         return rc;
-    sqlite3_stmt *st = db_stmt(db, SQL_ANSWERS_GET);
-    if (st == NULL)
-        return STORE_ERROR;
-    db_bind_text(st, 1, assessment_id);
-    return rowset_capture_sqlite(db, st, rs, "reading answers");
+    return db_query(db, SQL_ANSWERS_GET, "reading answers", rs, DB_ARGS(DB_TEXT(assessment_id)));
 }
 
 /* Score snapshots */
@@ -371,16 +254,9 @@ int store_score_put(struct db *db, const char *assessment_id, int64_t revision,
         return db_fail(db, STORE_INVALID, "score snapshot needs a generation and scores");
     char new_id[UUID_STR_LEN];
     uuid_v7_string(new_id);
-    sqlite3_stmt *st = db_stmt(db, SQL_SCORE_INSERT);
-    if (st == NULL)
-        return STORE_ERROR;
-    db_bind_text(st, 1, new_id);
-    db_bind_text(st, 2, assessment_id);
-    sqlite3_bind_int64(st, 3, revision);
-    db_bind_text(st, 4, generation);
-    db_bind_text(st, 5, scores_json);
-    sqlite3_bind_int64(st, 6, db_now_ms(db));
-    int rc = db_step_done(db, st, "storing scores");
+    int rc = db_exec(db, SQL_SCORE_INSERT, "storing scores",
+                     DB_ARGS(DB_TEXT(new_id), DB_TEXT(assessment_id), DB_INT(revision),
+                             DB_TEXT(generation), DB_TEXT(scores_json), DB_INT(db_now_ms(db))));
     if (rc == STORE_INVALID)
         return db_fail(db, STORE_INVALID,
                        "storing scores: no assessment %.40s, or generation %.80s not stored "
@@ -397,11 +273,7 @@ int store_score_rows(struct db *db, const struct user *actor, const char *assess
     int rc = store_assessment_access(db, actor, assessment_id, NULL);
     if (rc != STORE_OK)
         return rc;
-    sqlite3_stmt *st = db_stmt(db, SQL_SCORE_LATEST);
-    if (st == NULL)
-        return STORE_ERROR;
-    db_bind_text(st, 1, assessment_id);
-    rc = rowset_capture_sqlite(db, st, rs, "reading scores");
+    rc = db_query(db, SQL_SCORE_LATEST, "reading scores", rs, DB_ARGS(DB_TEXT(assessment_id)));
     if (rc == STORE_OK && rs->nrows == 0)
         rc = db_fail(db, STORE_NOT_FOUND, "no scores stored for assessment %.40s", assessment_id);
     return rc;

@@ -37,10 +37,7 @@ static int assessment_read_push(lua_State *L, struct db *db, const struct user *
 {
     struct rowset *rs = rowset_lua_new(L, 0);
     int rc = store_assessment_rows(db, actor, id, NULL, rs);
-    if (rc != STORE_OK)
-        return store_lua_fail(L, db, rc);
-    rowset_push_row(L, rs, 0);
-    return 1;
+    return store_lua_push_rows(L, db, rc, rs, STORE_LUA_ROW);
 }
 
 /* The actor at 1 and a syntactically valid assessment id at IDX: STORE_OK,
@@ -77,15 +74,14 @@ static int store_assessment_create_lua(lua_State *L)
     lua_pushstring(L, client ? client : "");
     lua_setfield(L, -2, "client");
     const char *details = store_lua_encode(L, -1, "audit details", NULL);
-    struct assessment a;
-    if ((rc = db_tx_begin(s->db)) != STORE_OK)
+    char id[UUID_STR_LEN];
+    if ((rc = db_tx_begin(s->db)) == STORE_OK)
+        rc = store_lua_audit_end(s->db,
+                                 store_assessment_create(s->db, &actor, type, client, targets, id),
+                                 &actor, "assessment.created", id, NULL, details);
+    if (rc != STORE_OK)
         return store_lua_fail(L, s->db, rc);
-    rc = store_assessment_create(s->db, &actor, type, client, targets, &a);
-    if (rc == STORE_OK)
-        rc = store_lua_audit(s->db, &actor, "assessment.created", a.id, NULL, details);
-    if ((rc = store_lua_tx_end(s->db, rc)) != STORE_OK)
-        return store_lua_fail(L, s->db, rc);
-    return assessment_read_push(L, s->db, &actor, a.id);
+    return assessment_read_push(L, s->db, &actor, id);
 }
 
 static int store_assessment_get_lua(lua_State *L)
@@ -126,13 +122,7 @@ static int store_assessment_list_lua(lua_State *L)
     struct store_page page = {.before_id = after, .limit = (int)limit + 1};
     if ((rc = store_assessment_rows(s->db, &actor, NULL, &page, rs)) != STORE_OK)
         return store_lua_fail(L, s->db, rc);
-    lua_createtable(L, 0, 2);
-    rowset_push_list(L, rs, (size_t)limit);
-    lua_setfield(L, -2, "items");
-    if (rs->nrows > (size_t)limit) {
-        lua_pushstring(L, rowset_text(rs, (size_t)limit - 1, 0));
-        lua_setfield(L, -2, "next");
-    }
+    rowset_push_page(L, rs, (size_t)limit, (size_t)rowset_column(rs, "id"));
     return 1;
 }
 
@@ -144,15 +134,10 @@ static int store_assessment_delete_lua(lua_State *L)
     int rc = actor_and_id(L, s, 2, &actor, &id);
     if (rc != STORE_OK)
         return store_lua_fail(L, s->db, rc);
-    if ((rc = db_tx_begin(s->db)) != STORE_OK)
-        return store_lua_fail(L, s->db, rc);
-    rc = store_assessment_delete(s->db, &actor, id);
-    if (rc == STORE_OK)
-        rc = store_lua_audit(s->db, &actor, "assessment.deleted", id, NULL, NULL);
-    if ((rc = store_lua_tx_end(s->db, rc)) != STORE_OK)
-        return store_lua_fail(L, s->db, rc);
-    lua_pushboolean(L, 1);
-    return 1;
+    if ((rc = db_tx_begin(s->db)) == STORE_OK)
+        rc = store_lua_audit_end(s->db, store_assessment_delete(s->db, &actor, id), &actor,
+                                 "assessment.deleted", id, NULL, NULL);
+    return store_lua_done(L, s->db, rc);
 }
 
 /* Answers */
@@ -166,10 +151,7 @@ static int store_answers_get_lua(lua_State *L)
     struct rowset *rs = rowset_lua_new(L, 0);
     if (rc == STORE_OK)
         rc = store_answer_rows(s->db, &actor, id, rs);
-    if (rc != STORE_OK)
-        return store_lua_fail(L, s->db, rc);
-    rowset_push_map(L, rs);
-    return 1;
+    return store_lua_push_rows(L, s->db, rc, rs, STORE_LUA_MAP);
 }
 
 /* Reads CHANGES (the table at IDX) into IN, anchoring encoded values in
@@ -251,10 +233,9 @@ static int store_answers_save_lua(lua_State *L)
     int64_t revision = 0;
     if ((rc = db_tx_begin(s->db)) != STORE_OK)
         return store_lua_fail(L, s->db, rc);
-    rc = store_save_answers(s->db, &actor, id, base, in, n, &revision);
-    if (rc == STORE_OK)
-        rc = store_lua_audit(s->db, &actor, "answers.saved", id, NULL, details);
-    if ((rc = store_lua_tx_end(s->db, rc)) != STORE_OK) {
+    rc = store_lua_audit_end(s->db, store_save_answers(s->db, &actor, id, base, in, n, &revision),
+                             &actor, "answers.saved", id, NULL, details);
+    if (rc != STORE_OK) {
         int nres = store_lua_fail(L, s->db, rc);
         if (rc != STORE_CONFLICT)
             return nres;
@@ -281,18 +262,18 @@ static int store_score_put_lua(lua_State *L)
         luaL_checktype(L, 4, LUA_TTABLE);
         scores = store_lua_encode(L, 4, "scores", NULL);
     }
-    struct assessment a;
+    int64_t revision = 0;
     if (rc == STORE_OK)
-        rc = store_assessment_get(s->db, &actor, id, &a);
+        rc = store_assessment_access(s->db, &actor, id, &revision);
     char snapshot[UUID_STR_LEN];
     if (rc == STORE_OK)
-        rc = store_score_put(s->db, id, a.revision, generation, scores, snapshot);
+        rc = store_score_put(s->db, id, revision, generation, scores, snapshot);
     if (rc != STORE_OK)
         return store_lua_fail(L, s->db, rc);
     lua_createtable(L, 0, 2);
     lua_pushstring(L, snapshot);
     lua_setfield(L, -2, "id");
-    lua_pushinteger(L, a.revision);
+    lua_pushinteger(L, revision);
     lua_setfield(L, -2, "revision");
     return 1;
 }
@@ -306,10 +287,7 @@ static int store_score_latest_lua(lua_State *L)
     struct rowset *rs = rowset_lua_new(L, 0);
     if (rc == STORE_OK)
         rc = store_score_rows(s->db, &actor, id, rs);
-    if (rc != STORE_OK)
-        return store_lua_fail(L, s->db, rc);
-    rowset_push_row(L, rs, 0);
-    return 1;
+    return store_lua_push_rows(L, s->db, rc, rs, STORE_LUA_ROW);
 }
 
 /* Generations */

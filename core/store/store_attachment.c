@@ -7,12 +7,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "store/rowset.h"
+#include "store/db_internal.h"
 #include "store/store_internal.h"
 
 #define ATTACHMENT_DIR "attachments"
 #define ATTACHMENT_TMP_PREFIX ".tmp-"
 
-/* Named for the Lua fields (rowset_lua.h); C reads them by position. */
+/* Named for the Lua fields (rowset_lua.h). */
 #define ATTACHMENT_COLUMNS                                                                         \
     "a.assessment_id AS \"assessment_id:omit\", a.name, a.content_hash AS sha, a.media_type,"      \
     " a.size, u.name AS created_by, a.created_at AS \"created_at:time\""
@@ -129,30 +130,6 @@ int store_blob_write_file(const char *data_dir, const void *data, size_t len,
     return blob_write_file(dir, path, data, len, err, errlen);
 }
 
-int store_blob_write(struct db *db, const void *data, size_t len, char hash[STORE_HASH_HEX])
-{
-    char err[512];
-    int rc = store_blob_write_file(db_data_dir(db), data, len, hash, err, sizeof err);
-    if (rc != 0)
-        return db_fail(db, rc == -2 ? STORE_FULL : STORE_ERROR, "%s", err);
-    return STORE_OK;
-}
-
-static void attachment_from_rowset(const struct rowset *rs, struct attachment *a)
-{
-    char *fields[] = {a->assessment_id, a->name, a->content_hash,
-                      a->media_type,    NULL,    a->created_by};
-    size_t caps[] = {
-        sizeof a->assessment_id, sizeof a->name, sizeof a->content_hash, sizeof a->media_type, 0,
-        sizeof a->created_by};
-    for (size_t col = 0; col < 6; col++)
-        if (fields[col])
-            snprintf(fields[col], caps[col], "%s",
-                     rowset_text(rs, 0, col) ? rowset_text(rs, 0, col) : "");
-    a->size = rowset_int(rs, 0, 4);
-    a->created_at = rowset_int(rs, 0, 6);
-}
-
 static int attachment_name_ok(const char *name)
 {
     return store_text_ok(name, STORE_ATTACHMENT_NAME_MAX);
@@ -162,22 +139,14 @@ static int attachment_upsert(struct db *db, const struct user *actor, const char
                              const char *name, const char *media_type, const char *hash,
                              int64_t size)
 {
-    sqlite3_stmt *st = db_stmt(db, SQL_ATTACHMENT_UPSERT);
-    if (st == NULL)
-        return STORE_ERROR;
-    db_bind_text(st, 1, assessment_id);
-    db_bind_text(st, 2, name);
-    db_bind_text(st, 3, hash);
-    db_bind_text(st, 4, media_type);
-    sqlite3_bind_int64(st, 5, size);
-    db_bind_text(st, 6, actor->id);
-    sqlite3_bind_int64(st, 7, db_now_ms(db));
-    return db_step_done(db, st, "storing an attachment");
+    return db_exec(db, SQL_ATTACHMENT_UPSERT, "storing an attachment",
+                   DB_ARGS(DB_TEXT(assessment_id), DB_TEXT(name), DB_TEXT(hash),
+                           DB_TEXT(media_type), DB_INT(size), DB_TEXT(actor->id),
+                           DB_INT(db_now_ms(db))));
 }
 
 int store_attachment_put(struct db *db, const struct user *actor, const char *assessment_id,
-                         const char *name, const char *media_type, const char *hash, int64_t size,
-                         struct attachment *out)
+                         const char *name, const char *media_type, const char *hash, int64_t size)
 {
     if (!attachment_name_ok(name))
         return db_fail(db, STORE_INVALID, "attachment name must be 1-%d bytes",
@@ -190,13 +159,7 @@ int store_attachment_put(struct db *db, const struct user *actor, const char *as
     rc = store_assessment_access(db, actor, assessment_id, NULL);
     if (rc == STORE_OK)
         rc = attachment_upsert(db, actor, assessment_id, name, media_type, hash, size);
-    if (rc == STORE_OK && out)
-        rc = store_attachment_get(db, actor, assessment_id, name, out);
-    if (rc != STORE_OK) {
-        db_tx_rollback(db);
-        return rc;
-    }
-    return db_tx_commit(db);
+    return db_tx_end(db, rc);
 }
 
 int store_attachment_rows(struct db *db, const struct user *actor, const char *assessment_id,
@@ -205,28 +168,13 @@ int store_attachment_rows(struct db *db, const struct user *actor, const char *a
     int rc = store_assessment_access(db, actor, assessment_id, NULL);
     if (rc != STORE_OK)
         return rc;
-    sqlite3_stmt *st = db_stmt(db, name ? SQL_ATTACHMENT_GET : SQL_ATTACHMENT_LIST);
-    if (st == NULL)
-        return STORE_ERROR;
-    db_bind_text(st, 1, assessment_id);
-    if (name)
-        db_bind_text(st, 2, name);
-    rc = rowset_capture_sqlite(db, st, rs, name ? "reading an attachment" : "listing attachments");
-    if (rc == STORE_OK && name && rs->nrows == 0)
+    if (name == NULL)
+        return db_query(db, SQL_ATTACHMENT_LIST, "listing attachments", rs,
+                        DB_ARGS(DB_TEXT(assessment_id)));
+    rc = db_query(db, SQL_ATTACHMENT_GET, "reading an attachment", rs,
+                  DB_ARGS(DB_TEXT(assessment_id), DB_TEXT(name)));
+    if (rc == STORE_OK && rs->nrows == 0)
         rc = db_fail(db, STORE_NOT_FOUND, "no attachment %.128s", name);
-    return rc;
-}
-
-int store_attachment_get(struct db *db, const struct user *actor, const char *assessment_id,
-                         const char *name, struct attachment *out)
-{
-    struct rowset rs;
-    rowset_init(&rs, 0);
-    int rc = name ? store_attachment_rows(db, actor, assessment_id, name, &rs)
-                  : db_fail(db, STORE_NOT_FOUND, "no attachment (no name given)");
-    if (rc == STORE_OK)
-        attachment_from_rowset(&rs, out);
-    rowset_free(&rs);
     return rc;
 }
 
@@ -236,16 +184,8 @@ int store_attachment_count(struct db *db, const struct user *actor, const char *
     int rc = store_assessment_access(db, actor, assessment_id, NULL);
     if (rc != STORE_OK)
         return rc;
-    sqlite3_stmt *st = db_stmt(db, SQL_ATTACHMENT_COUNT);
-    if (st == NULL)
-        return STORE_ERROR;
-    db_bind_text(st, 1, assessment_id);
-    if (sqlite3_step(st) == SQLITE_ROW)
-        *count = store_col_i64(st, 0);
-    else
-        rc = db_sqlite_fail(db, "counting attachments");
-    db_stmt_done(st);
-    return rc;
+    return db_query_first(db, SQL_ATTACHMENT_COUNT, "counting attachments", count, NULL, 0, NULL,
+                          DB_ARGS(DB_TEXT(assessment_id)));
 }
 
 int store_attachment_delete(struct db *db, const struct user *actor, const char *assessment_id,
@@ -254,12 +194,8 @@ int store_attachment_delete(struct db *db, const struct user *actor, const char 
     int rc = store_assessment_access(db, actor, assessment_id, NULL);
     if (rc != STORE_OK)
         return rc;
-    sqlite3_stmt *st = db_stmt(db, SQL_ATTACHMENT_DELETE);
-    if (st == NULL)
-        return STORE_ERROR;
-    db_bind_text(st, 1, assessment_id);
-    db_bind_text(st, 2, name);
-    rc = db_step_done(db, st, "deleting an attachment");
+    rc = db_exec(db, SQL_ATTACHMENT_DELETE, "deleting an attachment",
+                 DB_ARGS(DB_TEXT(assessment_id), DB_TEXT(name)));
     if (rc == STORE_OK && db_changes(db) == 0)
         rc = db_fail(db, STORE_NOT_FOUND, "no attachment %.128s", name ? name : "");
     return rc;
@@ -269,17 +205,8 @@ int store_attachment_delete(struct db *db, const struct user *actor, const char 
 
 static int blob_referenced(struct db *db, const char *hash, int *used)
 {
-    sqlite3_stmt *st = db_stmt(db, SQL_ATTACHMENT_HASH_USED);
-    if (st == NULL)
-        return STORE_ERROR;
-    db_bind_text(st, 1, hash);
-    int step = sqlite3_step(st), rc = STORE_OK;
-    if (step == SQLITE_ROW || step == SQLITE_DONE)
-        *used = step == SQLITE_ROW;
-    else
-        rc = db_sqlite_fail(db, "checking an attachment's use");
-    db_stmt_done(st);
-    return rc;
+    return db_query_first(db, SQL_ATTACHMENT_HASH_USED, "checking an attachment's use", NULL, NULL,
+                          0, used, DB_ARGS(DB_TEXT(hash)));
 }
 
 /* An entry of the attachment dir that nobody needs: a content file no row

@@ -29,25 +29,15 @@
 #include "store/store_lua_module.h"
 #include "store/uuid.h"
 
-/* Reads the meta of attachment NAME into RS and pushes it, or nil,
- * message, code (RS: a rowset_lua_new on the stack). */
-static int meta_read_push(lua_State *L, struct db *db, const struct user *actor, const char *id,
-                          const char *name, struct rowset *rs)
-{
-    int rc = store_attachment_rows(db, actor, id, name, rs);
-    if (rc != STORE_OK)
-        return store_lua_fail(L, db, rc);
-    rowset_push_row(L, rs, 0);
-    return 1;
-}
-
 /* STORE_OK when ACTOR may add NAME to assessment ID without passing LIMIT
  * (replacing an existing name always may). */
 static int attachment_room(struct db *db, const struct user *actor, const char *id,
                            const char *name, int64_t limit)
 {
-    struct attachment existing;
-    int rc = store_attachment_get(db, actor, id, name, &existing);
+    struct rowset existing;
+    rowset_init(&existing, 0);
+    int rc = store_attachment_rows(db, actor, id, name, &existing);
+    rowset_free(&existing);
     if (rc != STORE_NOT_FOUND)
         return rc;
     int64_t count = 0;
@@ -113,12 +103,11 @@ static int put_push(lua_State *co, void *data)
     rc = attachment_room(s->db, &op->actor, op->id, op->name, s->cfg.attachments_per_assessment);
     if (rc == STORE_OK)
         rc = store_attachment_put(s->db, &op->actor, op->id, op->name, op->media_type, op->hash,
-                                  (int64_t)op->len, NULL);
+                                  (int64_t)op->len);
+    rc = store_lua_audit_end(s->db, rc, &op->actor, "attachment.added", op->id, NULL, details);
     if (rc == STORE_OK)
-        rc = store_lua_audit(s->db, &op->actor, "attachment.added", op->id, NULL, details);
-    if ((rc = store_lua_tx_end(s->db, rc)) != STORE_OK)
-        return store_lua_fail(co, s->db, rc);
-    return meta_read_push(co, s->db, &op->actor, op->id, op->name, rs);
+        rc = store_attachment_rows(s->db, &op->actor, op->id, op->name, rs);
+    return store_lua_push_rows(co, s->db, rc, rs, STORE_LUA_ROW);
 }
 
 /* The actor at 1 and a plausible assessment id at 2. */
@@ -235,10 +224,7 @@ static int store_attachment_list_lua(lua_State *L)
     struct rowset *rs = rowset_lua_new(L, 0);
     if (rc == STORE_OK)
         rc = store_attachment_rows(s->db, &actor, id, NULL, rs);
-    if (rc != STORE_OK)
-        return store_lua_fail(L, s->db, rc);
-    rowset_push_list(L, rs, SIZE_MAX);
-    return 1;
+    return store_lua_push_rows(L, s->db, rc, rs, STORE_LUA_LIST);
 }
 
 static int store_attachment_delete_lua(lua_State *L)
@@ -254,15 +240,10 @@ static int store_attachment_delete_lua(lua_State *L)
     const char *details = store_lua_encode(L, -1, "audit details", NULL);
     if (rc != STORE_OK)
         return store_lua_fail(L, s->db, rc);
-    if ((rc = db_tx_begin(s->db)) != STORE_OK)
-        return store_lua_fail(L, s->db, rc);
-    rc = store_attachment_delete(s->db, &actor, id, name);
-    if (rc == STORE_OK)
-        rc = store_lua_audit(s->db, &actor, "attachment.deleted", id, NULL, details);
-    if ((rc = store_lua_tx_end(s->db, rc)) != STORE_OK)
-        return store_lua_fail(L, s->db, rc);
-    lua_pushboolean(L, 1);
-    return 1;
+    if ((rc = db_tx_begin(s->db)) == STORE_OK)
+        rc = store_lua_audit_end(s->db, store_attachment_delete(s->db, &actor, id, name), &actor,
+                                 "attachment.deleted", id, NULL, details);
+    return store_lua_done(L, s->db, rc);
 }
 
 void store_lua_attachment_funcs(lua_State *L)

@@ -15,13 +15,8 @@ int store_generation_put(struct db *db, const char *hash, const void *sources, s
     if (!store_text_ok(hash, STORE_GENERATION_MAX))
         return db_fail(db, STORE_INVALID, "generation hash must be 1-%d bytes",
                        STORE_GENERATION_MAX);
-    sqlite3_stmt *st = db_stmt(db, SQL_GENERATION_INSERT);
-    if (st == NULL)
-        return STORE_ERROR;
-    db_bind_text(st, 1, hash);
-    sqlite3_bind_blob64(st, 2, len ? sources : "", len, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, db_now_ms(db));
-    int rc = db_step_done(db, st, "storing a generation");
+    int rc = db_exec(db, SQL_GENERATION_INSERT, "storing a generation",
+                     DB_ARGS(DB_TEXT(hash), DB_BLOB(sources, len), DB_INT(db_now_ms(db))));
     if (rc == STORE_OK && created)
         *created = db_changes(db) == 1;
     return rc;
@@ -29,11 +24,7 @@ int store_generation_put(struct db *db, const char *hash, const void *sources, s
 
 int store_generation_rows(struct db *db, const char *hash, struct rowset *rs)
 {
-    sqlite3_stmt *st = db_stmt(db, SQL_GENERATION_GET);
-    if (st == NULL)
-        return STORE_ERROR;
-    db_bind_text(st, 1, hash);
-    int rc = rowset_capture_sqlite(db, st, rs, "reading a generation");
+    int rc = db_query(db, SQL_GENERATION_GET, "reading a generation", rs, DB_ARGS(DB_TEXT(hash)));
     if (rc == STORE_OK && rs->nrows == 0)
         rc = db_fail(db, STORE_NOT_FOUND, "no generation %.80s stored", hash ? hash : "");
     return rc;
@@ -41,11 +32,8 @@ int store_generation_rows(struct db *db, const char *hash, struct rowset *rs)
 
 int store_generation_exists(struct db *db, const char *hash)
 {
-    sqlite3_stmt *st = db_stmt(db, SQL_GENERATION_EXISTS);
-    if (st == NULL)
-        return 0;
-    db_bind_text(st, 1, hash);
-    int found = sqlite3_step(st) == SQLITE_ROW;
-    db_stmt_done(st);
+    int found = 0;
+    db_query_first(db, SQL_GENERATION_EXISTS, "looking for a generation", NULL, NULL, 0, &found,
+                   DB_ARGS(DB_TEXT(hash)));
     return found;
 }

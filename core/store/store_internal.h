@@ -1,18 +1,11 @@
 /* Helpers shared by the store_*.c files only. */
 #ifndef O2C_STORE_STORE_INTERNAL_H
 #define O2C_STORE_STORE_INTERNAL_H
-#include "store/db_internal.h"
+#include "store/query.h"
+#include "store/rowset.h"
 #include "store/store.h"
-
-/* STORE_OK when assessment ID is live and ACTOR may access it; *REVISION
- * (may be NULL) gets its revision.  STORE_NOT_FOUND otherwise. */
-int store_assessment_access(struct db *db, const struct user *actor, const char *id,
-                            int64_t *revision);
 
 /* 1 when S is non-NULL, non-empty and at most MAX bytes. */
 int store_text_ok(const char *s, size_t max);
-
-/* Column COL as int64, 0 for NULL. */
-#define store_col_i64(st, col) sqlite3_column_int64((st), (col))
 
 #endif

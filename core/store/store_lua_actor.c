@@ -112,3 +112,11 @@ int store_lua_audit(struct db *db, const struct user *actor, const char *action,
                              .details = details};
     return audit_append(db, &ev, NULL);
 }
+
+int store_lua_audit_end(struct db *db, int rc, const struct user *actor, const char *action,
+                        const char *target, const char *address, const char *details)
+{
+    if (rc == STORE_OK)
+        rc = store_lua_audit(db, actor, action, target, address, details);
+    return db_tx_end(db, rc);
+}

@@ -1,10 +1,12 @@
 /* Argument checks and failure answers shared by the storage bindings:
- * option-table readers that refuse NUL bytes, and the nil, message, code
- * triple of an expected failure. */
+ * option-table readers that refuse NUL bytes, the nil, message, code
+ * triple of an expected failure, and the push that ends a read. */
 #include <lauxlib.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <string.h>
+#include "store/rowset_lua.h"
 #include "store/store_lua_internal.h"
 
 /* Errors */
@@ -31,12 +33,26 @@ int store_lua_failf(lua_State *L, int rc, const char *fmt, ...)
     return 3;
 }
 
-int store_lua_tx_end(struct db *db, int rc)
+int store_lua_push_rows(lua_State *L, struct db *db, int rc, const struct rowset *rs,
+                        enum store_lua_shape shape)
 {
-    if (rc == STORE_OK)
-        return db_tx_commit(db);
-    db_tx_rollback(db);
-    return rc;
+    if (rc != STORE_OK)
+        return store_lua_fail(L, db, rc);
+    if (shape == STORE_LUA_ROW)
+        rowset_push_row(L, rs, 0);
+    else if (shape == STORE_LUA_MAP)
+        rowset_push_map(L, rs);
+    else
+        rowset_push_list(L, rs, SIZE_MAX);
+    return 1;
+}
+
+int store_lua_done(lua_State *L, struct db *db, int rc)
+{
+    if (rc != STORE_OK)
+        return store_lua_fail(L, db, rc);
+    lua_pushboolean(L, 1);
+    return 1;
 }
 
 /* Option tables */

@@ -35,6 +35,16 @@ int store_lua_fail(lua_State *L, struct db *db, int rc);
 int store_lua_failf(lua_State *L, int rc, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* The tail of every read: pushes the rows of RS as SHAPE says (row 0, all
+ * rows as a list, or a map by the ":key" column: rowset_lua.h) and returns
+ * 1, or pushes nil, message, code when RC is not STORE_OK (returns 3). */
+enum store_lua_shape { STORE_LUA_ROW, STORE_LUA_LIST, STORE_LUA_MAP };
+struct rowset;
+int store_lua_push_rows(lua_State *L, struct db *db, int rc, const struct rowset *rs,
+                        enum store_lua_shape shape);
+/* Pushes true (1 value), or nil, message, code when RC is not STORE_OK. */
+int store_lua_done(lua_State *L, struct db *db, int rc);
+
 /* Actors (see store_lua.h). */
 
 /* Pushes U as an issued actor table {id, name, role, disabled, created_at}. */
@@ -73,13 +83,14 @@ void store_lua_decode(lua_State *L, const char *text, size_t len);
 /* Marks the table at IDX as a JSON list (encodes as [] when empty). */
 void store_lua_mark_array(lua_State *L, int idx);
 
-/* Ends a transaction begun with db_tx_begin: commits when RC is STORE_OK
- * (returning the commit's code), else rolls back and returns RC. */
-int store_lua_tx_end(struct db *db, int rc);
-
 /* Audit: appends one event; DETAILS is JSON text or NULL. */
 int store_lua_audit(struct db *db, const struct user *actor, const char *action, const char *target,
                     const char *address, const char *details);
+/* Ends the transaction of a change whose result is RC: when STORE_OK, the
+ * change's audit event is appended first (store_lua_audit), then
+ * db_tx_end.  So each change and its event are one commit. */
+int store_lua_audit_end(struct db *db, int rc, const struct user *actor, const char *action,
+                        const char *target, const char *address, const char *details);
 
 /* Thread-pool work for a task.
  *

@@ -106,23 +106,19 @@ static int store_report_create_lua(lua_State *L)
     req.section_ids = ids;
     req.n_sections = n;
     req.plans = plans;
-    struct assessment a;
     if (rc == STORE_OK && !uuid_is_v7(assessment_id))
         rc = db_fail(s->db, STORE_NOT_FOUND, "no assessment %.40s", assessment_id);
     if (rc == STORE_OK)
-        rc = store_assessment_get(s->db, &actor, assessment_id, &a);
+        rc = store_assessment_access(s->db, &actor, assessment_id, &req.revision);
     if (rc != STORE_OK)
         return store_lua_fail(L, s->db, rc);
-    req.revision = a.revision;
     char report_id[UUID_STR_LEN], details[128];
-    if ((rc = db_tx_begin(s->db)) != STORE_OK)
-        return store_lua_fail(L, s->db, rc);
-    rc = store_report_create(s->db, &actor, &req, report_id, NULL);
     snprintf(details, sizeof details, "{\"assessment\":\"%s\",\"revision\":%lld,\"sections\":%d}",
-             a.id, (long long)a.revision, (int)n);
-    if (rc == STORE_OK)
-        rc = store_lua_audit(s->db, &actor, "report.requested", report_id, NULL, details);
-    if ((rc = store_lua_tx_end(s->db, rc)) != STORE_OK)
+             assessment_id, (long long)req.revision, (int)n);
+    if ((rc = db_tx_begin(s->db)) == STORE_OK)
+        rc = store_lua_audit_end(s->db, store_report_create(s->db, &actor, &req, report_id, NULL),
+                                 &actor, "report.requested", report_id, NULL, details);
+    if (rc != STORE_OK)
         return store_lua_fail(L, s->db, rc);
     return report_read_push(L, s->db, &actor, report_id);
 }
@@ -151,26 +147,10 @@ static int store_report_list_lua(lua_State *L)
     struct rowset *rs = rowset_lua_new(L, 0);
     if (rc == STORE_OK)
         rc = store_report_list_rows(s->db, &actor, assessment_id, rs);
-    if (rc != STORE_OK)
-        return store_lua_fail(L, s->db, rc);
-    rowset_push_list(L, rs, SIZE_MAX);
-    return 1;
+    return store_lua_push_rows(L, s->db, rc, rs, STORE_LUA_LIST);
 }
 
 /* Transitions for the runner */
-
-static const char *check_report_id(lua_State *L, int idx)
-{
-    return store_lua_check_text(L, idx);
-}
-
-static int done_or_fail(lua_State *L, struct db *db, int rc)
-{
-    if (rc != STORE_OK)
-        return store_lua_fail(L, db, rc);
-    lua_pushboolean(L, 1);
-    return 1;
-}
 
 /* Reads {tokens_in=, tokens_out=, provider=, model=} at IDX (may be nil). */
 static void read_usage(lua_State *L, int idx, struct section_usage *u)
@@ -188,40 +168,40 @@ static void read_usage(lua_State *L, int idx, struct section_usage *u)
 static int store_section_start_lua(lua_State *L)
 {
     struct store_lua *s = store_lua_get(L);
-    const char *rid = check_report_id(L, 1), *sid = store_lua_check_text(L, 2);
+    const char *rid = store_lua_check_text(L, 1), *sid = store_lua_check_text(L, 2);
     const char *provider = store_lua_opt_text(L, 3), *model = store_lua_opt_text(L, 4);
-    return done_or_fail(L, s->db, store_section_begin(s->db, rid, sid, provider, model));
+    return store_lua_done(L, s->db, store_section_begin(s->db, rid, sid, provider, model));
 }
 
 static int store_section_retrying_lua(lua_State *L)
 {
     struct store_lua *s = store_lua_get(L);
-    const char *rid = check_report_id(L, 1), *sid = store_lua_check_text(L, 2);
+    const char *rid = store_lua_check_text(L, 1), *sid = store_lua_check_text(L, 2);
     const char *error = store_lua_check_text(L, 3);
     luaL_optnumber(L, 4, 0); /* wait_ms: for the caller's events; not stored */
-    return done_or_fail(L, s->db, store_section_retrying(s->db, rid, sid, error, NULL));
+    return store_lua_done(L, s->db, store_section_retrying(s->db, rid, sid, error, NULL));
 }
 
 static int store_section_done_lua(lua_State *L)
 {
     struct store_lua *s = store_lua_get(L);
-    const char *rid = check_report_id(L, 1), *sid = store_lua_check_text(L, 2);
+    const char *rid = store_lua_check_text(L, 1), *sid = store_lua_check_text(L, 2);
     luaL_checktype(L, 3, LUA_TTABLE);
     const char *text = store_lua_field_string(L, 3, "text", 1, NULL);
     const char *warning = store_lua_field_string(L, 3, "warning", 0, NULL);
     struct section_usage usage;
     read_usage(L, 3, &usage);
-    return done_or_fail(L, s->db, store_section_complete(s->db, rid, sid, text, warning, &usage));
+    return store_lua_done(L, s->db, store_section_complete(s->db, rid, sid, text, warning, &usage));
 }
 
 static int store_section_fail_lua(lua_State *L)
 {
     struct store_lua *s = store_lua_get(L);
-    const char *rid = check_report_id(L, 1), *sid = store_lua_check_text(L, 2);
+    const char *rid = store_lua_check_text(L, 1), *sid = store_lua_check_text(L, 2);
     const char *error = store_lua_check_text(L, 3);
     struct section_usage usage;
     read_usage(L, 4, &usage);
-    return done_or_fail(L, s->db, store_section_fail(s->db, rid, sid, error, &usage));
+    return store_lua_done(L, s->db, store_section_fail(s->db, rid, sid, error, &usage));
 }
 
 static int store_section_retry_lua(lua_State *L)
@@ -229,7 +209,7 @@ static int store_section_retry_lua(lua_State *L)
     struct store_lua *s = store_lua_get(L);
     struct user actor;
     int rc = store_lua_actor(L, 1, s->db, &actor);
-    const char *rid = check_report_id(L, 2), *sid = store_lua_check_text(L, 3);
+    const char *rid = store_lua_check_text(L, 2), *sid = store_lua_check_text(L, 3);
     lua_createtable(L, 0, 1);
     lua_pushvalue(L, 3);
     lua_setfield(L, -2, "section");
@@ -238,25 +218,24 @@ static int store_section_retry_lua(lua_State *L)
         rc = db_fail(s->db, STORE_NOT_FOUND, "no report %.40s", rid);
     if (rc != STORE_OK)
         return store_lua_fail(L, s->db, rc);
-    if ((rc = db_tx_begin(s->db)) != STORE_OK)
-        return store_lua_fail(L, s->db, rc);
-    rc = store_section_retry(s->db, &actor, rid, sid, NULL);
-    if (rc == STORE_OK)
-        rc = store_lua_audit(s->db, &actor, "report.section_retried", rid, NULL, details);
-    return done_or_fail(L, s->db, store_lua_tx_end(s->db, rc));
+    if ((rc = db_tx_begin(s->db)) == STORE_OK)
+        rc = store_lua_audit_end(s->db, store_section_retry(s->db, &actor, rid, sid, NULL), &actor,
+                                 "report.section_retried", rid, NULL, details);
+    return store_lua_done(L, s->db, rc);
 }
 
 static int store_report_start_lua(lua_State *L)
 {
     struct store_lua *s = store_lua_get(L);
-    const char *rid = check_report_id(L, 1);
+    const char *rid = store_lua_check_text(L, 1);
     int rc = db_tx_begin(s->db);
-    if (rc != STORE_OK)
-        return store_lua_fail(L, s->db, rc);
-    rc = store_report_start(s->db, rid);
-    if (rc == STORE_OK)
-        rc = store_report_jobs_start(s->db, rid);
-    return done_or_fail(L, s->db, store_lua_tx_end(s->db, rc));
+    if (rc == STORE_OK) {
+        rc = store_report_start(s->db, rid);
+        if (rc == STORE_OK)
+            rc = store_report_jobs_start(s->db, rid);
+        rc = db_tx_end(s->db, rc);
+    }
+    return store_lua_done(L, s->db, rc);
 }
 
 /* Counts the sections with STATUS. */
@@ -271,7 +250,7 @@ static int count_status(const struct rowset *sections, const char *status)
 static int store_report_finish_lua(lua_State *L)
 {
     struct store_lua *s = store_lua_get(L);
-    const char *rid = check_report_id(L, 1);
+    const char *rid = store_lua_check_text(L, 1);
     if (!uuid_is_v7(rid))
         return store_lua_failf(L, STORE_NOT_FOUND, "no report %.40s", rid);
     struct rowset *report = rowset_lua_new(L, 0), *sections = rowset_lua_new(L, 0);
@@ -289,7 +268,7 @@ static int store_report_finish_lua(lua_State *L)
                  count_status(sections, "done"), count_status(sections, "failed"));
         rc = store_lua_audit(s->db, NULL, "report.finished", rid, NULL, details);
     }
-    if ((rc = store_lua_tx_end(s->db, rc)) != STORE_OK)
+    if ((rc = db_tx_end(s->db, rc)) != STORE_OK)
         return store_lua_fail(L, s->db, rc);
     lua_pushstring(L, status);
     return 1;

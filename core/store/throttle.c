@@ -1,5 +1,5 @@
 #include <string.h>
-#include "store/db_internal.h"
+#include "store/query.h"
 #include "store/throttle.h"
 
 /* Keys are bounded so a huge user name cannot bloat the table. */
@@ -28,12 +28,7 @@ void throttle_config_default(struct throttle_config *cfg)
     cfg->window_ms = 15 * 60 * 1000LL;
 }
 
-static void throttle_bind_key(sqlite3_stmt *st, int idx, const char *key)
-{
-    size_t len = strlen(key);
-    sqlite3_bind_text(st, idx, key, (int)(len > THROTTLE_KEY_MAX ? THROTTLE_KEY_MAX : len),
-                      SQLITE_STATIC);
-}
+#define THROTTLE_KEY(key) DB_TEXT_MAX((key), THROTTLE_KEY_MAX)
 
 /* Milliseconds until KEY may try again (0: now).  The limit is reached when
  * the max_failures-th most recent failure is still inside the window; it
@@ -44,20 +39,14 @@ static int throttle_wait_ms(struct db *db, const struct throttle_config *cfg, co
     *wait_ms = 0;
     if (key == NULL || key[0] == '\0')
         return STORE_OK;
-    sqlite3_stmt *st = db_stmt(db, SQL_THROTTLE_NTH_FAILURE);
-    if (st == NULL)
-        return STORE_ERROR;
-    db_bind_text(st, 1, scope);
-    throttle_bind_key(st, 2, key);
-    sqlite3_bind_int64(st, 3, now - cfg->window_ms);
-    sqlite3_bind_int64(st, 4, now - THROTTLE_IN_FLIGHT_MS);
-    sqlite3_bind_int(st, 5, cfg->max_failures - 1);
-    int step = sqlite3_step(st), rc = STORE_OK;
-    if (step == SQLITE_ROW)
-        *wait_ms = sqlite3_column_int64(st, 0) + cfg->window_ms - now;
-    else if (step != SQLITE_DONE)
-        rc = db_sqlite_fail(db, "reading login failures");
-    db_stmt_done(st);
+    int64_t at = 0;
+    int found = 0;
+    int rc =
+        db_query_first(db, SQL_THROTTLE_NTH_FAILURE, "reading login failures", &at, NULL, 0, &found,
+                       DB_ARGS(DB_TEXT(scope), THROTTLE_KEY(key), DB_INT(now - cfg->window_ms),
+                               DB_INT(now - THROTTLE_IN_FLIGHT_MS), DB_INT(cfg->max_failures - 1)));
+    if (rc == STORE_OK && found)
+        *wait_ms = at + cfg->window_ms - now;
     return rc;
 }
 
@@ -69,18 +58,11 @@ static int throttle_budget_full(struct db *db, const struct throttle_config *cfg
     *full = 0;
     if (key == NULL || key[0] == '\0')
         return STORE_OK;
-    sqlite3_stmt *st = db_stmt(db, SQL_THROTTLE_COUNT);
-    if (st == NULL)
-        return STORE_ERROR;
-    db_bind_text(st, 1, scope);
-    throttle_bind_key(st, 2, key);
-    sqlite3_bind_int64(st, 3, now - cfg->window_ms);
-    int step = sqlite3_step(st), rc = STORE_OK;
-    if (step == SQLITE_ROW)
-        *full = sqlite3_column_int64(st, 0) >= cfg->max_failures;
-    else
-        rc = db_sqlite_fail(db, "counting login attempts");
-    db_stmt_done(st);
+    int64_t count = 0;
+    int rc =
+        db_query_first(db, SQL_THROTTLE_COUNT, "counting login attempts", &count, NULL, 0, NULL,
+                       DB_ARGS(DB_TEXT(scope), THROTTLE_KEY(key), DB_INT(now - cfg->window_ms)));
+    *full = count >= cfg->max_failures;
     return rc;
 }
 
@@ -127,14 +109,9 @@ static int throttle_insert(struct db *db, const char *scope, const char *key, in
 {
     if (key == NULL || key[0] == '\0')
         return STORE_OK;
-    sqlite3_stmt *st = db_stmt(db, SQL_THROTTLE_INSERT);
-    if (st == NULL)
-        return STORE_ERROR;
-    db_bind_text(st, 1, scope);
-    throttle_bind_key(st, 2, key);
-    sqlite3_bind_int64(st, 3, now);
-    db_bind_text(st, 4, attempt);
-    return db_step_done(db, st, attempt ? "reserving a login attempt" : "recording a failed login");
+    return db_exec(db, SQL_THROTTLE_INSERT,
+                   attempt ? "reserving a login attempt" : "recording a failed login",
+                   DB_ARGS(DB_TEXT(scope), THROTTLE_KEY(key), DB_INT(now), DB_TEXT(attempt)));
 }
 
 /* Both rows of one failure or attempt, in one transaction. */
@@ -144,12 +121,10 @@ static int throttle_insert_pair(struct db *db, const char *user_name, const char
     int rc = db_tx_begin(db);
     if (rc != STORE_OK)
         return rc;
-    if ((rc = throttle_insert(db, "user", user_name, now, attempt)) != STORE_OK ||
-        (rc = throttle_insert(db, "address", address, now, attempt)) != STORE_OK) {
-        db_tx_rollback(db);
-        return rc;
-    }
-    return db_tx_commit(db);
+    rc = throttle_insert(db, "user", user_name, now, attempt);
+    if (rc == STORE_OK)
+        rc = throttle_insert(db, "address", address, now, attempt);
+    return db_tx_end(db, rc);
 }
 
 int throttle_record_failure(struct db *db, const char *user_name, const char *address)
@@ -175,11 +150,7 @@ int throttle_reserve(struct db *db, const struct throttle_config *cfg, const cha
         rc = throttle_check_in_flight(db, cfg, user_name, address);
     if (rc == STORE_OK)
         rc = throttle_insert_pair(db, user_name, address, db_now_ms(db), id);
-    if (rc != STORE_OK) {
-        db_tx_rollback(db);
-        return rc;
-    }
-    if ((rc = db_tx_commit(db)) == STORE_OK)
+    if ((rc = db_tx_end(db, rc)) == STORE_OK)
         memcpy(attempt, id, UUID_STR_LEN);
     return rc;
 }
@@ -188,23 +159,16 @@ int throttle_settle_failure(struct db *db, const char *attempt)
 {
     if (attempt == NULL || attempt[0] == '\0')
         return STORE_OK;
-    sqlite3_stmt *st = db_stmt(db, SQL_THROTTLE_ATTEMPT_FAILED);
-    if (st == NULL)
-        return STORE_ERROR;
-    sqlite3_bind_int64(st, 1, db_now_ms(db));
-    db_bind_text(st, 2, attempt);
-    return db_step_done(db, st, "recording a failed login");
+    return db_exec(db, SQL_THROTTLE_ATTEMPT_FAILED, "recording a failed login",
+                   DB_ARGS(DB_INT(db_now_ms(db)), DB_TEXT(attempt)));
 }
 
 int throttle_release(struct db *db, const char *attempt)
 {
     if (attempt == NULL || attempt[0] == '\0')
         return STORE_OK;
-    sqlite3_stmt *st = db_stmt(db, SQL_THROTTLE_ATTEMPT_DROP);
-    if (st == NULL)
-        return STORE_ERROR;
-    db_bind_text(st, 1, attempt);
-    return db_step_done(db, st, "dropping a login attempt");
+    return db_exec(db, SQL_THROTTLE_ATTEMPT_DROP, "dropping a login attempt",
+                   DB_ARGS(DB_TEXT(attempt)));
 }
 
 int throttle_settle_success(struct db *db, const char *attempt, const char *user_name)
@@ -214,32 +178,21 @@ int throttle_settle_success(struct db *db, const char *attempt, const char *user
         return rc;
     if ((rc = throttle_release(db, attempt)) == STORE_OK)
         rc = throttle_record_success(db, user_name);
-    if (rc != STORE_OK) {
-        db_tx_rollback(db);
-        return rc;
-    }
-    return db_tx_commit(db);
+    return db_tx_end(db, rc);
 }
 
 int throttle_record_success(struct db *db, const char *user_name)
 {
     if (user_name == NULL || user_name[0] == '\0')
         return STORE_OK;
-    sqlite3_stmt *st = db_stmt(db, SQL_THROTTLE_CLEAR);
-    if (st == NULL)
-        return STORE_ERROR;
-    throttle_bind_key(st, 1, user_name);
-    sqlite3_bind_int64(st, 2, db_now_ms(db) - THROTTLE_IN_FLIGHT_MS);
-    return db_step_done(db, st, "clearing login failures");
+    return db_exec(db, SQL_THROTTLE_CLEAR, "clearing login failures",
+                   DB_ARGS(THROTTLE_KEY(user_name), DB_INT(db_now_ms(db) - THROTTLE_IN_FLIGHT_MS)));
 }
 
 int throttle_purge(struct db *db, const struct throttle_config *cfg, int64_t *count)
 {
-    sqlite3_stmt *st = db_stmt(db, SQL_THROTTLE_PURGE);
-    if (st == NULL)
-        return STORE_ERROR;
-    sqlite3_bind_int64(st, 1, db_now_ms(db) - cfg->window_ms);
-    int rc = db_step_done(db, st, "purging login failures");
+    int rc = db_exec(db, SQL_THROTTLE_PURGE, "purging login failures",
+                     DB_ARGS(DB_INT(db_now_ms(db) - cfg->window_ms)));
     if (count)
         *count = rc == STORE_OK ? db_changes(db) : 0;
     return rc;

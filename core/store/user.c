@@ -1,7 +1,7 @@
 #include <ctype.h>
 #include <stdio.h>
 #include <string.h>
-#include "store/db_internal.h"
+#include "store/query.h"
 #include "store/rowset.h"
 #include "store/session.h"
 #include "store/user.h"
@@ -57,16 +57,16 @@ int user_name_valid(const char *name)
     return 1;
 }
 
-/* Reads the USER_COLUMNS at the start of the current row. */
-static void user_from_row(sqlite3_stmt *st, struct user *u)
+void user_from_rowset(const struct rowset *rs, size_t row, size_t col, struct user *u)
 {
-    db_col_copy(st, 0, u->id, sizeof u->id);
-    db_col_copy(st, 1, u->name, sizeof u->name);
-    const char *role = db_col_text(st, 2);
-    u->role = role && strcmp(role, "admin") == 0 ? USER_ROLE_ADMIN : USER_ROLE_CONSULTANT;
-    u->disabled = sqlite3_column_int(st, 3);
-    u->created_at = sqlite3_column_int64(st, 4);
-    u->updated_at = sqlite3_column_int64(st, 5);
+    const char *id = rowset_text(rs, row, col), *name = rowset_text(rs, row, col + 1);
+    snprintf(u->id, sizeof u->id, "%s", id ? id : "");
+    snprintf(u->name, sizeof u->name, "%s", name ? name : "");
+    u->role = USER_ROLE_CONSULTANT;
+    user_role_parse(rowset_text(rs, row, col + 2), &u->role);
+    u->disabled = rowset_int(rs, row, col + 3) != 0;
+    u->created_at = rowset_int(rs, row, col + 4);
+    u->updated_at = rowset_int(rs, row, col + 5);
 }
 
 int user_add(struct db *db, const char *name, enum user_role role, const char *password_hash,
@@ -83,16 +83,9 @@ int user_add(struct db *db, const char *name, enum user_role role, const char *p
     snprintf(u.name, sizeof u.name, "%s", name);
     u.created_at = u.updated_at = db_now_ms(db);
 
-    sqlite3_stmt *st = db_stmt(db, SQL_USER_INSERT);
-    if (st == NULL)
-        return STORE_ERROR;
-    db_bind_text(st, 1, u.id);
-    db_bind_text(st, 2, u.name);
-    db_bind_text(st, 3, user_role_name(role));
-    db_bind_text(st, 4, password_hash);
-    sqlite3_bind_int64(st, 5, u.created_at);
-    sqlite3_bind_int64(st, 6, u.updated_at);
-    int rc = db_step_done(db, st, "adding a user");
+    int rc = db_exec(db, SQL_USER_INSERT, "adding a user",
+                     DB_ARGS(DB_TEXT(u.id), DB_TEXT(u.name), DB_TEXT(user_role_name(role)),
+                             DB_TEXT(password_hash), DB_INT(u.created_at), DB_INT(u.updated_at)));
     if (rc == STORE_EXISTS)
         return db_fail(db, STORE_EXISTS, "user %s already exists", name);
     if (rc == STORE_OK && out)
@@ -100,41 +93,39 @@ int user_add(struct db *db, const char *name, enum user_role role, const char *p
     return rc;
 }
 
-static int user_get_by(struct db *db, const char *sql, const char *key, struct user *out)
+/* The account KEY (by SQL) into OUT and, when HASH is not NULL, its
+ * password hash (the column after the user's). */
+static int user_get_by(struct db *db, const char *sql, const char *key, struct user *out,
+                       char *hash)
 {
-    sqlite3_stmt *st = db_stmt(db, sql);
-    if (st == NULL)
-        return STORE_ERROR;
-    db_bind_text(st, 1, key);
-    int step = sqlite3_step(st), rc = STORE_OK;
-    if (step == SQLITE_ROW)
-        user_from_row(st, out);
-    else if (step == SQLITE_DONE)
+    struct rowset rs;
+    rowset_init(&rs, 0);
+    int rc = db_query(db, sql, "reading a user", &rs, DB_ARGS(DB_TEXT(key)));
+    if (rc == STORE_OK && rs.nrows == 0)
         rc = db_fail(db, STORE_NOT_FOUND, "no user %.80s", key ? key : "");
-    else
-        rc = db_sqlite_fail(db, "reading a user");
-    db_stmt_done(st);
+    if (rc == STORE_OK && out)
+        user_from_rowset(&rs, 0, 0, out);
+    if (rc == STORE_OK && hash)
+        snprintf(hash, PASSWORD_HASH_MAX, "%s",
+                 rowset_text(&rs, 0, 6) ? rowset_text(&rs, 0, 6) : "");
+    rowset_free(&rs);
     return rc;
 }
 
 int user_get_by_name(struct db *db, const char *name, struct user *out)
 {
-    return user_get_by(db, SQL_USER_BY_NAME, name, out);
+    return user_get_by(db, SQL_USER_BY_NAME, name, out, NULL);
 }
 
 int user_get_by_id(struct db *db, const char *id, struct user *out)
 {
-    return user_get_by(db, SQL_USER_BY_ID, id, out);
+    return user_get_by(db, SQL_USER_BY_ID, id, out, NULL);
 }
 
 int user_rows(struct db *db, const char *name, struct rowset *rs)
 {
-    sqlite3_stmt *st = db_stmt(db, name ? SQL_USER_BY_NAME : SQL_USER_LIST);
-    if (st == NULL)
-        return STORE_ERROR;
-    if (name)
-        db_bind_text(st, 1, name);
-    int rc = rowset_capture_sqlite(db, st, rs, name ? "reading a user" : "listing users");
+    int rc = name ? db_query(db, SQL_USER_BY_NAME, "reading a user", rs, DB_ARGS(DB_TEXT(name)))
+                  : db_query(db, SQL_USER_LIST, "listing users", rs, DB_NO_ARGS);
     if (rc == STORE_OK && name && rs->nrows == 0)
         rc = db_fail(db, STORE_NOT_FOUND, "no user %.80s", name);
     return rc;
@@ -146,12 +137,8 @@ int user_list(struct db *db, user_fn fn, void *ud)
     rowset_init(&rs, 0);
     int rc = user_rows(db, NULL, &rs);
     for (size_t i = 0; rc == STORE_OK && i < rs.nrows; i++) {
-        struct user u = {.disabled = rowset_int(&rs, i, 3) != 0,
-                         .created_at = rowset_int(&rs, i, 4),
-                         .updated_at = rowset_int(&rs, i, 5)};
-        snprintf(u.id, sizeof u.id, "%s", rowset_text(&rs, i, 0));
-        snprintf(u.name, sizeof u.name, "%s", rowset_text(&rs, i, 1));
-        user_role_parse(rowset_text(&rs, i, 2), &u.role);
+        struct user u;
+        user_from_rowset(&rs, i, 0, &u);
         if (fn(ud, &u) != 0)
             break;
     }
@@ -161,116 +148,70 @@ int user_list(struct db *db, user_fn fn, void *ud)
 
 int user_count(struct db *db, int64_t *count)
 {
-    sqlite3_stmt *st = db_stmt(db, SQL_USER_COUNT);
-    if (st == NULL)
-        return STORE_ERROR;
-    int rc = STORE_OK;
-    if (sqlite3_step(st) == SQLITE_ROW)
-        *count = sqlite3_column_int64(st, 0);
-    else
-        rc = db_sqlite_fail(db, "counting users");
-    db_stmt_done(st);
-    return rc;
+    return db_query_first(db, SQL_USER_COUNT, "counting users", count, NULL, 0, NULL, DB_NO_ARGS);
 }
 
 int user_password_hash(struct db *db, const char *name, struct user *out,
                        char hash[PASSWORD_HASH_MAX])
 {
     hash[0] = '\0';
-    sqlite3_stmt *st = db_stmt(db, SQL_USER_HASH);
-    if (st == NULL)
-        return STORE_ERROR;
-    db_bind_text(st, 1, name);
-    int step = sqlite3_step(st), rc = STORE_OK;
-    if (step == SQLITE_ROW) {
-        if (out)
-            user_from_row(st, out);
-        db_col_copy(st, 6, hash, PASSWORD_HASH_MAX);
-    } else if (step == SQLITE_DONE) {
-        rc = db_fail(db, STORE_NOT_FOUND, "no user %.80s", name ? name : "");
-    } else {
-        rc = db_sqlite_fail(db, "reading a password hash");
-    }
-    db_stmt_done(st);
-    return rc;
+    return user_get_by(db, SQL_USER_HASH, name, out, hash);
 }
 
-/* Runs the UPDATE in ST (already bound) and reports STORE_NOT_FOUND when no
- * account is called NAME. */
-static int user_update(struct db *db, sqlite3_stmt *st, const char *name, const char *what)
+/* Sets one column of NAME's row to VALUE (SQL: "UPDATE users SET x = ?,
+ * updated_at = ? WHERE name = ?"); STORE_NOT_FOUND when no account is
+ * called NAME. */
+static int user_update(struct db *db, const char *sql, struct db_arg value, const char *name,
+                       const char *what)
 {
-    int rc = db_step_done(db, st, what);
+    int rc = db_exec(db, sql, what, DB_ARGS(value, DB_INT(db_now_ms(db)), DB_TEXT(name)));
     if (rc == STORE_OK && db_changes(db) == 0)
         rc = db_fail(db, STORE_NOT_FOUND, "%s: no user %.80s", what, name);
     return rc;
 }
 
-/* Runs an update of NAME's row (bound in ST) and, when REVOKE, ends all of
- * NAME's sessions in the same transaction. */
-static int user_update_and_revoke(struct db *db, sqlite3_stmt *st, const char *name,
-                                  const char *what, int revoke, int64_t *revoked)
+/* user_update and, when REVOKE, ends all of NAME's sessions in the same
+ * transaction. */
+static int user_update_and_revoke(struct db *db, const char *sql, struct db_arg value,
+                                  const char *name, const char *what, int revoke, int64_t *revoked)
 {
     if (revoked)
         *revoked = 0;
     int rc = db_tx_begin(db);
     if (rc != STORE_OK)
         return rc;
-    rc = user_update(db, st, name, what);
+    rc = user_update(db, sql, value, name, what);
     struct user u;
     if (rc == STORE_OK && revoke && (rc = user_get_by_name(db, name, &u)) == STORE_OK)
         rc = session_revoke_user(db, u.id, revoked);
-    if (rc != STORE_OK) {
-        db_tx_rollback(db);
-        return rc;
-    }
-    return db_tx_commit(db);
+    return db_tx_end(db, rc);
 }
 
 int user_set_password(struct db *db, const char *name, const char *password_hash, int64_t *revoked)
 {
     if (password_hash == NULL || password_hash[0] == '\0')
         return db_fail(db, STORE_INVALID, "user %.80s: no password hash given", name);
-    sqlite3_stmt *st = db_stmt(db, SQL_USER_SET_HASH);
-    if (st == NULL)
-        return STORE_ERROR;
-    db_bind_text(st, 1, password_hash);
-    sqlite3_bind_int64(st, 2, db_now_ms(db));
-    db_bind_text(st, 3, name);
-    return user_update_and_revoke(db, st, name, "setting a password", 1, revoked);
+    return user_update_and_revoke(db, SQL_USER_SET_HASH, DB_TEXT(password_hash), name,
+                                  "setting a password", 1, revoked);
 }
 
 int user_upgrade_hash(struct db *db, const char *id, const char *old_hash, const char *new_hash)
 {
-    sqlite3_stmt *st = db_stmt(db, SQL_USER_UPGRADE_HASH);
-    if (st == NULL)
-        return STORE_ERROR;
-    db_bind_text(st, 1, new_hash);
-    db_bind_text(st, 2, id);
-    db_bind_text(st, 3, old_hash);
-    return db_step_done(db, st, "re-hashing a password");
+    return db_exec(db, SQL_USER_UPGRADE_HASH, "re-hashing a password",
+                   DB_ARGS(DB_TEXT(new_hash), DB_TEXT(id), DB_TEXT(old_hash)));
 }
 
 int user_set_disabled(struct db *db, const char *name, int disabled, int64_t *revoked)
 {
-    sqlite3_stmt *st = db_stmt(db, SQL_USER_SET_DISABLED);
-    if (st == NULL)
-        return STORE_ERROR;
-    sqlite3_bind_int(st, 1, disabled ? 1 : 0);
-    sqlite3_bind_int64(st, 2, db_now_ms(db));
-    db_bind_text(st, 3, name);
-    return user_update_and_revoke(db, st, name, disabled ? "disabling a user" : "enabling a user",
-                                  disabled, revoked);
+    return user_update_and_revoke(db, SQL_USER_SET_DISABLED, DB_INT(disabled ? 1 : 0), name,
+                                  disabled ? "disabling a user" : "enabling a user", disabled,
+                                  revoked);
 }
 
 int user_set_role(struct db *db, const char *name, enum user_role role)
 {
-    sqlite3_stmt *st = db_stmt(db, SQL_USER_SET_ROLE);
-    if (st == NULL)
-        return STORE_ERROR;
-    db_bind_text(st, 1, user_role_name(role));
-    sqlite3_bind_int64(st, 2, db_now_ms(db));
-    db_bind_text(st, 3, name);
-    return user_update(db, st, name, "setting a role");
+    return user_update(db, SQL_USER_SET_ROLE, DB_TEXT(user_role_name(role)), name,
+                       "setting a role");
 }
 
 int user_ensure_admin(struct db *db, const char *password, char generated[25], int *created)

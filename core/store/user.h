@@ -3,6 +3,7 @@
  * already hashed (password.h), because hashing belongs on the thread pool. */
 #ifndef O2C_STORE_USER_H
 #define O2C_STORE_USER_H
+#include <stddef.h>
 #include <stdint.h>
 #include "store/db.h"
 #include "store/password.h"
@@ -48,6 +49,10 @@ int user_count(struct db *db, int64_t *count);
  * (rowset.h). */
 struct rowset;
 int user_rows(struct db *db, const char *name, struct rowset *rs);
+/* Fills U from the user columns {id, name, role, disabled, created_at,
+ * updated_at} starting at column COL of row ROW: how C gets a struct user
+ * from any reader's rows. */
+void user_from_rowset(const struct rowset *rs, size_t row, size_t col, struct user *u);
 
 /* The stored hash for NAME (copied to HASH) and the account (OUT, may be
  * NULL).  STORE_NOT_FOUND for an unknown name: the caller then verifies

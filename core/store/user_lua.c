@@ -74,13 +74,6 @@ static const char *opt_address(lua_State *L, int idx)
     return lua_isnoneornil(L, idx) ? NULL : store_lua_check_text(L, idx);
 }
 
-static int user_audit(struct db *db, const struct hash_op *op, const char *action,
-                      const char *details)
-{
-    return store_lua_audit(db, op->has_actor ? &op->actor : NULL, action, op->name,
-                           op->address[0] ? op->address : NULL, details);
-}
-
 static int hash_op_push(lua_State *co, void *data)
 {
     struct hash_op *op = data;
@@ -93,18 +86,16 @@ static int hash_op_push(lua_State *co, void *data)
     int rc = db_tx_begin(s->db);
     if (rc != STORE_OK)
         return store_lua_fail(co, s->db, rc);
+    const char *action = op->kind == HASH_ADD ? "user.added" : "user.password_changed";
     if (op->kind == HASH_ADD) {
         snprintf(details, sizeof details, "{\"role\":\"%s\"}", user_role_name(op->role));
         rc = user_add(s->db, op->name, op->role, op->hash, &u);
-        if (rc == STORE_OK)
-            rc = user_audit(s->db, op, "user.added", details);
     } else {
         rc = user_set_password(s->db, op->name, op->hash, &revoked);
         snprintf(details, sizeof details, "{\"revoked_sessions\":%lld}", (long long)revoked);
-        if (rc == STORE_OK)
-            rc = user_audit(s->db, op, "user.password_changed", details);
     }
-    rc = store_lua_tx_end(s->db, rc);
+    rc = store_lua_audit_end(s->db, rc, op->has_actor ? &op->actor : NULL, action, op->name,
+                             op->address[0] ? op->address : NULL, details);
     if (rc != STORE_OK)
         return store_lua_fail(co, s->db, rc);
     if (op->kind == HASH_ADD) {
@@ -216,14 +207,8 @@ static int user_rows_push(lua_State *L, const char *name)
 {
     struct store_lua *s = store_lua_get(L);
     struct rowset *rs = rowset_lua_new(L, 0);
-    int rc = user_rows(s->db, name, rs);
-    if (rc != STORE_OK)
-        return store_lua_fail(L, s->db, rc);
-    if (name)
-        rowset_push_row(L, rs, 0);
-    else
-        rowset_push_list(L, rs, SIZE_MAX);
-    return 1;
+    return store_lua_push_rows(L, s->db, user_rows(s->db, name, rs), rs,
+                               name ? STORE_LUA_ROW : STORE_LUA_LIST);
 }
 
 static int store_user_get(lua_State *L)
@@ -293,10 +278,9 @@ static int store_user_set_disabled(lua_State *L)
         return store_lua_fail(L, s->db, rc);
     rc = user_set_disabled(s->db, name, disabled, &revoked);
     snprintf(details, sizeof details, "{\"revoked_sessions\":%lld}", (long long)revoked);
-    if (rc == STORE_OK)
-        rc = store_lua_audit(s->db, has_actor ? &actor : NULL,
+    rc = store_lua_audit_end(s->db, rc, has_actor ? &actor : NULL,
                              disabled ? "user.disabled" : "user.enabled", name, address, details);
-    if ((rc = store_lua_tx_end(s->db, rc)) != STORE_OK)
+    if (rc != STORE_OK)
         return store_lua_fail(L, s->db, rc);
     lua_pushboolean(L, 1);
     lua_pushinteger(L, revoked);
@@ -325,16 +309,10 @@ static int store_user_set_role(lua_State *L)
                                "%s is the only enabled admin; make another admin first", name);
     char details[64];
     snprintf(details, sizeof details, "{\"role\":\"%s\"}", user_role_name(r));
-    if ((rc = db_tx_begin(s->db)) != STORE_OK)
-        return store_lua_fail(L, s->db, rc);
-    rc = user_set_role(s->db, name, r);
-    if (rc == STORE_OK)
-        rc = store_lua_audit(s->db, has_actor ? &actor : NULL, "user.role_changed", name, address,
-                             details);
-    if ((rc = store_lua_tx_end(s->db, rc)) != STORE_OK)
-        return store_lua_fail(L, s->db, rc);
-    lua_pushboolean(L, 1);
-    return 1;
+    if ((rc = db_tx_begin(s->db)) == STORE_OK)
+        rc = store_lua_audit_end(s->db, user_set_role(s->db, name, r), has_actor ? &actor : NULL,
+                                 "user.role_changed", name, address, details);
+    return store_lua_done(L, s->db, rc);
 }
 
 void store_lua_user_funcs(lua_State *L)

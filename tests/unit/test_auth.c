@@ -326,17 +326,17 @@ static void test_authz_rules(void **state)
     struct user bob = {.id = "id-bob", .name = "bob", .role = USER_ROLE_CONSULTANT};
     struct user off_admin = admin, off_alice = alice, blank = {.role = USER_ROLE_CONSULTANT};
     off_admin.disabled = off_alice.disabled = 1;
-    struct assessment a = {.owner_id = "id-alice"};
+    const char *owner = "id-alice"; /* an assessment's owner_id */
 
-    assert_true(authz_can_access_assessment(&alice, &a));
-    assert_true(authz_can_access_assessment(&admin, &a));
-    assert_false(authz_can_access_assessment(&bob, &a));
-    assert_false(authz_can_access_assessment(&off_alice, &a));
-    assert_false(authz_can_access_assessment(&off_admin, &a));
-    assert_false(authz_can_access_assessment(NULL, &a));
-    assert_false(authz_can_access_assessment(&alice, NULL));
+    assert_true(authz_can_access_owner(&alice, owner));
+    assert_true(authz_can_access_owner(&admin, owner));
+    assert_false(authz_can_access_owner(&bob, owner));
+    assert_false(authz_can_access_owner(&off_alice, owner));
+    assert_false(authz_can_access_owner(&off_admin, owner));
+    assert_false(authz_can_access_owner(NULL, owner));
+    assert_false(authz_can_access_owner(&alice, NULL));
     assert_false(authz_can_access_owner(&blank, "")); /* an empty id owns nothing */
-    assert_true(authz_can_access_assessment(authz_system_user(), &a));
+    assert_true(authz_can_access_owner(authz_system_user(), owner));
 
     assert_true(authz_is_admin(&admin));
     assert_false(authz_is_admin(&off_admin));

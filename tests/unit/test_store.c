@@ -23,6 +23,7 @@
 #include "store/session.h"
 #include "store/store.h"
 #include "store/user.h"
+#include "store_view.h"
 
 #define HOUR (3600 * 1000LL)
 #define DAY (24 * HOUR)
@@ -146,9 +147,9 @@ static int teardown(void **state)
             fail_msg("%s -> %s: %s", #call, store_rc_code(rc_), db_errmsg(f->db));                 \
     } while (0)
 
-static void make_assessment(struct fixture *f, const struct user *owner, struct assessment *a)
+static void make_assessment(struct fixture *f, const struct user *owner, struct assessment_view *a)
 {
-    OK(store_assessment_create(f->db, owner, "o2c", "ACME", "{\"ar\":3}", a));
+    OK(create_assessment(f->db, owner, "o2c", "ACME", "{\"ar\":3}", a));
 }
 
 /* Database */
@@ -166,7 +167,7 @@ static void test_db_fresh_is_at_latest_schema(void **state)
 static void test_db_reopen_is_idempotent(void **state)
 {
     struct fixture *f = *state;
-    struct assessment a;
+    struct assessment_view a;
     make_assessment(f, &f->alice, &a);
     db_close(f->db);
     for (int i = 0; i < 3; i++) {
@@ -175,8 +176,8 @@ static void test_db_reopen_is_idempotent(void **state)
         int applied = -1;
         OK(db_migrate(f->db, &applied));
         assert_int_equal(applied, 0);
-        struct assessment back;
-        OK(store_assessment_get(f->db, &f->alice, a.id, &back));
+        struct assessment_view back;
+        OK(view_assessment(f->db, &f->alice, a.id, &back));
         assert_string_equal(back.client, "ACME");
         int64_t n = 0;
         OK(user_count(f->db, &n));
@@ -246,7 +247,7 @@ static void test_db_open_reports_unusable_dir(void **state)
 static void test_db_check_detects_corruption(void **state)
 {
     struct fixture *f = *state;
-    struct assessment a;
+    struct assessment_view a;
     for (int i = 0; i < 200; i++)
         make_assessment(f, &f->alice, &a);
     OK(db_vacuum(f->db)); /* everything into the main file, WAL emptied */
@@ -274,14 +275,13 @@ static void test_db_check_detects_corruption(void **state)
 static void test_db_backup_while_writing(void **state)
 {
     struct fixture *f = *state;
-    struct assessment a;
+    struct assessment_view a;
     make_assessment(f, &f->alice, &a);
     /* A second connection holds a write transaction open during the backup. */
     struct db *other = open_db(f->dir, 0);
     OK(db_tx_begin(other));
-    struct assessment b;
-    assert_int_equal(store_assessment_create(other, &f->alice, "o2c", "Uncommitted", NULL, &b),
-                     STORE_OK);
+    struct assessment_view b;
+    assert_int_equal(create_assessment(other, &f->alice, "o2c", "Uncommitted", NULL, &b), STORE_OK);
     char backup[128];
     snprintf(backup, sizeof backup, "%s/backups/copy.db", f->dir);
     char bdir[128];
@@ -299,9 +299,9 @@ static void test_db_backup_while_writing(void **state)
     struct db *copy = db_open(&cfg, err, sizeof err);
     assert_non_null(copy);
     assert_int_equal(db_check(copy), STORE_OK);
-    struct assessment back;
-    assert_int_equal(store_assessment_get(copy, &f->alice, a.id, &back), STORE_OK);
-    assert_int_equal(store_assessment_get(copy, &f->alice, b.id, &back), STORE_NOT_FOUND);
+    struct assessment_view back;
+    assert_int_equal(view_assessment(copy, &f->alice, a.id, &back), STORE_OK);
+    assert_int_equal(view_assessment(copy, &f->alice, b.id, &back), STORE_NOT_FOUND);
     db_close(copy);
 }
 
@@ -315,21 +315,21 @@ static void test_db_backup_reports_bad_path(void **state)
 static void test_db_nested_transaction_rolls_back_inner_only(void **state)
 {
     struct fixture *f = *state;
-    struct assessment outer, inner;
+    struct assessment_view outer, inner;
     OK(db_tx_begin(f->db));
     make_assessment(f, &f->alice, &outer);
     OK(db_tx_begin(f->db));
     make_assessment(f, &f->alice, &inner);
     db_tx_rollback(f->db);
     OK(db_tx_commit(f->db));
-    struct assessment back;
-    OK(store_assessment_get(f->db, &f->alice, outer.id, &back));
-    assert_int_equal(store_assessment_get(f->db, &f->alice, inner.id, &back), STORE_NOT_FOUND);
+    struct assessment_view back;
+    OK(view_assessment(f->db, &f->alice, outer.id, &back));
+    assert_int_equal(view_assessment(f->db, &f->alice, inner.id, &back), STORE_NOT_FOUND);
     /* A whole rollback leaves nothing. */
     OK(db_tx_begin(f->db));
     make_assessment(f, &f->alice, &inner);
     db_tx_rollback(f->db);
-    assert_int_equal(store_assessment_get(f->db, &f->alice, inner.id, &back), STORE_NOT_FOUND);
+    assert_int_equal(view_assessment(f->db, &f->alice, inner.id, &back), STORE_NOT_FOUND);
     assert_int_equal(db_tx_commit(f->db), STORE_ERROR); /* nothing open */
 }
 
@@ -338,11 +338,11 @@ static void test_db_nested_transaction_rolls_back_inner_only(void **state)
 static void test_assessment_create_and_get(void **state)
 {
     struct fixture *f = *state;
-    struct assessment a, back;
+    struct assessment_view a, back;
     make_assessment(f, &f->alice, &a);
     assert_true(uuid_is_v7(a.id));
     assert_int_equal(a.revision, 0);
-    OK(store_assessment_get(f->db, &f->alice, a.id, &back));
+    OK(view_assessment(f->db, &f->alice, a.id, &back));
     assert_string_equal(back.id, a.id);
     assert_string_equal(back.type, "o2c");
     assert_string_equal(back.client, "ACME");
@@ -350,27 +350,25 @@ static void test_assessment_create_and_get(void **state)
     assert_string_equal(back.owner_name, "alice");
     assert_string_equal(back.targets, "{\"ar\":3}");
     assert_int_equal(back.created_at, f->now);
-    assert_int_equal(back.deleted_at, 0);
-    OK(store_assessment_create(f->db, &f->alice, "o2c", "No targets", NULL, &a));
+    assert_int_equal(back.updated_at, f->now); /* live: o2c.store shows no deleted_at */
+    OK(create_assessment(f->db, &f->alice, "o2c", "No targets", NULL, &a));
     assert_string_equal(a.targets, "{}");
 }
 
 static void test_assessment_create_validates(void **state)
 {
     struct fixture *f = *state;
-    struct assessment a;
+    struct assessment_view a;
     char big[STORE_CLIENT_MAX + 2];
     memset(big, 'x', sizeof big - 1);
     big[sizeof big - 1] = '\0';
-    assert_int_equal(store_assessment_create(f->db, &f->alice, "", "c", NULL, &a), STORE_INVALID);
-    assert_int_equal(store_assessment_create(f->db, &f->alice, "O2C!", "c", NULL, &a),
-                     STORE_INVALID);
+    assert_int_equal(create_assessment(f->db, &f->alice, "", "c", NULL, &a), STORE_INVALID);
+    assert_int_equal(create_assessment(f->db, &f->alice, "O2C!", "c", NULL, &a), STORE_INVALID);
     assert_non_null(strstr(db_errmsg(f->db), "O2C!"));
-    assert_int_equal(store_assessment_create(f->db, &f->alice, "o2c", "", NULL, &a), STORE_INVALID);
-    assert_int_equal(store_assessment_create(f->db, &f->alice, "o2c", big, NULL, &a),
-                     STORE_INVALID);
-    assert_int_equal(store_assessment_create(f->db, NULL, "o2c", "c", NULL, &a), STORE_INVALID);
-    assert_int_equal(store_assessment_create(f->db, authz_system_user(), "o2c", "c", NULL, &a),
+    assert_int_equal(create_assessment(f->db, &f->alice, "o2c", "", NULL, &a), STORE_INVALID);
+    assert_int_equal(create_assessment(f->db, &f->alice, "o2c", big, NULL, &a), STORE_INVALID);
+    assert_int_equal(create_assessment(f->db, NULL, "o2c", "c", NULL, &a), STORE_INVALID);
+    assert_int_equal(create_assessment(f->db, authz_system_user(), "o2c", "c", NULL, &a),
                      STORE_INVALID);
 }
 
@@ -396,7 +394,7 @@ static int store_assessment_list(struct db *db, const struct user *actor,
 static void test_assessment_list_own_all_and_pages(void **state)
 {
     struct fixture *f = *state;
-    struct assessment a[7];
+    struct assessment_view a[7];
     for (int i = 0; i < 5; i++)
         make_assessment(f, &f->alice, &a[i]);
     make_assessment(f, &f->bob, &a[5]);
@@ -419,48 +417,48 @@ static void test_assessment_list_own_all_and_pages(void **state)
     OK(store_assessment_list(f->db, &f->admin, NULL, collect_assessment, &all));
     assert_int_equal(all.n, 7);
     int64_t n = 0;
-    OK(store_assessment_count(f->db, &f->alice, &n));
+    OK(count_assessments(f->db, &f->alice, &n));
     assert_int_equal(n, 5);
-    OK(store_assessment_count(f->db, &f->bob, &n));
+    OK(count_assessments(f->db, &f->bob, &n));
     assert_int_equal(n, 2);
-    OK(store_assessment_count(f->db, &f->admin, &n));
+    OK(count_assessments(f->db, &f->admin, &n));
     assert_int_equal(n, 7);
 }
 
 static void test_assessment_soft_delete(void **state)
 {
     struct fixture *f = *state;
-    struct assessment a, back;
+    struct assessment_view a, back;
     make_assessment(f, &f->alice, &a);
     assert_int_equal(store_assessment_delete(f->db, &f->bob, a.id), STORE_NOT_FOUND);
     OK(store_assessment_delete(f->db, &f->alice, a.id));
-    assert_int_equal(store_assessment_get(f->db, &f->alice, a.id, &back), STORE_NOT_FOUND);
-    assert_int_equal(store_assessment_get(f->db, &f->admin, a.id, &back), STORE_NOT_FOUND);
+    assert_int_equal(view_assessment(f->db, &f->alice, a.id, &back), STORE_NOT_FOUND);
+    assert_int_equal(view_assessment(f->db, &f->admin, a.id, &back), STORE_NOT_FOUND);
     assert_int_equal(store_assessment_delete(f->db, &f->alice, a.id), STORE_NOT_FOUND);
     int64_t n = -1;
-    OK(store_assessment_count(f->db, &f->admin, &n));
+    OK(count_assessments(f->db, &f->admin, &n));
     assert_int_equal(n, 0);
 }
 
 static void test_assessment_access_rules(void **state)
 {
     struct fixture *f = *state;
-    struct assessment a, back;
+    struct assessment_view a, back;
     make_assessment(f, &f->alice, &a);
-    OK(store_assessment_get(f->db, &f->alice, a.id, &back));
-    OK(store_assessment_get(f->db, &f->admin, a.id, &back));
-    assert_int_equal(store_assessment_get(f->db, &f->bob, a.id, &back), STORE_NOT_FOUND);
+    OK(view_assessment(f->db, &f->alice, a.id, &back));
+    OK(view_assessment(f->db, &f->admin, a.id, &back));
+    assert_int_equal(view_assessment(f->db, &f->bob, a.id, &back), STORE_NOT_FOUND);
     assert_string_equal(back.id, ""); /* nothing leaks on refusal */
-    assert_int_equal(store_assessment_get(f->db, NULL, a.id, &back), STORE_NOT_FOUND);
+    assert_int_equal(view_assessment(f->db, NULL, a.id, &back), STORE_NOT_FOUND);
     struct user disabled_alice = f->alice;
     disabled_alice.disabled = 1;
-    assert_int_equal(store_assessment_get(f->db, &disabled_alice, a.id, &back), STORE_NOT_FOUND);
+    assert_int_equal(view_assessment(f->db, &disabled_alice, a.id, &back), STORE_NOT_FOUND);
     struct id_list l = {0};
     OK(store_assessment_list(f->db, &disabled_alice, NULL, collect_assessment, &l));
     assert_int_equal(l.n, 0);
     OK(store_assessment_list(f->db, &f->bob, NULL, collect_assessment, &l));
     assert_int_equal(l.n, 0);
-    assert_int_equal(store_assessment_get(f->db, &f->alice, "not-an-id", &back), STORE_NOT_FOUND);
+    assert_int_equal(view_assessment(f->db, &f->alice, "not-an-id", &back), STORE_NOT_FOUND);
 }
 
 /* Answers */
@@ -489,7 +487,7 @@ static int collect_answer(void *ud, const struct answer *a)
 static void test_answers_save_and_read_back(void **state)
 {
     struct fixture *f = *state;
-    struct assessment a;
+    struct assessment_view a;
     make_assessment(f, &f->alice, &a);
     struct answer_input in[] = {
         {"q2", "\"yes\"", NULL},
@@ -519,15 +517,15 @@ static void test_answers_save_and_read_back(void **state)
     assert_string_equal(r.value[0], "4");
     assert_string_equal(r.by[0], "admin");
     assert_int_equal(r.revision[0], 2);
-    struct assessment back;
-    OK(store_assessment_get(f->db, &f->alice, a.id, &back));
+    struct assessment_view back;
+    OK(view_assessment(f->db, &f->alice, a.id, &back));
     assert_int_equal(back.revision, 2);
 }
 
 static void test_answers_stale_revision_conflicts(void **state)
 {
     struct fixture *f = *state;
-    struct assessment a;
+    struct assessment_view a;
     make_assessment(f, &f->alice, &a);
     struct answer_input first = {"q1", "1", NULL}, second = {"q1", "2", NULL};
     int64_t rev;
@@ -552,7 +550,7 @@ static void test_answers_stale_revision_conflicts(void **state)
 static void test_answers_refused_cases(void **state)
 {
     struct fixture *f = *state;
-    struct assessment a;
+    struct assessment_view a;
     make_assessment(f, &f->alice, &a);
     struct answer_input ok = {"q1", "1", NULL};
     int64_t rev;
@@ -565,8 +563,8 @@ static void test_answers_refused_cases(void **state)
     /* A failure in the middle leaves nothing: the revision did not move. */
     struct answer_input mixed[] = {{"q1", "1", NULL}, {NULL, "2", NULL}};
     assert_int_equal(store_save_answers(f->db, &f->alice, a.id, 0, mixed, 2, &rev), STORE_INVALID);
-    struct assessment back;
-    OK(store_assessment_get(f->db, &f->alice, a.id, &back));
+    struct assessment_view back;
+    OK(view_assessment(f->db, &f->alice, a.id, &back));
     assert_int_equal(back.revision, 0);
     struct answer_rows r = {0};
     assert_int_equal(store_answers_get(f->db, &f->bob, a.id, collect_answer, &r), STORE_NOT_FOUND);
@@ -577,7 +575,7 @@ static void test_answers_refused_cases(void **state)
 static void test_answers_inside_callers_transaction(void **state)
 {
     struct fixture *f = *state;
-    struct assessment a;
+    struct assessment_view a;
     make_assessment(f, &f->alice, &a);
     struct answer_input in = {"q1", "1", NULL};
     int64_t rev;
@@ -587,8 +585,8 @@ static void test_answers_inside_callers_transaction(void **state)
     struct audit_event ev = {.user = "alice", .action = "answers.saved", .target = a.id};
     OK(audit_append(f->db, &ev, NULL));
     db_tx_rollback(f->db);
-    struct assessment back;
-    OK(store_assessment_get(f->db, &f->alice, a.id, &back));
+    struct assessment_view back;
+    OK(view_assessment(f->db, &f->alice, a.id, &back));
     assert_int_equal(back.revision, 0);
 }
 
@@ -657,7 +655,7 @@ static int store_score_latest(struct db *db, const struct user *actor, const cha
 static void test_scores_need_generation_and_latest_wins(void **state)
 {
     struct fixture *f = *state;
-    struct assessment a;
+    struct assessment_view a;
     make_assessment(f, &f->alice, &a);
     char id1[UUID_STR_LEN], id2[UUID_STR_LEN];
     assert_int_equal(store_score_put(f->db, a.id, 0, "gen-x", "{}", id1), STORE_INVALID);
@@ -760,7 +758,7 @@ static void create_report(struct fixture *f, const char *assessment_id, char rid
 static void test_report_lifecycle(void **state)
 {
     struct fixture *f = *state;
-    struct assessment a;
+    struct assessment_view a;
     make_assessment(f, &f->alice, &a);
     char rid[UUID_STR_LEN], jid[UUID_STR_LEN];
     create_report(f, a.id, rid, jid);
@@ -779,20 +777,20 @@ static void test_report_lifecycle(void **state)
     assert_int_equal(jobs.n, 1);
     assert_string_equal(jobs.id[0], jid);
     assert_string_equal(jobs.report[0], rid);
-    OK(store_job_start(f->db, jid));
+    OK(store_report_jobs_start(f->db, rid));
     OK(store_report_start(f->db, rid));
 
     struct section_usage u1 = {"anthropic", "claude", 100, 0};
     struct section_usage u2 = {NULL, NULL, 120, 300};
-    OK(store_section_start(f->db, rid, "summary"));
+    OK(store_section_begin(f->db, rid, "summary", NULL, NULL));
     OK(store_section_retrying(f->db, rid, "summary", "429 rate limited", &u1));
-    OK(store_section_start(f->db, rid, "summary"));
-    OK(store_section_done(f->db, rid, "summary", "All good.", &u2));
-    OK(store_section_start(f->db, rid, "findings"));
-    OK(store_section_done(f->db, rid, "findings", "Findings.", NULL));
+    OK(store_section_begin(f->db, rid, "summary", NULL, NULL));
+    OK(store_section_complete(f->db, rid, "summary", "All good.", NULL, &u2));
+    OK(store_section_begin(f->db, rid, "findings", NULL, NULL));
+    OK(store_section_complete(f->db, rid, "findings", "Findings.", NULL, NULL));
     const char *status = NULL;
     assert_int_equal(store_report_finish(f->db, rid, &status), STORE_CONFLICT); /* roadmap */
-    OK(store_section_start(f->db, rid, "roadmap"));
+    OK(store_section_begin(f->db, rid, "roadmap", NULL, NULL));
     OK(store_section_fail(f->db, rid, "roadmap", "timeout after 3 attempts", NULL));
     OK(store_report_finish(f->db, rid, &status));
     assert_string_equal(status, "failed");
@@ -824,8 +822,8 @@ static void test_report_lifecycle(void **state)
     memset(&jobs, 0, sizeof jobs);
     OK(jobs_unfinished(f->db, collect_job, &jobs));
     assert_int_equal(jobs.n, 1);
-    OK(store_section_start(f->db, rid, "roadmap"));
-    OK(store_section_done(f->db, rid, "roadmap", "Roadmap.", NULL));
+    OK(store_section_begin(f->db, rid, "roadmap", NULL, NULL));
+    OK(store_section_complete(f->db, rid, "roadmap", "Roadmap.", NULL, NULL));
     OK(store_report_finish(f->db, rid, &status));
     assert_string_equal(status, "done");
     memset(&v, 0, sizeof v);
@@ -838,7 +836,7 @@ static void test_report_lifecycle(void **state)
 static void test_report_refusals(void **state)
 {
     struct fixture *f = *state;
-    struct assessment a;
+    struct assessment_view a;
     make_assessment(f, &f->alice, &a);
     char rid[UUID_STR_LEN], jid[UUID_STR_LEN];
     create_report(f, a.id, rid, jid);
@@ -846,7 +844,7 @@ static void test_report_refusals(void **state)
     assert_int_equal(store_report_get(f->db, &f->bob, rid, view_report, view_section, &v),
                      STORE_NOT_FOUND);
     OK(store_report_get(f->db, &f->admin, rid, view_report, NULL, &v));
-    assert_int_equal(store_section_start(f->db, rid, "nope"), STORE_NOT_FOUND);
+    assert_int_equal(store_section_begin(f->db, rid, "nope", NULL, NULL), STORE_NOT_FOUND);
     assert_int_equal(store_section_fail(f->db, rid, "summary", "", NULL), STORE_INVALID);
     static const char *const dup[] = {"a", "a"};
     struct report_request req = {
@@ -857,8 +855,6 @@ static void test_report_refusals(void **state)
     assert_int_equal(store_report_create(f->db, &f->alice, &req, rid, jid), STORE_INVALID);
     req.generation = "gen-r";
     assert_int_equal(store_report_create(f->db, &f->bob, &req, rid, jid), STORE_NOT_FOUND);
-    assert_int_equal(store_job_start(f->db, "01890a5d-ac96-774b-bcce-b302099a8057"),
-                     STORE_NOT_FOUND);
     /* A deleted assessment's reports are gone for everyone. */
     create_report(f, a.id, rid, jid);
     OK(store_assessment_delete(f->db, &f->alice, a.id));
@@ -905,12 +901,12 @@ static int collect_path(void *ud, const char *path)
 static void test_attachment_blob_and_metadata(void **state)
 {
     struct fixture *f = *state;
-    struct assessment a;
+    struct assessment_view a;
     make_assessment(f, &f->alice, &a);
     char hash[STORE_HASH_HEX], again[STORE_HASH_HEX], path[256], buf[64];
-    OK(store_blob_write(f->db, "\x89PNG fake image", 15, hash));
+    OK(blob_write(f->db, "\x89PNG fake image", 15, hash));
     assert_int_equal(strlen(hash), 64);
-    OK(store_blob_write(f->db, "\x89PNG fake image", 15, again));
+    OK(blob_write(f->db, "\x89PNG fake image", 15, again));
     assert_string_equal(hash, again);
     OK(store_blob_path(f->db, hash, path, sizeof path));
     ssize_t len;
@@ -919,12 +915,12 @@ static void test_attachment_blob_and_metadata(void **state)
     assert_memory_equal(buf, "\x89PNG fake image", 15);
     assert_int_equal(store_blob_path(f->db, "../../etc/passwd", path, sizeof path), STORE_INVALID);
 
-    struct attachment at;
-    OK(store_attachment_put(f->db, &f->alice, a.id, "chart.png", "image/png", hash, 15, &at));
+    struct attachment_view at;
+    OK(put_attachment(f->db, &f->alice, a.id, "chart.png", "image/png", hash, 15, &at));
     assert_string_equal(at.content_hash, hash);
     assert_string_equal(at.created_by, "alice");
     assert_int_equal(at.size, 15);
-    OK(store_attachment_put(f->db, &f->alice, a.id, "b.png", "image/png", hash, 15, NULL));
+    OK(put_attachment(f->db, &f->alice, a.id, "b.png", "image/png", hash, 15, NULL));
     int64_t n = 0;
     OK(store_attachment_count(f->db, &f->alice, a.id, &n));
     assert_int_equal(n, 2);
@@ -932,15 +928,13 @@ static void test_attachment_blob_and_metadata(void **state)
     OK(store_attachment_list(f->db, &f->admin, a.id, collect_attachment, &l));
     assert_int_equal(l.n, 2);
     assert_string_equal(l.name[0], "b.png");
-    OK(store_attachment_get(f->db, &f->alice, a.id, "chart.png", &at));
+    OK(view_attachment(f->db, &f->alice, a.id, "chart.png", &at));
     assert_string_equal(at.media_type, "image/png");
-    assert_int_equal(store_attachment_get(f->db, &f->bob, a.id, "chart.png", &at), STORE_NOT_FOUND);
-    assert_int_equal(
-        store_attachment_put(f->db, &f->bob, a.id, "x.png", "image/png", hash, 15, NULL),
-        STORE_NOT_FOUND);
-    assert_int_equal(
-        store_attachment_put(f->db, &f->alice, a.id, "x.png", "image/png", "zz", 15, NULL),
-        STORE_INVALID);
+    assert_int_equal(view_attachment(f->db, &f->bob, a.id, "chart.png", &at), STORE_NOT_FOUND);
+    assert_int_equal(put_attachment(f->db, &f->bob, a.id, "x.png", "image/png", hash, 15, NULL),
+                     STORE_NOT_FOUND);
+    assert_int_equal(put_attachment(f->db, &f->alice, a.id, "x.png", "image/png", "zz", 15, NULL),
+                     STORE_INVALID);
     assert_int_equal(store_attachment_delete(f->db, &f->bob, a.id, "b.png"), STORE_NOT_FOUND);
     OK(store_attachment_delete(f->db, &f->alice, a.id, "b.png"));
     assert_int_equal(store_attachment_delete(f->db, &f->alice, a.id, "b.png"), STORE_NOT_FOUND);
@@ -1062,7 +1056,7 @@ static void test_retention_purges_by_age(void **state)
     int64_t wall = (int64_t)time(NULL) * 1000;
     f->now = wall - 60 * DAY;
 
-    struct assessment old, recent, live;
+    struct assessment_view old, recent, live;
     make_assessment(f, &f->alice, &old);
     make_assessment(f, &f->alice, &recent);
     make_assessment(f, &f->alice, &live);
@@ -1070,18 +1064,18 @@ static void test_retention_purges_by_age(void **state)
     int64_t rev;
     OK(store_save_answers(f->db, &f->alice, old.id, 0, &in, 1, &rev));
     char hash[STORE_HASH_HEX], live_hash[STORE_HASH_HEX];
-    OK(store_blob_write(f->db, "old bytes", 9, hash));
-    OK(store_blob_write(f->db, "live bytes", 10, live_hash));
-    OK(store_attachment_put(f->db, &f->alice, old.id, "a.png", "image/png", hash, 9, NULL));
-    OK(store_attachment_put(f->db, &f->alice, live.id, "b.png", "image/png", live_hash, 10, NULL));
+    OK(blob_write(f->db, "old bytes", 9, hash));
+    OK(blob_write(f->db, "live bytes", 10, live_hash));
+    OK(put_attachment(f->db, &f->alice, old.id, "a.png", "image/png", hash, 9, NULL));
+    OK(put_attachment(f->db, &f->alice, live.id, "b.png", "image/png", live_hash, 10, NULL));
     char rid[UUID_STR_LEN], jid[UUID_STR_LEN];
     create_report(f, live.id, rid, jid);
-    OK(store_section_start(f->db, rid, "summary"));
-    OK(store_section_done(f->db, rid, "summary", "s", NULL));
-    OK(store_section_start(f->db, rid, "findings"));
-    OK(store_section_done(f->db, rid, "findings", "f", NULL));
-    OK(store_section_start(f->db, rid, "roadmap"));
-    OK(store_section_done(f->db, rid, "roadmap", "r", NULL));
+    OK(store_section_begin(f->db, rid, "summary", NULL, NULL));
+    OK(store_section_complete(f->db, rid, "summary", "s", NULL, NULL));
+    OK(store_section_begin(f->db, rid, "findings", NULL, NULL));
+    OK(store_section_complete(f->db, rid, "findings", "f", NULL, NULL));
+    OK(store_section_begin(f->db, rid, "roadmap", NULL, NULL));
+    OK(store_section_complete(f->db, rid, "roadmap", "r", NULL, NULL));
     OK(store_report_finish(f->db, rid, NULL));
     char token[SESSION_TOKEN_LEN + 1];
     OK(session_create(f->db, &scfg, f->alice.id, NULL, token, NULL));

@@ -28,12 +28,13 @@
 #include "store/rowset.h"
 #include "store/store.h"
 #include "store/user.h"
+#include "store_view.h"
 
 struct fixture {
     char dir[64];
     struct db *db;
     struct user alice;
-    struct assessment a;
+    struct assessment_view a;
 };
 
 static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
@@ -59,8 +60,7 @@ static int setup(void **state)
     assert_non_null(mkdtemp(f->dir));
     f->db = open_db(f->dir);
     assert_int_equal(user_add(f->db, "alice", USER_ROLE_CONSULTANT, "h", &f->alice), STORE_OK);
-    assert_int_equal(store_assessment_create(f->db, &f->alice, "o2c", "ACME", NULL, &f->a),
-                     STORE_OK);
+    assert_int_equal(create_assessment(f->db, &f->alice, "o2c", "ACME", NULL, &f->a), STORE_OK);
     *state = f;
     return 0;
 }
@@ -146,8 +146,8 @@ static void test_twenty_concurrent_saves_one_wins(void **state)
         pthread_barrier_destroy(&start);
         assert_int_equal(won, 1);
         assert_int_equal(conflicts, SAVERS - 1);
-        struct assessment back;
-        assert_int_equal(store_assessment_get(f->db, &f->alice, f->a.id, &back), STORE_OK);
+        struct assessment_view back;
+        assert_int_equal(view_assessment(f->db, &f->alice, f->a.id, &back), STORE_OK);
         assert_int_equal(back.revision, round + 1);
         (void)winner;
     }
@@ -168,8 +168,8 @@ static void crash_writer(const char *dir, const struct user *u, const char *id, 
     struct db *db = db_open(&cfg, err, sizeof err);
     if (db == NULL)
         _exit(2);
-    struct assessment a;
-    if (store_assessment_get(db, u, id, &a) != STORE_OK)
+    struct assessment_view a;
+    if (view_assessment(db, u, id, &a) != STORE_OK)
         _exit(3);
     for (int64_t rev = a.revision;;) {
         char qa[32], qb[32], qc[32], value[32];
@@ -220,8 +220,8 @@ static void check_answer(struct crash_check *c, const struct rowset *rs, size_t 
 static void verify_after_crash(struct fixture *f, int64_t acked, int kill)
 {
     assert_int_equal(db_check(f->db), STORE_OK);
-    struct assessment a;
-    assert_int_equal(store_assessment_get(f->db, &f->alice, f->a.id, &a), STORE_OK);
+    struct assessment_view a;
+    assert_int_equal(view_assessment(f->db, &f->alice, f->a.id, &a), STORE_OK);
     if (a.revision < acked)
         fail_msg("kill %d: revision %lld but %lld was acknowledged", kill, (long long)a.revision,
                  (long long)acked);
@@ -317,8 +317,8 @@ static void time_saves(struct fixture *f, const char *what, int answers_per_save
     int64_t *ns = malloc((size_t)n * sizeof *ns);
     struct answer_input in[10];
     char qids[10][16];
-    struct assessment a;
-    assert_int_equal(store_assessment_get(f->db, &f->alice, f->a.id, &a), STORE_OK);
+    struct assessment_view a;
+    assert_int_equal(view_assessment(f->db, &f->alice, f->a.id, &a), STORE_OK);
     int64_t rev = a.revision;
     for (int i = 0; i < n; i++) {
         for (int k = 0; k < answers_per_save; k++) {
