@@ -20,7 +20,7 @@
  * "not_found".  Each change and its audit event are one transaction. */
 #include <lauxlib.h>
 #include <string.h>
-#include "store/db_internal.h"
+#include "store/query.h"
 #include "store/store.h"
 #include "store/rowset_lua.h"
 #include "store/store_lua_internal.h"

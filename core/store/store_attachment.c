@@ -7,7 +7,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "store/rowset.h"
-#include "store/db_internal.h"
 #include "store/store_internal.h"
 
 #define ATTACHMENT_DIR "attachments"

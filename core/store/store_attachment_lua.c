@@ -22,7 +22,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include "store/db_internal.h"
+#include "store/query.h"
 #include "store/store.h"
 #include "store/rowset_lua.h"
 #include "store/store_lua_internal.h"

@@ -26,7 +26,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "store/authz.h"
-#include "store/db_internal.h"
+#include "store/query.h"
 #include "store/store.h"
 #include "store/rowset_lua.h"
 #include "store/store_lua_internal.h"

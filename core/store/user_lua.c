@@ -20,7 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "store/authz.h"
-#include "store/db_internal.h"
+#include "store/query.h"
 #include "store/password.h"
 #include "store/rowset_lua.h"
 #include "store/store_lua_internal.h"
