@@ -31,6 +31,17 @@
 #define LIST_LIMIT_MAX 200
 #define ANSWERS_SAVE_MAX 2000
 
+/* Named for the Lua fields (rowset_lua.h). */
+static const char SQL_ANSWERS_GET[] =
+    "SELECT a.question_id AS \"question_id:key\", a.value AS \"value:json\", a.note,"
+    " u.name AS \"by\", a.updated_at AS \"at:time\", a.revision"
+    " FROM answers a JOIN users u ON u.id = a.updated_by"
+    " WHERE a.assessment_id = ? ORDER BY a.question_id";
+static const char SQL_SCORE_LATEST[] =
+    "SELECT scores AS \"scores:json\", generation, revision, created_at AS \"at:time\""
+    " FROM score_snapshots WHERE assessment_id = ? ORDER BY id DESC LIMIT 1";
+static const char SQL_GENERATION_GET[] = "SELECT sources FROM generations WHERE hash = ?";
+
 /* Reads assessment ID (as ACTOR) and pushes it, or nil, message, code. */
 static int assessment_read_push(lua_State *L, struct db *db, const struct user *actor,
                                 const char *id)
@@ -150,7 +161,8 @@ static int store_answers_get_lua(lua_State *L)
     int rc = actor_and_id(L, s, 2, &actor, &id);
     struct rowset *rs = rowset_lua_new(L, 0);
     if (rc == STORE_OK)
-        rc = store_answer_rows(s->db, &actor, id, rs);
+        rc = store_assessment_query(s->db, &actor, id, SQL_ANSWERS_GET, "reading answers", rs,
+                                    DB_ARGS(DB_TEXT(id)));
     return store_lua_push_rows(L, s->db, rc, rs, STORE_LUA_MAP);
 }
 
@@ -286,7 +298,10 @@ static int store_score_latest_lua(lua_State *L)
     int rc = actor_and_id(L, s, 2, &actor, &id);
     struct rowset *rs = rowset_lua_new(L, 0);
     if (rc == STORE_OK)
-        rc = store_score_rows(s->db, &actor, id, rs);
+        rc = store_assessment_query(s->db, &actor, id, SQL_SCORE_LATEST, "reading scores", rs,
+                                    DB_ARGS(DB_TEXT(id)));
+    if (rc == STORE_OK && rs->nrows == 0)
+        rc = db_fail(s->db, STORE_NOT_FOUND, "no scores stored for assessment %.40s", id);
     return store_lua_push_rows(L, s->db, rc, rs, STORE_LUA_ROW);
 }
 
@@ -347,7 +362,10 @@ static int store_generation_get_lua(lua_State *L)
     struct store_lua *s = store_lua_get(L);
     const char *hash = store_lua_check_text(L, 1);
     struct rowset *rs = rowset_lua_new(L, 0);
-    int rc = store_generation_rows(s->db, hash, rs);
+    int rc =
+        db_query(s->db, SQL_GENERATION_GET, "reading a generation", rs, DB_ARGS(DB_TEXT(hash)));
+    if (rc == STORE_OK && rs->nrows == 0)
+        rc = db_fail(s->db, STORE_NOT_FOUND, "no generation %.80s stored", hash);
     if (rc != STORE_OK)
         return store_lua_fail(L, s->db, rc);
     const struct rowset_value *sources = rowset_value(rs, 0, 0);

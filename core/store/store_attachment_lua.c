@@ -29,19 +29,44 @@
 #include "store/store_lua_module.h"
 #include "store/uuid.h"
 
+/* Named for the Lua fields (rowset_lua.h). */
+#define ATTACHMENT_SELECT                                                                          \
+    "SELECT a.name, a.content_hash AS sha, a.media_type, a.size, u.name AS created_by,"            \
+    " a.created_at AS \"created_at:time\""                                                         \
+    " FROM attachments a JOIN users u ON u.id = a.created_by"
+static const char SQL_ATTACHMENT_GET[] =
+    ATTACHMENT_SELECT " WHERE a.assessment_id = ? AND a.name = ?";
+static const char SQL_ATTACHMENT_LIST[] =
+    ATTACHMENT_SELECT " WHERE a.assessment_id = ? ORDER BY a.name";
+
+/* Attachment NAME of assessment ID (STORE_NOT_FOUND when none), or all of
+ * them by name (NAME NULL), as ACTOR may see them. */
+static int attachment_rows(struct db *db, const struct user *actor, const char *id,
+                           const char *name, struct rowset *rs)
+{
+    if (name == NULL)
+        return store_assessment_query(db, actor, id, SQL_ATTACHMENT_LIST, "listing attachments", rs,
+                                      DB_ARGS(DB_TEXT(id)));
+    int rc = store_assessment_query(db, actor, id, SQL_ATTACHMENT_GET, "reading an attachment", rs,
+                                    DB_ARGS(DB_TEXT(id), DB_TEXT(name)));
+    if (rc == STORE_OK && rs->nrows == 0)
+        rc = db_fail(db, STORE_NOT_FOUND, "no attachment %.128s", name);
+    return rc;
+}
+
 /* STORE_OK when ACTOR may add NAME to assessment ID without passing LIMIT
  * (replacing an existing name always may). */
 static int attachment_room(struct db *db, const struct user *actor, const char *id,
                            const char *name, int64_t limit)
 {
-    struct rowset existing;
-    rowset_init(&existing, 0);
-    int rc = store_attachment_rows(db, actor, id, name, &existing);
-    rowset_free(&existing);
-    if (rc != STORE_NOT_FOUND)
-        return rc;
-    int64_t count = 0;
-    if ((rc = store_attachment_count(db, actor, id, &count)) != STORE_OK)
+    struct rowset all;
+    rowset_init(&all, 0);
+    int rc = attachment_rows(db, actor, id, NULL, &all), replaces = 0;
+    int64_t count = (int64_t)all.nrows;
+    for (size_t i = 0; i < all.nrows && !replaces; i++)
+        replaces = strcmp(rowset_text(&all, i, 0), name) == 0;
+    rowset_free(&all);
+    if (rc != STORE_OK || replaces)
         return rc;
     if (count >= limit)
         return db_fail(db, STORE_REFUSED,
@@ -106,7 +131,7 @@ static int put_push(lua_State *co, void *data)
                                   (int64_t)op->len);
     rc = store_lua_audit_end(s->db, rc, &op->actor, "attachment.added", op->id, NULL, details);
     if (rc == STORE_OK)
-        rc = store_attachment_rows(s->db, &op->actor, op->id, op->name, rs);
+        rc = attachment_rows(s->db, &op->actor, op->id, op->name, rs);
     return store_lua_push_rows(co, s->db, rc, rs, STORE_LUA_ROW);
 }
 
@@ -205,7 +230,7 @@ static int store_attachment_get_lua(lua_State *L)
     struct rowset *rs = rowset_lua_new(L, 0);
     size_t size = 0;
     if (rc == STORE_OK)
-        rc = store_attachment_rows(s->db, &actor, id, name, rs);
+        rc = attachment_rows(s->db, &actor, id, name, rs);
     if (rc == STORE_OK)
         rc = read_blob(L, s->db, rs, &size); /* pushes the buffer */
     if (rc != STORE_OK)
@@ -223,7 +248,7 @@ static int store_attachment_list_lua(lua_State *L)
     int rc = actor_and_id(L, s, &actor, &id);
     struct rowset *rs = rowset_lua_new(L, 0);
     if (rc == STORE_OK)
-        rc = store_attachment_rows(s->db, &actor, id, NULL, rs);
+        rc = attachment_rows(s->db, &actor, id, NULL, rs);
     return store_lua_push_rows(L, s->db, rc, rs, STORE_LUA_LIST);
 }
 

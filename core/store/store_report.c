@@ -71,10 +71,6 @@ static const char SQL_JOB_FOR_REPORT[] =
     "SELECT id FROM jobs WHERE report_id = ? ORDER BY id DESC LIMIT 1";
 static const char SQL_JOB_SET_STATUS[] =
     "UPDATE jobs SET status = ?, updated_at = ?, finished_at = ? WHERE report_id = ?";
-static const char SQL_JOBS_UNFINISHED[] =
-    "SELECT id, kind, report_id, status, attempts, created_at AS \"created_at:time\","
-    " updated_at AS \"updated_at:time\" FROM jobs WHERE status IN ('queued', 'running') ORDER BY "
-    "id";
 static const char SQL_REPORT_JOBS_START[] =
     "UPDATE jobs SET status = 'running', attempts = attempts + 1, updated_at = ?"
     " WHERE report_id = ? AND status IN ('queued', 'running')";
@@ -366,11 +362,6 @@ int store_report_finish(struct db *db, const char *report_id, const char **statu
 }
 
 /* Jobs */
-
-int store_jobs_unfinished(struct db *db, struct rowset *rs)
-{
-    return db_query(db, SQL_JOBS_UNFINISHED, "listing unfinished jobs", rs, DB_NO_ARGS);
-}
 
 int store_report_jobs_start(struct db *db, const char *report_id)
 {

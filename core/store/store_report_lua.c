@@ -35,6 +35,12 @@
 
 #define REPORT_SECTIONS_MAX 200
 
+/* Each report once (it may have several jobs after retries), by its oldest
+ * unfinished job: running ones were cut short by a restart. */
+static const char SQL_JOB_REPORTS_UNFINISHED[] =
+    "SELECT report_id FROM jobs WHERE status IN ('queued', 'running') AND report_id IS NOT NULL"
+    " GROUP BY report_id ORDER BY MIN(id)";
+
 /* Reads report ID with its sections (as ACTOR) and pushes it, or pushes
  * nil, message, code.  Returns the number of values pushed. */
 static int report_read_push(lua_State *L, struct db *db, const struct user *actor, const char *id)
@@ -274,31 +280,15 @@ static int store_report_finish_lua(lua_State *L)
     return 1;
 }
 
-/* The reports of unfinished jobs, each once (a report may have several
- * jobs after retries), oldest job first. */
 static int store_jobs_unfinished_lua(lua_State *L)
 {
     struct store_lua *s = store_lua_get(L);
     struct rowset *jobs = rowset_lua_new(L, 0);
-    int rc = store_jobs_unfinished(s->db, jobs);
+    int rc =
+        db_query(s->db, SQL_JOB_REPORTS_UNFINISHED, "listing unfinished jobs", jobs, DB_NO_ARGS);
     if (rc != STORE_OK)
         return store_lua_fail(L, s->db, rc);
-    size_t col = (size_t)rowset_column(jobs, "report_id");
-    lua_newtable(L); /* report id -> true: seen */
-    lua_createtable(L, (int)jobs->nrows, 0);
-    for (size_t i = 0, n = 0; i < jobs->nrows; i++) {
-        const char *report_id = rowset_text(jobs, i, col);
-        if (report_id == NULL || lua_getfield(L, -2, report_id) != LUA_TNIL) {
-            lua_pop(L, 1);
-            continue;
-        }
-        lua_pop(L, 1);
-        lua_pushboolean(L, 1);
-        lua_setfield(L, -3, report_id);
-        lua_pushstring(L, report_id);
-        lua_rawseti(L, -2, (lua_Integer)++n);
-    }
-    store_lua_mark_array(L, -1);
+    rowset_push_column(L, jobs, 0);
     return 1;
 }
 
