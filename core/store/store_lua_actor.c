@@ -18,7 +18,7 @@ void store_lua_actors_init(lua_State *L)
 
 /* Users and actors */
 
-static void store_lua_user_fields(lua_State *L, const struct user *u)
+void store_lua_push_user(lua_State *L, const struct user *u)
 {
     lua_createtable(L, 0, 8);
     lua_pushstring(L, u->id);
@@ -30,11 +30,6 @@ static void store_lua_user_fields(lua_State *L, const struct user *u)
     lua_pushboolean(L, u->disabled);
     lua_setfield(L, -2, "disabled");
     store_lua_set_time(L, "created_at", u->created_at);
-}
-
-void store_lua_push_user(lua_State *L, const struct user *u)
-{
-    store_lua_user_fields(L, u);
 }
 
 /* Records the table on top as an actor issued for ID (stack unchanged). */
@@ -50,14 +45,14 @@ static void store_lua_issue(lua_State *L, const char *id)
 
 void store_lua_push_actor(lua_State *L, const struct user *u)
 {
-    store_lua_user_fields(L, u);
+    store_lua_push_user(L, u);
     store_lua_issue(L, u->id);
 }
 
 void store_lua_push_system_actor(lua_State *L)
 {
     const struct user *sys = authz_system_user();
-    store_lua_user_fields(L, sys);
+    store_lua_push_user(L, sys);
     lua_pushboolean(L, 1);
     lua_setfield(L, -2, "system");
     store_lua_issue(L, ""); /* no account has an empty id */
