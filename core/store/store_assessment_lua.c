@@ -51,18 +51,6 @@ static int assessment_read_push(lua_State *L, struct db *db, const struct user *
     return store_lua_push_rows(L, db, rc, rs, STORE_LUA_ROW);
 }
 
-/* The actor at 1 and a syntactically valid assessment id at IDX: STORE_OK,
- * or STORE_NOT_FOUND (message set) for an id that cannot exist. */
-static int actor_and_id(lua_State *L, struct store_lua *s, int idx, struct user *actor,
-                        const char **id)
-{
-    int rc = store_lua_actor(L, 1, s->db, actor);
-    *id = store_lua_check_text(L, idx);
-    if (rc == STORE_OK && !uuid_is_v7(*id))
-        rc = db_fail(s->db, STORE_NOT_FOUND, "no assessment %.40s", *id);
-    return rc;
-}
-
 static int store_assessment_create_lua(lua_State *L)
 {
     struct store_lua *s = store_lua_get(L);
@@ -100,7 +88,7 @@ static int store_assessment_get_lua(lua_State *L)
     struct store_lua *s = store_lua_get(L);
     struct user actor;
     const char *id;
-    int rc = actor_and_id(L, s, 2, &actor, &id);
+    int rc = store_lua_actor_and_id(L, s->db, "assessment", &actor, &id);
     if (rc != STORE_OK)
         return store_lua_fail(L, s->db, rc);
     return assessment_read_push(L, s->db, &actor, id);
@@ -142,7 +130,7 @@ static int store_assessment_delete_lua(lua_State *L)
     struct store_lua *s = store_lua_get(L);
     struct user actor;
     const char *id;
-    int rc = actor_and_id(L, s, 2, &actor, &id);
+    int rc = store_lua_actor_and_id(L, s->db, "assessment", &actor, &id);
     if (rc != STORE_OK)
         return store_lua_fail(L, s->db, rc);
     if ((rc = db_tx_begin(s->db)) == STORE_OK)
@@ -158,7 +146,7 @@ static int store_answers_get_lua(lua_State *L)
     struct store_lua *s = store_lua_get(L);
     struct user actor;
     const char *id;
-    int rc = actor_and_id(L, s, 2, &actor, &id);
+    int rc = store_lua_actor_and_id(L, s->db, "assessment", &actor, &id);
     struct rowset *rs = rowset_lua_new(L, 0);
     if (rc == STORE_OK)
         rc = store_assessment_query(s->db, &actor, id, SQL_ANSWERS_GET, "reading answers", rs,
@@ -212,7 +200,7 @@ static int store_answers_save_lua(lua_State *L)
     struct store_lua *s = store_lua_get(L);
     struct user actor;
     const char *id;
-    int rc = actor_and_id(L, s, 2, &actor, &id);
+    int rc = store_lua_actor_and_id(L, s->db, "assessment", &actor, &id);
     int64_t base = (int64_t)luaL_checkinteger(L, 3);
     luaL_checktype(L, 4, LUA_TTABLE);
     lua_settop(L, 4);
@@ -265,7 +253,7 @@ static int store_score_put_lua(lua_State *L)
     struct store_lua *s = store_lua_get(L);
     struct user actor;
     const char *id;
-    int rc = actor_and_id(L, s, 2, &actor, &id);
+    int rc = store_lua_actor_and_id(L, s->db, "assessment", &actor, &id);
     const char *generation = store_lua_check_text(L, 3);
     const char *scores; /* a table, or JSON text a generation encoded (score_json) */
     if (lua_type(L, 4) == LUA_TSTRING) {
@@ -295,7 +283,7 @@ static int store_score_latest_lua(lua_State *L)
     struct store_lua *s = store_lua_get(L);
     struct user actor;
     const char *id;
-    int rc = actor_and_id(L, s, 2, &actor, &id);
+    int rc = store_lua_actor_and_id(L, s->db, "assessment", &actor, &id);
     struct rowset *rs = rowset_lua_new(L, 0);
     if (rc == STORE_OK)
         rc = store_assessment_query(s->db, &actor, id, SQL_SCORE_LATEST, "reading scores", rs,

@@ -135,22 +135,12 @@ static int put_push(lua_State *co, void *data)
     return store_lua_push_rows(co, s->db, rc, rs, STORE_LUA_ROW);
 }
 
-/* The actor at 1 and a plausible assessment id at 2. */
-static int actor_and_id(lua_State *L, struct store_lua *s, struct user *actor, const char **id)
-{
-    int rc = store_lua_actor(L, 1, s->db, actor);
-    *id = store_lua_check_text(L, 2);
-    if (rc == STORE_OK && !uuid_is_v7(*id))
-        rc = db_fail(s->db, STORE_NOT_FOUND, "no assessment %.40s", *id);
-    return rc;
-}
-
 static int store_attachment_put_lua(lua_State *L)
 {
     struct store_lua *s = store_lua_get(L);
     struct user actor;
     const char *id;
-    int rc = actor_and_id(L, s, &actor, &id);
+    int rc = store_lua_actor_and_id(L, s->db, "assessment", &actor, &id);
     size_t name_len, type_len, len;
     const char *name = luaL_checklstring(L, 3, &name_len);
     const char *media_type = luaL_checklstring(L, 4, &type_len);
@@ -225,7 +215,7 @@ static int store_attachment_get_lua(lua_State *L)
     struct store_lua *s = store_lua_get(L);
     struct user actor;
     const char *id;
-    int rc = actor_and_id(L, s, &actor, &id);
+    int rc = store_lua_actor_and_id(L, s->db, "assessment", &actor, &id);
     const char *name = store_lua_check_text(L, 3);
     struct rowset *rs = rowset_lua_new(L, 0);
     size_t size = 0;
@@ -245,7 +235,7 @@ static int store_attachment_list_lua(lua_State *L)
     struct store_lua *s = store_lua_get(L);
     struct user actor;
     const char *id;
-    int rc = actor_and_id(L, s, &actor, &id);
+    int rc = store_lua_actor_and_id(L, s->db, "assessment", &actor, &id);
     struct rowset *rs = rowset_lua_new(L, 0);
     if (rc == STORE_OK)
         rc = attachment_rows(s->db, &actor, id, NULL, rs);
@@ -257,7 +247,7 @@ static int store_attachment_delete_lua(lua_State *L)
     struct store_lua *s = store_lua_get(L);
     struct user actor;
     const char *id;
-    int rc = actor_and_id(L, s, &actor, &id);
+    int rc = store_lua_actor_and_id(L, s->db, "assessment", &actor, &id);
     const char *name = store_lua_check_text(L, 3);
     lua_createtable(L, 0, 1);
     lua_pushvalue(L, 3);

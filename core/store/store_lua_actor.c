@@ -2,7 +2,9 @@
  * with the id they were issued for, and reloaded by that id on every use. */
 #include <lauxlib.h>
 #include "store/authz.h"
+#include "store/query.h"
 #include "store/store_lua_internal.h"
+#include "store/uuid.h"
 
 static const char store_actors_key = 'a'; /* registry: weak table actor -> issued id */
 
@@ -79,6 +81,16 @@ int store_lua_actor(lua_State *L, int idx, struct db *db, struct user *out)
         rc = user_get_by_id(db, id, out);
     }
     lua_pop(L, 2);
+    return rc;
+}
+
+int store_lua_actor_and_id(lua_State *L, struct db *db, const char *kind, struct user *actor,
+                           const char **id)
+{
+    int rc = store_lua_actor(L, 1, db, actor);
+    *id = store_lua_check_text(L, 2);
+    if (rc == STORE_OK && !uuid_is_v7(*id))
+        rc = db_fail(db, STORE_NOT_FOUND, "no %s %.40s", kind, *id);
     return rc;
 }
 

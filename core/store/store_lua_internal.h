@@ -58,6 +58,11 @@ void store_lua_push_system_actor(lua_State *L);
  * store's code (the account is gone: STORE_NOT_FOUND) with the message in
  * db_errmsg. */
 int store_lua_actor(lua_State *L, int idx, struct db *db, struct user *out);
+/* The actor at 1 (store_lua_actor) and at 2 the id of a KIND of record
+ * ("assessment", "report"): STORE_OK, or STORE_NOT_FOUND with the message
+ * set for an id that cannot exist. */
+int store_lua_actor_and_id(lua_State *L, struct db *db, const char *kind, struct user *actor,
+                           const char **id);
 /* The actor at IDX when it is not nil (then 1), else 0 (OUT untouched). */
 int store_lua_opt_actor(lua_State *L, int idx, struct db *db, struct user *out, int *rc);
 /* The audit name of an actor: NULL for the system. */

@@ -45,8 +45,6 @@ static const char SQL_JOB_REPORTS_UNFINISHED[] =
  * nil, message, code.  Returns the number of values pushed. */
 static int report_read_push(lua_State *L, struct db *db, const struct user *actor, const char *id)
 {
-    if (!uuid_is_v7(id))
-        return store_lua_failf(L, STORE_NOT_FOUND, "no report %.40s", id);
     struct rowset *report = rowset_lua_new(L, 0), *sections = rowset_lua_new(L, 0);
     int rc = store_report_rows(db, actor, id, report, sections);
     if (rc != STORE_OK) {
@@ -91,8 +89,8 @@ static int store_report_create_lua(lua_State *L)
 {
     struct store_lua *s = store_lua_get(L);
     struct user actor;
-    int rc = store_lua_actor(L, 1, s->db, &actor);
-    const char *assessment_id = store_lua_check_text(L, 2);
+    const char *assessment_id;
+    int rc = store_lua_actor_and_id(L, s->db, "assessment", &actor, &assessment_id);
     luaL_checktype(L, 3, LUA_TTABLE);
     lua_settop(L, 3);
     struct report_request req = {.assessment_id = assessment_id};
@@ -112,8 +110,6 @@ static int store_report_create_lua(lua_State *L)
     req.section_ids = ids;
     req.n_sections = n;
     req.plans = plans;
-    if (rc == STORE_OK && !uuid_is_v7(assessment_id))
-        rc = db_fail(s->db, STORE_NOT_FOUND, "no assessment %.40s", assessment_id);
     if (rc == STORE_OK)
         rc = store_assessment_access(s->db, &actor, assessment_id, &req.revision);
     if (rc != STORE_OK)
@@ -135,8 +131,8 @@ static int store_report_get_lua(lua_State *L)
 {
     struct store_lua *s = store_lua_get(L);
     struct user actor;
-    int rc = store_lua_actor(L, 1, s->db, &actor);
-    const char *id = store_lua_check_text(L, 2);
+    const char *id;
+    int rc = store_lua_actor_and_id(L, s->db, "report", &actor, &id);
     if (rc != STORE_OK)
         return store_lua_fail(L, s->db, rc);
     return report_read_push(L, s->db, &actor, id);
@@ -146,10 +142,8 @@ static int store_report_list_lua(lua_State *L)
 {
     struct store_lua *s = store_lua_get(L);
     struct user actor;
-    int rc = store_lua_actor(L, 1, s->db, &actor);
-    const char *assessment_id = store_lua_check_text(L, 2);
-    if (rc == STORE_OK && !uuid_is_v7(assessment_id))
-        rc = db_fail(s->db, STORE_NOT_FOUND, "no assessment %.40s", assessment_id);
+    const char *assessment_id;
+    int rc = store_lua_actor_and_id(L, s->db, "assessment", &actor, &assessment_id);
     struct rowset *rs = rowset_lua_new(L, 0);
     if (rc == STORE_OK)
         rc = store_report_list_rows(s->db, &actor, assessment_id, rs);
@@ -214,14 +208,13 @@ static int store_section_retry_lua(lua_State *L)
 {
     struct store_lua *s = store_lua_get(L);
     struct user actor;
-    int rc = store_lua_actor(L, 1, s->db, &actor);
-    const char *rid = store_lua_check_text(L, 2), *sid = store_lua_check_text(L, 3);
+    const char *rid;
+    int rc = store_lua_actor_and_id(L, s->db, "report", &actor, &rid);
+    const char *sid = store_lua_check_text(L, 3);
     lua_createtable(L, 0, 1);
     lua_pushvalue(L, 3);
     lua_setfield(L, -2, "section");
     const char *details = store_lua_encode(L, -1, "audit details", NULL);
-    if (rc == STORE_OK && !uuid_is_v7(rid))
-        rc = db_fail(s->db, STORE_NOT_FOUND, "no report %.40s", rid);
     if (rc != STORE_OK)
         return store_lua_fail(L, s->db, rc);
     if ((rc = db_tx_begin(s->db)) == STORE_OK)
