@@ -169,15 +169,13 @@ int store_section_fail(struct db *db, const char *report_id, const char *section
 int store_section_retry(struct db *db, const struct user *actor, const char *report_id,
                         const char *section_id, char job_id[UUID_STR_LEN]);
 
-/* Marks a queued report running (when its first section starts); a no-op
- * for a report already running or finished. */
+/* Marks a queued report running (a no-op for one already running or
+ * finished) and starts every unfinished job of it (queued -> running,
+ * attempts + 1), in one transaction: when the runner picks it up. */
 int store_report_start(struct db *db, const char *report_id);
 /* Ends the report from its sections: "done" when all are done, else
  * "failed"; ends its job the same way.  *STATUS (may be NULL) gets which. */
 int store_report_finish(struct db *db, const char *report_id, const char **status);
-
-/* Every unfinished job of the report: queued -> running, attempts + 1. */
-int store_report_jobs_start(struct db *db, const char *report_id);
 
 /* Attachments */
 

@@ -324,8 +324,16 @@ int store_section_retry(struct db *db, const struct user *actor, const char *rep
 
 int store_report_start(struct db *db, const char *report_id)
 {
-    return db_exec(db, SQL_REPORT_START, "starting a report",
-                   DB_ARGS(DB_INT(db_now_ms(db)), DB_TEXT(report_id)));
+    int64_t now = db_now_ms(db);
+    int rc = db_tx_begin(db);
+    if (rc != STORE_OK)
+        return rc;
+    rc = db_exec(db, SQL_REPORT_START, "starting a report",
+                 DB_ARGS(DB_INT(now), DB_TEXT(report_id)));
+    if (rc == STORE_OK)
+        rc = db_exec(db, SQL_REPORT_JOBS_START, "starting a report's jobs",
+                     DB_ARGS(DB_INT(now), DB_TEXT(report_id)));
+    return db_tx_end(db, rc);
 }
 
 static int count_sections(struct db *db, const char *sql, const char *report_id, int64_t *count)
@@ -359,12 +367,4 @@ int store_report_finish(struct db *db, const char *report_id, const char **statu
     if (status)
         *status = rc == STORE_OK ? result : NULL;
     return rc;
-}
-
-/* Jobs */
-
-int store_report_jobs_start(struct db *db, const char *report_id)
-{
-    return db_exec(db, SQL_REPORT_JOBS_START, "starting a report's jobs",
-                   DB_ARGS(DB_INT(db_now_ms(db)), DB_TEXT(report_id)));
 }

@@ -227,14 +227,7 @@ static int store_report_start_lua(lua_State *L)
 {
     struct store_lua *s = store_lua_get(L);
     const char *rid = store_lua_check_text(L, 1);
-    int rc = db_tx_begin(s->db);
-    if (rc == STORE_OK) {
-        rc = store_report_start(s->db, rid);
-        if (rc == STORE_OK)
-            rc = store_report_jobs_start(s->db, rid);
-        rc = db_tx_end(s->db, rc);
-    }
-    return store_lua_done(L, s->db, rc);
+    return store_lua_done(L, s->db, store_report_start(s->db, rid));
 }
 
 /* Counts the sections with STATUS. */

@@ -785,7 +785,6 @@ static void test_report_lifecycle(void **state)
     assert_int_equal(jobs.n, 1);
     assert_string_equal(jobs.id[0], jid);
     assert_string_equal(jobs.report[0], rid);
-    OK(store_report_jobs_start(f->db, rid));
     OK(store_report_start(f->db, rid));
 
     struct section_usage u1 = {"anthropic", "claude", 100, 0};
