@@ -143,15 +143,7 @@ static int store_assessment_delete_lua(lua_State *L)
 
 static int store_answers_get_lua(lua_State *L)
 {
-    struct store_lua *s = store_lua_get(L);
-    struct user actor;
-    const char *id;
-    int rc = store_lua_actor_and_id(L, s->db, "assessment", &actor, &id);
-    struct rowset *rs = rowset_lua_new(L, 0);
-    if (rc == STORE_OK)
-        rc = store_assessment_query(s->db, &actor, id, SQL_ANSWERS_GET, "reading answers", rs,
-                                    DB_ARGS(DB_TEXT(id)));
-    return store_lua_push_rows(L, s->db, rc, rs, STORE_LUA_MAP);
+    return store_lua_assessment_read(L, SQL_ANSWERS_GET, "reading answers", NULL, STORE_LUA_MAP);
 }
 
 /* Reads CHANGES (the table at IDX) into IN, anchoring encoded values in
@@ -280,17 +272,8 @@ static int store_score_put_lua(lua_State *L)
 
 static int store_score_latest_lua(lua_State *L)
 {
-    struct store_lua *s = store_lua_get(L);
-    struct user actor;
-    const char *id;
-    int rc = store_lua_actor_and_id(L, s->db, "assessment", &actor, &id);
-    struct rowset *rs = rowset_lua_new(L, 0);
-    if (rc == STORE_OK)
-        rc = store_assessment_query(s->db, &actor, id, SQL_SCORE_LATEST, "reading scores", rs,
-                                    DB_ARGS(DB_TEXT(id)));
-    if (rc == STORE_OK && rs->nrows == 0)
-        rc = db_fail(s->db, STORE_NOT_FOUND, "no scores stored for assessment %.40s", id);
-    return store_lua_push_rows(L, s->db, rc, rs, STORE_LUA_ROW);
+    return store_lua_assessment_read(L, SQL_SCORE_LATEST, "reading scores", "scores",
+                                     STORE_LUA_ROW);
 }
 
 /* Generations */

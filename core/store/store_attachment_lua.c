@@ -232,14 +232,8 @@ static int store_attachment_get_lua(lua_State *L)
 
 static int store_attachment_list_lua(lua_State *L)
 {
-    struct store_lua *s = store_lua_get(L);
-    struct user actor;
-    const char *id;
-    int rc = store_lua_actor_and_id(L, s->db, "assessment", &actor, &id);
-    struct rowset *rs = rowset_lua_new(L, 0);
-    if (rc == STORE_OK)
-        rc = attachment_rows(s->db, &actor, id, NULL, rs);
-    return store_lua_push_rows(L, s->db, rc, rs, STORE_LUA_LIST);
+    return store_lua_assessment_read(L, SQL_ATTACHMENT_LIST, "listing attachments", NULL,
+                                     STORE_LUA_LIST);
 }
 
 static int store_attachment_delete_lua(lua_State *L)

@@ -42,6 +42,12 @@ enum store_lua_shape { STORE_LUA_ROW, STORE_LUA_LIST, STORE_LUA_MAP };
 struct rowset;
 int store_lua_push_rows(lua_State *L, struct db *db, int rc, const struct rowset *rs,
                         enum store_lua_shape shape);
+/* The whole of a read called (actor, assessment_id): the rows of SQL (its
+ * one argument the id) if ACTOR may see the assessment
+ * (store_assessment_query), pushed as SHAPE; when NONE is not NULL no row
+ * is "not_found" ("no NONE stored for assessment ..."). */
+int store_lua_assessment_read(lua_State *L, const char *sql, const char *what, const char *none,
+                              enum store_lua_shape shape);
 /* Pushes true (1 value), or nil, message, code when RC is not STORE_OK. */
 int store_lua_done(lua_State *L, struct db *db, int rc);
 
