@@ -26,7 +26,6 @@
 #include "store/store.h"
 #include "store/rowset_lua.h"
 #include "store/store_lua_internal.h"
-#include "store/store_lua_module.h"
 #include "store/uuid.h"
 
 /* Named for the Lua fields (rowset_lua.h). */

@@ -24,6 +24,14 @@ struct store_lua {
     struct store_lua_config cfg;
 };
 
+/* The areas of o2c.store: each ..._lua.c adds its functions to the module
+ * table on top of the stack; luaopen_o2c_store (store_lua.c) calls them. */
+void store_lua_user_funcs(lua_State *L);
+void store_lua_report_funcs(lua_State *L);
+void store_lua_attachment_funcs(lua_State *L);
+void store_lua_audit_funcs(lua_State *L);
+void store_lua_assessment_funcs(lua_State *L);
+
 /* The attachment; raises when no database is attached. */
 struct store_lua *store_lua_get(lua_State *L);
 /* The attachment or NULL. */
@@ -77,10 +85,9 @@ const char *store_lua_actor_name(const struct user *u);
 /* Pushes U as a plain table (not an actor). */
 void store_lua_push_user(lua_State *L, const struct user *u);
 
-/* Time: ISO-8601 UTC with milliseconds, "2026-11-28T09:00:00.123Z". */
-void store_lua_iso(int64_t ms, char out[32]);
-/* Sets t[NAME] = iso and t[NAME.."_ms"] = ms in the table on top of the
- * stack; nothing when MS is 0 (not yet). */
+/* Sets t[NAME] = ISO-8601 UTC with milliseconds ("2026-11-28T09:00:00.123Z")
+ * and t[NAME.."_ms"] = ms in the table on top of the stack; nothing when MS
+ * is 0 (not yet). */
 void store_lua_set_time(lua_State *L, const char *name, int64_t ms);
 
 /* JSON through core/lua/json.lua (lua-cjson underneath). */

@@ -30,7 +30,6 @@
 #include "store/store.h"
 #include "store/rowset_lua.h"
 #include "store/store_lua_internal.h"
-#include "store/store_lua_module.h"
 #include "store/uuid.h"
 
 #define REPORT_SECTIONS_MAX 200

@@ -24,7 +24,6 @@
 #include "store/password.h"
 #include "store/rowset_lua.h"
 #include "store/store_lua_internal.h"
-#include "store/store_lua_module.h"
 
 enum hash_kind { HASH_ADD, HASH_SET_PASSWORD };
 
