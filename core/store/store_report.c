@@ -58,11 +58,10 @@ static const char SQL_SECTION_REQUEUE[] =
     " updated_at = ? WHERE report_id = ? AND section_id = ? AND status = 'failed'";
 static const char SQL_SECTION_STATUS[] =
     "SELECT status FROM report_sections WHERE report_id = ? AND section_id = ?";
-static const char SQL_SECTIONS_UNSETTLED[] =
-    "SELECT COUNT(*) FROM report_sections WHERE report_id = ? AND status <> 'done'";
-static const char SQL_SECTIONS_PENDING[] =
-    "SELECT COUNT(*) FROM report_sections WHERE report_id = ?"
-    " AND status IN ('queued', 'running', 'retrying')";
+/* Sections still to write, and sections not done. */
+static const char SQL_SECTIONS_OPEN[] =
+    "SELECT COUNT(*) FILTER (WHERE status IN ('queued', 'running', 'retrying')),"
+    " COUNT(*) FILTER (WHERE status <> 'done') FROM report_sections WHERE report_id = ?";
 static const char SQL_REPORT_START[] =
     "UPDATE reports SET status = 'running', updated_at = ? WHERE id = ? AND status = 'queued'";
 static const char SQL_REPORT_SET_STATUS[] =
@@ -336,18 +335,14 @@ int store_report_start(struct db *db, const char *report_id)
     return db_tx_end(db, rc);
 }
 
-static int count_sections(struct db *db, const char *sql, const char *report_id, int64_t *count)
-{
-    return db_query_first(db, sql, "counting report sections", count, NULL, 0, NULL,
-                          DB_ARGS(DB_TEXT(report_id)));
-}
-
 static int report_finish_locked(struct db *db, const char *report_id, const char **status)
 {
-    int64_t pending = 0, unsettled = 0;
-    int rc = count_sections(db, SQL_SECTIONS_PENDING, report_id, &pending);
-    if (rc == STORE_OK)
-        rc = count_sections(db, SQL_SECTIONS_UNSETTLED, report_id, &unsettled);
+    struct rowset counts;
+    rowset_init(&counts, 0);
+    int rc = db_query(db, SQL_SECTIONS_OPEN, "counting report sections", &counts,
+                      DB_ARGS(DB_TEXT(report_id)));
+    int64_t pending = rowset_int(&counts, 0, 0), unsettled = rowset_int(&counts, 0, 1);
+    rowset_free(&counts);
     if (rc != STORE_OK)
         return rc;
     if (pending > 0)

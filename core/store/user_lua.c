@@ -119,18 +119,20 @@ static int user_lua_hash(lua_State *L, struct hash_op *op, const char *password)
     return store_lua_work(L, 1, hash_op_work, hash_op_push, hash_op_release, op);
 }
 
-static struct hash_op *hash_op_new(lua_State *L)
+/* The work for account NAME, done for ACTOR (when HAS_ACTOR) from ADDRESS
+ * (may be NULL). */
+static struct hash_op *hash_op_new(lua_State *L, enum hash_kind kind, const char *name,
+                                   const struct user *actor, int has_actor, const char *address)
 {
     struct hash_op *op = calloc(1, sizeof *op);
     if (op == NULL)
         luaL_error(L, "out of memory");
+    op->kind = kind;
+    snprintf(op->name, sizeof op->name, "%s", name);
+    op->actor = *actor;
+    op->has_actor = has_actor;
+    snprintf(op->address, sizeof op->address, "%s", address ? address : "");
     return op;
-}
-
-static void copy_address(struct hash_op *op, const char *address)
-{
-    if (address)
-        snprintf(op->address, sizeof op->address, "%s", address);
 }
 
 /* store.user_add{name=, role=, password=, actor=?, address=?} */
@@ -163,13 +165,8 @@ static int store_user_add(lua_State *L)
         return store_lua_failf(L, STORE_EXISTS, "user %s already exists", name);
     if (rc != STORE_NOT_FOUND)
         return store_lua_fail(L, s->db, rc);
-    struct hash_op *op = hash_op_new(L);
-    op->kind = HASH_ADD;
+    struct hash_op *op = hash_op_new(L, HASH_ADD, name, &actor, has_actor, address);
     op->role = r;
-    snprintf(op->name, sizeof op->name, "%s", name);
-    op->actor = actor;
-    op->has_actor = has_actor;
-    copy_address(op, address);
     return user_lua_hash(L, op, password);
 }
 
@@ -187,12 +184,8 @@ static int store_user_set_password(lua_State *L)
         rc = user_get_by_name(s->db, name, &existing);
     if (rc != STORE_OK)
         return store_lua_fail(L, s->db, rc);
-    struct hash_op *op = hash_op_new(L);
-    op->kind = HASH_SET_PASSWORD;
-    snprintf(op->name, sizeof op->name, "%s", existing.name);
-    op->actor = actor;
-    op->has_actor = has_actor;
-    copy_address(op, address);
+    struct hash_op *op =
+        hash_op_new(L, HASH_SET_PASSWORD, existing.name, &actor, has_actor, address);
     return user_lua_hash(L, op, password);
 }
 
