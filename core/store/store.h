@@ -129,18 +129,9 @@ struct report_request {
 int store_report_create(struct db *db, const struct user *actor, const struct report_request *r,
                         char report_id[UUID_STR_LEN], char job_id[UUID_STR_LEN]);
 
-/* The report as one row of REPORT {id, assessment_id, revision, status
- * ("partial": failed with some sections done), provider, model, generation,
- * requested_by, created_at, updated_at, finished_at} and, when SECTIONS is
- * not NULL, its sections in order {id, title, kind, depends, position,
- * status, attempts, provider, model, tokens_in, tokens_out, error, warning,
- * text, started_at, finished_at}. */
-int store_report_rows(struct db *db, const struct user *actor, const char *report_id,
-                      struct rowset *report, struct rowset *sections);
-/* Reports of an assessment, newest first: the report row with
- * sections_total, sections_done and sections_failed. */
-int store_report_list_rows(struct db *db, const struct user *actor, const char *assessment_id,
-                           struct rowset *rs);
+/* STORE_OK when report ID exists, its assessment is live and ACTOR may see
+ * it; STORE_NOT_FOUND otherwise. */
+int store_report_access(struct db *db, const struct user *actor, const char *report_id);
 
 /* Usage of one LLM call, added to the section's totals. */
 struct section_usage {

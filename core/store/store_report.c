@@ -4,22 +4,6 @@
 #include "store/store_internal.h"
 
 #define SECTION_ID_MAX 128
-/* Named for the Lua fields (rowset_lua.h).  A failed report with some
- * sections done is "partial". */
-#define SECTIONS_OF_R "(SELECT COUNT(*) FROM report_sections s WHERE s.report_id = r.id"
-#define SECTIONS_ALL SECTIONS_OF_R ")"
-#define SECTIONS_DONE SECTIONS_OF_R " AND s.status = 'done')"
-#define SECTIONS_FAILED SECTIONS_OF_R " AND s.status = 'failed')"
-#define REPORT_COLUMNS                                                                             \
-    "r.id, r.assessment_id, r.revision,"                                                           \
-    " CASE WHEN r.status = 'failed' AND " SECTIONS_DONE " > 0 THEN 'partial'"                      \
-    " ELSE r.status END AS status, r.provider, r.model, r.generation, u.name AS requested_by,"     \
-    " r.created_at AS \"created_at:time\", r.updated_at AS \"updated_at:time\","                   \
-    " r.finished_at AS \"finished_at:time\", a.owner_id AS \"owner:omit\""
-#define REPORT_OWNER_COLUMN 11
-#define REPORT_FROM                                                                                \
-    " FROM reports r JOIN users u ON u.id = r.requested_by"                                        \
-    " JOIN assessments a ON a.id = r.assessment_id"
 
 static const char SQL_REPORT_INSERT[] =
     "INSERT INTO reports (id, assessment_id, revision, generation, requested_by, status,"
@@ -31,17 +15,9 @@ static const char SQL_SECTION_INSERT[] =
 static const char SQL_JOB_INSERT[] =
     "INSERT INTO jobs (id, kind, report_id, status, attempts, created_at, updated_at)"
     " VALUES (?, 'report', ?, 'queued', 0, ?, ?)";
-static const char SQL_REPORT_GET[] =
-    "SELECT " REPORT_COLUMNS REPORT_FROM " WHERE r.id = ? AND a.deleted_at IS NULL";
-static const char SQL_REPORT_LIST[] =
-    "SELECT " REPORT_COLUMNS ", " SECTIONS_ALL " AS sections_total, " SECTIONS_DONE
-    " AS sections_done, " SECTIONS_FAILED " AS sections_failed" REPORT_FROM
-    " WHERE r.assessment_id = ? ORDER BY r.id DESC";
-static const char SQL_SECTIONS_GET[] =
-    "SELECT section_id AS id, title, kind, depends AS \"depends:list\", position, status, attempts,"
-    " provider, model, tokens_in, tokens_out, error, warning, text,"
-    " started_at AS \"started_at:time\", finished_at AS \"finished_at:time\""
-    " FROM report_sections WHERE report_id = ? ORDER BY position";
+static const char SQL_REPORT_OWNER[] =
+    "SELECT a.owner_id FROM reports r JOIN assessments a ON a.id = r.assessment_id"
+    " WHERE r.id = ? AND a.deleted_at IS NULL";
 static const char SQL_SECTION_START[] =
     "UPDATE report_sections SET status = 'running', attempts = attempts + 1, error = NULL,"
     " warning = NULL, provider = COALESCE(?, provider), model = COALESCE(?, model),"
@@ -158,27 +134,15 @@ static int report_not_found(struct db *db, const char *id)
     return db_fail(db, STORE_NOT_FOUND, "no report %.40s", id ? id : "");
 }
 
-int store_report_rows(struct db *db, const struct user *actor, const char *report_id,
-                      struct rowset *report, struct rowset *sections)
+int store_report_access(struct db *db, const struct user *actor, const char *report_id)
 {
-    int rc = db_query(db, SQL_REPORT_GET, "reading a report", report, DB_ARGS(DB_TEXT(report_id)));
-    if (rc == STORE_OK &&
-        (report->nrows == 0 ||
-         !authz_can_access_owner(actor, rowset_text(report, 0, REPORT_OWNER_COLUMN))))
+    char owner[UUID_STR_LEN];
+    int found = 0;
+    int rc = db_query_first(db, SQL_REPORT_OWNER, "reading a report", NULL, owner, sizeof owner,
+                            &found, DB_ARGS(DB_TEXT(report_id)));
+    if (rc == STORE_OK && (!found || !authz_can_access_owner(actor, owner)))
         rc = report_not_found(db, report_id);
-    if (rc == STORE_OK && sections)
-        rc = db_query(db, SQL_SECTIONS_GET, "reading report sections", sections,
-                      DB_ARGS(DB_TEXT(report_id)));
     return rc;
-}
-
-int store_report_list_rows(struct db *db, const struct user *actor, const char *assessment_id,
-                           struct rowset *rs)
-{
-    int rc = store_assessment_access(db, actor, assessment_id, NULL);
-    if (rc != STORE_OK)
-        return rc;
-    return db_query(db, SQL_REPORT_LIST, "listing reports", rs, DB_ARGS(DB_TEXT(assessment_id)));
 }
 
 /* Section transitions */
@@ -284,10 +248,7 @@ static int report_job_id(struct db *db, const char *report_id, char job_id[UUID_
 static int section_retry_locked(struct db *db, const struct user *actor, const char *report_id,
                                 const char *section_id, char job_id[UUID_STR_LEN])
 {
-    struct rowset report;
-    rowset_init(&report, 0);
-    int rc = store_report_rows(db, actor, report_id, &report, NULL);
-    rowset_free(&report);
+    int rc = store_report_access(db, actor, report_id);
     char status[16];
     if (rc == STORE_OK)
         rc = section_status(db, report_id, section_id, status, sizeof status);

@@ -34,18 +34,54 @@
 
 #define REPORT_SECTIONS_MAX 200
 
+/* Named for the Lua fields (rowset_lua.h).  A failed report with some
+ * sections done is "partial". */
+#define SECTIONS_OF_R "(SELECT COUNT(*) FROM report_sections s WHERE s.report_id = r.id"
+#define SECTIONS_DONE SECTIONS_OF_R " AND s.status = 'done')"
+#define REPORT_SELECT                                                                              \
+    "SELECT r.id, r.assessment_id, r.revision,"                                                    \
+    " CASE WHEN r.status = 'failed' AND " SECTIONS_DONE " > 0 THEN 'partial'"                      \
+    " ELSE r.status END AS status, r.provider, r.model, r.generation, u.name AS requested_by,"     \
+    " r.created_at AS \"created_at:time\", r.updated_at AS \"updated_at:time\","                   \
+    " r.finished_at AS \"finished_at:time\""
+#define REPORT_FROM " FROM reports r JOIN users u ON u.id = r.requested_by"
+static const char SQL_REPORT_GET[] = REPORT_SELECT REPORT_FROM " WHERE r.id = ?";
+static const char SQL_REPORT_LIST[] = REPORT_SELECT
+    ", " SECTIONS_OF_R ") AS sections_total, " SECTIONS_DONE " AS sections_done, " SECTIONS_OF_R
+    " AND s.status = 'failed') AS sections_failed" REPORT_FROM
+    " WHERE r.assessment_id = ? ORDER BY r.id DESC";
+static const char SQL_SECTIONS_GET[] =
+    "SELECT section_id AS id, title, kind, depends AS \"depends:list\", position, status, attempts,"
+    " provider, model, tokens_in, tokens_out, error, warning, text,"
+    " started_at AS \"started_at:time\", finished_at AS \"finished_at:time\""
+    " FROM report_sections WHERE report_id = ? ORDER BY position";
+
 /* Each report once (it may have several jobs after retries), by its oldest
  * unfinished job: running ones were cut short by a restart. */
 static const char SQL_JOB_REPORTS_UNFINISHED[] =
     "SELECT report_id FROM jobs WHERE status IN ('queued', 'running') AND report_id IS NOT NULL"
     " GROUP BY report_id ORDER BY MIN(id)";
 
+/* Report ID as one row of REPORT and its sections, in order, in SECTIONS
+ * when ACTOR may see it. */
+static int report_rows(struct db *db, const struct user *actor, const char *id,
+                       struct rowset *report, struct rowset *sections)
+{
+    int rc = store_report_access(db, actor, id);
+    if (rc == STORE_OK)
+        rc = db_query(db, SQL_REPORT_GET, "reading a report", report, DB_ARGS(DB_TEXT(id)));
+    if (rc == STORE_OK)
+        rc = db_query(db, SQL_SECTIONS_GET, "reading report sections", sections,
+                      DB_ARGS(DB_TEXT(id)));
+    return rc;
+}
+
 /* Reads report ID with its sections (as ACTOR) and pushes it, or pushes
  * nil, message, code.  Returns the number of values pushed. */
 static int report_read_push(lua_State *L, struct db *db, const struct user *actor, const char *id)
 {
     struct rowset *report = rowset_lua_new(L, 0), *sections = rowset_lua_new(L, 0);
-    int rc = store_report_rows(db, actor, id, report, sections);
+    int rc = report_rows(db, actor, id, report, sections);
     if (rc != STORE_OK) {
         lua_pop(L, 2);
         return store_lua_fail(L, db, rc);
@@ -139,14 +175,7 @@ static int store_report_get_lua(lua_State *L)
 
 static int store_report_list_lua(lua_State *L)
 {
-    struct store_lua *s = store_lua_get(L);
-    struct user actor;
-    const char *assessment_id;
-    int rc = store_lua_actor_and_id(L, s->db, "assessment", &actor, &assessment_id);
-    struct rowset *rs = rowset_lua_new(L, 0);
-    if (rc == STORE_OK)
-        rc = store_report_list_rows(s->db, &actor, assessment_id, rs);
-    return store_lua_push_rows(L, s->db, rc, rs, STORE_LUA_LIST);
+    return store_lua_assessment_read(L, SQL_REPORT_LIST, "listing reports", NULL, STORE_LUA_LIST);
 }
 
 /* Transitions for the runner */
@@ -252,7 +281,7 @@ static int store_report_finish_lua(lua_State *L)
         return store_lua_fail(L, s->db, rc);
     rc = store_report_finish(s->db, rid, &status);
     if (rc == STORE_OK)
-        rc = store_report_rows(s->db, authz_system_user(), rid, report, sections);
+        rc = report_rows(s->db, authz_system_user(), rid, report, sections);
     if (rc == STORE_OK) {
         status = rowset_text(report, 0, (size_t)rowset_column(report, "status"));
         snprintf(details, sizeof details, "{\"status\":\"%s\",\"done\":%d,\"failed\":%d}", status,

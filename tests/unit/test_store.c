@@ -716,13 +716,26 @@ static void view_section(void *ud, const struct rowset *rs, size_t row)
     v->tokens_out[i] = col_int(rs, row, "tokens_out");
 }
 
+/* The report as stored ("partial" is how o2c.store shows a failed one
+ * with a section done: test_store_lua.c) and its sections, read with the
+ * access rule of store_report_access. */
+static const char SQL_TEST_REPORT[] = "SELECT r.status, u.name AS requested_by FROM reports r"
+                                      " JOIN users u ON u.id = r.requested_by WHERE r.id = ?";
+static const char SQL_TEST_SECTIONS[] =
+    "SELECT section_id AS id, status, error, text, provider, attempts, tokens_in, tokens_out"
+    " FROM report_sections WHERE report_id = ? ORDER BY position";
+
 static int store_report_get(struct db *db, const struct user *actor, const char *id,
                             row_fn report_fn, row_fn section_fn, void *ud)
 {
     struct rowset report, sections;
     rowset_init(&report, 0);
     rowset_init(&sections, 0);
-    int rc = store_report_rows(db, actor, id, &report, &sections);
+    int rc = store_report_access(db, actor, id);
+    if (rc == STORE_OK)
+        rc = db_query(db, SQL_TEST_REPORT, "reading a report", &report, DB_ARGS(DB_TEXT(id)));
+    if (rc == STORE_OK)
+        rc = db_query(db, SQL_TEST_SECTIONS, "reading sections", &sections, DB_ARGS(DB_TEXT(id)));
     each_row(rc, &report, report_fn, ud);
     return each_row(rc, &sections, section_fn, ud);
 }
@@ -804,7 +817,7 @@ static void test_report_lifecycle(void **state)
 
     memset(&v, 0, sizeof v);
     OK(store_report_get(f->db, &f->alice, rid, view_report, view_section, &v));
-    assert_string_equal(v.status, "partial"); /* stored "failed", with a section done */
+    assert_string_equal(v.status, "failed"); /* shown as "partial": a section is done */
     assert_string_equal(v.sstatus[0], "done");
     assert_int_equal(v.attempts[0], 2);
     assert_int_equal(v.tokens_in[0], 220);
