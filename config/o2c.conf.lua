@@ -59,4 +59,12 @@ return {
   db = {
     synchronous = "normal",      -- full: fsync on every commit
   },
+
+  -- Scheduled backups while o2c serve runs (README: "Backup and restore").
+  -- dir = "" takes none; e.g. dir = "/var/backups/o2c".
+  backup = {
+    dir = "",
+    every = 24 * 3600,           -- seconds between two backups
+    keep = 7,                    -- the newest this many stay, older ones are removed
+  },
 }

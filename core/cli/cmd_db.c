@@ -1,7 +1,10 @@
-/* o2c db migrate|check|backup|vacuum: storage upkeep. */
+/* o2c db migrate|check|backup|restore|vacuum: storage upkeep. */
 #include <stdio.h>
 #include <string.h>
 #include "cli/cli.h"
+#include "host/log.h"
+#include "store/backup.h"
+#include "store/data_lock.h"
 #include "store/db.h"
 #include "cli/store_cli.h"
 
@@ -33,25 +36,130 @@ static int db_check_cmd(struct db *db)
     return CLI_OK;
 }
 
-int cmd_db(int argc, char **argv)
+/* Copies the database on a connection of its own (a running server goes on
+ * meanwhile); refuses to replace FILE unless --force. */
+static int db_backup_cmd(struct db *db, const char *file, int force)
 {
-    struct store_opts o;
-    int rc = store_cli_parse("db", argc, argv, "cd", &o);
+    char err[BACKUP_ERR_MAX];
+    struct backup_info info = {0};
+    int rc = backup_write(db_path(db), file, force ? BACKUP_FORCE : 0, &info, err, sizeof err);
+    if (rc != STORE_OK) {
+        fprintf(stderr, "o2c db backup: %s\n", err);
+        return CLI_FAILED;
+    }
+    printf("backed up %s to %s (%lld bytes; verified: integrity ok, schema version %d)\n",
+           db_path(db), file, (long long)info.bytes, info.schema_version);
+    return CLI_OK;
+}
+
+/* Records the restore in the restored database's own audit log (migrating
+ * it first, as o2c serve would). */
+static int db_restore_audit(const struct store_opts *o, const char *file, const char *kept)
+{
+    struct db *db;
+    if (store_cli_open(o, 0, 1, &db) != CLI_OK)
+        return -1;
+    char extra[4400] = ",\"previous\":";
+    size_t len = strlen(extra);
+    log_json_escape(extra, sizeof extra, &len, kept);
+    if (store_cli_audit(db, "db.restored", file, kept[0] ? extra : "") != STORE_OK)
+        fprintf(stderr, "o2c db restore: restored, but not audited: %s\n", db_errmsg(db));
+    db_close(db);
+    return 0;
+}
+
+static void db_restore_report(const char *data_dir, const char *file, const char *kept,
+                              const struct backup_info *info, int opened)
+{
+    printf("restored %s/%s from %s (checked: integrity ok, schema version %d)\n", data_dir,
+           BACKUP_DB_FILE, file, info->schema_version);
+    if (kept[0])
+        printf("the previous database is kept as %s\n", kept);
+    else
+        printf("there was no database before\n");
+    if (opened && info->schema_version < DB_SCHEMA_VERSION)
+        printf("migrated from schema version %d to %d\n", info->schema_version, DB_SCHEMA_VERSION);
+}
+
+/* Replaces the database with FILE once FILE passes the checks, and only
+ * while no server runs on the data folder (it holds o2c.lock). */
+static int db_restore_cmd(const struct store_opts *o, const char *file)
+{
+    struct config cfg;
+    int rc = store_cli_config(o, &cfg);
     if (rc != CLI_OK)
         return rc;
-    if (o.nargs < 1)
-        return cli_usage_error("db", "expected migrate, check, backup FILE or vacuum");
-    const char *sub = o.args[0];
-    int is_backup = strcmp(sub, "backup") == 0;
-    if (!is_backup && strcmp(sub, "migrate") != 0 && strcmp(sub, "check") != 0 &&
-        strcmp(sub, "vacuum") != 0) {
+    char err[BACKUP_ERR_MAX], kept[4300];
+    int lock;
+    rc = data_lock_take(cfg.data_dir, DATA_LOCK_EXCLUSIVE, &lock, err, sizeof err);
+    if (rc == STORE_BUSY) {
+        fprintf(stderr,
+                "o2c db restore: o2c serve is running on %s (it holds %s/%s): stop o2c serve "
+                "first, then run the restore again; nothing was changed\n",
+                cfg.data_dir, cfg.data_dir, DATA_LOCK_FILE);
+        return CLI_FAILED;
+    }
+    if (rc != STORE_OK) {
+        fprintf(stderr, "o2c db restore: %s\n", err);
+        return CLI_FAILED;
+    }
+    struct backup_info info = {0};
+    rc = backup_restore(cfg.data_dir, file, &info, kept, sizeof kept, err, sizeof err);
+    if (rc == STORE_OK) {
+        int opened = db_restore_audit(o, file, kept) == 0;
+        db_restore_report(cfg.data_dir, file, kept, &info, opened);
+    } else {
+        fprintf(stderr, "o2c db restore: %s\nnothing was changed: %s/%s is as it was\n", err,
+                cfg.data_dir, BACKUP_DB_FILE);
+    }
+    data_lock_release(lock);
+    return rc == STORE_OK ? CLI_OK : CLI_FAILED;
+}
+
+static int db_known(const char *sub)
+{
+    static const char *const subs[] = {"migrate", "check", "backup", "restore", "vacuum"};
+    for (size_t i = 0; i < sizeof subs / sizeof *subs; i++)
+        if (strcmp(sub, subs[i]) == 0)
+            return 1;
+    return 0;
+}
+
+/* Usage errors of o2c db SUB; CLI_OK when the arguments fit. */
+static int db_check_args(const struct store_opts *o)
+{
+    const char *sub = o->args[0];
+    if (!db_known(sub)) {
         char reason[96];
         snprintf(reason, sizeof reason, "unknown subcommand '%.40s'", sub);
         return cli_usage_error("db", reason);
     }
-    if (o.nargs != (is_backup ? 2 : 1))
-        return cli_usage_error("db", is_backup ? "db backup needs one FILE"
-                                               : "takes no further arguments");
+    int takes_file = strcmp(sub, "backup") == 0 || strcmp(sub, "restore") == 0;
+    if (o->nargs != (takes_file ? 2 : 1)) {
+        char reason[96];
+        snprintf(reason, sizeof reason, "db %s %s", sub,
+                 takes_file ? "needs one FILE" : "takes no further arguments");
+        return cli_usage_error("db", reason);
+    }
+    if (o->force && strcmp(sub, "backup") != 0)
+        return cli_usage_error("db", "--force is an option of db backup only");
+    return CLI_OK;
+}
+
+int cmd_db(int argc, char **argv)
+{
+    struct store_opts o;
+    int rc = store_cli_parse("db", argc, argv, "cdf", &o);
+    if (rc != CLI_OK)
+        return rc;
+    if (o.nargs < 1)
+        return cli_usage_error("db",
+                               "expected migrate, check, backup FILE, restore FILE or vacuum");
+    if ((rc = db_check_args(&o)) != CLI_OK)
+        return rc;
+    const char *sub = o.args[0];
+    if (strcmp(sub, "restore") == 0)
+        return db_restore_cmd(&o, o.args[1]);
     int migrate = strcmp(sub, "migrate") == 0;
     struct db *db;
     /* check and migrate open the file as it is; backup and vacuum need it. */
@@ -61,12 +169,8 @@ int cmd_db(int argc, char **argv)
         rc = db_migrate_cmd(db);
     } else if (strcmp(sub, "check") == 0) {
         rc = db_check_cmd(db);
-    } else if (is_backup) {
-        rc = db_backup(db, o.args[1]) == STORE_OK ? CLI_OK : CLI_FAILED;
-        if (rc == CLI_OK)
-            printf("backed up %s to %s\n", db_path(db), o.args[1]);
-        else
-            fprintf(stderr, "o2c db backup: %s\n", db_errmsg(db));
+    } else if (strcmp(sub, "backup") == 0) {
+        rc = db_backup_cmd(db, o.args[1], o.force);
     } else {
         rc = db_vacuum(db) == STORE_OK ? CLI_OK : CLI_FAILED;
         if (rc == CLI_OK)

@@ -21,6 +21,9 @@
 #include "net/http_server.h"
 #include "net/http_client_lua.h"
 #include "net/http_server_lua.h"
+#include "store/backup.h"
+#include "store/backup_schedule.h"
+#include "store/data_lock.h"
 #include "store/store_lua.h"
 
 #define SHUTDOWN_POLL_MS 20
@@ -33,6 +36,8 @@ struct serve {
     struct http_lua_server hl;
     struct http_client *llm_http; /* o2c.http: the LLM providers' client */
     struct store_serve *store;
+    struct backup_schedule *backups; /* NULL: backup.dir is "" */
+    int data_lock;                   /* o2c.lock, held shared while we run */
     uv_signal_t sigint, sigterm, sighup;
     uv_timer_t drain;
     uint64_t drain_deadline;
@@ -157,6 +162,7 @@ static void serve_finish(struct serve *s)
     task_cancel_all();
     serve_close_llm_http(s);
     reload_stop();
+    backup_schedule_stop(s->backups);
     store_serve_stop(s->store);
     serve_close_handle((uv_handle_t *)&s->sigint);
     serve_close_handle((uv_handle_t *)&s->sigterm);
@@ -245,6 +251,45 @@ static int serve_lua(struct serve *s)
     return 0;
 }
 
+/* Scheduled backups when backup.dir is set. */
+static int serve_backups(struct serve *s)
+{
+    const struct config *c = &s->cfg;
+    if (c->backup.dir[0] == '\0')
+        return 0;
+    char db_file[CONFIG_PATH_MAX + 16], err[CONFIG_PATH_MAX + 128];
+    snprintf(db_file, sizeof db_file, "%s/%s", c->data_dir, BACKUP_DB_FILE);
+    s->backups = backup_schedule_start(s->loop, db_file, c->backup.dir, c->backup.every,
+                                       (int)c->backup.keep, err, sizeof err);
+    if (!s->backups) {
+        log_msg(LOG_ERROR, "cannot schedule backups", "error", err, "fix",
+                "set backup.dir to a folder o2c may write, or to \"\" for none", NULL);
+        return -1;
+    }
+    char every[32], keep[24];
+    snprintf(every, sizeof every, "%g", c->backup.every);
+    snprintf(keep, sizeof keep, "%lld", c->backup.keep);
+    struct log_field f[] = {{"dir", c->backup.dir, 0}, {"every_s", every, 1}, {"keep", keep, 1}};
+    log_fields(LOG_INFO, "scheduled backups", f, 3);
+    return 0;
+}
+
+/* The shared hold on the data folder that keeps `o2c db restore` out. */
+static int serve_lock_data(struct serve *s)
+{
+    char err[CONFIG_PATH_MAX + 128];
+    int rc = data_lock_take(s->cfg.data_dir, DATA_LOCK_SHARED, &s->data_lock, err, sizeof err);
+    if (rc == STORE_OK)
+        return 0;
+    if (rc == STORE_BUSY)
+        log_msg(LOG_ERROR, "the data folder is locked: o2c db restore is replacing the database",
+                "data_dir", s->cfg.data_dir, "fix",
+                "wait for the restore to finish, then start o2c serve again", NULL);
+    else
+        log_msg(LOG_ERROR, "cannot lock the data folder", "error", err, NULL);
+    return -1;
+}
+
 static int serve_listen(struct serve *s)
 {
     struct http_server_config hc;
@@ -319,6 +364,7 @@ int cmd_serve(int argc, char **argv)
     struct serve *s = calloc(1, sizeof *s);
     if (!s)
         return CLI_FAILED;
+    s->data_lock = -1;
     int rc = serve_parse(argc, argv, s);
     if (rc != CLI_OK) {
         free(s);
@@ -332,6 +378,8 @@ int cmd_serve(int argc, char **argv)
                 strerror(errno), NULL);
         goto done;
     }
+    if (serve_lock_data(s) != 0)
+        goto done;
     s->store = store_serve_open(s->loop, &s->cfg, &rc);
     if (!s->store)
         goto done;
@@ -347,7 +395,7 @@ int cmd_serve(int argc, char **argv)
     reload_start(s->loop, &s->cfg);
     if (serve_llm_http(s) == 0)
         serve_log_llm(s);
-    if (!s->llm_http || serve_lua(s) != 0 || serve_listen(s) != 0) {
+    if (!s->llm_http || serve_backups(s) != 0 || serve_lua(s) != 0 || serve_listen(s) != 0) {
         if (s->http)
             http_server_shutdown(s->http, 0, NULL, NULL);
         serve_finish(s);
@@ -356,11 +404,14 @@ int cmd_serve(int argc, char **argv)
     int left = serve_teardown(s);
     store_serve_close(s->store); /* after the VM: nothing uses the database any more */
     s->store = NULL;
+    backup_schedule_free(s->backups); /* the loop ran out: no copy is on the pool */
+    s->backups = NULL;
     rc = (s->stopping && left == 0) ? CLI_OK : CLI_FAILED;
     if (left == 0 && s->stopping)
         log_msg(LOG_INFO, "stopped", NULL);
 done:
     store_serve_close(s->store);
+    data_lock_release(s->data_lock);
     free(s);
     return rc;
 }

@@ -19,11 +19,15 @@
 int store_cli_parse(const char *command, int argc, char **argv, const char *allowed,
                     struct store_opts *o)
 {
-    static const struct option longopts[] = {
-        {"config", required_argument, 0, OPT_CONFIG}, {"data", required_argument, 0, OPT_DATA},
-        {"role", required_argument, 0, OPT_ROLE},     {"password-stdin", no_argument, 0, OPT_STDIN},
-        {"json", no_argument, 0, OPT_JSON},           {"since", required_argument, 0, OPT_SINCE},
-        {"user", required_argument, 0, OPT_USER},     {0, 0, 0, 0}};
+    static const struct option longopts[] = {{"config", required_argument, 0, OPT_CONFIG},
+                                             {"data", required_argument, 0, OPT_DATA},
+                                             {"role", required_argument, 0, OPT_ROLE},
+                                             {"password-stdin", no_argument, 0, OPT_STDIN},
+                                             {"json", no_argument, 0, OPT_JSON},
+                                             {"since", required_argument, 0, OPT_SINCE},
+                                             {"user", required_argument, 0, OPT_USER},
+                                             {"force", no_argument, 0, OPT_FORCE},
+                                             {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     opterr = 0;
     optind = 1;
@@ -58,10 +62,27 @@ int store_cli_parse(const char *command, int argc, char **argv, const char *allo
         case OPT_USER:
             o->user = optarg;
             break;
+        case OPT_FORCE:
+            o->force = 1;
+            break;
         }
     }
     o->args = argv + optind;
     o->nargs = argc - optind;
+    return CLI_OK;
+}
+
+/* Loads the configuration with --data over it.  Returns a CLI code. */
+int store_cli_config(const struct store_opts *o, struct config *cfg)
+{
+    int rc = cli_load_config(cfg, o->config);
+    if (rc != CLI_OK)
+        return rc;
+    char err[CONFIG_ERROR_MAX];
+    if (o->data && config_set_string(cfg, "data_dir", o->data, "--data", err) != 0) {
+        fprintf(stderr, "%s\n", err);
+        return CLI_USAGE;
+    }
     return CLI_OK;
 }
 
@@ -70,14 +91,10 @@ int store_cli_parse(const char *command, int argc, char **argv, const char *allo
 int store_cli_open(const struct store_opts *o, int no_migrate, int must_exist, struct db **db)
 {
     struct config cfg;
-    int rc = cli_load_config(&cfg, o->config);
+    int rc = store_cli_config(o, &cfg);
     if (rc != CLI_OK)
         return rc;
     char err[512];
-    if (o->data && config_set_string(&cfg, "data_dir", o->data, "--data", err) != 0) {
-        fprintf(stderr, "%s\n", err);
-        return CLI_USAGE;
-    }
     char path[CONFIG_PATH_MAX + 16];
     snprintf(path, sizeof path, "%s/o2c.db", cfg.data_dir);
     struct stat st;

@@ -8,11 +8,12 @@
 #define O2C_CLI_STORE_CLI_H
 
 struct db;
+struct config;
 
 /* Options shared by the three commands. */
 struct store_opts {
     const char *config, *data, *role, *since, *user;
-    int password_stdin, json;
+    int password_stdin, json, force;
     char **args; /* positionals after the command name */
     int nargs;
 };
@@ -24,7 +25,8 @@ enum {
     OPT_STDIN = 'p',
     OPT_JSON = 'j',
     OPT_SINCE = 's',
-    OPT_USER = 'u'
+    OPT_USER = 'u',
+    OPT_FORCE = 'f'
 };
 
 /* Parses ARGV (argv[0] is the command) accepting the long options named in
@@ -32,6 +34,10 @@ enum {
  * options.  Returns a CLI code. */
 int store_cli_parse(const char *command, int argc, char **argv, const char *allowed,
                     struct store_opts *o);
+
+/* Loads the configuration (with --data over it) into CFG.  Returns a CLI
+ * code. */
+int store_cli_config(const struct store_opts *o, struct config *cfg);
 
 /* Loads the configuration and opens its database.  Returns a CLI code;
  * *DB is set on CLI_OK. */

@@ -83,6 +83,9 @@ static const struct config_key config_schema[] = {
     {"retention.deleted_assessments_days", CK_NUMBER_POS, NUM(retention.deleted_assessments_days),
      NULL, NULL},
     {"db.synchronous", CK_CHOICE, STR(db.synchronous), NULL, "normal|full"},
+    {"backup.dir", CK_STRING, STR(backup.dir), NULL, NULL},
+    {"backup.every", CK_NUMBER_POS, NUM(backup.every), NULL, NULL},
+    {"backup.keep", CK_INT_POS, NUM(backup.keep), NULL, NULL},
     {NULL, 0, 0, 0, NULL, NULL},
 };
 
@@ -129,6 +132,8 @@ void config_defaults(struct config *cfg)
     cfg->retention.jobs_days = 30;
     cfg->retention.deleted_assessments_days = 30;
     snprintf(cfg->db.synchronous, sizeof cfg->db.synchronous, "normal");
+    cfg->backup.every = 24 * 3600;
+    cfg->backup.keep = 7;
 }
 
 static const struct config_key *config_find(const char *name)
@@ -209,7 +214,8 @@ static int listen_ok(const char *value)
 static int config_store_string(struct config *cfg, const struct config_key *k, const char *value,
                                const char *got, const char *origin, char err[CONFIG_ERROR_MAX])
 {
-    int empty_ok = strcmp(k->name, "llm.proxy") == 0;
+    /* "" means none for these two */
+    int empty_ok = strcmp(k->name, "llm.proxy") == 0 || strcmp(k->name, "backup.dir") == 0;
     if ((value[0] == '\0' && !empty_ok) || strlen(value) >= k->size ||
         (k->kind == CK_CHOICE && !choice_ok(k->choices, value)) ||
         (k->kind == CK_LISTEN && !listen_ok(value)))

@@ -60,6 +60,11 @@ struct config {
     struct {
         char synchronous[8]; /* normal | full */
     } db;
+    struct {
+        char dir[CONFIG_PATH_MAX]; /* "": no scheduled backups */
+        double every;              /* seconds between two backups */
+        long long keep;            /* backups kept in dir; older ones are removed */
+    } backup;
 
     /* From the environment only; never logged, never sent to Lua as data. */
     const char *anthropic_api_key;

@@ -388,6 +388,33 @@ void gen_errors_from_lua(lua_State *L, int idx, struct gen_errors *errs)
     }
 }
 
+/* Lua names a file in an error by at most LUA_IDSIZE bytes, so a long path
+ * loses its start ("...ipts/o2c/scoring.lua").  The errors are about the
+ * files the loader read: the full path is the one source ending the same. */
+static void gen_errors_full_paths(struct gen_errors *errs, const struct gen_sources *sources)
+{
+    for (size_t i = 0; i < errs->count; i++) {
+        const char *file = errs->items[i].file;
+        if (strncmp(file, "...", 3) != 0)
+            continue;
+        size_t tail = strlen(file + 3), matches = 0;
+        const char *found = NULL;
+        for (size_t j = 0; j < sources->count; j++) {
+            const char *path = sources->items[j].path;
+            size_t len = strlen(path);
+            if (len >= tail && strcmp(path + len - tail, file + 3) == 0) {
+                found = path;
+                matches++;
+            }
+        }
+        char *full = matches == 1 ? strdup(found) : NULL;
+        if (full) {
+            free(errs->items[i].file);
+            errs->items[i].file = full;
+        }
+    }
+}
+
 struct generation *generation_build(struct gen_sources *sources,
                                     const struct sandbox_limits *limits, struct gen_errors *errs)
 {
@@ -424,6 +451,7 @@ struct generation *generation_build(struct gen_sources *sources,
         }
         gen_errors_add(errs, "", 0, "out of memory");
     }
+    gen_errors_full_paths(errs, sources);
     sandbox_free(sb);
     gen_sources_free(sources);
     return NULL;

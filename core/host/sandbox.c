@@ -28,7 +28,9 @@ struct sandbox {
     uint64_t deadline_ms;
     enum sandbox_kill kill;
     char kill_where[200];  /* "file:line" where the budget ran out */
-    char heavy_where[200]; /* the script line running when memory was last seen near the budget */
+    char heavy_where[200]; /* the script line last seen allocating near the memory budget */
+    int note_pending;      /* the hook is to note heavy_where at the next instruction */
+    int periodic;          /* the call runs under the every-HOOK_EVERY count hook */
     int in_call;
 };
 
@@ -69,6 +71,13 @@ static void *sandbox_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
     void *p = realloc(ptr, nsize);
     if (p)
         sb->used = sb->used - old + nsize;
+    /* Near the budget, the next instruction notes the script line that is
+     * allocating: once the budget is exceeded its frames may be gone. */
+    if (p && sb->in_call && !sb->kill && !sb->note_pending && sb->limits.memory_bytes &&
+        sb->used > sb->limits.memory_bytes / 4 * 3) {
+        sb->note_pending = 1;
+        lua_sethook(sb->L, sandbox_hook, LUA_MASKCOUNT, 1);
+    }
     return p;
 }
 
@@ -116,6 +125,18 @@ static void sandbox_note_where(lua_State *L, char *where, size_t cap)
 static void sandbox_hook(lua_State *L, lua_Debug *ar)
 {
     struct sandbox *sb = sandbox_from_state(L);
+    if (!sb->kill && sb->note_pending) { /* armed by the allocator, near the budget */
+        sb->note_pending = 0;
+        sandbox_note_where(L, sb->heavy_where, sizeof sb->heavy_where);
+        if (sb->periodic) {
+            lua_sethook(L, sandbox_hook, LUA_MASKCOUNT, HOOK_EVERY);
+        } else { /* a timed call has no periodic hook; its timer's signal may arm one now */
+            lua_sethook(L, NULL, 0, 0);
+            if (sb->kill)
+                lua_sethook(L, sandbox_hook, LUA_MASKCOUNT, 1);
+        }
+        return;
+    }
     if (!sb->kill) {
         if (sb->limits.instructions) {
             if (sb->instructions_left <= HOOK_EVERY)
@@ -125,11 +146,8 @@ static void sandbox_hook(lua_State *L, lua_Debug *ar)
         }
         if (!sb->kill && sb->deadline_ms && monotonic_ms() > sb->deadline_ms)
             sb->kill = SANDBOX_KILLED_TIME;
-        if (!sb->kill) {
-            if (sb->limits.memory_bytes && sb->used > sb->limits.memory_bytes / 4 * 3)
-                sandbox_note_where(L, sb->heavy_where, sizeof sb->heavy_where);
+        if (!sb->kill)
             return;
-        }
         lua_sethook(L, sandbox_hook, LUA_MASKCOUNT, 1);
     }
     /* Name the line that was running when the budget ran out (AR is that
@@ -380,10 +398,12 @@ int sandbox_pcall(struct sandbox *sb, int nargs, int nresults)
     sb->kill = SANDBOX_ALIVE;
     sb->kill_where[0] = '\0';
     sb->heavy_where[0] = '\0';
+    sb->note_pending = 0;
     sb->instructions_left = sb->limits.instructions;
     sb->deadline_ms = sb->limits.time_ms ? monotonic_ms() + sb->limits.time_ms : 0;
     sb->in_call = 1;
-    if (sb->limits.instructions || sb->limits.time_ms)
+    sb->periodic = sb->limits.instructions || sb->limits.time_ms;
+    if (sb->periodic)
         lua_sethook(L, sandbox_hook, LUA_MASKCOUNT, HOOK_EVERY);
     int status = lua_pcall(L, nargs, nresults, 0);
     return sandbox_call_ended(sb, status);
@@ -460,8 +480,10 @@ int sandbox_pcall_timed(struct sandbox *sb, int nargs, int nresults)
     sb->kill = SANDBOX_ALIVE;
     sb->kill_where[0] = '\0';
     sb->heavy_where[0] = '\0';
+    sb->note_pending = 0;
     sb->deadline_ms = 0;
     sb->instructions_left = 0;
+    sb->periodic = 0;
     sb->in_call = 1;
     timed_running = sb;
     timed_arm(sb->limits.time_ms);

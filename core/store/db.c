@@ -1,6 +1,5 @@
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -439,7 +438,7 @@ int db_migrate(struct db *db, int *applied)
     return db_tx_commit(db);
 }
 
-/* Check, backup, vacuum */
+/* Check, vacuum (backup: backup.c) */
 
 static void db_append(char *buf, size_t cap, const char *s)
 {
@@ -488,60 +487,6 @@ int db_check(struct db *db)
         return db_fail(db, STORE_ERROR, "%s: check failed: %s", db->path, problems);
     db->err[0] = '\0';
     return STORE_OK;
-}
-
-/* Copies every page in one step: a step-wise copy would restart whenever
- * another connection writes, which on a busy server might be forever. */
-static int db_backup_copy(struct db *db, const char *tmp)
-{
-    sqlite3 *dst = NULL;
-    if (sqlite3_open_v2(tmp, &dst, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK) {
-        db_fail(db, STORE_ERROR, "backup: cannot create %s: %s", tmp,
-                dst ? sqlite3_errmsg(dst) : "out of memory");
-        sqlite3_close(dst);
-        return STORE_ERROR;
-    }
-    int rc = STORE_OK;
-    sqlite3_backup *b = sqlite3_backup_init(dst, "main", db->conn, "main");
-    if (b == NULL) {
-        rc = db_fail(db, STORE_ERROR, "backup to %s: %s", tmp, sqlite3_errmsg(dst));
-    } else {
-        int step;
-        for (int tries = 0; (step = sqlite3_backup_step(b, -1)) != SQLITE_DONE; tries++) {
-            if ((step != SQLITE_BUSY && step != SQLITE_LOCKED) || tries > 500)
-                break;
-            sqlite3_sleep(10);
-        }
-        sqlite3_backup_finish(b);
-        if (step != SQLITE_DONE)
-            rc = db_fail(db, step == SQLITE_BUSY ? STORE_BUSY : STORE_ERROR, "backup to %s: %s",
-                         tmp, sqlite3_errstr(step));
-    }
-    /* The copy is one self-contained file: no -wal beside it. */
-    if (rc == STORE_OK &&
-        sqlite3_exec(dst, "PRAGMA journal_mode=DELETE", NULL, NULL, NULL) != SQLITE_OK)
-        rc = db_fail(db, STORE_ERROR, "backup %s: %s", tmp, sqlite3_errmsg(dst));
-    sqlite3_close(dst);
-    return rc;
-}
-
-int db_backup(struct db *db, const char *path)
-{
-    char tmp[4096], dir[4096];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
-        return db_fail(db, STORE_INVALID, "backup: path too long: %s", path);
-    unlink(tmp);
-    int rc = db_backup_copy(db, tmp);
-    if (rc != STORE_OK) {
-        unlink(tmp);
-        return rc;
-    }
-    snprintf(dir, sizeof dir, "%s", path);
-    if (db_fsync_path(tmp, 0) != 0 || rename(tmp, path) != 0 || db_fsync_dir(dirname(dir)) != 0) {
-        rc = db_fail(db, STORE_ERROR, "backup: cannot write %s: %s", path, strerror(errno));
-        unlink(tmp);
-    }
-    return rc;
 }
 
 int db_vacuum(struct db *db)

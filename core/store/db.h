@@ -72,8 +72,8 @@ int db_schema_version(struct db *db);
  * pass; otherwise STORE_ERROR and db_errmsg() lists the first problems. */
 int db_check(struct db *db);
 
-/* Copies the live database to PATH with SQLite's online backup API (readers
- * and writers keep going).  Written to PATH.tmp, fsynced, then renamed. */
+/* Copies the live database to PATH, replacing it (backup_write in backup.h,
+ * which also refuses to replace a file: that is what `o2c db backup` uses). */
 int db_backup(struct db *db, const char *path);
 
 /* Rebuilds the file (VACUUM) and truncates the WAL. */

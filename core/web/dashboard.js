@@ -85,8 +85,8 @@ export async function render(main, route, { user, isCurrent }) {
   }
 
   const rows = items.map((a) => {
-    const scoreTd = h('td', null, scoreCell(scoresOf(a)));
-    const complTd = h('td', null, completenessCell(scoresOf(a)));
+    const scoreTd = h('td', { 'data-label': 'Score' }, scoreCell(scoresOf(a)));
+    const complTd = h('td', { 'data-label': 'Completeness' }, completenessCell(scoresOf(a)));
     const owner = a.owner_name || (a.owner && (a.owner.name || a.owner)) || a.owner_id || '—';
     const del = h('button', {
       type: 'button', class: 'btn btn-small btn-quiet', 'aria-label': `Delete the assessment of ${a.client}`,
@@ -102,20 +102,22 @@ export async function render(main, route, { user, isCurrent }) {
         }
       },
     }, 'Delete');
+    // data-label: on a narrow screen each row is a small card and every
+    // cell shows its column's name (app.css, .dash-table).
     const tr = h('tr', null,
       h('th', { scope: 'row' }, h('a', { href: `#/assessments/${encodeURIComponent(a.id)}` }, a.client || '(no client name)')),
-      h('td', null, titles.get(a.type) || a.type || '—'),
-      isAdmin ? h('td', null, String(owner)) : null,
+      h('td', { 'data-label': 'Type' }, titles.get(a.type) || a.type || '—'),
+      isAdmin ? h('td', { 'data-label': 'Owner' }, String(owner)) : null,
       complTd,
       scoreTd,
-      h('td', null, timeEl(a.updated_at || a.created_at)),
-      h('td', null, reportCell(a)),
+      h('td', { 'data-label': 'Last change' }, timeEl(a.updated_at || a.created_at)),
+      h('td', { 'data-label': 'Report' }, reportCell(a)),
       h('td', { class: 'cell-actions' }, del));
     return { a, tr, scoreTd, complTd };
   });
 
   clear(tbodyHost).append(
-    h('table', { class: 'table' },
+    h('table', { class: 'table dash-table' },
       h('caption', { class: 'visually-hidden' }, 'Assessments'),
       h('thead', null, h('tr', null,
         h('th', { scope: 'col' }, 'Client'),

@@ -14,11 +14,12 @@
 // playwright-core or /usr/bin/chromium is missing (make test installs both).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startMock } from '../mock_provider/mock.mjs';
-import { CHROMIUM, guard, launchBrowser, loadPlaywright, samplePng, screenshotDir, startServer } from '../browser/harness.mjs';
+import { CHROMIUM, guard, launchBrowser, loadPlaywright, samplePng, screenshotDir, sleep, startServer } from '../browser/harness.mjs';
 
 const SOURCE_DIR = process.env.O2C_SOURCE_DIR || path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const BIN = process.env.O2C_BIN || path.join(SOURCE_DIR, 'build', 'o2c');
@@ -377,4 +378,73 @@ test('web UI end to end in Chromium', { skip, timeout: 240000 }, async (t) => {
   });
 
   t.diagnostic(`browser walk took ${((Date.now() - started) / 1000).toFixed(1)} s; screenshots in ${shots}`);
+});
+
+// For the person who deploys o2c: a script error on the admin status card
+// names its whole file:line however long the scripts' path (an installed
+// o2c's is), wrapped inside the card rather than cut or spilling out; and the
+// dashboard fits a 400 px wide phone without scrolling sideways.
+test('status card shows a whole script path; the dashboard fits 400 px', { skip, timeout: 120000 }, async (t) => {
+  const shots = screenshotDir(SOURCE_DIR);
+  // One long word, as a path under /usr/share or /srv is: nothing to break at.
+  const scripts = mkdtempSync(path.join(os.tmpdir(), 'o2cscriptsinafolderwithalongnamesuchasaninstalledonehas'));
+  t.after(() => rmSync(scripts, { recursive: true, force: true }));
+  cpSync(path.join(SOURCE_DIR, 'scripts'), scripts, { recursive: true });
+  const server = await startServer({ bin: BIN, sourceDir: SOURCE_DIR, adminPassword: PASSWORD, env: { O2C_SCRIPTS_DIR: scripts } });
+  t.after(() => server.stop());
+  const auth = await fetch(`${server.url}/api/v1/session`, { method: 'POST', headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ username: 'admin', password: PASSWORD }) }).then((r) => r.json());
+  const api = (p, body) => fetch(server.url + p, { method: body ? 'POST' : 'GET',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${auth.token}` }, body: body && JSON.stringify(body) }).then((r) => r.json());
+  for (const client of ['Contoso Pharmaceuticals International Holdings AG', 'Northwind Industrial GmbH', 'Tailspin'])
+    await api('/api/v1/assessments', { type: 'o2c', client });
+
+  // Break a script: the watcher reloads, the load fails, status says where.
+  const broken = path.join(scripts, 'o2c', 'scoring.lua');
+  writeFileSync(broken, `${readFileSync(broken, 'utf8')}\nlocal x = = 1\n`);
+  let error;
+  for (let i = 0; i < 200 && !error; i++) {
+    error = ((await api('/api/v1/status')).reload?.errors || [])[0];
+    if (!error) await sleep(50);
+  }
+  assert.ok(error, 'the broken script was not reported');
+  assert.equal(error.file, broken, 'the API gives the whole path');
+  const where = `${broken}:${error.line}`;
+
+  const browser = await launchBrowser(pw);
+  t.after(() => browser.close());
+  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  page.setDefaultTimeout(10000);
+  const g = guard(page, server.url, 'deploy');
+  await page.goto(`${server.url}/`);
+  await page.getByLabel('Username').fill('admin');
+  await page.getByLabel('Password').fill(PASSWORD);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.locator('tbody tr').first().waitFor();
+
+  const cardFits = () => page.locator('.reload-errors code').first().evaluate((el) => {
+    const card = el.closest('.card').getBoundingClientRect();
+    const rects = [...el.getClientRects()];
+    return { text: el.textContent, inside: rects.every((r) => r.left >= card.left && r.right <= card.right) };
+  });
+  await page.goto(`${server.url}/#/admin/status`);
+  await page.locator('.reload-errors code').first().waitFor();
+  for (const width of [1280, 400]) {
+    await page.setViewportSize({ width, height: 800 });
+    const shown = await cardFits();
+    assert.equal(shown.text, where, `at ${width} px the status card shows ${shown.text}`);
+    assert.ok(shown.inside, `at ${width} px the file:line spills out of the status card`);
+    await page.screenshot({ path: path.join(shots, `20-status-script-error-${width}.png`), fullPage: true });
+  }
+
+  await page.goto(`${server.url}/#/`);
+  await page.locator('tbody tr', { hasText: 'Tailspin' }).waitFor();
+  const wide = await page.evaluate(() => document.scrollingElement.scrollWidth);
+  assert.ok(wide <= 400, `the dashboard is ${wide} px wide on a 400 px screen`);
+  const row = page.locator('tbody tr', { hasText: 'Contoso' });
+  for (const label of ['Type', 'Owner', 'Completeness', 'Score', 'Last change', 'Report'])
+    assert.ok(await row.locator(`td[data-label="${label}"]`).isVisible(), `${label} is not shown on a phone`);
+  await row.getByRole('button', { name: /^Delete/ }).waitFor();
+  await page.screenshot({ path: path.join(shots, '21-dashboard-400.png'), fullPage: true });
+  assert.deepEqual(g.problems, []);
 });
