@@ -201,7 +201,7 @@ static int user_disable_cmd(const struct store_opts *o, struct db *db)
     struct user u;
     int last = 0;
     if (user_get_by_name(db, name, &u) != STORE_OK ||
-        store_user_is_last_admin(db, &u, &last) != STORE_OK) {
+        user_is_last_admin(db, &u, &last) != STORE_OK) {
         fprintf(stderr, "o2c user disable: %s\n", db_errmsg(db));
         return CLI_FAILED;
     }

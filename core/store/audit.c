@@ -86,6 +86,30 @@ static void audit_put(struct audit_out *o, const char *s, size_t n)
     o->len += n;
 }
 
+/* Appends S with each byte that does not begin a valid UTF-8 character (in
+ * a row stored before text was checked) as U+FFFD; when ESCAPE, quotes,
+ * backslashes and control characters as in a JSON string. */
+static void audit_put_utf8(struct audit_out *o, const char *s, int escape)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    for (size_t left = strlen(s), used; left > 0; p += used, left -= used) {
+        char esc[8];
+        used = utf8_char_len(p, left);
+        if (used == 0) {
+            audit_put(o, UTF8_REPLACEMENT, 3);
+            used = 1;
+        } else if (escape && (*p == '"' || *p == '\\')) {
+            esc[0] = '\\';
+            esc[1] = (char)*p;
+            audit_put(o, esc, 2);
+        } else if (escape && *p < 0x20) {
+            audit_put(o, esc, (size_t)snprintf(esc, sizeof esc, "\\u%04x", *p));
+        } else {
+            audit_put(o, (const char *)p, used);
+        }
+    }
+}
+
 static void audit_put_string(struct audit_out *o, const char *key, const char *s)
 {
     audit_put(o, ",\"", 2);
@@ -96,40 +120,8 @@ static void audit_put_string(struct audit_out *o, const char *key, const char *s
         return;
     }
     audit_put(o, "\"", 1);
-    const unsigned char *p = (const unsigned char *)s;
-    for (size_t left = strlen(s), used; left > 0; p += used, left -= used) {
-        char esc[8];
-        used = utf8_char_len(p, left);
-        if (used == 0) {
-            audit_put(o, UTF8_REPLACEMENT, 3);
-            used = 1;
-        } else if (*p == '"' || *p == '\\') {
-            esc[0] = '\\';
-            esc[1] = (char)*p;
-            audit_put(o, esc, 2);
-        } else if (*p < 0x20) {
-            audit_put(o, esc, (size_t)snprintf(esc, sizeof esc, "\\u%04x", *p));
-        } else {
-            audit_put(o, (const char *)p, used);
-        }
-    }
+    audit_put_utf8(o, s, 1);
     audit_put(o, "\"", 1);
-}
-
-/* Appends JSON text S as it is, but each byte that does not begin a valid
- * UTF-8 character (in a row stored before text was checked) as U+FFFD. */
-static void audit_put_json(struct audit_out *o, const char *s)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    for (size_t left = strlen(s), used; left > 0; p += used, left -= used) {
-        used = utf8_char_len(p, left);
-        if (used == 0) {
-            audit_put(o, UTF8_REPLACEMENT, 3);
-            used = 1;
-        } else {
-            audit_put(o, (const char *)p, used);
-        }
-    }
 }
 
 size_t audit_format_json(const struct audit_event *ev, char *buf, size_t cap)
@@ -148,7 +140,7 @@ size_t audit_format_json(const struct audit_event *ev, char *buf, size_t cap)
     /* details is JSON already: embedded as is. */
     audit_put(&o, ",\"details\":", 11);
     const char *details = ev->details && ev->details[0] ? ev->details : "null";
-    audit_put_json(&o, details);
+    audit_put_utf8(&o, details, 0);
     audit_put(&o, "}", 1);
     return o.len;
 }

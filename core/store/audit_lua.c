@@ -10,10 +10,9 @@
 #include <lauxlib.h>
 #include <string.h>
 #include "store/audit.h"
-#include "store/db_internal.h"
+#include "store/query.h"
 #include "store/rowset_lua.h"
 #include "store/store_lua_internal.h"
-#include "store/store_lua_module.h"
 
 #define AUDIT_PAGE_DEFAULT 100
 #define AUDIT_PAGE_MAX 1000

@@ -128,9 +128,10 @@ int db_join_path(char *buf, size_t cap, const char *dir, const char *name)
     return n < 0 || (size_t)n >= cap ? -1 : 0;
 }
 
-int db_fsync_dir(const char *dir)
+/* fsyncs PATH opened with FLAGS; -1 with errno. */
+static int db_fsync_path(const char *path, int flags)
 {
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | flags);
     if (fd < 0)
         return -1;
     int rc = fsync(fd);
@@ -138,6 +139,11 @@ int db_fsync_dir(const char *dir)
     close(fd);
     errno = saved;
     return rc;
+}
+
+int db_fsync_dir(const char *dir)
+{
+    return db_fsync_path(dir, O_DIRECTORY);
 }
 
 /* mkdir -p with mode 0700 for the parts it creates. */
@@ -203,27 +209,6 @@ sqlite3_stmt *db_stmt(struct db *db, const char *sql)
     return NULL;
 }
 
-void db_stmt_done(sqlite3_stmt *st)
-{
-    if (st)
-        sqlite3_reset(st);
-}
-
-int db_step_done(struct db *db, sqlite3_stmt *st, const char *what)
-{
-    int rc = sqlite3_step(st);
-    int out = rc == SQLITE_DONE ? STORE_OK : db_sqlite_fail(db, what);
-    sqlite3_reset(st);
-    return out;
-}
-
-int db_bind_text(sqlite3_stmt *st, int idx, const char *s)
-{
-    if (s == NULL)
-        return sqlite3_bind_null(st, idx);
-    return sqlite3_bind_text(st, idx, s, -1, SQLITE_STATIC);
-}
-
 void db_col_copy(sqlite3_stmt *st, int col, char *buf, size_t cap)
 {
     const unsigned char *s = sqlite3_column_text(st, col);
@@ -235,54 +220,12 @@ void db_col_copy(sqlite3_stmt *st, int col, char *buf, size_t cap)
     buf[n] = '\0';
 }
 
-const char *db_col_text(sqlite3_stmt *st, int col)
-{
-    return (const char *)sqlite3_column_text(st, col);
-}
-
 int64_t db_changes(struct db *db)
 {
     return (int64_t)sqlite3_changes64(db->conn);
 }
 
 /* Transactions */
-
-static int db_exec_cached(struct db *db, const char *sql, const char *what)
-{
-    sqlite3_stmt *st = db_stmt(db, sql);
-    if (st == NULL)
-        return STORE_ERROR;
-    return db_step_done(db, st, what);
-}
-
-int db_tx_begin(struct db *db)
-{
-    int rc = db->tx_depth == 0 ? db_exec_cached(db, SQL_BEGIN, "beginning a transaction")
-                               : db_exec_cached(db, SQL_SAVEPOINT, "opening a savepoint");
-    if (rc == STORE_OK)
-        db->tx_depth++;
-    return rc;
-}
-
-int db_tx_commit(struct db *db)
-{
-    if (db->tx_depth <= 0)
-        return db_fail(db, STORE_ERROR, "commit without an open transaction (a bug)");
-    if (db->tx_depth > 1) {
-        db->tx_depth--;
-        return db_exec_cached(db, SQL_RELEASE, "releasing a savepoint");
-    }
-    int rc = db_exec_cached(db, SQL_COMMIT, "committing");
-    if (rc != STORE_OK && !sqlite3_get_autocommit(db->conn)) {
-        sqlite3_stmt *st = db_stmt(db, SQL_ROLLBACK);
-        if (st) {
-            sqlite3_step(st);
-            sqlite3_reset(st);
-        }
-    }
-    db->tx_depth = 0;
-    return rc;
-}
 
 /* Errors are ignored here on purpose: the caller is already failing and its
  * message (in db->err) is the one worth keeping.  SQLite may also have rolled
@@ -297,6 +240,30 @@ static void db_step_quietly(struct db *db, const char *sql)
         sqlite3_reset(st);
     }
     memcpy(db->err, saved, sizeof saved);
+}
+
+int db_tx_begin(struct db *db)
+{
+    int rc = db->tx_depth == 0 ? db_exec(db, SQL_BEGIN, "beginning a transaction", DB_NO_ARGS)
+                               : db_exec(db, SQL_SAVEPOINT, "opening a savepoint", DB_NO_ARGS);
+    if (rc == STORE_OK)
+        db->tx_depth++;
+    return rc;
+}
+
+int db_tx_commit(struct db *db)
+{
+    if (db->tx_depth <= 0)
+        return db_fail(db, STORE_ERROR, "commit without an open transaction (a bug)");
+    if (db->tx_depth > 1) {
+        db->tx_depth--;
+        return db_exec(db, SQL_RELEASE, "releasing a savepoint", DB_NO_ARGS);
+    }
+    int rc = db_exec(db, SQL_COMMIT, "committing", DB_NO_ARGS);
+    if (rc != STORE_OK && !sqlite3_get_autocommit(db->conn))
+        db_step_quietly(db, SQL_ROLLBACK);
+    db->tx_depth = 0;
+    return rc;
 }
 
 void db_tx_rollback(struct db *db)
@@ -487,7 +454,7 @@ static int db_check_pragma(struct db *db, const char *sql, int ok_is_row, char *
         return db_sqlite_fail(db, sql);
     int rc, found = 0;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        const char *text = db_col_text(st, 0);
+        const char *text = (const char *)sqlite3_column_text(st, 0);
         if (ok_is_row && text && strcmp(text, "ok") == 0)
             continue;
         char line[256];

@@ -51,6 +51,10 @@ void db_close(struct db *db);
 const char *db_errmsg(const struct db *db);
 const char *db_data_dir(const struct db *db);
 const char *db_path(const struct db *db);
+/* Joins DIR and NAME into BUF; -1 when it does not fit. */
+int db_join_path(char *buf, size_t cap, const char *dir, const char *name);
+/* fsyncs the directory DIR (after a rename into it); -1 with errno. */
+int db_fsync_dir(const char *dir);
 
 /* Clock in Unix milliseconds used for every timestamp and expiry check on
  * this connection.  Tests inject their own; NULL restores the wall clock. */

@@ -4,6 +4,13 @@
 #include "store/db_internal.h"
 #include "store/rowset.h"
 
+/* Resets ST so no read snapshot stays open. */
+static void stmt_done(sqlite3_stmt *st)
+{
+    if (st)
+        sqlite3_reset(st);
+}
+
 static int capture_columns(sqlite3_stmt *st, struct rowset *rs)
 {
     const char *names[ROWSET_COLUMNS_MAX];
@@ -63,7 +70,7 @@ int rowset_capture_sqlite(struct db *db, sqlite3_stmt *st, struct rowset *rs, co
         rc = db_fail(db, STORE_ERROR, "%s: out of memory (or more than the result may hold)", what);
     else if (step != SQLITE_DONE)
         rc = db_sqlite_fail(db, what);
-    db_stmt_done(st);
+    stmt_done(st);
     return rc;
 }
 
@@ -83,7 +90,7 @@ static sqlite3_stmt *bound_stmt(struct db *db, const char *sql, const struct db_
                                    SQLITE_STATIC);
         if (rc != SQLITE_OK) {
             db_sqlite_fail(db, "binding a statement's arguments");
-            db_stmt_done(st);
+            stmt_done(st);
             return NULL;
         }
     }
@@ -93,7 +100,11 @@ static sqlite3_stmt *bound_stmt(struct db *db, const char *sql, const struct db_
 int db_exec(struct db *db, const char *sql, const char *what, const struct db_arg *args, size_t n)
 {
     sqlite3_stmt *st = bound_stmt(db, sql, args, n);
-    return st ? db_step_done(db, st, what) : STORE_ERROR;
+    if (st == NULL)
+        return STORE_ERROR;
+    int rc = sqlite3_step(st) == SQLITE_DONE ? STORE_OK : db_sqlite_fail(db, what);
+    sqlite3_reset(st);
+    return rc;
 }
 
 int db_query(struct db *db, const char *sql, const char *what, struct rowset *rs,
@@ -120,6 +131,6 @@ int db_query_first(struct db *db, const char *sql, const char *what, int64_t *ou
     } else if (step != SQLITE_DONE) {
         rc = db_sqlite_fail(db, what);
     }
-    db_stmt_done(st);
+    stmt_done(st);
     return rc;
 }

@@ -8,7 +8,7 @@
  *   authz.h themselves: what the actor may not see is STORE_NOT_FOUND, the
  *   same as what does not exist.  Background work (the job runner) passes
  *   authz_system_user().
- * - Readers named ..._rows capture their records into a rowset
+ * - Readers named ..._rows (and store_assessment_query) capture their records into a rowset
  *   (rowset.h) whose columns are named for the fields o2c.store shows
  *   (rowset_lua.h), so the Lua side needs no per-record code and no engine
  *   is visible above this header.
@@ -58,6 +58,15 @@ struct store_page {
 int store_assessment_rows(struct db *db, const struct user *actor, const char *id,
                           const struct store_page *page, struct rowset *rs);
 
+/* The rows of SQL (query.h, ARGS bound) into RS when assessment ID is live
+ * and ACTOR may see it, else STORE_NOT_FOUND: how a binding reads what
+ * belongs to an assessment (answers, scores, reports, attachments) with
+ * the access rule applied here. */
+struct db_arg;
+int store_assessment_query(struct db *db, const struct user *actor, const char *id, const char *sql,
+                           const char *what, struct rowset *rs, const struct db_arg *args,
+                           size_t n);
+
 /* Soft delete (kept until retention purges it).  STORE_NOT_FOUND when
  * missing, already deleted, or not visible to ACTOR. */
 int store_assessment_delete(struct db *db, const struct user *actor, const char *id);
@@ -79,11 +88,6 @@ int store_save_answers(struct db *db, const struct user *actor, const char *asse
                        int64_t base_revision, const struct answer_input *answers, size_t n,
                        int64_t *revision);
 
-/* The current answers in question-id order, as rows {question_id (the
- * key), value, note, by, at, revision}. */
-int store_answer_rows(struct db *db, const struct user *actor, const char *assessment_id,
-                      struct rowset *rs);
-
 /* Score snapshots */
 
 /* Stores scores computed for REVISION of an assessment by GENERATION, which
@@ -92,11 +96,6 @@ int store_answer_rows(struct db *db, const struct user *actor, const char *asses
 int store_score_put(struct db *db, const char *assessment_id, int64_t revision,
                     const char *generation, const char *scores_json, char id[UUID_STR_LEN]);
 
-/* The most recent snapshot as one row {scores, generation, revision, at}
- * (STORE_NOT_FOUND when none). */
-int store_score_rows(struct db *db, const struct user *actor, const char *assessment_id,
-                     struct rowset *rs);
-
 /* Generations: hash -> the exact script and KB sources, stored once */
 
 /* Stores SOURCES under HASH unless already there; *CREATED (may be NULL)
@@ -104,8 +103,6 @@ int store_score_rows(struct db *db, const struct user *actor, const char *assess
  * content hash); the store does not recompute it. */
 int store_generation_put(struct db *db, const char *hash, const void *sources, size_t len,
                          int *created);
-/* The sources of HASH as one row {sources} (STORE_NOT_FOUND when none). */
-int store_generation_rows(struct db *db, const char *hash, struct rowset *rs);
 int store_generation_exists(struct db *db, const char *hash);
 
 /* Reports, sections, jobs */
@@ -132,18 +129,9 @@ struct report_request {
 int store_report_create(struct db *db, const struct user *actor, const struct report_request *r,
                         char report_id[UUID_STR_LEN], char job_id[UUID_STR_LEN]);
 
-/* The report as one row of REPORT {id, assessment_id, revision, status
- * ("partial": failed with some sections done), provider, model, generation,
- * requested_by, created_at, updated_at, finished_at} and, when SECTIONS is
- * not NULL, its sections in order {id, title, kind, depends, position,
- * status, attempts, provider, model, tokens_in, tokens_out, error, warning,
- * text, started_at, finished_at}. */
-int store_report_rows(struct db *db, const struct user *actor, const char *report_id,
-                      struct rowset *report, struct rowset *sections);
-/* Reports of an assessment, newest first: the report row with
- * sections_total, sections_done and sections_failed. */
-int store_report_list_rows(struct db *db, const struct user *actor, const char *assessment_id,
-                           struct rowset *rs);
+/* STORE_OK when report ID exists, its assessment is live and ACTOR may see
+ * it; STORE_NOT_FOUND otherwise. */
+int store_report_access(struct db *db, const struct user *actor, const char *report_id);
 
 /* Usage of one LLM call, added to the section's totals. */
 struct section_usage {
@@ -172,19 +160,13 @@ int store_section_fail(struct db *db, const char *report_id, const char *section
 int store_section_retry(struct db *db, const struct user *actor, const char *report_id,
                         const char *section_id, char job_id[UUID_STR_LEN]);
 
-/* Marks a queued report running (when its first section starts); a no-op
- * for a report already running or finished. */
+/* Marks a queued report running (a no-op for one already running or
+ * finished) and starts every unfinished job of it (queued -> running,
+ * attempts + 1), in one transaction: when the runner picks it up. */
 int store_report_start(struct db *db, const char *report_id);
 /* Ends the report from its sections: "done" when all are done, else
  * "failed"; ends its job the same way.  *STATUS (may be NULL) gets which. */
 int store_report_finish(struct db *db, const char *report_id, const char **status);
-
-/* Jobs queued or running (running ones were cut short by a restart), oldest
- * first, as rows {id, kind, report_id, status, attempts, created_at,
- * updated_at}: what the runner resumes at start-up. */
-int store_jobs_unfinished(struct db *db, struct rowset *rs);
-/* Every unfinished job of the report: queued -> running, attempts + 1. */
-int store_report_jobs_start(struct db *db, const char *report_id);
 
 /* Attachments */
 
@@ -205,16 +187,9 @@ int store_blob_write_file(const char *data_dir, const void *data, size_t len,
 int store_blob_path(struct db *db, const char *hash, char *buf, size_t cap);
 
 /* Adds or replaces the attachment NAME of an assessment.  The caller checks
- * media type and count limits (store_attachment_count) before. */
+ * media type and count limits before. */
 int store_attachment_put(struct db *db, const struct user *actor, const char *assessment_id,
                          const char *name, const char *media_type, const char *hash, int64_t size);
-/* Attachment NAME (STORE_NOT_FOUND when none), or all of the assessment by
- * name (NAME NULL), as rows {name, sha, media_type, size, created_by,
- * created_at}. */
-int store_attachment_rows(struct db *db, const struct user *actor, const char *assessment_id,
-                          const char *name, struct rowset *rs);
-int store_attachment_count(struct db *db, const struct user *actor, const char *assessment_id,
-                           int64_t *count);
 int store_attachment_delete(struct db *db, const struct user *actor, const char *assessment_id,
                             const char *name);
 

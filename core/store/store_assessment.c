@@ -40,18 +40,9 @@ static const char SQL_ANSWER_UPSERT[] =
     " updated_at = excluded.updated_at, revision = excluded.revision";
 static const char SQL_ANSWER_DELETE[] =
     "DELETE FROM answers WHERE assessment_id = ? AND question_id = ?";
-static const char SQL_ANSWERS_GET[] =
-    "SELECT a.question_id AS \"question_id:key\", a.value AS \"value:json\", a.note,"
-    " u.name AS \"by\", a.updated_at AS \"at:time\", a.revision"
-    " FROM answers a JOIN users u ON u.id = a.updated_by"
-    " WHERE a.assessment_id = ? ORDER BY a.question_id";
 static const char SQL_SCORE_INSERT[] =
     "INSERT INTO score_snapshots (id, assessment_id, revision, generation, scores, created_at)"
     " VALUES (?, ?, ?, ?, ?, ?)";
-static const char SQL_SCORE_LATEST[] =
-    "SELECT scores AS \"scores:json\", generation, revision, created_at AS \"at:time\","
-    " id AS \"id:omit\" FROM score_snapshots"
-    " WHERE assessment_id = ? ORDER BY id DESC LIMIT 1";
 
 int store_text_ok(const char *s, size_t max)
 {
@@ -141,6 +132,13 @@ int store_assessment_rows(struct db *db, const struct user *actor, const char *i
                         DB_ARGS(DB_TEXT(owner), DB_TEXT(cursor), DB_INT(limit)));
     return db_query(db, SQL_ASSESSMENT_LIST_ALL, "listing assessments", rs,
                     DB_ARGS(DB_TEXT(cursor), DB_INT(limit)));
+}
+
+int store_assessment_query(struct db *db, const struct user *actor, const char *id, const char *sql,
+                           const char *what, struct rowset *rs, const struct db_arg *args, size_t n)
+{
+    int rc = store_assessment_access(db, actor, id, NULL);
+    return rc == STORE_OK ? db_query(db, sql, what, rs, args, n) : rc;
 }
 
 int store_assessment_delete(struct db *db, const struct user *actor, const char *id)
@@ -236,15 +234,6 @@ int store_save_answers(struct db *db, const struct user *actor, const char *asse
     return rc;
 }
 
-int store_answer_rows(struct db *db, const struct user *actor, const char *assessment_id,
-                      struct rowset *rs)
-{
-    int rc = store_assessment_access(db, actor, assessment_id, NULL);
-    if (rc != STORE_OK)
-        return rc;
-    return db_query(db, SQL_ANSWERS_GET, "reading answers", rs, DB_ARGS(DB_TEXT(assessment_id)));
-}
-
 /* Score snapshots */
 
 int store_score_put(struct db *db, const char *assessment_id, int64_t revision,
@@ -264,17 +253,5 @@ int store_score_put(struct db *db, const char *assessment_id, int64_t revision,
                        assessment_id ? assessment_id : "", generation);
     if (rc == STORE_OK && id)
         memcpy(id, new_id, UUID_STR_LEN);
-    return rc;
-}
-
-int store_score_rows(struct db *db, const struct user *actor, const char *assessment_id,
-                     struct rowset *rs)
-{
-    int rc = store_assessment_access(db, actor, assessment_id, NULL);
-    if (rc != STORE_OK)
-        return rc;
-    rc = db_query(db, SQL_SCORE_LATEST, "reading scores", rs, DB_ARGS(DB_TEXT(assessment_id)));
-    if (rc == STORE_OK && rs->nrows == 0)
-        rc = db_fail(db, STORE_NOT_FOUND, "no scores stored for assessment %.40s", assessment_id);
     return rc;
 }

@@ -20,16 +20,26 @@
  * "not_found".  Each change and its audit event are one transaction. */
 #include <lauxlib.h>
 #include <string.h>
-#include "store/db_internal.h"
+#include "store/query.h"
 #include "store/store.h"
 #include "store/rowset_lua.h"
 #include "store/store_lua_internal.h"
-#include "store/store_lua_module.h"
 #include "store/uuid.h"
 
 #define LIST_LIMIT_DEFAULT 50
 #define LIST_LIMIT_MAX 200
 #define ANSWERS_SAVE_MAX 2000
+
+/* Named for the Lua fields (rowset_lua.h). */
+static const char SQL_ANSWERS_GET[] =
+    "SELECT a.question_id AS \"question_id:key\", a.value AS \"value:json\", a.note,"
+    " u.name AS \"by\", a.updated_at AS \"at:time\", a.revision"
+    " FROM answers a JOIN users u ON u.id = a.updated_by"
+    " WHERE a.assessment_id = ? ORDER BY a.question_id";
+static const char SQL_SCORE_LATEST[] =
+    "SELECT scores AS \"scores:json\", generation, revision, created_at AS \"at:time\""
+    " FROM score_snapshots WHERE assessment_id = ? ORDER BY id DESC LIMIT 1";
+static const char SQL_GENERATION_GET[] = "SELECT sources FROM generations WHERE hash = ?";
 
 /* Reads assessment ID (as ACTOR) and pushes it, or nil, message, code. */
 static int assessment_read_push(lua_State *L, struct db *db, const struct user *actor,
@@ -38,18 +48,6 @@ static int assessment_read_push(lua_State *L, struct db *db, const struct user *
     struct rowset *rs = rowset_lua_new(L, 0);
     int rc = store_assessment_rows(db, actor, id, NULL, rs);
     return store_lua_push_rows(L, db, rc, rs, STORE_LUA_ROW);
-}
-
-/* The actor at 1 and a syntactically valid assessment id at IDX: STORE_OK,
- * or STORE_NOT_FOUND (message set) for an id that cannot exist. */
-static int actor_and_id(lua_State *L, struct store_lua *s, int idx, struct user *actor,
-                        const char **id)
-{
-    int rc = store_lua_actor(L, 1, s->db, actor);
-    *id = store_lua_check_text(L, idx);
-    if (rc == STORE_OK && !uuid_is_v7(*id))
-        rc = db_fail(s->db, STORE_NOT_FOUND, "no assessment %.40s", *id);
-    return rc;
 }
 
 static int store_assessment_create_lua(lua_State *L)
@@ -89,7 +87,7 @@ static int store_assessment_get_lua(lua_State *L)
     struct store_lua *s = store_lua_get(L);
     struct user actor;
     const char *id;
-    int rc = actor_and_id(L, s, 2, &actor, &id);
+    int rc = store_lua_actor_and_id(L, s->db, "assessment", &actor, &id);
     if (rc != STORE_OK)
         return store_lua_fail(L, s->db, rc);
     return assessment_read_push(L, s->db, &actor, id);
@@ -131,7 +129,7 @@ static int store_assessment_delete_lua(lua_State *L)
     struct store_lua *s = store_lua_get(L);
     struct user actor;
     const char *id;
-    int rc = actor_and_id(L, s, 2, &actor, &id);
+    int rc = store_lua_actor_and_id(L, s->db, "assessment", &actor, &id);
     if (rc != STORE_OK)
         return store_lua_fail(L, s->db, rc);
     if ((rc = db_tx_begin(s->db)) == STORE_OK)
@@ -144,14 +142,7 @@ static int store_assessment_delete_lua(lua_State *L)
 
 static int store_answers_get_lua(lua_State *L)
 {
-    struct store_lua *s = store_lua_get(L);
-    struct user actor;
-    const char *id;
-    int rc = actor_and_id(L, s, 2, &actor, &id);
-    struct rowset *rs = rowset_lua_new(L, 0);
-    if (rc == STORE_OK)
-        rc = store_answer_rows(s->db, &actor, id, rs);
-    return store_lua_push_rows(L, s->db, rc, rs, STORE_LUA_MAP);
+    return store_lua_assessment_read(L, SQL_ANSWERS_GET, "reading answers", NULL, STORE_LUA_MAP);
 }
 
 /* Reads CHANGES (the table at IDX) into IN, anchoring encoded values in
@@ -200,7 +191,7 @@ static int store_answers_save_lua(lua_State *L)
     struct store_lua *s = store_lua_get(L);
     struct user actor;
     const char *id;
-    int rc = actor_and_id(L, s, 2, &actor, &id);
+    int rc = store_lua_actor_and_id(L, s->db, "assessment", &actor, &id);
     int64_t base = (int64_t)luaL_checkinteger(L, 3);
     luaL_checktype(L, 4, LUA_TTABLE);
     lua_settop(L, 4);
@@ -253,7 +244,7 @@ static int store_score_put_lua(lua_State *L)
     struct store_lua *s = store_lua_get(L);
     struct user actor;
     const char *id;
-    int rc = actor_and_id(L, s, 2, &actor, &id);
+    int rc = store_lua_actor_and_id(L, s->db, "assessment", &actor, &id);
     const char *generation = store_lua_check_text(L, 3);
     const char *scores; /* a table, or JSON text a generation encoded (score_json) */
     if (lua_type(L, 4) == LUA_TSTRING) {
@@ -280,14 +271,8 @@ static int store_score_put_lua(lua_State *L)
 
 static int store_score_latest_lua(lua_State *L)
 {
-    struct store_lua *s = store_lua_get(L);
-    struct user actor;
-    const char *id;
-    int rc = actor_and_id(L, s, 2, &actor, &id);
-    struct rowset *rs = rowset_lua_new(L, 0);
-    if (rc == STORE_OK)
-        rc = store_score_rows(s->db, &actor, id, rs);
-    return store_lua_push_rows(L, s->db, rc, rs, STORE_LUA_ROW);
+    return store_lua_assessment_read(L, SQL_SCORE_LATEST, "reading scores", "scores",
+                                     STORE_LUA_ROW);
 }
 
 /* Generations */
@@ -347,7 +332,10 @@ static int store_generation_get_lua(lua_State *L)
     struct store_lua *s = store_lua_get(L);
     const char *hash = store_lua_check_text(L, 1);
     struct rowset *rs = rowset_lua_new(L, 0);
-    int rc = store_generation_rows(s->db, hash, rs);
+    int rc =
+        db_query(s->db, SQL_GENERATION_GET, "reading a generation", rs, DB_ARGS(DB_TEXT(hash)));
+    if (rc == STORE_OK && rs->nrows == 0)
+        rc = db_fail(s->db, STORE_NOT_FOUND, "no generation %.80s stored", hash);
     if (rc != STORE_OK)
         return store_lua_fail(L, s->db, rc);
     const struct rowset_value *sources = rowset_value(rs, 0, 0);

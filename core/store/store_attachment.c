@@ -7,17 +7,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "store/rowset.h"
-#include "store/db_internal.h"
 #include "store/store_internal.h"
 
 #define ATTACHMENT_DIR "attachments"
 #define ATTACHMENT_TMP_PREFIX ".tmp-"
-
-/* Named for the Lua fields (rowset_lua.h). */
-#define ATTACHMENT_COLUMNS                                                                         \
-    "a.assessment_id AS \"assessment_id:omit\", a.name, a.content_hash AS sha, a.media_type,"      \
-    " a.size, u.name AS created_by, a.created_at AS \"created_at:time\""
-#define ATTACHMENT_FROM " FROM attachments a JOIN users u ON u.id = a.created_by"
 
 static const char SQL_ATTACHMENT_UPSERT[] =
     "INSERT INTO attachments (assessment_id, name, content_hash, media_type, size, created_by,"
@@ -25,12 +18,6 @@ static const char SQL_ATTACHMENT_UPSERT[] =
     " ON CONFLICT (assessment_id, name) DO UPDATE SET content_hash = excluded.content_hash,"
     " media_type = excluded.media_type, size = excluded.size,"
     " created_by = excluded.created_by, created_at = excluded.created_at";
-static const char SQL_ATTACHMENT_GET[] =
-    "SELECT " ATTACHMENT_COLUMNS ATTACHMENT_FROM " WHERE a.assessment_id = ? AND a.name = ?";
-static const char SQL_ATTACHMENT_LIST[] =
-    "SELECT " ATTACHMENT_COLUMNS ATTACHMENT_FROM " WHERE a.assessment_id = ? ORDER BY a.name";
-static const char SQL_ATTACHMENT_COUNT[] =
-    "SELECT COUNT(*) FROM attachments WHERE assessment_id = ?";
 static const char SQL_ATTACHMENT_DELETE[] =
     "DELETE FROM attachments WHERE assessment_id = ? AND name = ?";
 static const char SQL_ATTACHMENT_HASH_USED[] =
@@ -160,32 +147,6 @@ int store_attachment_put(struct db *db, const struct user *actor, const char *as
     if (rc == STORE_OK)
         rc = attachment_upsert(db, actor, assessment_id, name, media_type, hash, size);
     return db_tx_end(db, rc);
-}
-
-int store_attachment_rows(struct db *db, const struct user *actor, const char *assessment_id,
-                          const char *name, struct rowset *rs)
-{
-    int rc = store_assessment_access(db, actor, assessment_id, NULL);
-    if (rc != STORE_OK)
-        return rc;
-    if (name == NULL)
-        return db_query(db, SQL_ATTACHMENT_LIST, "listing attachments", rs,
-                        DB_ARGS(DB_TEXT(assessment_id)));
-    rc = db_query(db, SQL_ATTACHMENT_GET, "reading an attachment", rs,
-                  DB_ARGS(DB_TEXT(assessment_id), DB_TEXT(name)));
-    if (rc == STORE_OK && rs->nrows == 0)
-        rc = db_fail(db, STORE_NOT_FOUND, "no attachment %.128s", name);
-    return rc;
-}
-
-int store_attachment_count(struct db *db, const struct user *actor, const char *assessment_id,
-                           int64_t *count)
-{
-    int rc = store_assessment_access(db, actor, assessment_id, NULL);
-    if (rc != STORE_OK)
-        return rc;
-    return db_query_first(db, SQL_ATTACHMENT_COUNT, "counting attachments", count, NULL, 0, NULL,
-                          DB_ARGS(DB_TEXT(assessment_id)));
 }
 
 int store_attachment_delete(struct db *db, const struct user *actor, const char *assessment_id,

@@ -22,26 +22,50 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include "store/db_internal.h"
+#include "store/query.h"
 #include "store/store.h"
 #include "store/rowset_lua.h"
 #include "store/store_lua_internal.h"
-#include "store/store_lua_module.h"
 #include "store/uuid.h"
+
+/* Named for the Lua fields (rowset_lua.h). */
+#define ATTACHMENT_SELECT                                                                          \
+    "SELECT a.name, a.content_hash AS sha, a.media_type, a.size, u.name AS created_by,"            \
+    " a.created_at AS \"created_at:time\""                                                         \
+    " FROM attachments a JOIN users u ON u.id = a.created_by"
+static const char SQL_ATTACHMENT_GET[] =
+    ATTACHMENT_SELECT " WHERE a.assessment_id = ? AND a.name = ?";
+static const char SQL_ATTACHMENT_LIST[] =
+    ATTACHMENT_SELECT " WHERE a.assessment_id = ? ORDER BY a.name";
+
+/* Attachment NAME of assessment ID (STORE_NOT_FOUND when none), or all of
+ * them by name (NAME NULL), as ACTOR may see them. */
+static int attachment_rows(struct db *db, const struct user *actor, const char *id,
+                           const char *name, struct rowset *rs)
+{
+    if (name == NULL)
+        return store_assessment_query(db, actor, id, SQL_ATTACHMENT_LIST, "listing attachments", rs,
+                                      DB_ARGS(DB_TEXT(id)));
+    int rc = store_assessment_query(db, actor, id, SQL_ATTACHMENT_GET, "reading an attachment", rs,
+                                    DB_ARGS(DB_TEXT(id), DB_TEXT(name)));
+    if (rc == STORE_OK && rs->nrows == 0)
+        rc = db_fail(db, STORE_NOT_FOUND, "no attachment %.128s", name);
+    return rc;
+}
 
 /* STORE_OK when ACTOR may add NAME to assessment ID without passing LIMIT
  * (replacing an existing name always may). */
 static int attachment_room(struct db *db, const struct user *actor, const char *id,
                            const char *name, int64_t limit)
 {
-    struct rowset existing;
-    rowset_init(&existing, 0);
-    int rc = store_attachment_rows(db, actor, id, name, &existing);
-    rowset_free(&existing);
-    if (rc != STORE_NOT_FOUND)
-        return rc;
-    int64_t count = 0;
-    if ((rc = store_attachment_count(db, actor, id, &count)) != STORE_OK)
+    struct rowset all;
+    rowset_init(&all, 0);
+    int rc = attachment_rows(db, actor, id, NULL, &all), replaces = 0;
+    int64_t count = (int64_t)all.nrows;
+    for (size_t i = 0; i < all.nrows && !replaces; i++)
+        replaces = strcmp(rowset_text(&all, i, 0), name) == 0;
+    rowset_free(&all);
+    if (rc != STORE_OK || replaces)
         return rc;
     if (count >= limit)
         return db_fail(db, STORE_REFUSED,
@@ -106,18 +130,8 @@ static int put_push(lua_State *co, void *data)
                                   (int64_t)op->len);
     rc = store_lua_audit_end(s->db, rc, &op->actor, "attachment.added", op->id, NULL, details);
     if (rc == STORE_OK)
-        rc = store_attachment_rows(s->db, &op->actor, op->id, op->name, rs);
+        rc = attachment_rows(s->db, &op->actor, op->id, op->name, rs);
     return store_lua_push_rows(co, s->db, rc, rs, STORE_LUA_ROW);
-}
-
-/* The actor at 1 and a plausible assessment id at 2. */
-static int actor_and_id(lua_State *L, struct store_lua *s, struct user *actor, const char **id)
-{
-    int rc = store_lua_actor(L, 1, s->db, actor);
-    *id = store_lua_check_text(L, 2);
-    if (rc == STORE_OK && !uuid_is_v7(*id))
-        rc = db_fail(s->db, STORE_NOT_FOUND, "no assessment %.40s", *id);
-    return rc;
 }
 
 static int store_attachment_put_lua(lua_State *L)
@@ -125,7 +139,7 @@ static int store_attachment_put_lua(lua_State *L)
     struct store_lua *s = store_lua_get(L);
     struct user actor;
     const char *id;
-    int rc = actor_and_id(L, s, &actor, &id);
+    int rc = store_lua_actor_and_id(L, s->db, "assessment", &actor, &id);
     size_t name_len, type_len, len;
     const char *name = luaL_checklstring(L, 3, &name_len);
     const char *media_type = luaL_checklstring(L, 4, &type_len);
@@ -200,12 +214,12 @@ static int store_attachment_get_lua(lua_State *L)
     struct store_lua *s = store_lua_get(L);
     struct user actor;
     const char *id;
-    int rc = actor_and_id(L, s, &actor, &id);
+    int rc = store_lua_actor_and_id(L, s->db, "assessment", &actor, &id);
     const char *name = store_lua_check_text(L, 3);
     struct rowset *rs = rowset_lua_new(L, 0);
     size_t size = 0;
     if (rc == STORE_OK)
-        rc = store_attachment_rows(s->db, &actor, id, name, rs);
+        rc = attachment_rows(s->db, &actor, id, name, rs);
     if (rc == STORE_OK)
         rc = read_blob(L, s->db, rs, &size); /* pushes the buffer */
     if (rc != STORE_OK)
@@ -217,14 +231,8 @@ static int store_attachment_get_lua(lua_State *L)
 
 static int store_attachment_list_lua(lua_State *L)
 {
-    struct store_lua *s = store_lua_get(L);
-    struct user actor;
-    const char *id;
-    int rc = actor_and_id(L, s, &actor, &id);
-    struct rowset *rs = rowset_lua_new(L, 0);
-    if (rc == STORE_OK)
-        rc = store_attachment_rows(s->db, &actor, id, NULL, rs);
-    return store_lua_push_rows(L, s->db, rc, rs, STORE_LUA_LIST);
+    return store_lua_assessment_read(L, SQL_ATTACHMENT_LIST, "listing attachments", NULL,
+                                     STORE_LUA_LIST);
 }
 
 static int store_attachment_delete_lua(lua_State *L)
@@ -232,7 +240,7 @@ static int store_attachment_delete_lua(lua_State *L)
     struct store_lua *s = store_lua_get(L);
     struct user actor;
     const char *id;
-    int rc = actor_and_id(L, s, &actor, &id);
+    int rc = store_lua_actor_and_id(L, s->db, "assessment", &actor, &id);
     const char *name = store_lua_check_text(L, 3);
     lua_createtable(L, 0, 1);
     lua_pushvalue(L, 3);

@@ -1,10 +1,8 @@
-#include "store/rowset.h"
 #include "store/store_internal.h"
 
 static const char SQL_GENERATION_INSERT[] =
     "INSERT INTO generations (hash, sources, created_at) VALUES (?, ?, ?)"
     " ON CONFLICT (hash) DO NOTHING";
-static const char SQL_GENERATION_GET[] = "SELECT sources FROM generations WHERE hash = ?";
 static const char SQL_GENERATION_EXISTS[] = "SELECT 1 FROM generations WHERE hash = ?";
 
 int store_generation_put(struct db *db, const char *hash, const void *sources, size_t len,
@@ -19,14 +17,6 @@ int store_generation_put(struct db *db, const char *hash, const void *sources, s
                      DB_ARGS(DB_TEXT(hash), DB_BLOB(sources, len), DB_INT(db_now_ms(db))));
     if (rc == STORE_OK && created)
         *created = db_changes(db) == 1;
-    return rc;
-}
-
-int store_generation_rows(struct db *db, const char *hash, struct rowset *rs)
-{
-    int rc = db_query(db, SQL_GENERATION_GET, "reading a generation", rs, DB_ARGS(DB_TEXT(hash)));
-    if (rc == STORE_OK && rs->nrows == 0)
-        rc = db_fail(db, STORE_NOT_FOUND, "no generation %.80s stored", hash ? hash : "");
     return rc;
 }
 

@@ -6,7 +6,6 @@
 #include <lauxlib.h>
 #include <stdio.h>
 #include "store/store_lua_internal.h"
-#include "store/store_lua_module.h"
 
 /* Module functions of general use */
 

@@ -79,10 +79,6 @@ int store_retention_run_audited(struct db *db, const struct store_lua_config *se
  * none of these. */
 int store_lua_parse_time(const char *s, int64_t *ms);
 
-/* 1 in *LAST when U is the only enabled admin (disabling or demoting it
- * would leave nobody to manage accounts). */
-int store_user_is_last_admin(struct db *db, const struct user *u, int *last);
-
 /* `o2c serve` and the CLI: opening the database of a configuration. */
 
 /* Opens <cfg->data_dir>/o2c.db with cfg->db.synchronous, migrating unless

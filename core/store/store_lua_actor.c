@@ -2,7 +2,9 @@
  * with the id they were issued for, and reloaded by that id on every use. */
 #include <lauxlib.h>
 #include "store/authz.h"
+#include "store/query.h"
 #include "store/store_lua_internal.h"
+#include "store/uuid.h"
 
 static const char store_actors_key = 'a'; /* registry: weak table actor -> issued id */
 
@@ -18,7 +20,7 @@ void store_lua_actors_init(lua_State *L)
 
 /* Users and actors */
 
-static void store_lua_user_fields(lua_State *L, const struct user *u)
+void store_lua_push_user(lua_State *L, const struct user *u)
 {
     lua_createtable(L, 0, 8);
     lua_pushstring(L, u->id);
@@ -30,11 +32,6 @@ static void store_lua_user_fields(lua_State *L, const struct user *u)
     lua_pushboolean(L, u->disabled);
     lua_setfield(L, -2, "disabled");
     store_lua_set_time(L, "created_at", u->created_at);
-}
-
-void store_lua_push_user(lua_State *L, const struct user *u)
-{
-    store_lua_user_fields(L, u);
 }
 
 /* Records the table on top as an actor issued for ID (stack unchanged). */
@@ -50,14 +47,14 @@ static void store_lua_issue(lua_State *L, const char *id)
 
 void store_lua_push_actor(lua_State *L, const struct user *u)
 {
-    store_lua_user_fields(L, u);
+    store_lua_push_user(L, u);
     store_lua_issue(L, u->id);
 }
 
 void store_lua_push_system_actor(lua_State *L)
 {
     const struct user *sys = authz_system_user();
-    store_lua_user_fields(L, sys);
+    store_lua_push_user(L, sys);
     lua_pushboolean(L, 1);
     lua_setfield(L, -2, "system");
     store_lua_issue(L, ""); /* no account has an empty id */
@@ -84,6 +81,16 @@ int store_lua_actor(lua_State *L, int idx, struct db *db, struct user *out)
         rc = user_get_by_id(db, id, out);
     }
     lua_pop(L, 2);
+    return rc;
+}
+
+int store_lua_actor_and_id(lua_State *L, struct db *db, const char *kind, struct user *actor,
+                           const char **id)
+{
+    int rc = store_lua_actor(L, 1, db, actor);
+    *id = store_lua_check_text(L, 2);
+    if (rc == STORE_OK && !uuid_is_v7(*id))
+        rc = db_fail(db, STORE_NOT_FOUND, "no %s %.40s", kind, *id);
     return rc;
 }
 

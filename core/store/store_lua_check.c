@@ -6,7 +6,9 @@
 #include <stdio.h>
 #include <stdint.h>
 #include <string.h>
+#include "store/query.h"
 #include "store/rowset_lua.h"
+#include "store/store.h"
 #include "store/store_lua_internal.h"
 
 /* Errors */
@@ -45,6 +47,21 @@ int store_lua_push_rows(lua_State *L, struct db *db, int rc, const struct rowset
     else
         rowset_push_list(L, rs, SIZE_MAX);
     return 1;
+}
+
+int store_lua_assessment_read(lua_State *L, const char *sql, const char *what, const char *none,
+                              enum store_lua_shape shape)
+{
+    struct store_lua *s = store_lua_get(L);
+    struct user actor;
+    const char *id;
+    int rc = store_lua_actor_and_id(L, s->db, "assessment", &actor, &id);
+    struct rowset *rs = rowset_lua_new(L, 0);
+    if (rc == STORE_OK)
+        rc = store_assessment_query(s->db, &actor, id, sql, what, rs, DB_ARGS(DB_TEXT(id)));
+    if (rc == STORE_OK && none && rs->nrows == 0)
+        rc = db_fail(s->db, STORE_NOT_FOUND, "no %s stored for assessment %.40s", none, id);
+    return store_lua_push_rows(L, s->db, rc, rs, shape);
 }
 
 int store_lua_done(lua_State *L, struct db *db, int rc)

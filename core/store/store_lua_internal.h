@@ -24,6 +24,14 @@ struct store_lua {
     struct store_lua_config cfg;
 };
 
+/* The areas of o2c.store: each ..._lua.c adds its functions to the module
+ * table on top of the stack; luaopen_o2c_store (store_lua.c) calls them. */
+void store_lua_user_funcs(lua_State *L);
+void store_lua_report_funcs(lua_State *L);
+void store_lua_attachment_funcs(lua_State *L);
+void store_lua_audit_funcs(lua_State *L);
+void store_lua_assessment_funcs(lua_State *L);
+
 /* The attachment; raises when no database is attached. */
 struct store_lua *store_lua_get(lua_State *L);
 /* The attachment or NULL. */
@@ -42,6 +50,12 @@ enum store_lua_shape { STORE_LUA_ROW, STORE_LUA_LIST, STORE_LUA_MAP };
 struct rowset;
 int store_lua_push_rows(lua_State *L, struct db *db, int rc, const struct rowset *rs,
                         enum store_lua_shape shape);
+/* The whole of a read called (actor, assessment_id): the rows of SQL (its
+ * one argument the id) if ACTOR may see the assessment
+ * (store_assessment_query), pushed as SHAPE; when NONE is not NULL no row
+ * is "not_found" ("no NONE stored for assessment ..."). */
+int store_lua_assessment_read(lua_State *L, const char *sql, const char *what, const char *none,
+                              enum store_lua_shape shape);
 /* Pushes true (1 value), or nil, message, code when RC is not STORE_OK. */
 int store_lua_done(lua_State *L, struct db *db, int rc);
 
@@ -58,6 +72,11 @@ void store_lua_push_system_actor(lua_State *L);
  * store's code (the account is gone: STORE_NOT_FOUND) with the message in
  * db_errmsg. */
 int store_lua_actor(lua_State *L, int idx, struct db *db, struct user *out);
+/* The actor at 1 (store_lua_actor) and at 2 the id of a KIND of record
+ * ("assessment", "report"): STORE_OK, or STORE_NOT_FOUND with the message
+ * set for an id that cannot exist. */
+int store_lua_actor_and_id(lua_State *L, struct db *db, const char *kind, struct user *actor,
+                           const char **id);
 /* The actor at IDX when it is not nil (then 1), else 0 (OUT untouched). */
 int store_lua_opt_actor(lua_State *L, int idx, struct db *db, struct user *out, int *rc);
 /* The audit name of an actor: NULL for the system. */
@@ -66,10 +85,9 @@ const char *store_lua_actor_name(const struct user *u);
 /* Pushes U as a plain table (not an actor). */
 void store_lua_push_user(lua_State *L, const struct user *u);
 
-/* Time: ISO-8601 UTC with milliseconds, "2026-11-28T09:00:00.123Z". */
-void store_lua_iso(int64_t ms, char out[32]);
-/* Sets t[NAME] = iso and t[NAME.."_ms"] = ms in the table on top of the
- * stack; nothing when MS is 0 (not yet). */
+/* Sets t[NAME] = ISO-8601 UTC with milliseconds ("2026-11-28T09:00:00.123Z")
+ * and t[NAME.."_ms"] = ms in the table on top of the stack; nothing when MS
+ * is 0 (not yet). */
 void store_lua_set_time(lua_State *L, const char *name, int64_t ms);
 
 /* JSON through core/lua/json.lua (lua-cjson underneath). */

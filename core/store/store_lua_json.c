@@ -33,6 +33,13 @@ const char *store_lua_encode(lua_State *L, int idx, const char *what, size_t *le
     return lua_tolstring(L, -1, len);
 }
 
+/* 1 when the value at IDX is a float that is a whole number, in *I. */
+static int whole_float(lua_State *L, int idx, lua_Integer *i)
+{
+    return lua_type(L, idx) == LUA_TNUMBER && !lua_isinteger(L, idx) &&
+           lua_numbertointeger(lua_tonumber(L, idx), i) && (lua_Number)*i == lua_tonumber(L, idx);
+}
+
 /* Whole numbers decoded as floats (lua-cjson) become integers, so a stored
  * 3 comes back as 3, not 3.0. */
 static void store_lua_integers(lua_State *L, int idx, int depth)
@@ -44,14 +51,11 @@ static void store_lua_integers(lua_State *L, int idx, int depth)
     lua_pushnil(L);
     while (lua_next(L, idx)) {
         /* Stack: key, value. */
-        if (lua_type(L, -1) == LUA_TNUMBER && !lua_isinteger(L, -1)) {
-            lua_Number n = lua_tonumber(L, -1);
-            lua_Integer i;
-            if (lua_numbertointeger(n, &i) && (lua_Number)i == n) {
-                lua_pushvalue(L, -2);
-                lua_pushinteger(L, i);
-                lua_rawset(L, idx); /* assigning an existing field: allowed in lua_next */
-            }
+        lua_Integer i;
+        if (whole_float(L, -1, &i)) {
+            lua_pushvalue(L, -2);
+            lua_pushinteger(L, i);
+            lua_rawset(L, idx); /* assigning an existing field: allowed in lua_next */
         } else if (lua_type(L, -1) == LUA_TTABLE) {
             store_lua_integers(L, -1, depth + 1);
         }
@@ -69,13 +73,10 @@ void store_lua_decode(lua_State *L, const char *text, size_t len)
     if (lua_isnil(L, -2) && !lua_isnil(L, -1))
         luaL_error(L, "stored JSON is invalid: %s", lua_tostring(L, -1));
     lua_pop(L, 1);
-    if (lua_type(L, -1) == LUA_TNUMBER && !lua_isinteger(L, -1)) {
-        lua_Number n = lua_tonumber(L, -1);
-        lua_Integer i;
-        if (lua_numbertointeger(n, &i) && (lua_Number)i == n) {
-            lua_pop(L, 1);
-            lua_pushinteger(L, i);
-        }
+    lua_Integer whole;
+    if (whole_float(L, -1, &whole)) {
+        lua_pop(L, 1);
+        lua_pushinteger(L, whole);
     } else if (lua_type(L, -1) == LUA_TTABLE) {
         store_lua_integers(L, -1, 0);
         /* A stored list stays a list: empty, it encodes back as []. */

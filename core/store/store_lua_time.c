@@ -8,7 +8,7 @@
 
 /* Time */
 
-void store_lua_iso(int64_t ms, char out[32])
+static void store_lua_iso(int64_t ms, char out[32])
 {
     time_t secs = (time_t)(ms / 1000);
     int milli = (int)(ms % 1000);

@@ -4,22 +4,6 @@
 #include "store/store_internal.h"
 
 #define SECTION_ID_MAX 128
-/* Named for the Lua fields (rowset_lua.h).  A failed report with some
- * sections done is "partial". */
-#define SECTIONS_OF_R "(SELECT COUNT(*) FROM report_sections s WHERE s.report_id = r.id"
-#define SECTIONS_ALL SECTIONS_OF_R ")"
-#define SECTIONS_DONE SECTIONS_OF_R " AND s.status = 'done')"
-#define SECTIONS_FAILED SECTIONS_OF_R " AND s.status = 'failed')"
-#define REPORT_COLUMNS                                                                             \
-    "r.id, r.assessment_id, r.revision,"                                                           \
-    " CASE WHEN r.status = 'failed' AND " SECTIONS_DONE " > 0 THEN 'partial'"                      \
-    " ELSE r.status END AS status, r.provider, r.model, r.generation, u.name AS requested_by,"     \
-    " r.created_at AS \"created_at:time\", r.updated_at AS \"updated_at:time\","                   \
-    " r.finished_at AS \"finished_at:time\", a.owner_id AS \"owner:omit\""
-#define REPORT_OWNER_COLUMN 11
-#define REPORT_FROM                                                                                \
-    " FROM reports r JOIN users u ON u.id = r.requested_by"                                        \
-    " JOIN assessments a ON a.id = r.assessment_id"
 
 static const char SQL_REPORT_INSERT[] =
     "INSERT INTO reports (id, assessment_id, revision, generation, requested_by, status,"
@@ -31,17 +15,9 @@ static const char SQL_SECTION_INSERT[] =
 static const char SQL_JOB_INSERT[] =
     "INSERT INTO jobs (id, kind, report_id, status, attempts, created_at, updated_at)"
     " VALUES (?, 'report', ?, 'queued', 0, ?, ?)";
-static const char SQL_REPORT_GET[] =
-    "SELECT " REPORT_COLUMNS REPORT_FROM " WHERE r.id = ? AND a.deleted_at IS NULL";
-static const char SQL_REPORT_LIST[] =
-    "SELECT " REPORT_COLUMNS ", " SECTIONS_ALL " AS sections_total, " SECTIONS_DONE
-    " AS sections_done, " SECTIONS_FAILED " AS sections_failed" REPORT_FROM
-    " WHERE r.assessment_id = ? ORDER BY r.id DESC";
-static const char SQL_SECTIONS_GET[] =
-    "SELECT section_id AS id, title, kind, depends AS \"depends:list\", position, status, attempts,"
-    " provider, model, tokens_in, tokens_out, error, warning, text,"
-    " started_at AS \"started_at:time\", finished_at AS \"finished_at:time\""
-    " FROM report_sections WHERE report_id = ? ORDER BY position";
+static const char SQL_REPORT_OWNER[] =
+    "SELECT a.owner_id FROM reports r JOIN assessments a ON a.id = r.assessment_id"
+    " WHERE r.id = ? AND a.deleted_at IS NULL";
 static const char SQL_SECTION_START[] =
     "UPDATE report_sections SET status = 'running', attempts = attempts + 1, error = NULL,"
     " warning = NULL, provider = COALESCE(?, provider), model = COALESCE(?, model),"
@@ -58,11 +34,10 @@ static const char SQL_SECTION_REQUEUE[] =
     " updated_at = ? WHERE report_id = ? AND section_id = ? AND status = 'failed'";
 static const char SQL_SECTION_STATUS[] =
     "SELECT status FROM report_sections WHERE report_id = ? AND section_id = ?";
-static const char SQL_SECTIONS_UNSETTLED[] =
-    "SELECT COUNT(*) FROM report_sections WHERE report_id = ? AND status <> 'done'";
-static const char SQL_SECTIONS_PENDING[] =
-    "SELECT COUNT(*) FROM report_sections WHERE report_id = ?"
-    " AND status IN ('queued', 'running', 'retrying')";
+/* Sections still to write, and sections not done. */
+static const char SQL_SECTIONS_OPEN[] =
+    "SELECT COUNT(*) FILTER (WHERE status IN ('queued', 'running', 'retrying')),"
+    " COUNT(*) FILTER (WHERE status <> 'done') FROM report_sections WHERE report_id = ?";
 static const char SQL_REPORT_START[] =
     "UPDATE reports SET status = 'running', updated_at = ? WHERE id = ? AND status = 'queued'";
 static const char SQL_REPORT_SET_STATUS[] =
@@ -71,10 +46,6 @@ static const char SQL_JOB_FOR_REPORT[] =
     "SELECT id FROM jobs WHERE report_id = ? ORDER BY id DESC LIMIT 1";
 static const char SQL_JOB_SET_STATUS[] =
     "UPDATE jobs SET status = ?, updated_at = ?, finished_at = ? WHERE report_id = ?";
-static const char SQL_JOBS_UNFINISHED[] =
-    "SELECT id, kind, report_id, status, attempts, created_at AS \"created_at:time\","
-    " updated_at AS \"updated_at:time\" FROM jobs WHERE status IN ('queued', 'running') ORDER BY "
-    "id";
 static const char SQL_REPORT_JOBS_START[] =
     "UPDATE jobs SET status = 'running', attempts = attempts + 1, updated_at = ?"
     " WHERE report_id = ? AND status IN ('queued', 'running')";
@@ -163,27 +134,15 @@ static int report_not_found(struct db *db, const char *id)
     return db_fail(db, STORE_NOT_FOUND, "no report %.40s", id ? id : "");
 }
 
-int store_report_rows(struct db *db, const struct user *actor, const char *report_id,
-                      struct rowset *report, struct rowset *sections)
+int store_report_access(struct db *db, const struct user *actor, const char *report_id)
 {
-    int rc = db_query(db, SQL_REPORT_GET, "reading a report", report, DB_ARGS(DB_TEXT(report_id)));
-    if (rc == STORE_OK &&
-        (report->nrows == 0 ||
-         !authz_can_access_owner(actor, rowset_text(report, 0, REPORT_OWNER_COLUMN))))
+    char owner[UUID_STR_LEN];
+    int found = 0;
+    int rc = db_query_first(db, SQL_REPORT_OWNER, "reading a report", NULL, owner, sizeof owner,
+                            &found, DB_ARGS(DB_TEXT(report_id)));
+    if (rc == STORE_OK && (!found || !authz_can_access_owner(actor, owner)))
         rc = report_not_found(db, report_id);
-    if (rc == STORE_OK && sections)
-        rc = db_query(db, SQL_SECTIONS_GET, "reading report sections", sections,
-                      DB_ARGS(DB_TEXT(report_id)));
     return rc;
-}
-
-int store_report_list_rows(struct db *db, const struct user *actor, const char *assessment_id,
-                           struct rowset *rs)
-{
-    int rc = store_assessment_access(db, actor, assessment_id, NULL);
-    if (rc != STORE_OK)
-        return rc;
-    return db_query(db, SQL_REPORT_LIST, "listing reports", rs, DB_ARGS(DB_TEXT(assessment_id)));
 }
 
 /* Section transitions */
@@ -289,10 +248,7 @@ static int report_job_id(struct db *db, const char *report_id, char job_id[UUID_
 static int section_retry_locked(struct db *db, const struct user *actor, const char *report_id,
                                 const char *section_id, char job_id[UUID_STR_LEN])
 {
-    struct rowset report;
-    rowset_init(&report, 0);
-    int rc = store_report_rows(db, actor, report_id, &report, NULL);
-    rowset_free(&report);
+    int rc = store_report_access(db, actor, report_id);
     char status[16];
     if (rc == STORE_OK)
         rc = section_status(db, report_id, section_id, status, sizeof status);
@@ -328,22 +284,26 @@ int store_section_retry(struct db *db, const struct user *actor, const char *rep
 
 int store_report_start(struct db *db, const char *report_id)
 {
-    return db_exec(db, SQL_REPORT_START, "starting a report",
-                   DB_ARGS(DB_INT(db_now_ms(db)), DB_TEXT(report_id)));
-}
-
-static int count_sections(struct db *db, const char *sql, const char *report_id, int64_t *count)
-{
-    return db_query_first(db, sql, "counting report sections", count, NULL, 0, NULL,
-                          DB_ARGS(DB_TEXT(report_id)));
+    int64_t now = db_now_ms(db);
+    int rc = db_tx_begin(db);
+    if (rc != STORE_OK)
+        return rc;
+    rc = db_exec(db, SQL_REPORT_START, "starting a report",
+                 DB_ARGS(DB_INT(now), DB_TEXT(report_id)));
+    if (rc == STORE_OK)
+        rc = db_exec(db, SQL_REPORT_JOBS_START, "starting a report's jobs",
+                     DB_ARGS(DB_INT(now), DB_TEXT(report_id)));
+    return db_tx_end(db, rc);
 }
 
 static int report_finish_locked(struct db *db, const char *report_id, const char **status)
 {
-    int64_t pending = 0, unsettled = 0;
-    int rc = count_sections(db, SQL_SECTIONS_PENDING, report_id, &pending);
-    if (rc == STORE_OK)
-        rc = count_sections(db, SQL_SECTIONS_UNSETTLED, report_id, &unsettled);
+    struct rowset counts;
+    rowset_init(&counts, 0);
+    int rc = db_query(db, SQL_SECTIONS_OPEN, "counting report sections", &counts,
+                      DB_ARGS(DB_TEXT(report_id)));
+    int64_t pending = rowset_int(&counts, 0, 0), unsettled = rowset_int(&counts, 0, 1);
+    rowset_free(&counts);
     if (rc != STORE_OK)
         return rc;
     if (pending > 0)
@@ -363,17 +323,4 @@ int store_report_finish(struct db *db, const char *report_id, const char **statu
     if (status)
         *status = rc == STORE_OK ? result : NULL;
     return rc;
-}
-
-/* Jobs */
-
-int store_jobs_unfinished(struct db *db, struct rowset *rs)
-{
-    return db_query(db, SQL_JOBS_UNFINISHED, "listing unfinished jobs", rs, DB_NO_ARGS);
-}
-
-int store_report_jobs_start(struct db *db, const char *report_id)
-{
-    return db_exec(db, SQL_REPORT_JOBS_START, "starting a report's jobs",
-                   DB_ARGS(DB_INT(db_now_ms(db)), DB_TEXT(report_id)));
 }

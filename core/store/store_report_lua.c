@@ -26,23 +26,62 @@
 #include <stdio.h>
 #include <string.h>
 #include "store/authz.h"
-#include "store/db_internal.h"
+#include "store/query.h"
 #include "store/store.h"
 #include "store/rowset_lua.h"
 #include "store/store_lua_internal.h"
-#include "store/store_lua_module.h"
 #include "store/uuid.h"
 
 #define REPORT_SECTIONS_MAX 200
+
+/* Named for the Lua fields (rowset_lua.h).  A failed report with some
+ * sections done is "partial". */
+#define SECTIONS_OF_R "(SELECT COUNT(*) FROM report_sections s WHERE s.report_id = r.id"
+#define SECTIONS_DONE SECTIONS_OF_R " AND s.status = 'done')"
+#define REPORT_SELECT                                                                              \
+    "SELECT r.id, r.assessment_id, r.revision,"                                                    \
+    " CASE WHEN r.status = 'failed' AND " SECTIONS_DONE " > 0 THEN 'partial'"                      \
+    " ELSE r.status END AS status, r.provider, r.model, r.generation, u.name AS requested_by,"     \
+    " r.created_at AS \"created_at:time\", r.updated_at AS \"updated_at:time\","                   \
+    " r.finished_at AS \"finished_at:time\""
+#define REPORT_FROM " FROM reports r JOIN users u ON u.id = r.requested_by"
+static const char SQL_REPORT_GET[] = REPORT_SELECT REPORT_FROM " WHERE r.id = ?";
+static const char SQL_REPORT_LIST[] = REPORT_SELECT
+    ", " SECTIONS_OF_R ") AS sections_total, " SECTIONS_DONE " AS sections_done, " SECTIONS_OF_R
+    " AND s.status = 'failed') AS sections_failed" REPORT_FROM
+    " WHERE r.assessment_id = ? ORDER BY r.id DESC";
+static const char SQL_SECTIONS_GET[] =
+    "SELECT section_id AS id, title, kind, depends AS \"depends:list\", position, status, attempts,"
+    " provider, model, tokens_in, tokens_out, error, warning, text,"
+    " started_at AS \"started_at:time\", finished_at AS \"finished_at:time\""
+    " FROM report_sections WHERE report_id = ? ORDER BY position";
+
+/* Each report once (it may have several jobs after retries), by its oldest
+ * unfinished job: running ones were cut short by a restart. */
+static const char SQL_JOB_REPORTS_UNFINISHED[] =
+    "SELECT report_id FROM jobs WHERE status IN ('queued', 'running') AND report_id IS NOT NULL"
+    " GROUP BY report_id ORDER BY MIN(id)";
+
+/* Report ID as one row of REPORT and its sections, in order, in SECTIONS
+ * when ACTOR may see it. */
+static int report_rows(struct db *db, const struct user *actor, const char *id,
+                       struct rowset *report, struct rowset *sections)
+{
+    int rc = store_report_access(db, actor, id);
+    if (rc == STORE_OK)
+        rc = db_query(db, SQL_REPORT_GET, "reading a report", report, DB_ARGS(DB_TEXT(id)));
+    if (rc == STORE_OK)
+        rc = db_query(db, SQL_SECTIONS_GET, "reading report sections", sections,
+                      DB_ARGS(DB_TEXT(id)));
+    return rc;
+}
 
 /* Reads report ID with its sections (as ACTOR) and pushes it, or pushes
  * nil, message, code.  Returns the number of values pushed. */
 static int report_read_push(lua_State *L, struct db *db, const struct user *actor, const char *id)
 {
-    if (!uuid_is_v7(id))
-        return store_lua_failf(L, STORE_NOT_FOUND, "no report %.40s", id);
     struct rowset *report = rowset_lua_new(L, 0), *sections = rowset_lua_new(L, 0);
-    int rc = store_report_rows(db, actor, id, report, sections);
+    int rc = report_rows(db, actor, id, report, sections);
     if (rc != STORE_OK) {
         lua_pop(L, 2);
         return store_lua_fail(L, db, rc);
@@ -85,8 +124,8 @@ static int store_report_create_lua(lua_State *L)
 {
     struct store_lua *s = store_lua_get(L);
     struct user actor;
-    int rc = store_lua_actor(L, 1, s->db, &actor);
-    const char *assessment_id = store_lua_check_text(L, 2);
+    const char *assessment_id;
+    int rc = store_lua_actor_and_id(L, s->db, "assessment", &actor, &assessment_id);
     luaL_checktype(L, 3, LUA_TTABLE);
     lua_settop(L, 3);
     struct report_request req = {.assessment_id = assessment_id};
@@ -106,8 +145,6 @@ static int store_report_create_lua(lua_State *L)
     req.section_ids = ids;
     req.n_sections = n;
     req.plans = plans;
-    if (rc == STORE_OK && !uuid_is_v7(assessment_id))
-        rc = db_fail(s->db, STORE_NOT_FOUND, "no assessment %.40s", assessment_id);
     if (rc == STORE_OK)
         rc = store_assessment_access(s->db, &actor, assessment_id, &req.revision);
     if (rc != STORE_OK)
@@ -129,8 +166,8 @@ static int store_report_get_lua(lua_State *L)
 {
     struct store_lua *s = store_lua_get(L);
     struct user actor;
-    int rc = store_lua_actor(L, 1, s->db, &actor);
-    const char *id = store_lua_check_text(L, 2);
+    const char *id;
+    int rc = store_lua_actor_and_id(L, s->db, "report", &actor, &id);
     if (rc != STORE_OK)
         return store_lua_fail(L, s->db, rc);
     return report_read_push(L, s->db, &actor, id);
@@ -138,16 +175,7 @@ static int store_report_get_lua(lua_State *L)
 
 static int store_report_list_lua(lua_State *L)
 {
-    struct store_lua *s = store_lua_get(L);
-    struct user actor;
-    int rc = store_lua_actor(L, 1, s->db, &actor);
-    const char *assessment_id = store_lua_check_text(L, 2);
-    if (rc == STORE_OK && !uuid_is_v7(assessment_id))
-        rc = db_fail(s->db, STORE_NOT_FOUND, "no assessment %.40s", assessment_id);
-    struct rowset *rs = rowset_lua_new(L, 0);
-    if (rc == STORE_OK)
-        rc = store_report_list_rows(s->db, &actor, assessment_id, rs);
-    return store_lua_push_rows(L, s->db, rc, rs, STORE_LUA_LIST);
+    return store_lua_assessment_read(L, SQL_REPORT_LIST, "listing reports", NULL, STORE_LUA_LIST);
 }
 
 /* Transitions for the runner */
@@ -208,14 +236,13 @@ static int store_section_retry_lua(lua_State *L)
 {
     struct store_lua *s = store_lua_get(L);
     struct user actor;
-    int rc = store_lua_actor(L, 1, s->db, &actor);
-    const char *rid = store_lua_check_text(L, 2), *sid = store_lua_check_text(L, 3);
+    const char *rid;
+    int rc = store_lua_actor_and_id(L, s->db, "report", &actor, &rid);
+    const char *sid = store_lua_check_text(L, 3);
     lua_createtable(L, 0, 1);
     lua_pushvalue(L, 3);
     lua_setfield(L, -2, "section");
     const char *details = store_lua_encode(L, -1, "audit details", NULL);
-    if (rc == STORE_OK && !uuid_is_v7(rid))
-        rc = db_fail(s->db, STORE_NOT_FOUND, "no report %.40s", rid);
     if (rc != STORE_OK)
         return store_lua_fail(L, s->db, rc);
     if ((rc = db_tx_begin(s->db)) == STORE_OK)
@@ -228,14 +255,7 @@ static int store_report_start_lua(lua_State *L)
 {
     struct store_lua *s = store_lua_get(L);
     const char *rid = store_lua_check_text(L, 1);
-    int rc = db_tx_begin(s->db);
-    if (rc == STORE_OK) {
-        rc = store_report_start(s->db, rid);
-        if (rc == STORE_OK)
-            rc = store_report_jobs_start(s->db, rid);
-        rc = db_tx_end(s->db, rc);
-    }
-    return store_lua_done(L, s->db, rc);
+    return store_lua_done(L, s->db, store_report_start(s->db, rid));
 }
 
 /* Counts the sections with STATUS. */
@@ -261,7 +281,7 @@ static int store_report_finish_lua(lua_State *L)
         return store_lua_fail(L, s->db, rc);
     rc = store_report_finish(s->db, rid, &status);
     if (rc == STORE_OK)
-        rc = store_report_rows(s->db, authz_system_user(), rid, report, sections);
+        rc = report_rows(s->db, authz_system_user(), rid, report, sections);
     if (rc == STORE_OK) {
         status = rowset_text(report, 0, (size_t)rowset_column(report, "status"));
         snprintf(details, sizeof details, "{\"status\":\"%s\",\"done\":%d,\"failed\":%d}", status,
@@ -274,31 +294,15 @@ static int store_report_finish_lua(lua_State *L)
     return 1;
 }
 
-/* The reports of unfinished jobs, each once (a report may have several
- * jobs after retries), oldest job first. */
 static int store_jobs_unfinished_lua(lua_State *L)
 {
     struct store_lua *s = store_lua_get(L);
     struct rowset *jobs = rowset_lua_new(L, 0);
-    int rc = store_jobs_unfinished(s->db, jobs);
+    int rc =
+        db_query(s->db, SQL_JOB_REPORTS_UNFINISHED, "listing unfinished jobs", jobs, DB_NO_ARGS);
     if (rc != STORE_OK)
         return store_lua_fail(L, s->db, rc);
-    size_t col = (size_t)rowset_column(jobs, "report_id");
-    lua_newtable(L); /* report id -> true: seen */
-    lua_createtable(L, (int)jobs->nrows, 0);
-    for (size_t i = 0, n = 0; i < jobs->nrows; i++) {
-        const char *report_id = rowset_text(jobs, i, col);
-        if (report_id == NULL || lua_getfield(L, -2, report_id) != LUA_TNIL) {
-            lua_pop(L, 1);
-            continue;
-        }
-        lua_pop(L, 1);
-        lua_pushboolean(L, 1);
-        lua_setfield(L, -3, report_id);
-        lua_pushstring(L, report_id);
-        lua_rawseti(L, -2, (lua_Integer)++n);
-    }
-    store_lua_mark_array(L, -1);
+    rowset_push_column(L, jobs, 0);
     return 1;
 }
 

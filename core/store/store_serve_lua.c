@@ -1,42 +1,27 @@
 /* Storage for `o2c serve` and the CLI (store_lua.h): opening the database
  * a configuration names, the first-run admin, and the upkeep timers on the
  * loop (retention every retention.interval_s, expired-session cleanup every
- * few minutes), each run of retention audited with its counts.
- *
- * WAL checkpoints run off the loop: SQLite's automatic checkpoint copies up
- * to 1,000 pages inside whichever commit crosses the threshold, which held
- * the loop for ~4 ms about once per hundred answer saves (the p99 of a save
- * through the API).  The server's connection does not checkpoint: its WAL
- * hook sees each commit's WAL size and, past CHECKPOINT_FRAMES (SQLite's own
- * threshold), a passive checkpoint runs on the thread pool on a second
- * connection of its own while writers go on, and the loop then copies only
- * the frames written meanwhile.  The WAL stays as short as with automatic
- * checkpoints (a long WAL slows every read).
+ * few minutes), each run of retention audited with its counts, and WAL
+ * checkpoints off the loop (db_checkpoint.h).
  *
  * The first admin's generated password goes to stdout once, never to the
  * log (stderr): it is for the person starting the server. */
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "host/log.h"
-#include "store/db_internal.h"
+#include "store/db_checkpoint.h"
 #include "store/password.h"
 #include "store/store_lua_internal.h"
 
 #define SESSION_CLEANUP_MS (5 * 60 * 1000)
-#define CHECKPOINT_FRAMES 1000
 
 struct store_serve {
     struct db *db;
     struct store_lua_config settings;
     uv_timer_t retention, cleanup;
     int timers;
-    uv_loop_t *loop;
-    uv_work_t checkpoint_work;
-    int checkpoint_running;   /* the work below is on the pool */
-    sqlite3 *checkpoint_conn; /* used only by checkpoint_run, one at a time */
-    char checkpoint_error[256];
+    struct db_checkpoint *checkpoint;
 };
 
 struct db *store_open_config(const struct config *cfg, int no_migrate, char *err, size_t errlen)
@@ -122,57 +107,6 @@ static int serve_first_admin(struct db *db)
     return 0;
 }
 
-/* On the pool: a passive checkpoint on our own connection. */
-static void checkpoint_run(uv_work_t *w)
-{
-    struct store_serve *s = w->data;
-    s->checkpoint_error[0] = '\0';
-    if (s->checkpoint_conn == NULL) {
-        if (sqlite3_open_v2(db_path(s->db), &s->checkpoint_conn, SQLITE_OPEN_READWRITE, NULL) !=
-            SQLITE_OK) {
-            snprintf(s->checkpoint_error, sizeof s->checkpoint_error, "%s",
-                     s->checkpoint_conn ? sqlite3_errmsg(s->checkpoint_conn) : "out of memory");
-            sqlite3_close(s->checkpoint_conn);
-            s->checkpoint_conn = NULL;
-            return;
-        }
-        sqlite3_busy_timeout(s->checkpoint_conn, 1000);
-    }
-    int rc =
-        sqlite3_wal_checkpoint_v2(s->checkpoint_conn, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
-    if (rc != SQLITE_OK && rc != SQLITE_BUSY)
-        snprintf(s->checkpoint_error, sizeof s->checkpoint_error, "%s",
-                 sqlite3_errmsg(s->checkpoint_conn));
-}
-
-static void checkpoint_done(uv_work_t *w, int status)
-{
-    (void)status;
-    struct store_serve *s = w->data;
-    s->checkpoint_running = 0;
-    /* Saves went on meanwhile, so the WAL is never fully copied from the
-     * pool; the few frames written since are copied here, on the loop, so
-     * that the next commit can start the WAL over instead of growing it. */
-    if (s->timers && !s->checkpoint_error[0])
-        sqlite3_wal_checkpoint_v2(db_conn(s->db), NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
-    if (s->checkpoint_error[0])
-        log_msg(LOG_ERROR, "WAL checkpoint failed", "error", s->checkpoint_error, NULL);
-}
-
-/* SQLite's WAL hook, on the loop after each commit: FRAMES in the WAL. */
-static int checkpoint_hook(void *arg, sqlite3 *conn, const char *name, int frames)
-{
-    (void)conn;
-    (void)name;
-    struct store_serve *s = arg;
-    if (frames < CHECKPOINT_FRAMES || s->checkpoint_running || !s->timers)
-        return SQLITE_OK;
-    s->checkpoint_work.data = s;
-    if (uv_queue_work(s->loop, &s->checkpoint_work, checkpoint_run, checkpoint_done) == 0)
-        s->checkpoint_running = 1;
-    return SQLITE_OK;
-}
-
 struct store_serve *store_serve_open(uv_loop_t *loop, const struct config *cfg, int *exit_code)
 {
     *exit_code = 1;
@@ -203,8 +137,7 @@ struct store_serve *store_serve_open(uv_loop_t *loop, const struct config *cfg, 
     s->retention.data = s->cleanup.data = s;
     uv_timer_start(&s->retention, retention_tick, every, every);
     uv_timer_start(&s->cleanup, cleanup_tick, SESSION_CLEANUP_MS, SESSION_CLEANUP_MS);
-    s->loop = loop;
-    sqlite3_wal_hook(db_conn(s->db), checkpoint_hook, s); /* replaces the automatic checkpoint */
+    s->checkpoint = db_checkpoint_start(s->db, loop);
     s->timers = 1;
     *exit_code = 0;
     return s;
@@ -220,6 +153,7 @@ void store_serve_stop(struct store_serve *s)
     if (s == NULL || !s->timers)
         return;
     s->timers = 0;
+    db_checkpoint_stop(s->checkpoint);
     uv_timer_stop(&s->retention);
     uv_timer_stop(&s->cleanup);
     uv_close((uv_handle_t *)&s->retention, NULL);
@@ -231,8 +165,7 @@ void store_serve_close(struct store_serve *s)
 {
     if (s == NULL)
         return;
-    sqlite3_wal_hook(db_conn(s->db), NULL, NULL);
-    sqlite3_close(s->checkpoint_conn);
+    db_checkpoint_close(s->checkpoint);
     db_close(s->db); /* checkpoints what is left */
     free(s);
 }

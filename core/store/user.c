@@ -18,6 +18,8 @@ static const char SQL_USER_BY_NAME[] = "SELECT " USER_COLUMNS " FROM users WHERE
 static const char SQL_USER_BY_ID[] = "SELECT " USER_COLUMNS " FROM users WHERE id = ?";
 static const char SQL_USER_LIST[] = "SELECT " USER_COLUMNS " FROM users ORDER BY name";
 static const char SQL_USER_COUNT[] = "SELECT COUNT(*) FROM users";
+static const char SQL_USER_OTHER_ADMINS[] =
+    "SELECT COUNT(*) FROM users WHERE role = 'admin' AND disabled = 0 AND name <> ?";
 static const char SQL_USER_HASH[] =
     "SELECT " USER_COLUMNS ", password_hash FROM users WHERE name = ?";
 static const char SQL_USER_SET_HASH[] =
@@ -122,20 +124,16 @@ int user_get_by_id(struct db *db, const char *id, struct user *out)
     return user_get_by(db, SQL_USER_BY_ID, id, out, NULL);
 }
 
-int user_rows(struct db *db, const char *name, struct rowset *rs)
+int user_rows(struct db *db, struct rowset *rs)
 {
-    int rc = name ? db_query(db, SQL_USER_BY_NAME, "reading a user", rs, DB_ARGS(DB_TEXT(name)))
-                  : db_query(db, SQL_USER_LIST, "listing users", rs, DB_NO_ARGS);
-    if (rc == STORE_OK && name && rs->nrows == 0)
-        rc = db_fail(db, STORE_NOT_FOUND, "no user %.80s", name);
-    return rc;
+    return db_query(db, SQL_USER_LIST, "listing users", rs, DB_NO_ARGS);
 }
 
 int user_list(struct db *db, user_fn fn, void *ud)
 {
     struct rowset rs;
     rowset_init(&rs, 0);
-    int rc = user_rows(db, NULL, &rs);
+    int rc = user_rows(db, &rs);
     for (size_t i = 0; rc == STORE_OK && i < rs.nrows; i++) {
         struct user u;
         user_from_rowset(&rs, i, 0, &u);
@@ -149,6 +147,18 @@ int user_list(struct db *db, user_fn fn, void *ud)
 int user_count(struct db *db, int64_t *count)
 {
     return db_query_first(db, SQL_USER_COUNT, "counting users", count, NULL, 0, NULL, DB_NO_ARGS);
+}
+
+int user_is_last_admin(struct db *db, const struct user *u, int *last)
+{
+    *last = 0;
+    if (u->role != USER_ROLE_ADMIN || u->disabled)
+        return STORE_OK;
+    int64_t others = 0;
+    int rc = db_query_first(db, SQL_USER_OTHER_ADMINS, "counting admins", &others, NULL, 0, NULL,
+                            DB_ARGS(DB_TEXT(u->name)));
+    *last = rc == STORE_OK && others == 0;
+    return rc;
 }
 
 int user_password_hash(struct db *db, const char *name, struct user *out,

@@ -44,11 +44,13 @@ int user_get_by_id(struct db *db, const char *id, struct user *out);
 typedef int (*user_fn)(void *ud, const struct user *u);
 int user_list(struct db *db, user_fn fn, void *ud);
 int user_count(struct db *db, int64_t *count);
-/* The account NAME (STORE_NOT_FOUND when none), or every account in name
- * order (NAME NULL), as rows {id, name, role, disabled, created_at} of RS
- * (rowset.h). */
+/* Every account in name order as rows {id, name, role, disabled,
+ * created_at} of RS (rowset.h). */
 struct rowset;
-int user_rows(struct db *db, const char *name, struct rowset *rs);
+int user_rows(struct db *db, struct rowset *rs);
+/* 1 in *LAST when U is the only enabled admin (disabling or demoting it
+ * would leave nobody to manage accounts). */
+int user_is_last_admin(struct db *db, const struct user *u, int *last);
 /* Fills U from the user columns {id, name, role, disabled, created_at,
  * updated_at} starting at column COL of row ROW: how C gets a struct user
  * from any reader's rows. */

@@ -20,11 +20,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include "store/authz.h"
-#include "store/db_internal.h"
+#include "store/query.h"
 #include "store/password.h"
 #include "store/rowset_lua.h"
 #include "store/store_lua_internal.h"
-#include "store/store_lua_module.h"
 
 enum hash_kind { HASH_ADD, HASH_SET_PASSWORD };
 
@@ -67,11 +66,6 @@ static int user_lua_admin(lua_State *L, int idx, struct db *db, struct user *act
     if (*has && rc == STORE_OK && !authz_is_admin(actor))
         rc = db_fail(db, STORE_NOT_FOUND, "managing accounts needs an admin");
     return rc;
-}
-
-static const char *opt_address(lua_State *L, int idx)
-{
-    return lua_isnoneornil(L, idx) ? NULL : store_lua_check_text(L, idx);
 }
 
 static int hash_op_push(lua_State *co, void *data)
@@ -125,18 +119,20 @@ static int user_lua_hash(lua_State *L, struct hash_op *op, const char *password)
     return store_lua_work(L, 1, hash_op_work, hash_op_push, hash_op_release, op);
 }
 
-static struct hash_op *hash_op_new(lua_State *L)
+/* The work for account NAME, done for ACTOR (when HAS_ACTOR) from ADDRESS
+ * (may be NULL). */
+static struct hash_op *hash_op_new(lua_State *L, enum hash_kind kind, const char *name,
+                                   const struct user *actor, int has_actor, const char *address)
 {
     struct hash_op *op = calloc(1, sizeof *op);
     if (op == NULL)
         luaL_error(L, "out of memory");
+    op->kind = kind;
+    snprintf(op->name, sizeof op->name, "%s", name);
+    op->actor = *actor;
+    op->has_actor = has_actor;
+    snprintf(op->address, sizeof op->address, "%s", address ? address : "");
     return op;
-}
-
-static void copy_address(struct hash_op *op, const char *address)
-{
-    if (address)
-        snprintf(op->address, sizeof op->address, "%s", address);
 }
 
 /* store.user_add{name=, role=, password=, actor=?, address=?} */
@@ -169,13 +165,8 @@ static int store_user_add(lua_State *L)
         return store_lua_failf(L, STORE_EXISTS, "user %s already exists", name);
     if (rc != STORE_NOT_FOUND)
         return store_lua_fail(L, s->db, rc);
-    struct hash_op *op = hash_op_new(L);
-    op->kind = HASH_ADD;
+    struct hash_op *op = hash_op_new(L, HASH_ADD, name, &actor, has_actor, address);
     op->role = r;
-    snprintf(op->name, sizeof op->name, "%s", name);
-    op->actor = actor;
-    op->has_actor = has_actor;
-    copy_address(op, address);
     return user_lua_hash(L, op, password);
 }
 
@@ -184,7 +175,7 @@ static int store_user_set_password(lua_State *L)
 {
     const char *name = store_lua_check_text(L, 1);
     const char *password = store_lua_check_text(L, 2);
-    const char *address = opt_address(L, 4);
+    const char *address = store_lua_opt_text(L, 4);
     struct store_lua *s = store_lua_get(L);
     struct user actor, existing;
     int has_actor;
@@ -193,66 +184,48 @@ static int store_user_set_password(lua_State *L)
         rc = user_get_by_name(s->db, name, &existing);
     if (rc != STORE_OK)
         return store_lua_fail(L, s->db, rc);
-    struct hash_op *op = hash_op_new(L);
-    op->kind = HASH_SET_PASSWORD;
-    snprintf(op->name, sizeof op->name, "%s", existing.name);
-    op->actor = actor;
-    op->has_actor = has_actor;
-    copy_address(op, address);
+    struct hash_op *op =
+        hash_op_new(L, HASH_SET_PASSWORD, existing.name, &actor, has_actor, address);
     return user_lua_hash(L, op, password);
-}
-
-/* store.user_get(name) with NAME, store.user_list() without. */
-static int user_rows_push(lua_State *L, const char *name)
-{
-    struct store_lua *s = store_lua_get(L);
-    struct rowset *rs = rowset_lua_new(L, 0);
-    return store_lua_push_rows(L, s->db, user_rows(s->db, name, rs), rs,
-                               name ? STORE_LUA_ROW : STORE_LUA_LIST);
 }
 
 static int store_user_get(lua_State *L)
 {
-    return user_rows_push(L, store_lua_check_text(L, 1));
+    struct store_lua *s = store_lua_get(L);
+    struct user u;
+    int rc = user_get_by_name(s->db, store_lua_check_text(L, 1), &u);
+    if (rc != STORE_OK)
+        return store_lua_fail(L, s->db, rc);
+    store_lua_push_user(L, &u);
+    return 1;
 }
 
 static int store_user_list(lua_State *L)
 {
-    return user_rows_push(L, NULL);
+    struct store_lua *s = store_lua_get(L);
+    struct rowset *rs = rowset_lua_new(L, 0);
+    return store_lua_push_rows(L, s->db, user_rows(s->db, rs), rs, STORE_LUA_LIST);
 }
 
-struct admin_count {
-    const char *name;
-    int others;
-};
-
-static int count_other_admins(void *ud, const struct user *u)
-{
-    struct admin_count *c = ud;
-    if (u->role == USER_ROLE_ADMIN && !u->disabled && strcmp(u->name, c->name) != 0)
-        c->others++;
-    return 0;
-}
-
-int store_user_is_last_admin(struct db *db, const struct user *u, int *last)
-{
-    *last = 0;
-    if (u->role != USER_ROLE_ADMIN || u->disabled)
-        return STORE_OK;
-    struct admin_count c = {u->name, 0};
-    int rc = user_list(db, count_other_admins, &c);
-    *last = rc == STORE_OK && c.others == 0;
-    return rc;
-}
-
-/* Common start of set_disabled / set_role: the target and the actor. */
+/* Common start of set_disabled / set_role: the actor (at 3) and the target
+ * NAME; a change LEAVES_ADMIN_ROLE (disabling, demoting) is refused for
+ * the last enabled admin.  0 to go on, else the count of the failure
+ * pushed. */
 static int user_change_start(lua_State *L, struct store_lua *s, const char *name,
-                             struct user *target, struct user *actor, int *has_actor)
+                             int leaves_admin_role, struct user *actor, int *has_actor)
 {
-    int rc = user_lua_admin(L, 3, s->db, actor, has_actor);
+    struct user target;
+    int last = 0, rc = user_lua_admin(L, 3, s->db, actor, has_actor);
     if (rc == STORE_OK)
-        rc = user_get_by_name(s->db, name, target);
-    return rc;
+        rc = user_get_by_name(s->db, name, &target);
+    if (rc == STORE_OK && leaves_admin_role)
+        rc = user_is_last_admin(s->db, &target, &last);
+    if (rc != STORE_OK)
+        return store_lua_fail(L, s->db, rc);
+    if (last)
+        return store_lua_failf(L, STORE_REFUSED,
+                               "%s is the only enabled admin; make another admin first", name);
+    return 0;
 }
 
 static int store_user_set_disabled(lua_State *L)
@@ -260,18 +233,12 @@ static int store_user_set_disabled(lua_State *L)
     const char *name = store_lua_check_text(L, 1);
     luaL_checktype(L, 2, LUA_TBOOLEAN);
     int disabled = lua_toboolean(L, 2);
-    const char *address = opt_address(L, 4);
+    const char *address = store_lua_opt_text(L, 4);
     struct store_lua *s = store_lua_get(L);
-    struct user target, actor;
-    int has_actor, last = 0;
-    int rc = user_change_start(L, s, name, &target, &actor, &has_actor);
-    if (rc == STORE_OK && disabled)
-        rc = store_user_is_last_admin(s->db, &target, &last);
-    if (rc != STORE_OK)
-        return store_lua_fail(L, s->db, rc);
-    if (last)
-        return store_lua_failf(L, STORE_REFUSED,
-                               "%s is the only enabled admin; make another admin first", name);
+    struct user actor;
+    int has_actor, n = user_change_start(L, s, name, disabled, &actor, &has_actor), rc;
+    if (n > 0)
+        return n;
     int64_t revoked = 0;
     char details[64];
     if ((rc = db_tx_begin(s->db)) != STORE_OK)
@@ -291,22 +258,16 @@ static int store_user_set_role(lua_State *L)
 {
     const char *name = store_lua_check_text(L, 1);
     const char *role = store_lua_check_text(L, 2);
-    const char *address = opt_address(L, 4);
+    const char *address = store_lua_opt_text(L, 4);
     struct store_lua *s = store_lua_get(L);
     enum user_role r;
     if (user_role_parse(role, &r) != 0)
         return store_lua_failf(L, STORE_INVALID, "role must be admin or consultant (got \"%.40s\")",
                                role);
-    struct user target, actor;
-    int has_actor, last = 0;
-    int rc = user_change_start(L, s, name, &target, &actor, &has_actor);
-    if (rc == STORE_OK && r != USER_ROLE_ADMIN)
-        rc = store_user_is_last_admin(s->db, &target, &last);
-    if (rc != STORE_OK)
-        return store_lua_fail(L, s->db, rc);
-    if (last)
-        return store_lua_failf(L, STORE_REFUSED,
-                               "%s is the only enabled admin; make another admin first", name);
+    struct user actor;
+    int has_actor, n = user_change_start(L, s, name, r != USER_ROLE_ADMIN, &actor, &has_actor), rc;
+    if (n > 0)
+        return n;
     char details[64];
     snprintf(details, sizeof details, "{\"role\":\"%s\"}", user_role_name(r));
     if ((rc = db_tx_begin(s->db)) == STORE_OK)

@@ -1,12 +1,53 @@
 /* Assessments and attachments as the tests check them, read through the
- * row readers o2c.store pushes to Lua (store_assessment_rows,
- * store_attachment_rows), field by column name. */
+ * row reader o2c.store pushes to Lua (store_assessment_rows) and, for what
+ * the bindings read with their own SQL, through the same access rule
+ * (store_assessment_query) with the SQL below; field by column name. */
 #ifndef TEST_STORE_VIEW_H
 #define TEST_STORE_VIEW_H
 #include <stdio.h>
 #include <string.h>
+#include "store/query.h"
 #include "store/rowset.h"
 #include "store/store.h"
+
+static const char VIEW_SQL_ANSWERS[] =
+    "SELECT a.question_id, a.value, a.note, u.name AS \"by\", a.updated_at, a.revision"
+    " FROM answers a JOIN users u ON u.id = a.updated_by"
+    " WHERE a.assessment_id = ? ORDER BY a.question_id";
+static const char VIEW_SQL_SCORE_LATEST[] =
+    "SELECT id, scores, generation, revision FROM score_snapshots WHERE assessment_id = ?"
+    " ORDER BY id DESC LIMIT 1";
+static const char VIEW_SQL_GENERATION[] = "SELECT sources FROM generations WHERE hash = ?";
+static const char VIEW_SQL_JOBS_UNFINISHED[] =
+    "SELECT id, report_id, status FROM jobs WHERE status IN ('queued', 'running') ORDER BY id";
+#define VIEW_ATTACHMENT_SELECT                                                                     \
+    "SELECT a.name, a.content_hash AS sha, a.media_type, a.size, u.name AS created_by,"            \
+    " a.created_at FROM attachments a JOIN users u ON u.id = a.created_by"
+static const char VIEW_SQL_ATTACHMENT[] =
+    VIEW_ATTACHMENT_SELECT " WHERE a.assessment_id = ? AND a.name = ?";
+static const char VIEW_SQL_ATTACHMENTS[] =
+    VIEW_ATTACHMENT_SELECT " WHERE a.assessment_id = ? ORDER BY a.name";
+
+/* The answers of assessment ID as ACTOR may read them, in question order:
+ * {question_id, value, note, by, updated_at, revision}. */
+static inline int view_answers(struct db *db, const struct user *actor, const char *id,
+                               struct rowset *rs)
+{
+    return store_assessment_query(db, actor, id, VIEW_SQL_ANSWERS, "reading answers", rs,
+                                  DB_ARGS(DB_TEXT(id)));
+}
+
+/* Attachment NAME (STORE_NOT_FOUND when none) or, NAME NULL, all of them. */
+static inline int view_attachment_rows(struct db *db, const struct user *actor, const char *id,
+                                       const char *name, struct rowset *rs)
+{
+    if (name == NULL)
+        return store_assessment_query(db, actor, id, VIEW_SQL_ATTACHMENTS, "listing attachments",
+                                      rs, DB_ARGS(DB_TEXT(id)));
+    int rc = store_assessment_query(db, actor, id, VIEW_SQL_ATTACHMENT, "reading an attachment", rs,
+                                    DB_ARGS(DB_TEXT(id), DB_TEXT(name)));
+    return rc == STORE_OK && rs->nrows == 0 ? STORE_NOT_FOUND : rc;
+}
 
 struct assessment_view {
     char id[UUID_STR_LEN];
@@ -77,7 +118,7 @@ static inline int view_attachment(struct db *db, const struct user *actor, const
 {
     struct rowset rs;
     rowset_init(&rs, 0);
-    int rc = store_attachment_rows(db, actor, id, name, &rs);
+    int rc = view_attachment_rows(db, actor, id, name, &rs);
     memset(out, 0, sizeof *out);
     if (rc == STORE_OK) {
         view_copy(out->name, sizeof out->name, &rs, "name");

@@ -228,7 +228,7 @@ static void verify_after_crash(struct fixture *f, int64_t acked, int kill)
     struct crash_check c = {.revision = a.revision};
     struct rowset rs;
     rowset_init(&rs, 0);
-    assert_int_equal(store_answer_rows(f->db, &f->alice, f->a.id, &rs), STORE_OK);
+    assert_int_equal(view_answers(f->db, &f->alice, f->a.id, &rs), STORE_OK);
     for (size_t i = 0; i < rs.nrows; i++)
         check_answer(&c, &rs, i);
     rowset_free(&rs);
