@@ -13,7 +13,8 @@
  * (exponential backoff, capped) and connects again, until closed.
  *
  * Threading: everything runs on the loop thread; callbacks run from raw
- * libuv callbacks, never from inside a call made by the caller, so they may
+ * libuv callbacks, never from inside a call made by the caller (but for
+ * pg_conn_close, which ends the query in flight at once), so they may
  * query, close and free freely.  (The one exception to "loop thread": a
  * timed-out query is cancelled with PQcancel on libuv's thread pool, as
  * libpq 15 has no asynchronous cancel.) */

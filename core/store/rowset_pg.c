@@ -65,13 +65,11 @@ static int put_cell(const PGresult *res, int row, int col, struct rowset *rs,
     if (PQgetisnull(res, row, col))
         return 0; /* the row starts as NULLs */
     const char *text = PQgetvalue(res, row, col);
-    switch (type_of(PQftype(res, col))) {
+    Oid oid = PQftype(res, col);
+    switch (type_of(oid)) {
     case ROWSET_INTEGER:
         v->type = ROWSET_INTEGER;
-        if (text[0] == 't' || text[0] == 'f')
-            v->integer = text[0] == 't'; /* bool */
-        else
-            v->integer = strtoll(text, NULL, 10);
+        v->integer = oid == PG_BOOLOID ? text[0] == 't' : strtoll(text, NULL, 10);
         return 0;
     case ROWSET_REAL:
         v->type = ROWSET_REAL;
