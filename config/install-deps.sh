@@ -7,10 +7,12 @@ packages=(
   build-essential clang libclang-rt-14-dev cmake pkg-config
   liblua5.4-dev lua5.4 lua-cjson libuv1-dev libcurl4-openssl-dev libsqlite3-dev
   node-llhttp libsodium-dev libcmocka-dev sqlite3
+  libpq-dev
 )
 if [ "${1:-}" = "--test" ]; then
   # prometheus: its promtool checks /metrics (the package's service is not needed).
-  packages+=(wrk chromium nginx-light libnginx-mod-http-lua curl prometheus)
+  # postgresql-15: the real server tests/lib/pg.sh starts (its cluster service is not needed).
+  packages+=(wrk chromium nginx-light libnginx-mod-http-lua curl prometheus postgresql-15)
 fi
 
 missing=()
