@@ -8,6 +8,11 @@ return {
   scripts_dir = "scripts",
   kb_dir = "kb",
   log_level = "info",            -- debug | info | warn | error
+  -- Reverse proxies whose X-Forwarded-For / X-Forwarded-Proto are believed
+  -- (sign-in throttle, audit address, Secure cookies), as addresses or
+  -- ranges, e.g. { "127.0.0.1/32", "10.0.0.0/8", "::1" }; from any other
+  -- address the headers are ignored.  Default: none.
+  trusted_proxies = {},
 
   llm = {
     provider = "auto",           -- auto: anthropic when ANTHROPIC_API_KEY is set, else offline

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include "host/cidr.h"
 #include "host/config.h"
 #include "host/log.h"
 #include "host/modules.h"
@@ -22,6 +23,7 @@ enum config_kind {
     CK_INT_POS,     /* long long > 0 */
     CK_INT_NNEG,    /* long long >= 0 */
     CK_BOOL,        /* int */
+    CK_CIDR_LIST,   /* char[size], "10.0.0.0/8, ::1"; parsed into cfg->proxies */
 };
 
 struct config_key {
@@ -41,6 +43,7 @@ static const struct config_key config_schema[] = {
     {"data_dir", CK_STRING, STR(data_dir), "O2C_DATA_DIR", NULL},
     {"scripts_dir", CK_STRING, STR(scripts_dir), "O2C_SCRIPTS_DIR", NULL},
     {"kb_dir", CK_STRING, STR(kb_dir), "O2C_KB_DIR", NULL},
+    {"trusted_proxies", CK_CIDR_LIST, STR(trusted_proxies), "O2C_TRUSTED_PROXIES", NULL},
     {"log_level", CK_CHOICE, STR(log_level), "O2C_LOG_LEVEL", "debug|info|warn|error"},
     {"llm.provider", CK_CHOICE, STR(llm.provider), "O2C_LLM_PROVIDER",
      "auto|anthropic|openai|offline"},
@@ -174,6 +177,8 @@ static const char *config_expected(const struct config_key *k, char *buf, size_t
         return "expected a whole number >= 0";
     case CK_BOOL:
         return "expected true or false";
+    case CK_CIDR_LIST:
+        return "expected IP addresses or ranges like \"127.0.0.1/32, 10.0.0.0/8, ::1/128\"";
     }
     return "expected something else";
 }
@@ -210,16 +215,32 @@ static int listen_ok(const char *value)
     return *end == '\0' && colon[1] != '\0' && port >= 1 && port <= 65535;
 }
 
+/* Parses the trusted_proxies list VALUE into CFG; names the bad entry. */
+static int config_store_proxies(struct config *cfg, const struct config_key *k, const char *value,
+                                const char *origin, char err[CONFIG_ERROR_MAX])
+{
+    char bad[128], got[320];
+    if (cidr_list_parse(value, cfg->proxies, CIDR_LIST_MAX, &cfg->proxy_count, bad, sizeof bad) ==
+        0)
+        return 0;
+    snprintf(got, sizeof got, "\"%.120s\" in \"%.160s\"", bad, value);
+    cfg->proxy_count = 0;
+    return config_fail(err, origin, k, got);
+}
+
 /* Stores string VALUE for a string-like key after checking it. */
 static int config_store_string(struct config *cfg, const struct config_key *k, const char *value,
                                const char *got, const char *origin, char err[CONFIG_ERROR_MAX])
 {
-    /* "" means none for these two */
-    int empty_ok = strcmp(k->name, "llm.proxy") == 0 || strcmp(k->name, "backup.dir") == 0;
+    /* "" means none for these */
+    int empty_ok = strcmp(k->name, "llm.proxy") == 0 || strcmp(k->name, "backup.dir") == 0 ||
+                   k->kind == CK_CIDR_LIST;
     if ((value[0] == '\0' && !empty_ok) || strlen(value) >= k->size ||
         (k->kind == CK_CHOICE && !choice_ok(k->choices, value)) ||
         (k->kind == CK_LISTEN && !listen_ok(value)))
         return config_fail(err, origin, k, got);
+    if (k->kind == CK_CIDR_LIST && config_store_proxies(cfg, k, value, origin, err) != 0)
+        return -1;
     memcpy((char *)cfg + k->offset, value, strlen(value) + 1);
     return 0;
 }
@@ -241,7 +262,7 @@ static int config_store_number(struct config *cfg, const struct config_key *k, d
 
 static int is_string_kind(enum config_kind kind)
 {
-    return kind == CK_STRING || kind == CK_CHOICE || kind == CK_LISTEN;
+    return kind == CK_STRING || kind == CK_CHOICE || kind == CK_LISTEN || kind == CK_CIDR_LIST;
 }
 
 int config_set_string(struct config *cfg, const char *key, const char *value, const char *origin,
@@ -289,12 +310,35 @@ static void describe_value(lua_State *L, int idx, char *buf, size_t cap)
     }
 }
 
+/* A list key given as a table of strings: joined with commas, then parsed. */
+static int config_store_list(struct config *cfg, const struct config_key *k, lua_State *L, int idx,
+                             const char *got, const char *origin, char err[CONFIG_ERROR_MAX])
+{
+    char joined[sizeof cfg->trusted_proxies] = "";
+    size_t used = 0;
+    lua_Integer n = (lua_Integer)lua_rawlen(L, idx);
+    for (lua_Integer i = 1; i <= n; i++) {
+        lua_rawgeti(L, idx, i);
+        const char *entry = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+        int wrote =
+            entry ? snprintf(joined + used, sizeof joined - used, "%s%s", i > 1 ? ", " : "", entry)
+                  : -1;
+        lua_pop(L, 1);
+        if (wrote < 0 || (size_t)wrote >= sizeof joined - used)
+            return config_fail(err, origin, k, got);
+        used += (size_t)wrote;
+    }
+    return config_store_string(cfg, k, joined, got, origin, err);
+}
+
 static int config_set_value(struct config *cfg, const struct config_key *k, lua_State *L, int idx,
                             const char *origin, char err[CONFIG_ERROR_MAX])
 {
     char got[160];
     describe_value(L, idx, got, sizeof got);
     int type = lua_type(L, idx);
+    if (k->kind == CK_CIDR_LIST && type == LUA_TTABLE)
+        return config_store_list(cfg, k, L, idx, got, origin, err);
     if (is_string_kind(k->kind)) {
         if (type != LUA_TSTRING)
             return config_fail(err, origin, k, got);

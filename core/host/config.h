@@ -8,6 +8,7 @@
 #include <limits.h>
 #include <lua.h>
 #include <stddef.h>
+#include "host/cidr.h"
 
 #define CONFIG_PATH_MAX 1024
 #define CONFIG_ERROR_MAX 512
@@ -18,6 +19,10 @@ struct config {
     char scripts_dir[CONFIG_PATH_MAX];
     char kb_dir[CONFIG_PATH_MAX];
     char log_level[8];
+    /* Reverse proxies whose X-Forwarded-For/-Proto are believed: "" none. */
+    char trusted_proxies[1024];
+    struct cidr proxies[CIDR_LIST_MAX]; /* trusted_proxies, parsed */
+    size_t proxy_count;
     struct {
         char provider[16]; /* auto | anthropic | openai | offline */
         char model[128];

@@ -114,8 +114,45 @@ function Context:release()
   end
 end
 
+-- The addresses of X-Forwarded-For, left to right; nil if one is not an
+-- IP address (then the header is not believed at all).
+local function forwarded_hops(header)
+  local proxies, hops = require "o2c.proxies", {}
+  for part in (header .. ","):gmatch("([^,]*),") do
+    local hop = proxies.address(part:match("^%s*(.-)%s*$"))
+    if not hop then return nil end
+    hops[#hops + 1] = hop
+  end
+  return hops
+end
+
+-- The client's address: the peer's, unless the peer is a trusted proxy
+-- (config trusted_proxies); then the rightmost X-Forwarded-For address that
+-- is not itself a trusted proxy, since only the hops we trust could not
+-- have been written by the client.
+local function client_address(req)
+  local proxies, peer = require "o2c.proxies", req:remote()
+  local header = req:header("X-Forwarded-For")
+  if not header or not proxies.trusted(peer) then return peer end
+  local hops = forwarded_hops(header)
+  if not hops then return peer end
+  for i = #hops, 1, -1 do
+    if not proxies.trusted(hops[i]) then return hops[i] end
+  end
+  return hops[1] -- every hop is a trusted proxy: the first is the origin
+end
+
 function Context:address()
-  return self.req:remote()
+  if not self._address then self._address = client_address(self.req) end
+  return self._address
+end
+
+-- Whether the client reached us over HTTPS: a trusted proxy says so in
+-- X-Forwarded-Proto (its first value: the scheme the client used).
+function Context:https()
+  local proto = self.req:header("X-Forwarded-Proto")
+  if not proto or not require("o2c.proxies").trusted(self.req:remote()) then return false end
+  return (proto:match("^%s*([^,%s]*)") or ""):lower() == "https"
 end
 
 ---------------------------------------------------------------------------

@@ -7,10 +7,11 @@ local event = require "o2c.event"
 local random = require "o2c.random"
 local timer = require "o2c.timer"
 
-local function cookie(name, value, max_age, http_only)
+-- Secure when configured, or when a trusted proxy says the client used HTTPS.
+local function cookie(ctx, name, value, max_age, http_only)
   local parts = { name .. "=" .. value, "Path=/", "SameSite=Strict", "Max-Age=" .. max_age }
   if http_only then parts[#parts + 1] = "HttpOnly" end
-  if config.sessions.cookie_secure then parts[#parts + 1] = "Secure" end
+  if config.sessions.cookie_secure or ctx:https() then parts[#parts + 1] = "Secure" end
   return table.concat(parts, "; ")
 end
 
@@ -86,8 +87,8 @@ local function login(ctx)
   local max_age = math.floor(config.sessions.absolute_timeout_s)
   local csrf = random.token(24)
   local headers = { ["Set-Cookie"] = {
-    cookie("o2c_session", result.token, max_age, true),
-    cookie("o2c_csrf", csrf, max_age, false),
+    cookie(ctx, "o2c_session", result.token, max_age, true),
+    cookie(ctx, "o2c_csrf", csrf, max_age, false),
   } }
   return 201, { token = result.token, user = result.user, expires_at = result.expires_at,
     csrf_token = csrf }, headers
@@ -98,8 +99,8 @@ local function logout(ctx)
   -- Already revoked (a sign-out racing this one) is signed out all the same.
   if not ok and code ~= "not_found" then api.check(ok, message, code) end
   return 204, "", { ["Set-Cookie"] = {
-    cookie("o2c_session", "", 0, true),
-    cookie("o2c_csrf", "", 0, false),
+    cookie(ctx, "o2c_session", "", 0, true),
+    cookie(ctx, "o2c_csrf", "", 0, false),
   } }
 end
 
