@@ -3,7 +3,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include "cli/cli.h"
 #include "store/audit.h"
 #include "store/db.h"
@@ -19,22 +18,6 @@ struct audit_print {
     int n, oom;
 };
 
-/* MS (Unix ms) as RFC 3339 UTC with milliseconds: 2026-12-03T12:00:00.123Z. */
-static void rfc3339_ms(int64_t ms, char out[32])
-{
-    time_t secs = (time_t)(ms / 1000);
-    int milli = (int)(ms % 1000);
-    if (milli < 0) {
-        milli += 1000;
-        secs--;
-    }
-    struct tm tm;
-    gmtime_r(&secs, &tm);
-    char date[24];
-    strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(out, 32, "%s.%03dZ", date, milli);
-}
-
 /* Prints the store's JSON of EV with "at" as the API gives it: RFC 3339,
  * and the Unix ms beside it as "at_ms".  The store writes "at" in ms right
  * after "seq"; that head is replaced, the rest printed as it is. */
@@ -48,7 +31,7 @@ static void audit_print_line(const struct audit_event *ev, const char *json)
         return;
     }
     const char *rest = json + n;
-    rfc3339_ms(ev->at, iso);
+    store_lua_format_time(ev->at, iso);
     printf("{\"seq\":%" PRId64 ",\"at\":\"%s\",\"at_ms\":%" PRId64 "%s\n", ev->seq, iso, ev->at,
            rest);
 }

@@ -79,6 +79,9 @@ int store_retention_run_audited(struct db *db, const struct store_lua_config *se
  * none of these. */
 int store_lua_parse_time(const char *s, int64_t *ms);
 
+/* MS (Unix ms) as RFC 3339 UTC with milliseconds: 2026-12-03T12:00:00.123Z. */
+void store_lua_format_time(int64_t ms, char out[32]);
+
 /* `o2c serve` and the CLI: opening the database of a configuration. */
 
 /* Opens <cfg->data_dir>/o2c.db with cfg->db.synchronous, migrating unless

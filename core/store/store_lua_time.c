@@ -8,7 +8,7 @@
 
 /* Time */
 
-static void store_lua_iso(int64_t ms, char out[32])
+void store_lua_format_time(int64_t ms, char out[32])
 {
     time_t secs = (time_t)(ms / 1000);
     int milli = (int)(ms % 1000);
@@ -28,7 +28,7 @@ void store_lua_set_time(lua_State *L, const char *name, int64_t ms)
     if (ms == 0)
         return;
     char iso[32], key[64];
-    store_lua_iso(ms, iso);
+    store_lua_format_time(ms, iso);
     lua_pushstring(L, iso);
     lua_setfield(L, -2, name);
     snprintf(key, sizeof key, "%s_ms", name);
