@@ -42,8 +42,9 @@ static const char SQL_ROLLBACK_TO[] = "ROLLBACK TO o2c_nested";
 
 const char *store_rc_code(int rc)
 {
-    static const char *const codes[] = {"ok",      "not_found", "conflict", "exists",   "invalid",
-                                        "refused", "busy",      "error",    "disk_full"};
+    static const char *const codes[] = {
+        "ok",      "not_found", "conflict", "exists",    "invalid",
+        "refused", "busy",      "error",    "disk_full", "database_unavailable"};
     if (rc < 0 || rc >= (int)(sizeof codes / sizeof *codes))
         return "error";
     return codes[rc];

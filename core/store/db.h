@@ -14,18 +14,20 @@
 
 enum store_rc {
     STORE_OK = 0,
-    STORE_NOT_FOUND, /* missing, deleted, or not visible to the caller */
-    STORE_CONFLICT,  /* stale revision or wrong state; the current state is returned */
-    STORE_EXISTS,    /* unique name already taken */
-    STORE_INVALID,   /* input refused (name, length, role...) */
-    STORE_REFUSED,   /* throttled, disabled, password policy */
-    STORE_BUSY,      /* the database stayed locked past busy_timeout */
-    STORE_ERROR,     /* I/O, corruption, out of memory: a bug or an outage */
-    STORE_FULL,      /* the disk (or quota) is full: nothing was written */
+    STORE_NOT_FOUND,   /* missing, deleted, or not visible to the caller */
+    STORE_CONFLICT,    /* stale revision or wrong state; the current state is returned */
+    STORE_EXISTS,      /* unique name already taken */
+    STORE_INVALID,     /* input refused (name, length, role...) */
+    STORE_REFUSED,     /* throttled, disabled, password policy */
+    STORE_BUSY,        /* the database stayed locked past busy_timeout */
+    STORE_ERROR,       /* I/O, corruption, out of memory: a bug or an outage */
+    STORE_FULL,        /* the disk (or quota) is full: nothing was written */
+    STORE_UNAVAILABLE, /* the database cannot be reached (PostgreSQL down, connection lost) */
 };
 
 /* Short machine code for RC ("ok", "not_found", "conflict", "exists",
- * "invalid", "refused", "busy", "error", "disk_full"): the `code` of Lua's
+ * "invalid", "refused", "busy", "error", "disk_full",
+ * "database_unavailable"): the `code` of Lua's
  * nil, msg, code. */
 const char *store_rc_code(int rc);
 
