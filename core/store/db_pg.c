@@ -6,6 +6,7 @@
 #include <string.h>
 #include "host/fiber.h"
 #include "store/db.h"
+#include "store/db_schema.h"
 #include "store/rowset.h"
 #include "store/rowset_pg.h"
 
@@ -41,6 +42,11 @@ static const char SQL_ROLLBACK[] = "ROLLBACK";
 static const char SQL_SAVEPOINT[] = "SAVEPOINT o2c_nested";
 static const char SQL_RELEASE[] = "RELEASE o2c_nested";
 static const char SQL_ROLLBACK_TO[] = "ROLLBACK TO o2c_nested";
+/* SQLite keeps the schema version in PRAGMA user_version; here a table. */
+static const char SQL_VERSION_TABLE[] =
+    "CREATE TABLE IF NOT EXISTS o2c_schema (version INTEGER NOT NULL)";
+static const char SQL_VERSION_GET[] = "SELECT max(version) FROM o2c_schema";
+static const char SQL_VERSION_SET[] = "INSERT INTO o2c_schema (version) VALUES (?)";
 
 struct db_pg *db_pg_new(uv_loop_t *loop, const struct db_pg_config *config)
 {
@@ -150,6 +156,18 @@ static int rc_of_sqlstate(const char *state)
 }
 
 static void on_reply(struct pg_reply *reply, void *ud);
+static int reply_rc(struct db_pg_op *op, enum pg_error e, const char *what);
+
+/* Sends Q and suspends until its reply. */
+static int send_and_wait(struct db_pg_op *op, const struct pg_query *q, const char *what)
+{
+    enum pg_error e = pg_lease_query(op->lease, q, on_reply, op);
+    if (e == PG_OK) {
+        fiber_suspend(); /* on_reply resumes us */
+        e = op->error;
+    }
+    return reply_rc(op, e, what);
+}
 
 /* Sends SQL with ARGS on the operation's connection and suspends until the
  * reply; OP->result holds it (PQclear it) when STORE_OK. */
@@ -192,13 +210,15 @@ static int run_statement(struct db_pg_op *op, const char *sql, const char *what,
     int oom = 0;
     for (size_t i = 0; i < n; i++)
         oom |= args[i].type == DB_ARG_TEXT && args[i].bytes && args[i].len && cut[i] == NULL;
-    enum pg_error e = oom ? PG_ERR_NOMEM : pg_lease_query(op->lease, &q, on_reply, op);
+    int rc = oom ? op_fail(op, STORE_ERROR, what, "out of memory") : send_and_wait(op, &q, what);
     for (size_t i = 0; i < n; i++)
         free(cut[i]);
-    if (e == PG_OK) {
-        fiber_suspend(); /* on_reply resumes us */
-        e = op->error;
-    }
+    return rc;
+}
+
+/* The outcome of a reply as a store code; OP->result kept only on success. */
+static int reply_rc(struct db_pg_op *op, enum pg_error e, const char *what)
+{
     if (e == PG_OK)
         return STORE_OK;
     if (op->result != NULL) {
@@ -213,7 +233,8 @@ static int run_statement(struct db_pg_op *op, const char *sql, const char *what,
         return op_fail(op, STORE_ERROR, what, "out of memory");
     if (e == PG_ERR_LOST)
         return op_fail(op, STORE_UNAVAILABLE, what,
-                       "the connection to PostgreSQL was lost; the change was not made");
+                       "the connection to PostgreSQL was lost mid-statement, so nothing was "
+                       "confirmed: try again");
     if (e == PG_ERR_TIMEOUT)
         return op_fail(op, STORE_BUSY, what, "PostgreSQL did not answer in time");
     return op_fail(op, STORE_UNAVAILABLE, what, "PostgreSQL cannot be reached");
@@ -333,6 +354,56 @@ void db_pg_tx_rollback(struct db_pg_op *op)
     }
     op->tx_depth--;
     memcpy(op->err, keep, sizeof keep);
+}
+
+/* One schema step: several statements, the simple protocol. */
+static int apply_step(struct db_pg_op *op, int version)
+{
+    char what[64];
+    snprintf(what, sizeof what, "migrating to schema version %d", version);
+    struct pg_query q = {.sql = db_schema_pg_migrations[version], .simple = 1};
+    int rc = send_and_wait(op, &q, what);
+    if (rc == STORE_OK) {
+        PQclear(op->result);
+        op->result = NULL;
+        rc = db_pg_exec(op, SQL_VERSION_SET, what, DB_ARGS(DB_INT(version)));
+    }
+    return rc;
+}
+
+int db_pg_migrate(struct db_pg_op *op, int *version, int *applied)
+{
+    *applied = 0;
+    int rc = db_pg_tx_begin(op); /* the writer lock: instances starting together take turns */
+    if (rc == STORE_OK)
+        rc = db_pg_exec(op, SQL_VERSION_TABLE, "creating the schema version table", DB_NO_ARGS);
+    int64_t v = 0;
+    if (rc == STORE_OK)
+        rc = db_pg_query_first(op, SQL_VERSION_GET, "reading the schema version", &v, NULL, 0, NULL,
+                               DB_NO_ARGS);
+    if (rc == STORE_OK && v > db_schema_latest)
+        rc = op_fail(op, STORE_ERROR, "opening the database",
+                     "its schema is newer than this o2c understands: run a newer o2c");
+    for (int64_t next = v + 1; rc == STORE_OK && next <= db_schema_latest; next++)
+        if ((rc = apply_step(op, (int)next)) == STORE_OK)
+            (*applied)++;
+    rc = rc == STORE_OK ? db_pg_tx_commit(op) : (db_pg_tx_rollback(op), rc);
+    *version = rc == STORE_OK ? db_schema_latest : (int)v;
+    return rc;
+}
+
+int db_pg_schema_version(struct db_pg_op *op, int *version)
+{
+    int64_t v = 0;
+    int found = 0;
+    int rc = db_pg_query_first(op, SQL_VERSION_GET, "reading the schema version", &v, NULL, 0,
+                               &found, DB_NO_ARGS);
+    if (rc == STORE_UNAVAILABLE || rc == STORE_OK) {
+        *version = (int)v;
+        return rc;
+    }
+    *version = 0; /* no version table yet: an empty database */
+    return STORE_OK;
 }
 
 static void op_entry(void *arg)

@@ -79,6 +79,13 @@ int db_pg_tx_begin(struct db_pg_op *op);
 int db_pg_tx_commit(struct db_pg_op *op);
 void db_pg_tx_rollback(struct db_pg_op *op);
 
+/* Inside FN: brings the schema to db_schema_latest (db_schema.h), in one
+ * transaction under the writer lock.  *VERSION: the version after;
+ * *APPLIED: steps run.  Refuses a database newer than this build. */
+int db_pg_migrate(struct db_pg_op *op, int *version, int *applied);
+/* Inside FN: the schema version (0 for an empty database). */
+int db_pg_schema_version(struct db_pg_op *op, int *version);
+
 /* SQL with ? placeholders rewritten to $1..$N (outside quotes) into OUT
  * of CAP bytes; the count of parameters, or -1 when it does not fit. */
 int db_pg_translate(const char *sql, char *out, size_t cap);

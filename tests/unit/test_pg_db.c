@@ -348,6 +348,74 @@ static void test_two_hundred_operations_through_three_connections(void **state)
     assert_int_equal(admin_count("SELECT count(*) FROM items"), N);
 }
 
+/* ---------------------------------------------------------------- schema */
+
+struct migration {
+    struct job job;
+    int version, applied;
+};
+
+static void migrate(struct db_pg_op *op, void *arg)
+{
+    struct migration *m = arg;
+    m->job.rc = db_pg_migrate(op, &m->version, &m->applied);
+}
+
+static const char SQL_AUDIT_ADD[] = "INSERT INTO audit_log (at, action) VALUES (?, ?)";
+static const char SQL_AUDIT_EDIT[] = "UPDATE audit_log SET action = ?";
+
+static void touch_audit(struct db_pg_op *op, void *arg)
+{
+    struct job *j = arg;
+    j->rc = db_pg_exec(op, SQL_AUDIT_ADD, "auditing", DB_ARGS(DB_INT(1), DB_TEXT("test")));
+    if (j->rc == STORE_OK)
+        j->count = db_pg_exec(op, SQL_AUDIT_EDIT, "editing the log", DB_ARGS(DB_TEXT("forged")));
+}
+
+static int setup_empty(void **state)
+{
+    admin_exec("DROP SCHEMA public CASCADE; CREATE SCHEMA public");
+    *state = fixture_new(pg_url);
+    return 0;
+}
+
+/* Two instances starting at once on an empty database: one migrates, the
+ * other finds it done; a third start applies nothing. */
+static void test_migrations_run_once_across_instances(void **state)
+{
+    struct fixture *f = *state;
+    struct migration a = {0}, b = {0}, c = {0};
+    a.job.f = b.job.f = c.job.f = f;
+    assert_int_equal(db_pg_op_start(f->pg, &a.job.op, migrate, &a, on_done, &a.job), 0);
+    assert_int_equal(db_pg_op_start(f->pg, &b.job.op, migrate, &b, on_done, &b.job), 0);
+    struct job *jobs[] = {&a.job, &b.job};
+    wait_done(f, jobs, 2);
+    if (a.job.rc != STORE_OK || b.job.rc != STORE_OK)
+        fail_msg("%s / %s", a.job.op.err, b.job.op.err);
+    assert_int_equal(a.version, DB_SCHEMA_VERSION);
+    assert_int_equal(b.version, DB_SCHEMA_VERSION);
+    assert_int_equal(a.applied + b.applied, DB_SCHEMA_VERSION);
+    assert_true(a.applied == 0 || b.applied == 0);
+    assert_int_equal(db_pg_op_start(f->pg, &c.job.op, migrate, &c, on_done, &c.job), 0);
+    struct job *again[] = {&c.job};
+    wait_done(f, again, 1);
+    assert_int_equal(c.job.rc, STORE_OK);
+    assert_int_equal(c.applied, 0);
+    assert_int_equal(
+        admin_count("SELECT count(*) FROM information_schema.columns"
+                    " WHERE table_name = 'login_failures' AND column_name = 'attempt'"),
+        1);
+    /* The audit log takes rows and refuses edits, as on SQLite. */
+    struct job t = {0};
+    start(f, &t, touch_audit);
+    struct job *audit[] = {&t};
+    wait_done(f, audit, 1);
+    assert_int_equal(t.rc, STORE_OK);
+    assert_int_equal(t.count, STORE_REFUSED);
+    assert_non_null(strstr(t.op.err, "append-only"));
+    rowset_free(&t.rows);
+}
+
 /* ---------------------------------------------------------------- no server */
 
 static void never_runs(struct db_pg_op *op, void *arg)
@@ -402,6 +470,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_two_hundred_operations_through_three_connections,
                                         setup, teardown),
         cmocka_unit_test(test_no_server_means_unavailable),
+        cmocka_unit_test_setup_teardown(test_migrations_run_once_across_instances, setup_empty,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
