@@ -8,8 +8,12 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <uv.h>
 #include "store/db_internal.h"
 #include "store/db_schema.h"
+#ifdef O2C_HAVE_PQ
+#include "store/db_pg.h"
+#endif
 
 /* Enough slots for every statement in core/store with room to spare; the
  * table is open-addressed on the SQL literal's address. */
@@ -24,6 +28,8 @@ struct db_stmt_slot {
 
 struct db {
     sqlite3 *conn;
+    struct db_pg *pg; /* the PostgreSQL engine instead (conn is NULL) */
+    uv_loop_t *loop;  /* PostgreSQL's */
     char *data_dir;
     char *path;
     db_clock_fn clock;
@@ -32,6 +38,8 @@ struct db {
     struct db_stmt_slot stmts[DB_STMT_SLOTS];
     char err[1024];
 };
+
+static struct db *db_open_pg(const struct db_config *cfg, char *err, size_t errlen);
 
 static const char SQL_BEGIN[] = "BEGIN IMMEDIATE";
 static const char SQL_COMMIT[] = "COMMIT";
@@ -50,11 +58,28 @@ const char *store_rc_code(int rc)
     return codes[rc];
 }
 
+/* Where the message of a failure goes: the running operation's own
+ * buffer on PostgreSQL (many run at once), else the connection's. */
+static char *db_err_buf(struct db *db, size_t *cap)
+{
+#ifdef O2C_HAVE_PQ
+    struct db_pg_op *op = db->pg ? db_pg_running() : NULL;
+    if (op) {
+        *cap = sizeof op->err;
+        return op->err;
+    }
+#endif
+    *cap = sizeof db->err;
+    return db->err;
+}
+
 int db_fail(struct db *db, int rc, const char *fmt, ...)
 {
+    size_t cap;
+    char *buf = db_err_buf(db, &cap);
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(db->err, sizeof db->err, fmt, ap);
+    vsnprintf(buf, cap, fmt, ap);
     va_end(ap);
     return rc;
 }
@@ -91,7 +116,18 @@ sqlite3 *db_conn(struct db *db)
 
 const char *db_errmsg(const struct db *db)
 {
-    return db->err;
+    size_t cap;
+    return db_err_buf((struct db *)db, &cap);
+}
+
+int db_is_pg(const struct db *db)
+{
+    return db->pg != NULL;
+}
+
+const char *db_engine(const struct db *db)
+{
+    return db->pg ? "postgresql" : "sqlite";
 }
 
 const char *db_data_dir(const struct db *db)
@@ -187,6 +223,10 @@ static size_t db_stmt_hash(const char *sql)
 
 sqlite3_stmt *db_stmt(struct db *db, const char *sql)
 {
+    if (db->conn == NULL) {
+        db_fail(db, STORE_ERROR, "a SQLite statement on a PostgreSQL database (a bug)");
+        return NULL;
+    }
     size_t h = db_stmt_hash(sql);
     for (size_t i = 0; i < DB_STMT_SLOTS; i++) {
         struct db_stmt_slot *slot = &db->stmts[(h + i) % DB_STMT_SLOTS];
@@ -223,6 +263,10 @@ void db_col_copy(sqlite3_stmt *st, int col, char *buf, size_t cap)
 
 int64_t db_changes(struct db *db)
 {
+#ifdef O2C_HAVE_PQ
+    if (db->pg)
+        return db_pg_call_changes(db);
+#endif
     return (int64_t)sqlite3_changes64(db->conn);
 }
 
@@ -245,6 +289,10 @@ static void db_step_quietly(struct db *db, const char *sql)
 
 int db_tx_begin(struct db *db)
 {
+#ifdef O2C_HAVE_PQ
+    if (db->pg)
+        return db_pg_call_tx_begin(db);
+#endif
     int rc = db->tx_depth == 0 ? db_exec(db, SQL_BEGIN, "beginning a transaction", DB_NO_ARGS)
                                : db_exec(db, SQL_SAVEPOINT, "opening a savepoint", DB_NO_ARGS);
     if (rc == STORE_OK)
@@ -254,6 +302,10 @@ int db_tx_begin(struct db *db)
 
 int db_tx_commit(struct db *db)
 {
+#ifdef O2C_HAVE_PQ
+    if (db->pg)
+        return db_pg_call_tx_commit(db);
+#endif
     if (db->tx_depth <= 0)
         return db_fail(db, STORE_ERROR, "commit without an open transaction (a bug)");
     if (db->tx_depth > 1) {
@@ -269,6 +321,12 @@ int db_tx_commit(struct db *db)
 
 void db_tx_rollback(struct db *db)
 {
+#ifdef O2C_HAVE_PQ
+    if (db->pg) {
+        db_pg_call_tx_rollback(db);
+        return;
+    }
+#endif
     if (db->tx_depth <= 0)
         return;
     if (db->tx_depth > 1) {
@@ -333,6 +391,8 @@ struct db *db_open(const struct db_config *cfg, char *err, size_t errlen)
         snprintf(err, errlen, "libsodium failed to initialise");
         return NULL;
     }
+    if (cfg->url && cfg->url[0])
+        return db_open_pg(cfg, err, errlen);
     if (cfg->data_dir == NULL || cfg->data_dir[0] == '\0') {
         snprintf(err, errlen, "no data dir configured (set O2C_DATA_DIR or --data)");
         return NULL;
@@ -370,10 +430,77 @@ struct db *db_open(const struct db_config *cfg, char *err, size_t errlen)
     return db;
 }
 
+/* A PostgreSQL database: the engine on CFG->loop, migrated before use. */
+static struct db *db_open_pg(const struct db_config *cfg, char *err, size_t errlen)
+{
+#ifdef O2C_HAVE_PQ
+    if (cfg->loop == NULL) {
+        snprintf(err, errlen, "PostgreSQL needs the event loop (a bug: db_config.loop)");
+        return NULL;
+    }
+    struct db *db = calloc(1, sizeof *db);
+    if (db == NULL || (db->data_dir = strdup(cfg->data_dir ? cfg->data_dir : "")) == NULL ||
+        (db->path = strdup("postgresql")) == NULL) {
+        snprintf(err, errlen, "out of memory");
+        db_close(db);
+        return NULL;
+    }
+    db_set_clock(db, NULL, NULL);
+    db->loop = cfg->loop;
+    struct db_pg_config pc = {.url = cfg->url, .pool_size = cfg->pool_size};
+    if ((db->pg = db_pg_new(db->loop, &pc)) == NULL) {
+        snprintf(err, errlen, "out of memory");
+        db_close(db);
+        return NULL;
+    }
+    if (!cfg->no_migrate && db_migrate(db, NULL) != STORE_OK) {
+        snprintf(err, errlen, "%s", db->err);
+        db_close(db);
+        return NULL;
+    }
+    return db;
+#else
+    (void)cfg;
+    snprintf(err, errlen,
+             "this o2c was built without PostgreSQL: install libpq-dev "
+             "(config/install-deps.sh) and build again, or unset O2C_DATABASE_URL for SQLite");
+    return NULL;
+#endif
+}
+
+int db_run(struct db *db, db_op_fn fn, void *arg, db_done_fn done, void *ud)
+{
+#ifdef O2C_HAVE_PQ
+    if (db->pg)
+        return db_pg_call_run(db, fn, arg, done, ud);
+#endif
+    (void)done, (void)ud;
+    fn(db, arg);
+    return 1;
+}
+
+int db_run_wait(struct db *db, db_op_fn fn, void *arg)
+{
+#ifdef O2C_HAVE_PQ
+    if (db->pg)
+        return db_pg_call_run_wait(db, fn, arg);
+#endif
+    fn(db, arg);
+    return STORE_OK;
+}
+
+struct db_pg *db_pg_engine(struct db *db)
+{
+    return db->pg;
+}
+
 void db_close(struct db *db)
 {
     if (db == NULL)
         return;
+#ifdef O2C_HAVE_PQ
+    db_pg_close_engine(db->pg, db->loop);
+#endif
     for (size_t i = 0; i < DB_STMT_SLOTS; i++)
         if (db->stmts[i].st)
             sqlite3_finalize(db->stmts[i].st);
@@ -386,6 +513,10 @@ void db_close(struct db *db)
 
 int db_schema_version(struct db *db)
 {
+#ifdef O2C_HAVE_PQ
+    if (db->pg)
+        return db_pg_call_schema_version(db);
+#endif
     char v[32];
     if (db_pragma_text(db, "PRAGMA user_version", v, sizeof v) != STORE_OK)
         return -1;
@@ -409,6 +540,10 @@ static int db_apply_migration(struct db *db, int version)
 
 int db_migrate(struct db *db, int *applied)
 {
+#ifdef O2C_HAVE_PQ
+    if (db->pg)
+        return db_pg_call_migrate(db, applied);
+#endif
     if (applied)
         *applied = 0;
     int rc = db_tx_begin(db);

@@ -35,6 +35,11 @@ const char *store_rc_code(int rc);
 #define DB_SCHEMA_VERSION 3
 
 struct db_config {
+    /* "postgresql://..." (libpq's URL or key=value string): the PostgreSQL
+     * engine, on LOOP; NULL or "": SQLite in DATA_DIR. */
+    const char *url;
+    void *loop;            /* the uv_loop_t PostgreSQL's connections live on */
+    unsigned pool_size;    /* PostgreSQL connections; 0: 4 */
     const char *data_dir;  /* created (0700, with parents) when missing */
     const char *file_name; /* NULL: "o2c.db" */
     int synchronous_full;  /* 0: synchronous=NORMAL (WAL-safe against crashes), 1: FULL */
@@ -80,6 +85,26 @@ int db_backup(struct db *db, const char *path);
 
 /* Rebuilds the file (VACUUM) and truncates the WAL. */
 int db_vacuum(struct db *db);
+
+/* Operations.  A store function (anything taking a `struct db *`) runs
+ * inside one: on SQLite at once; on PostgreSQL on a fiber holding one
+ * connection, suspended while the server answers (db_pg.h), with its own
+ * transaction depth and error message, so many run at once on one DB.
+ *
+ * db_run: SQLite runs FN(DB, ARG) before returning 1 (DONE is not called).
+ * PostgreSQL returns 0 and calls DONE(UD, ERR) from the loop once FN has
+ * returned (ERR NULL) or could not start (ERR says why: the database is
+ * unreachable; answer STORE_UNAVAILABLE).  -1: refused at once, with
+ * db_errmsg saying why.  FN must not raise (no Lua errors on a fiber). */
+typedef void (*db_op_fn)(struct db *db, void *arg);
+typedef void (*db_done_fn)(void *ud, const char *not_started);
+int db_run(struct db *db, db_op_fn fn, void *arg, db_done_fn done, void *ud);
+/* db_run, waiting: runs the loop until FN has returned.  For the CLI,
+ * start-up and tests, never from a loop callback.  STORE_OK when FN ran,
+ * STORE_UNAVAILABLE (db_errmsg says why) when it could not start. */
+int db_run_wait(struct db *db, db_op_fn fn, void *arg);
+/* "sqlite" or "postgresql". */
+const char *db_engine(const struct db *db);
 
 /* Transactions, nestable: the outermost is BEGIN IMMEDIATE (takes the write
  * lock at once, so busy_timeout applies and no upgrade deadlock happens);

@@ -67,11 +67,11 @@ struct db_pg *db_pg_new(uv_loop_t *loop, const struct db_pg_config *config)
     return pg;
 }
 
-void db_pg_free(struct db_pg *pg)
+void db_pg_free(struct db_pg *pg, void (*closed)(void *ud), void *ud)
 {
     if (pg == NULL)
         return;
-    pg_pool_close(pg->pool, NULL, NULL);
+    pg_pool_close(pg->pool, closed, ud);
     for (unsigned i = 0; i < PG_STMT_SLOTS; i++)
         free(pg->stmts[i].text);
     for (int i = 0; i < pg->nspare; i++)
@@ -82,6 +82,11 @@ void db_pg_free(struct db_pg *pg)
 struct pg_pool *db_pg_pool(struct db_pg *pg)
 {
     return pg->pool;
+}
+
+uv_loop_t *db_pg_loop(struct db_pg *pg)
+{
+    return pg->loop;
 }
 
 int db_pg_translate(const char *sql, char *out, size_t cap)
@@ -240,6 +245,17 @@ static int reply_rc(struct db_pg_op *op, enum pg_error e, const char *what)
     return op_fail(op, STORE_UNAVAILABLE, what, "PostgreSQL cannot be reached");
 }
 
+/* The operation whose fiber runs now: what the store's db_* calls use. */
+static _Thread_local struct db_pg_op *running_op;
+
+struct db_pg_op *db_pg_running(void)
+{
+    return running_op;
+}
+
+/* Switches into OP's fiber (START: its first time); 1 when FN returned. */
+static int op_enter(struct db_pg_op *op, int first);
+
 /* FN returned: the connection and the fiber go back, then DONE. */
 static void op_finished(struct db_pg_op *op)
 {
@@ -262,7 +278,7 @@ static void on_reply(struct pg_reply *reply, void *ud)
     op->result = reply->result;
     reply->result = NULL; /* ours now */
     snprintf(op->sqlstate, sizeof op->sqlstate, "%s", reply->sqlstate ? reply->sqlstate : "");
-    if (fiber_resume(op->fiber))
+    if (op_enter(op, 0))
         op_finished(op);
 }
 
@@ -412,6 +428,14 @@ static void op_entry(void *arg)
     op->fn(op, op->arg);
 }
 
+static int op_enter(struct db_pg_op *op, int first)
+{
+    running_op = op;
+    int finished = first ? fiber_start(op->fiber, op_entry, op) : fiber_resume(op->fiber);
+    running_op = NULL;
+    return finished;
+}
+
 static void op_not_started(struct db_pg_op *op, const char *why)
 {
     op->not_started = 1;
@@ -438,7 +462,7 @@ static void on_lease(struct pg_lease *lease, enum pg_error error, const char *me
         op_not_started(op, "out of memory starting a database operation");
         return;
     }
-    if (fiber_start(op->fiber, op_entry, op))
+    if (op_enter(op, 1))
         op_finished(op); /* FN sent no statement */
 }
 

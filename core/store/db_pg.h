@@ -35,9 +35,11 @@ struct db_pg_config {
 
 /* NULL only when out of memory.  Connecting happens on the loop. */
 struct db_pg *db_pg_new(uv_loop_t *loop, const struct db_pg_config *config);
-/* Closes the pool; no operation may be running. */
-void db_pg_free(struct db_pg *pg);
+/* Closes the pool (CLOSED(UD), may be NULL, runs from the loop once it is
+ * gone); no operation may be running. */
+void db_pg_free(struct db_pg *pg, void (*closed)(void *ud), void *ud);
 struct pg_pool *db_pg_pool(struct db_pg *pg);
+uv_loop_t *db_pg_loop(struct db_pg *pg);
 
 /* The per-operation state, owned by the caller, valid until DONE ran. */
 struct db_pg_op {
@@ -78,6 +80,9 @@ int db_pg_query_first(struct db_pg_op *op, const char *sql, const char *what, in
 int db_pg_tx_begin(struct db_pg_op *op);
 int db_pg_tx_commit(struct db_pg_op *op);
 void db_pg_tx_rollback(struct db_pg_op *op);
+
+/* The operation running now (inside its FN), or NULL. */
+struct db_pg_op *db_pg_running(void);
 
 /* Inside FN: brings the schema to db_schema_latest (db_schema.h), in one
  * transaction under the writer lock.  *VERSION: the version after;

@@ -136,7 +136,7 @@
     ");"                                                                                           \
     "CREATE INDEX attachments_hash ON attachments(content_hash);" /* Audit log: append-only,       \
                                                                    * enforced by the triggers      \
-                                                                   * below (no retention purge:                                                                                            \
+                                                                   * below (no retention purge:    \
                                                                    * the log is small and its      \
                                                                    * value is in being complete).  \
                                                                    */                              \
