@@ -30,6 +30,9 @@ struct db {
     sqlite3 *conn;
     struct db_pg *pg; /* the PostgreSQL engine instead (conn is NULL) */
     uv_loop_t *loop;  /* PostgreSQL's */
+    /* PostgreSQL outside db_run: one connection held from db_open until
+     * db_serve_operations, each statement waiting by running the loop. */
+    struct db_pg_op *blocking;
     char *data_dir;
     char *path;
     db_clock_fn clock;
@@ -63,7 +66,7 @@ const char *store_rc_code(int rc)
 static char *db_err_buf(struct db *db, size_t *cap)
 {
 #ifdef O2C_HAVE_PQ
-    struct db_pg_op *op = db->pg ? db_pg_running() : NULL;
+    struct db_pg_op *op = db->pg ? db_pg_current(db) : NULL;
     if (op) {
         *cap = sizeof op->err;
         return op->err;
@@ -453,8 +456,15 @@ static struct db *db_open_pg(const struct db_config *cfg, char *err, size_t errl
         db_close(db);
         return NULL;
     }
+    if ((db->blocking = calloc(1, sizeof *db->blocking)) == NULL ||
+        db_pg_blocking_begin(db->pg, db->blocking) != 0) {
+        snprintf(err, errlen, "cannot connect to PostgreSQL: %s",
+                 db->blocking ? db->blocking->err : "out of memory");
+        db_close(db);
+        return NULL;
+    }
     if (!cfg->no_migrate && db_migrate(db, NULL) != STORE_OK) {
-        snprintf(err, errlen, "%s", db->err);
+        snprintf(err, errlen, "%s", db_errmsg(db));
         db_close(db);
         return NULL;
     }
@@ -489,16 +499,39 @@ int db_run_wait(struct db *db, db_op_fn fn, void *arg)
     return STORE_OK;
 }
 
+#ifdef O2C_HAVE_PQ
 struct db_pg *db_pg_engine(struct db *db)
 {
     return db->pg;
 }
+
+struct db_pg_op *db_pg_current(struct db *db)
+{
+    struct db_pg_op *op = db_pg_running();
+    return op ? op : db->blocking;
+}
+
+void db_serve_operations(struct db *db)
+{
+    if (db->blocking == NULL)
+        return;
+    db_pg_blocking_end(db->blocking);
+    free(db->blocking);
+    db->blocking = NULL;
+}
+#else
+void db_serve_operations(struct db *db)
+{
+    (void)db;
+}
+#endif
 
 void db_close(struct db *db)
 {
     if (db == NULL)
         return;
 #ifdef O2C_HAVE_PQ
+    db_serve_operations(db);
     db_pg_close_engine(db->pg, db->loop);
 #endif
     for (size_t i = 0; i < DB_STMT_SLOTS; i++)

@@ -103,6 +103,11 @@ int db_run(struct db *db, db_op_fn fn, void *arg, db_done_fn done, void *ud);
  * start-up and tests, never from a loop callback.  STORE_OK when FN ran,
  * STORE_UNAVAILABLE (db_errmsg says why) when it could not start. */
 int db_run_wait(struct db *db, db_op_fn fn, void *arg);
+/* PostgreSQL: a database just opened answers store calls made anywhere
+ * (each waits by running the loop: the CLI, start-up, tests).  A server
+ * calls this once its loop runs; from then on every store call runs inside
+ * db_run.  Nothing on SQLite. */
+void db_serve_operations(struct db *db);
 /* "sqlite" or "postgresql". */
 const char *db_engine(const struct db *db);
 

@@ -35,6 +35,8 @@ int db_is_pg(const struct db *db);
  * operation running on this fiber (db_pg.h) and fails, saying so, outside
  * one. */
 struct db_pg *db_pg_engine(struct db *db);
+/* The operation running on this fiber, else DB's blocking one, or NULL. */
+struct db_pg_op *db_pg_current(struct db *db);
 int db_pg_call_exec(struct db *db, const char *sql, const char *what, const struct db_arg *args,
                     size_t n);
 int db_pg_call_query(struct db *db, const char *sql, const char *what, struct rowset *rs,

@@ -163,12 +163,24 @@ static int rc_of_sqlstate(const char *state)
 static void on_reply(struct pg_reply *reply, void *ud);
 static int reply_rc(struct db_pg_op *op, enum pg_error e, const char *what);
 
-/* Sends Q and suspends until its reply. */
+/* Runs the loop until *FLAG is cleared: a blocking operation's wait. */
+static void run_loop_while(struct db_pg *pg, const int *flag)
+{
+    while (*flag)
+        uv_run(pg->loop, UV_RUN_ONCE);
+}
+
+/* Sends Q and waits for its reply: suspended on a fiber, or running the
+ * loop for a blocking operation. */
 static int send_and_wait(struct db_pg_op *op, const struct pg_query *q, const char *what)
 {
     enum pg_error e = pg_lease_query(op->lease, q, on_reply, op);
     if (e == PG_OK) {
-        fiber_suspend(); /* on_reply resumes us */
+        op->waiting = 1;
+        if (op->blocking)
+            run_loop_while(op->pg, &op->waiting);
+        else
+            fiber_suspend(); /* on_reply resumes us */
         e = op->error;
     }
     return reply_rc(op, e, what);
@@ -278,7 +290,8 @@ static void on_reply(struct pg_reply *reply, void *ud)
     op->result = reply->result;
     reply->result = NULL; /* ours now */
     snprintf(op->sqlstate, sizeof op->sqlstate, "%s", reply->sqlstate ? reply->sqlstate : "");
-    if (op_enter(op, 0))
+    op->waiting = 0;
+    if (!op->blocking && op_enter(op, 0))
         op_finished(op);
 }
 
@@ -464,6 +477,40 @@ static void on_lease(struct pg_lease *lease, enum pg_error error, const char *me
     }
     if (op_enter(op, 1))
         op_finished(op); /* FN sent no statement */
+}
+
+static void on_blocking_lease(struct pg_lease *lease, enum pg_error error, const char *message,
+                              void *ud)
+{
+    struct db_pg_op *op = ud;
+    op->lease = lease;
+    op->waiting = 0;
+    if (lease == NULL)
+        snprintf(op->err, sizeof op->err, "PostgreSQL cannot be reached (%s): %s",
+                 pg_error_name(error), message ? message : "");
+}
+
+int db_pg_blocking_begin(struct db_pg *pg, struct db_pg_op *op)
+{
+    memset(op, 0, sizeof *op);
+    op->pg = pg;
+    op->blocking = 1;
+    op->waiting = 1;
+    enum pg_error e = pg_pool_acquire(pg->pool, on_blocking_lease, op);
+    if (e != PG_OK) {
+        snprintf(op->err, sizeof op->err, "PostgreSQL cannot be reached (%s): %s", pg_error_name(e),
+                 e == PG_ERR_UNAVAILABLE ? pg_pool_why_down(pg->pool) : "try again shortly");
+        return -1;
+    }
+    run_loop_while(pg, &op->waiting);
+    return op->lease ? 0 : -1;
+}
+
+void db_pg_blocking_end(struct db_pg_op *op)
+{
+    if (op->lease)
+        pg_lease_release(op->lease);
+    op->lease = NULL;
 }
 
 int db_pg_op_start(struct db_pg *pg, struct db_pg_op *op, db_pg_op_fn fn, void *arg,

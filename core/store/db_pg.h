@@ -51,6 +51,8 @@ struct db_pg_op {
     db_pg_done_fn done;
     void *ud;
     int tx_depth;
+    int blocking;    /* waits by running the loop, not on a fiber */
+    int waiting;     /* for a reply (or, blocking, for the lease) */
     int64_t changes; /* rows the last statement changed */
     /* The reply being waited for. */
     enum pg_error error;
@@ -69,7 +71,14 @@ struct db_pg_op {
 int db_pg_op_start(struct db_pg *pg, struct db_pg_op *op, db_pg_op_fn fn, void *arg,
                    db_pg_done_fn done, void *ud);
 
-/* Inside FN, query.h's functions for this operation.  Each returns a
+/* A blocking operation: no fiber, each statement runs the loop until its
+ * reply.  For the CLI, start-up and tests, never from a loop callback.
+ * Begin leases a connection (running the loop): 0, or -1 with OP->err
+ * saying why; end gives it back. */
+int db_pg_blocking_begin(struct db_pg *pg, struct db_pg_op *op);
+void db_pg_blocking_end(struct db_pg_op *op);
+
+/* Inside FN (or a blocking operation), query.h's functions for this operation.  Each returns a
  * STORE_* code; the message goes to OP->err. */
 int db_pg_exec(struct db_pg_op *op, const char *sql, const char *what, const struct db_arg *args,
                size_t n);

@@ -130,22 +130,20 @@ struct schema_call {
 
 static void schema_version_fn(struct db *db, void *arg)
 {
-    (void)db;
     struct schema_call *c = arg;
-    c->rc = db_pg_schema_version(db_pg_running(), &c->version);
+    c->rc = db_pg_schema_version(db_pg_current(db), &c->version);
 }
 
 static void migrate_fn(struct db *db, void *arg)
 {
-    (void)db;
     struct schema_call *c = arg;
-    c->rc = db_pg_migrate(db_pg_running(), &c->version, &c->applied);
+    c->rc = db_pg_migrate(db_pg_current(db), &c->version, &c->applied);
 }
 
 /* Runs FN inside the running operation, or in one of its own. */
 static int in_operation(struct db *db, db_op_fn fn, struct schema_call *c)
 {
-    if (db_pg_running()) {
+    if (db_pg_current(db)) {
         fn(db, c);
         return c->rc;
     }
