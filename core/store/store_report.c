@@ -22,7 +22,7 @@ static const char SQL_SECTION_START[] =
     "UPDATE report_sections SET status = 'running', attempts = attempts + 1, error = NULL,"
     " warning = NULL, provider = COALESCE(?, provider), model = COALESCE(?, model),"
     " started_at = ?, updated_at = ?, finished_at = NULL WHERE report_id = ? AND section_id = ?";
-/* One statement for retrying / done / failed: usage is added, text and
+/* One statement for retrying / done / failed: tokens are added, text and
  * provider/model kept when NULL is bound. */
 static const char SQL_SECTION_SETTLE[] =
     "UPDATE report_sections SET status = ?, error = ?, text = COALESCE(?, text), warning = ?,"
@@ -162,53 +162,28 @@ static int section_updated(struct db *db, int rc, const char *report_id, const c
     return rc;
 }
 
-int store_section_begin(struct db *db, const char *report_id, const char *section_id,
-                        const char *provider, const char *model)
+int store_section_set(struct db *db, const char *report_id, const char *section_id,
+                      const struct section_change *c)
 {
-    int64_t now = db_now_ms(db);
-    int rc = db_exec(db, SQL_SECTION_START, "starting a section",
-                     DB_ARGS(DB_TEXT(provider), DB_TEXT(model), DB_INT(now), DB_INT(now),
-                             DB_TEXT(report_id), DB_TEXT(section_id)));
-    return section_updated(db, rc, report_id, section_id);
-}
-
-static int section_settle(struct db *db, const char *report_id, const char *section_id,
-                          const char *status, const char *error, const char *text,
-                          const char *warning, const struct section_usage *usage)
-{
-    static const struct section_usage none = {0};
-    if (usage == NULL)
-        usage = &none;
-    int64_t now = db_now_ms(db);
-    struct db_arg finished = strcmp(status, "retrying") == 0 ? DB_NULL : DB_INT(now);
-    int rc = db_exec(db, SQL_SECTION_SETTLE, "updating a section",
-                     DB_ARGS(DB_TEXT(status), DB_TEXT(error), DB_TEXT(text), DB_TEXT(warning),
-                             DB_TEXT(usage->provider), DB_TEXT(usage->model),
-                             DB_INT(usage->tokens_in), DB_INT(usage->tokens_out), DB_INT(now),
-                             finished, DB_TEXT(report_id), DB_TEXT(section_id)));
-    return section_updated(db, rc, report_id, section_id);
-}
-
-int store_section_retrying(struct db *db, const char *report_id, const char *section_id,
-                           const char *error, const struct section_usage *usage)
-{
-    return section_settle(db, report_id, section_id, "retrying", error, NULL, NULL, usage);
-}
-
-int store_section_complete(struct db *db, const char *report_id, const char *section_id,
-                           const char *text, const char *warning, const struct section_usage *usage)
-{
-    if (text == NULL)
+    int done = strcmp(c->status, "done") == 0, failed = strcmp(c->status, "failed") == 0;
+    if (done && c->text == NULL)
         return db_fail(db, STORE_INVALID, "section %.80s done without text", section_id);
-    return section_settle(db, report_id, section_id, "done", NULL, text, warning, usage);
-}
-
-int store_section_fail(struct db *db, const char *report_id, const char *section_id,
-                       const char *error, const struct section_usage *usage)
-{
-    if (!store_text_ok(error, SIZE_MAX))
+    if (failed && !store_text_ok(c->error, SIZE_MAX))
         return db_fail(db, STORE_INVALID, "section %.80s failed without a reason", section_id);
-    return section_settle(db, report_id, section_id, "failed", error, NULL, NULL, usage);
+    int64_t now = db_now_ms(db);
+    int rc;
+    if (strcmp(c->status, "running") == 0)
+        rc = db_exec(db, SQL_SECTION_START, "starting a section",
+                     DB_ARGS(DB_TEXT(c->provider), DB_TEXT(c->model), DB_INT(now), DB_INT(now),
+                             DB_TEXT(report_id), DB_TEXT(section_id)));
+    else
+        rc = db_exec(db, SQL_SECTION_SETTLE, "updating a section",
+                     DB_ARGS(DB_TEXT(c->status), DB_TEXT(c->error), DB_TEXT(c->text),
+                             DB_TEXT(c->warning), DB_TEXT(c->provider), DB_TEXT(c->model),
+                             DB_INT(c->tokens_in), DB_INT(c->tokens_out), DB_INT(now),
+                             done || failed ? DB_INT(now) : DB_NULL, DB_TEXT(report_id),
+                             DB_TEXT(section_id)));
+    return section_updated(db, rc, report_id, section_id);
 }
 
 /* Report and job status */
