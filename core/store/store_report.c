@@ -12,9 +12,12 @@ static const char SQL_SECTION_INSERT[] =
     "INSERT INTO report_sections (report_id, section_id, position, status, attempts,"
     " tokens_in, tokens_out, created_at, updated_at, title, kind, depends)"
     " VALUES (?, ?, ?, 'queued', 0, 0, 0, ?, ?, ?, ?, ?)";
-static const char SQL_JOB_INSERT[] =
+/* A report keeps its job; a new one only when it has none (new, or its
+ * job purged by retention). */
+static const char SQL_JOB_INSERT_IF_NONE[] =
     "INSERT INTO jobs (id, kind, report_id, status, attempts, created_at, updated_at)"
-    " VALUES (?, 'report', ?, 'queued', 0, ?, ?)";
+    " SELECT ?, 'report', ?, 'queued', 0, ?, ? WHERE NOT EXISTS"
+    " (SELECT 1 FROM jobs WHERE report_id = ?)";
 static const char SQL_REPORT_OWNER[] =
     "SELECT a.owner_id FROM reports r JOIN assessments a ON a.id = r.assessment_id"
     " WHERE r.id = ? AND a.deleted_at IS NULL";
@@ -82,11 +85,17 @@ static int section_insert(struct db *db, const char *report_id, const char *sect
     return rc;
 }
 
-static int job_insert(struct db *db, const char *report_id, char job_id[UUID_STR_LEN], int64_t now)
+/* The report's job into JOB_ID, queued first when it has none. */
+static int job_queue(struct db *db, const char *report_id, char job_id[UUID_STR_LEN], int64_t now)
 {
     uuid_v7_string(job_id);
-    return db_exec(db, SQL_JOB_INSERT, "queueing a report job",
-                   DB_ARGS(DB_TEXT(job_id), DB_TEXT(report_id), DB_INT(now), DB_INT(now)));
+    int rc = db_exec(
+        db, SQL_JOB_INSERT_IF_NONE, "queueing a report job",
+        DB_ARGS(DB_TEXT(job_id), DB_TEXT(report_id), DB_INT(now), DB_INT(now), DB_TEXT(report_id)));
+    if (rc == STORE_OK)
+        rc = db_query_first(db, SQL_JOB_FOR_REPORT, "finding a report's job", NULL, job_id,
+                            UUID_STR_LEN, NULL, DB_ARGS(DB_TEXT(report_id)));
+    return rc;
 }
 
 static int report_create_locked(struct db *db, const struct user *actor,
@@ -101,7 +110,7 @@ static int report_create_locked(struct db *db, const struct user *actor,
         rc = section_insert(db, report_id, r->section_ids[i], r->plans ? &r->plans[i] : NULL,
                             (int)i, now);
     if (rc == STORE_OK)
-        rc = job_insert(db, report_id, job_id, now);
+        rc = job_queue(db, report_id, job_id, now);
     return rc;
 }
 
@@ -211,15 +220,6 @@ static int section_status(struct db *db, const char *report_id, const char *sect
     return rc == STORE_OK && !found ? section_not_found(db, report_id, section_id) : rc;
 }
 
-static int report_job_id(struct db *db, const char *report_id, char job_id[UUID_STR_LEN])
-{
-    int found = 0;
-    int rc = db_query_first(db, SQL_JOB_FOR_REPORT, "finding a report's job", NULL, job_id,
-                            UUID_STR_LEN, &found, DB_ARGS(DB_TEXT(report_id)));
-    /* None: purged by retention, the caller queues a new one. */
-    return rc == STORE_OK && !found ? STORE_NOT_FOUND : rc;
-}
-
 static int section_retry_locked(struct db *db, const struct user *actor, const char *report_id,
                                 const char *section_id, char job_id[UUID_STR_LEN])
 {
@@ -232,13 +232,11 @@ static int section_retry_locked(struct db *db, const struct user *actor, const c
     if (strcmp(status, "failed") != 0)
         return db_fail(db, STORE_CONFLICT, "section %.80s is %s, only a failed one can be retried",
                        section_id, status);
+    int64_t now = db_now_ms(db);
     rc = db_exec(db, SQL_SECTION_REQUEUE, "re-queueing a section",
-                 DB_ARGS(DB_INT(db_now_ms(db)), DB_TEXT(report_id), DB_TEXT(section_id)));
-    if ((rc = section_updated(db, rc, report_id, section_id)) != STORE_OK)
-        return rc;
-    rc = report_job_id(db, report_id, job_id);
-    if (rc == STORE_NOT_FOUND)
-        rc = job_insert(db, report_id, job_id, db_now_ms(db));
+                 DB_ARGS(DB_INT(now), DB_TEXT(report_id), DB_TEXT(section_id)));
+    if (rc == STORE_OK)
+        rc = job_queue(db, report_id, job_id, now);
     if (rc == STORE_OK)
         rc = report_set_status(db, report_id, "queued", 0);
     return rc;
