@@ -36,9 +36,10 @@ const struct cli_command cli_commands[] = {
     {"test", "run an assessment's specs (DIR/spec/*_spec.lua)",
      "usage: o2c test [DIR] [--kb DIR] [--config F]\n"
      "\n"
-     "Runs DIR/spec/*_spec.lua (default DIR: scripts/o2c) under the scripts' sandbox,\n"
-     "prints file:line: message for each failure and ends with 'N passed, N failed'.\n"
-     "Exit 1 on any failure.\n",
+     "Runs DIR/spec/*_spec.lua under the scripts' sandbox; when DIR has no spec/,\n"
+     "those of each subfolder that has one (default DIR: scripts/).  Prints\n"
+     "file:line: message for each failure and ends with 'N passed, N failed'.\n"
+     "Exit 1 on any failure, or when no spec passed.\n",
      cmd_test},
     {"user", "manage accounts",
      "usage: o2c user add NAME --role admin|consultant [--password-stdin]\n"

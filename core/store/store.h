@@ -133,26 +133,22 @@ int store_report_create(struct db *db, const struct user *actor, const struct re
  * it; STORE_NOT_FOUND otherwise. */
 int store_report_access(struct db *db, const struct user *actor, const char *report_id);
 
-/* Usage of one LLM call, added to the section's totals. */
-struct section_usage {
-    const char *provider, *model; /* NULL: keep the stored ones */
+/* A section's next state, for the job runner: STATUS "running" (a call
+ * begins), "retrying" (ERROR says why), "done" (TEXT required; WARNING may
+ * say e.g. that it was cut at the token limit) or "failed" (ERROR required).
+ * PROVIDER and MODEL NULL keep the stored ones; the call's tokens are added
+ * to the section's totals. */
+struct section_change {
+    const char *status;
+    const char *text, *warning, *error;
+    const char *provider, *model;
     int64_t tokens_in, tokens_out;
 };
 
-/* Section transitions for the job runner; each is its own transaction, so a
- * crash loses at most the calls in flight.  STORE_NOT_FOUND for an unknown
- * report or section.  Begin names the provider and model that will write
- * the section (NULL keeps the stored ones); complete keeps WARNING (may be
- * NULL) with the text, e.g. that it was cut at the token limit. */
-int store_section_begin(struct db *db, const char *report_id, const char *section_id,
-                        const char *provider, const char *model);
-int store_section_retrying(struct db *db, const char *report_id, const char *section_id,
-                           const char *error, const struct section_usage *usage);
-int store_section_complete(struct db *db, const char *report_id, const char *section_id,
-                           const char *text, const char *warning,
-                           const struct section_usage *usage);
-int store_section_fail(struct db *db, const char *report_id, const char *section_id,
-                       const char *error, const struct section_usage *usage);
+/* Each change is its own transaction, so a crash loses at most the calls
+ * in flight.  STORE_NOT_FOUND for an unknown report or section. */
+int store_section_set(struct db *db, const char *report_id, const char *section_id,
+                      const struct section_change *c);
 
 /* The user's "retry" button: a failed section goes back to queued, and the
  * report (and its job) back to running/queued.  STORE_CONFLICT when the

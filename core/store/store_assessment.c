@@ -105,23 +105,12 @@ int store_assessment_access(struct db *db, const struct user *actor, const char 
     return rc;
 }
 
-/* The live assessment ID into RS when ACTOR may see it. */
-static int assessment_row(struct db *db, const struct user *actor, const char *id,
-                          struct rowset *rs)
-{
-    int rc = db_query(db, SQL_ASSESSMENT_GET, "reading an assessment", rs, DB_ARGS(DB_TEXT(id)));
-    if (rc == STORE_OK && (rs->nrows == 0 || !authz_can_access_owner(actor, rowset_text(rs, 0, 3))))
-        rc = assessment_not_found(db, id);
-    if (rc != STORE_OK)
-        rowset_free(rs);
-    return rc;
-}
-
 int store_assessment_rows(struct db *db, const struct user *actor, const char *id,
                           const struct store_page *page, struct rowset *rs)
 {
     if (id)
-        return assessment_row(db, actor, id, rs);
+        return store_assessment_query(db, actor, id, SQL_ASSESSMENT_GET, "reading an assessment",
+                                      rs, DB_ARGS(DB_TEXT(id)));
     const char *owner = authz_list_owner(actor);
     const char *cursor = page && page->before_id ? page->before_id : "~";
     int limit = page && page->limit > 0 ? page->limit : 50;

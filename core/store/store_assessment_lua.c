@@ -286,33 +286,30 @@ static void copy_source_field(lua_State *L, const char *key)
     lua_setfield(L, -2, key);
 }
 
+/* Sources normalised to a JSON list of {path, text}, stored once. */
 static int store_generation_put_lua(lua_State *L)
 {
     struct store_lua *s = store_lua_get(L);
     const char *hash = store_lua_check_text(L, 1);
     luaL_checktype(L, 2, LUA_TTABLE);
-    int created = 0;
-    if (store_generation_exists(s->db, hash)) {
-        lua_pushboolean(L, 1);
-        lua_pushboolean(L, 0);
-        return 2;
+    int created = 0, rc = STORE_OK;
+    if (!store_generation_exists(s->db, hash)) {
+        lua_Integer n = (lua_Integer)lua_rawlen(L, 2);
+        lua_createtable(L, (int)n, 0);
+        for (lua_Integer i = 1; i <= n; i++) {
+            lua_rawgeti(L, 2, i);
+            luaL_argcheck(L, lua_istable(L, -1), 2, "sources must be a list of {path=, text=}");
+            lua_createtable(L, 0, 2);
+            copy_source_field(L, "path");
+            copy_source_field(L, "text");
+            lua_rawseti(L, -3, i);
+            lua_pop(L, 1);
+        }
+        store_lua_mark_array(L, -1);
+        size_t len;
+        const char *json = store_lua_encode(L, -1, "generation sources", &len);
+        rc = store_generation_put(s->db, hash, json, len, &created);
     }
-    /* Normalised to a JSON list of {path, text}. */
-    lua_Integer n = (lua_Integer)lua_rawlen(L, 2);
-    lua_createtable(L, (int)n, 0);
-    for (lua_Integer i = 1; i <= n; i++) {
-        lua_rawgeti(L, 2, i);
-        luaL_argcheck(L, lua_istable(L, -1), 2, "sources must be a list of {path=, text=}");
-        lua_createtable(L, 0, 2);
-        copy_source_field(L, "path");
-        copy_source_field(L, "text");
-        lua_rawseti(L, -3, i);
-        lua_pop(L, 1);
-    }
-    store_lua_mark_array(L, -1);
-    size_t len;
-    const char *json = store_lua_encode(L, -1, "generation sources", &len);
-    int rc = store_generation_put(s->db, hash, json, len, &created);
     if (rc != STORE_OK)
         return store_lua_fail(L, s->db, rc);
     lua_pushboolean(L, 1);

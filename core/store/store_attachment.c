@@ -33,13 +33,19 @@ static int blob_hash_ok(const char *hash)
     return 1;
 }
 
-static int blob_dir(struct db *db, char *buf, size_t cap)
+/* <DATA_DIR>/attachments into BUF, created when missing; 0, or -1 with
+ * the reason in ERR. */
+static int blob_dir(const char *data_dir, char *buf, size_t cap, char *err, size_t errlen)
 {
-    if (db_join_path(buf, cap, db_data_dir(db), ATTACHMENT_DIR) != 0)
-        return db_fail(db, STORE_ERROR, "attachment dir path too long");
-    if (mkdir(buf, 0700) != 0 && errno != EEXIST)
-        return db_fail(db, STORE_ERROR, "cannot create %s: %s", buf, strerror(errno));
-    return STORE_OK;
+    if (db_join_path(buf, cap, data_dir, ATTACHMENT_DIR) != 0) {
+        snprintf(err, errlen, "attachment dir path too long");
+        return -1;
+    }
+    if (mkdir(buf, 0700) != 0 && errno != EEXIST) {
+        snprintf(err, errlen, "cannot create %s: %s", buf, strerror(errno));
+        return -1;
+    }
+    return 0;
 }
 
 int store_blob_path(struct db *db, const char *hash, char *buf, size_t cap)
@@ -71,12 +77,9 @@ static int write_all(int fd, const unsigned char *p, size_t len)
 static int blob_write_file(const char *dir, const char *path, const void *data, size_t len,
                            char *err, size_t errlen)
 {
-    char tmp[4200], rnd[17];
-    unsigned char r[8];
-    randombytes_buf(r, sizeof r);
-    sodium_bin2hex(rnd, sizeof rnd, r, sizeof r);
-    snprintf(tmp, sizeof tmp, "%s/" ATTACHMENT_TMP_PREFIX "%s", dir, rnd);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s/" ATTACHMENT_TMP_PREFIX "XXXXXX", dir);
+    int fd = mkostemp(tmp, O_CLOEXEC);
     if (fd < 0) {
         snprintf(err, errlen, "cannot create %s: %s", tmp, strerror(errno));
         return -1;
@@ -99,15 +102,9 @@ int store_blob_write_file(const char *data_dir, const void *data, size_t len,
     crypto_generichash(h, sizeof h, data, len, NULL, 0);
     sodium_bin2hex(hash, STORE_HASH_HEX, h, sizeof h);
     char dir[4096], path[4200];
-    if (db_join_path(dir, sizeof dir, data_dir, ATTACHMENT_DIR) != 0 ||
-        db_join_path(path, sizeof path, dir, hash) != 0) {
-        snprintf(err, errlen, "attachment dir path too long");
+    if (blob_dir(data_dir, dir, sizeof dir, err, errlen) != 0)
         return -1;
-    }
-    if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
-        snprintf(err, errlen, "cannot create %s: %s", dir, strerror(errno));
-        return -1;
-    }
+    snprintf(path, sizeof path, "%s/%s", dir, hash);
     struct stat st;
     /* Same content already stored: refresh its time so retention's grace
      * period protects it until the caller's row refers to it. */
@@ -117,25 +114,10 @@ int store_blob_write_file(const char *data_dir, const void *data, size_t len,
     return blob_write_file(dir, path, data, len, err, errlen);
 }
 
-static int attachment_name_ok(const char *name)
-{
-    return store_text_ok(name, STORE_ATTACHMENT_NAME_MAX);
-}
-
-static int attachment_upsert(struct db *db, const struct user *actor, const char *assessment_id,
-                             const char *name, const char *media_type, const char *hash,
-                             int64_t size)
-{
-    return db_exec(db, SQL_ATTACHMENT_UPSERT, "storing an attachment",
-                   DB_ARGS(DB_TEXT(assessment_id), DB_TEXT(name), DB_TEXT(hash),
-                           DB_TEXT(media_type), DB_INT(size), DB_TEXT(actor->id),
-                           DB_INT(db_now_ms(db))));
-}
-
 int store_attachment_put(struct db *db, const struct user *actor, const char *assessment_id,
                          const char *name, const char *media_type, const char *hash, int64_t size)
 {
-    if (!attachment_name_ok(name))
+    if (!store_text_ok(name, STORE_ATTACHMENT_NAME_MAX))
         return db_fail(db, STORE_INVALID, "attachment name must be 1-%d bytes",
                        STORE_ATTACHMENT_NAME_MAX);
     if (!store_text_ok(media_type, STORE_MEDIA_TYPE_MAX) || !blob_hash_ok(hash) || size < 0)
@@ -145,7 +127,10 @@ int store_attachment_put(struct db *db, const struct user *actor, const char *as
         return rc;
     rc = store_assessment_access(db, actor, assessment_id, NULL);
     if (rc == STORE_OK)
-        rc = attachment_upsert(db, actor, assessment_id, name, media_type, hash, size);
+        rc = db_exec(db, SQL_ATTACHMENT_UPSERT, "storing an attachment",
+                     DB_ARGS(DB_TEXT(assessment_id), DB_TEXT(name), DB_TEXT(hash),
+                             DB_TEXT(media_type), DB_INT(size), DB_TEXT(actor->id),
+                             DB_INT(db_now_ms(db))));
     return db_tx_end(db, rc);
 }
 
@@ -164,12 +149,6 @@ int store_attachment_delete(struct db *db, const struct user *actor, const char 
 
 /* Orphans */
 
-static int blob_referenced(struct db *db, const char *hash, int *used)
-{
-    return db_query_first(db, SQL_ATTACHMENT_HASH_USED, "checking an attachment's use", NULL, NULL,
-                          0, used, DB_ARGS(DB_TEXT(hash)));
-}
-
 /* An entry of the attachment dir that nobody needs: a content file no row
  * refers to, or a temp file a crash left behind, older than the grace period
  * (a younger one may belong to a put still in progress). */
@@ -187,20 +166,23 @@ static int blob_is_orphan(struct db *db, const char *dir, const char *name, int6
     int64_t mtime_ms = (int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000;
     if (mtime_ms > cutoff_ms)
         return STORE_OK;
-    int used = 0, rc = temp ? STORE_OK : blob_referenced(db, name, &used);
+    int used = 0, rc = STORE_OK;
+    if (!temp)
+        rc = db_query_first(db, SQL_ATTACHMENT_HASH_USED, "checking an attachment's use", NULL,
+                            NULL, 0, &used, DB_ARGS(DB_TEXT(name)));
     *orphan = rc == STORE_OK && !used;
     return rc;
 }
 
 int store_attachment_orphans(struct db *db, int64_t min_age_ms, store_path_fn fn, void *ud)
 {
-    char dir[4096];
-    int rc = blob_dir(db, dir, sizeof dir);
-    if (rc != STORE_OK)
-        return rc;
+    char dir[4096], err[4200];
+    if (blob_dir(db_data_dir(db), dir, sizeof dir, err, sizeof err) != 0)
+        return db_fail(db, STORE_ERROR, "%s", err);
     DIR *d = opendir(dir);
     if (d == NULL)
         return db_fail(db, STORE_ERROR, "cannot list %s: %s", dir, strerror(errno));
+    int rc = STORE_OK;
     int64_t cutoff = db_now_ms(db) - min_age_ms;
     struct dirent *e;
     while (rc == STORE_OK && (e = readdir(d)) != NULL) {

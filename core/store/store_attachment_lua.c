@@ -14,14 +14,11 @@
  * transaction.  A deleted attachment's file is left for retention (the same
  * content may be attached elsewhere). */
 #include <errno.h>
-#include <fcntl.h>
 #include <lauxlib.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 #include "store/query.h"
 #include "store/store.h"
 #include "store/rowset_lua.h"
@@ -53,26 +50,27 @@ static int attachment_rows(struct db *db, const struct user *actor, const char *
     return rc;
 }
 
+/* How many attachments assessment ? has, and whether one is named ?. */
+static const char SQL_ATTACHMENT_ROOM[] =
+    "SELECT COUNT(*), COUNT(*) FILTER (WHERE name = ?) FROM attachments WHERE assessment_id = ?";
+
 /* STORE_OK when ACTOR may add NAME to assessment ID without passing LIMIT
  * (replacing an existing name always may). */
 static int attachment_room(struct db *db, const struct user *actor, const char *id,
                            const char *name, int64_t limit)
 {
-    struct rowset all;
-    rowset_init(&all, 0);
-    int rc = attachment_rows(db, actor, id, NULL, &all), replaces = 0;
-    int64_t count = (int64_t)all.nrows;
-    for (size_t i = 0; i < all.nrows && !replaces; i++)
-        replaces = strcmp(rowset_text(&all, i, 0), name) == 0;
-    rowset_free(&all);
-    if (rc != STORE_OK || replaces)
-        return rc;
-    if (count >= limit)
+    struct rowset counts;
+    rowset_init(&counts, 0);
+    int rc = store_assessment_query(db, actor, id, SQL_ATTACHMENT_ROOM, "counting attachments",
+                                    &counts, DB_ARGS(DB_TEXT(name), DB_TEXT(id)));
+    int64_t count = rowset_int(&counts, 0, 0), replaces = rowset_int(&counts, 0, 1);
+    rowset_free(&counts);
+    if (rc == STORE_OK && !replaces && count >= limit)
         return db_fail(db, STORE_REFUSED,
                        "assessment %s already has %lld attachments, the limit "
                        "(limits.attachments_per_assessment); delete one first",
                        id, (long long)count);
-    return STORE_OK;
+    return rc;
 }
 
 struct put_op {
@@ -181,31 +179,22 @@ static int store_attachment_put_lua(lua_State *L)
 static int read_blob(lua_State *L, struct db *db, const struct rowset *rs, size_t *size)
 {
     const char *name = rowset_text(rs, 0, (size_t)rowset_column(rs, "name"));
-    int64_t stored = rowset_int(rs, 0, (size_t)rowset_column(rs, "size"));
+    *size = (size_t)rowset_int(rs, 0, (size_t)rowset_column(rs, "size"));
     char path[4200];
     int rc = store_blob_path(db, rowset_text(rs, 0, (size_t)rowset_column(rs, "sha")), path,
                              sizeof path);
     if (rc != STORE_OK)
         return rc;
-    *size = (size_t)stored;
     char *buf = lua_newuserdatauv(L, *size ? *size : 1, 0); /* may raise: nothing open yet */
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
+    FILE *f = fopen(path, "rbe");
+    if (f == NULL)
         return db_fail(db, STORE_ERROR, "attachment %s: cannot open %s: %s", name, path,
                        strerror(errno));
-    size_t got = 0;
-    while (got < *size) {
-        ssize_t n = read(fd, buf + got, *size - got);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        got += (size_t)n;
-    }
-    close(fd);
+    size_t got = fread(buf, 1, *size, f);
+    fclose(f);
     if (got != *size)
-        return db_fail(db, STORE_ERROR, "attachment %s: %s is shorter than its %lld bytes", name,
-                       path, (long long)stored);
+        return db_fail(db, STORE_ERROR, "attachment %s: %s is shorter than its %zu bytes", name,
+                       path, *size);
     return STORE_OK;
 }
 

@@ -12,9 +12,12 @@ static const char SQL_SECTION_INSERT[] =
     "INSERT INTO report_sections (report_id, section_id, position, status, attempts,"
     " tokens_in, tokens_out, created_at, updated_at, title, kind, depends)"
     " VALUES (?, ?, ?, 'queued', 0, 0, 0, ?, ?, ?, ?, ?)";
-static const char SQL_JOB_INSERT[] =
+/* A report keeps its job; a new one only when it has none (new, or its
+ * job purged by retention). */
+static const char SQL_JOB_INSERT_IF_NONE[] =
     "INSERT INTO jobs (id, kind, report_id, status, attempts, created_at, updated_at)"
-    " VALUES (?, 'report', ?, 'queued', 0, ?, ?)";
+    " SELECT ?, 'report', ?, 'queued', 0, ?, ? WHERE NOT EXISTS"
+    " (SELECT 1 FROM jobs WHERE report_id = ?)";
 static const char SQL_REPORT_OWNER[] =
     "SELECT a.owner_id FROM reports r JOIN assessments a ON a.id = r.assessment_id"
     " WHERE r.id = ? AND a.deleted_at IS NULL";
@@ -22,7 +25,7 @@ static const char SQL_SECTION_START[] =
     "UPDATE report_sections SET status = 'running', attempts = attempts + 1, error = NULL,"
     " warning = NULL, provider = COALESCE(?, provider), model = COALESCE(?, model),"
     " started_at = ?, updated_at = ?, finished_at = NULL WHERE report_id = ? AND section_id = ?";
-/* One statement for retrying / done / failed: usage is added, text and
+/* One statement for retrying / done / failed: tokens are added, text and
  * provider/model kept when NULL is bound. */
 static const char SQL_SECTION_SETTLE[] =
     "UPDATE report_sections SET status = ?, error = ?, text = COALESCE(?, text), warning = ?,"
@@ -82,11 +85,17 @@ static int section_insert(struct db *db, const char *report_id, const char *sect
     return rc;
 }
 
-static int job_insert(struct db *db, const char *report_id, char job_id[UUID_STR_LEN], int64_t now)
+/* The report's job into JOB_ID, queued first when it has none. */
+static int job_queue(struct db *db, const char *report_id, char job_id[UUID_STR_LEN], int64_t now)
 {
     uuid_v7_string(job_id);
-    return db_exec(db, SQL_JOB_INSERT, "queueing a report job",
-                   DB_ARGS(DB_TEXT(job_id), DB_TEXT(report_id), DB_INT(now), DB_INT(now)));
+    int rc = db_exec(
+        db, SQL_JOB_INSERT_IF_NONE, "queueing a report job",
+        DB_ARGS(DB_TEXT(job_id), DB_TEXT(report_id), DB_INT(now), DB_INT(now), DB_TEXT(report_id)));
+    if (rc == STORE_OK)
+        rc = db_query_first(db, SQL_JOB_FOR_REPORT, "finding a report's job", NULL, job_id,
+                            UUID_STR_LEN, NULL, DB_ARGS(DB_TEXT(report_id)));
+    return rc;
 }
 
 static int report_create_locked(struct db *db, const struct user *actor,
@@ -101,7 +110,7 @@ static int report_create_locked(struct db *db, const struct user *actor,
         rc = section_insert(db, report_id, r->section_ids[i], r->plans ? &r->plans[i] : NULL,
                             (int)i, now);
     if (rc == STORE_OK)
-        rc = job_insert(db, report_id, job_id, now);
+        rc = job_queue(db, report_id, job_id, now);
     return rc;
 }
 
@@ -162,53 +171,28 @@ static int section_updated(struct db *db, int rc, const char *report_id, const c
     return rc;
 }
 
-int store_section_begin(struct db *db, const char *report_id, const char *section_id,
-                        const char *provider, const char *model)
+int store_section_set(struct db *db, const char *report_id, const char *section_id,
+                      const struct section_change *c)
 {
-    int64_t now = db_now_ms(db);
-    int rc = db_exec(db, SQL_SECTION_START, "starting a section",
-                     DB_ARGS(DB_TEXT(provider), DB_TEXT(model), DB_INT(now), DB_INT(now),
-                             DB_TEXT(report_id), DB_TEXT(section_id)));
-    return section_updated(db, rc, report_id, section_id);
-}
-
-static int section_settle(struct db *db, const char *report_id, const char *section_id,
-                          const char *status, const char *error, const char *text,
-                          const char *warning, const struct section_usage *usage)
-{
-    static const struct section_usage none = {0};
-    if (usage == NULL)
-        usage = &none;
-    int64_t now = db_now_ms(db);
-    struct db_arg finished = strcmp(status, "retrying") == 0 ? DB_NULL : DB_INT(now);
-    int rc = db_exec(db, SQL_SECTION_SETTLE, "updating a section",
-                     DB_ARGS(DB_TEXT(status), DB_TEXT(error), DB_TEXT(text), DB_TEXT(warning),
-                             DB_TEXT(usage->provider), DB_TEXT(usage->model),
-                             DB_INT(usage->tokens_in), DB_INT(usage->tokens_out), DB_INT(now),
-                             finished, DB_TEXT(report_id), DB_TEXT(section_id)));
-    return section_updated(db, rc, report_id, section_id);
-}
-
-int store_section_retrying(struct db *db, const char *report_id, const char *section_id,
-                           const char *error, const struct section_usage *usage)
-{
-    return section_settle(db, report_id, section_id, "retrying", error, NULL, NULL, usage);
-}
-
-int store_section_complete(struct db *db, const char *report_id, const char *section_id,
-                           const char *text, const char *warning, const struct section_usage *usage)
-{
-    if (text == NULL)
+    int done = strcmp(c->status, "done") == 0, failed = strcmp(c->status, "failed") == 0;
+    if (done && c->text == NULL)
         return db_fail(db, STORE_INVALID, "section %.80s done without text", section_id);
-    return section_settle(db, report_id, section_id, "done", NULL, text, warning, usage);
-}
-
-int store_section_fail(struct db *db, const char *report_id, const char *section_id,
-                       const char *error, const struct section_usage *usage)
-{
-    if (!store_text_ok(error, SIZE_MAX))
+    if (failed && !store_text_ok(c->error, SIZE_MAX))
         return db_fail(db, STORE_INVALID, "section %.80s failed without a reason", section_id);
-    return section_settle(db, report_id, section_id, "failed", error, NULL, NULL, usage);
+    int64_t now = db_now_ms(db);
+    int rc;
+    if (strcmp(c->status, "running") == 0)
+        rc = db_exec(db, SQL_SECTION_START, "starting a section",
+                     DB_ARGS(DB_TEXT(c->provider), DB_TEXT(c->model), DB_INT(now), DB_INT(now),
+                             DB_TEXT(report_id), DB_TEXT(section_id)));
+    else
+        rc = db_exec(db, SQL_SECTION_SETTLE, "updating a section",
+                     DB_ARGS(DB_TEXT(c->status), DB_TEXT(c->error), DB_TEXT(c->text),
+                             DB_TEXT(c->warning), DB_TEXT(c->provider), DB_TEXT(c->model),
+                             DB_INT(c->tokens_in), DB_INT(c->tokens_out), DB_INT(now),
+                             done || failed ? DB_INT(now) : DB_NULL, DB_TEXT(report_id),
+                             DB_TEXT(section_id)));
+    return section_updated(db, rc, report_id, section_id);
 }
 
 /* Report and job status */
@@ -236,15 +220,6 @@ static int section_status(struct db *db, const char *report_id, const char *sect
     return rc == STORE_OK && !found ? section_not_found(db, report_id, section_id) : rc;
 }
 
-static int report_job_id(struct db *db, const char *report_id, char job_id[UUID_STR_LEN])
-{
-    int found = 0;
-    int rc = db_query_first(db, SQL_JOB_FOR_REPORT, "finding a report's job", NULL, job_id,
-                            UUID_STR_LEN, &found, DB_ARGS(DB_TEXT(report_id)));
-    /* None: purged by retention, the caller queues a new one. */
-    return rc == STORE_OK && !found ? STORE_NOT_FOUND : rc;
-}
-
 static int section_retry_locked(struct db *db, const struct user *actor, const char *report_id,
                                 const char *section_id, char job_id[UUID_STR_LEN])
 {
@@ -257,13 +232,11 @@ static int section_retry_locked(struct db *db, const struct user *actor, const c
     if (strcmp(status, "failed") != 0)
         return db_fail(db, STORE_CONFLICT, "section %.80s is %s, only a failed one can be retried",
                        section_id, status);
+    int64_t now = db_now_ms(db);
     rc = db_exec(db, SQL_SECTION_REQUEUE, "re-queueing a section",
-                 DB_ARGS(DB_INT(db_now_ms(db)), DB_TEXT(report_id), DB_TEXT(section_id)));
-    if ((rc = section_updated(db, rc, report_id, section_id)) != STORE_OK)
-        return rc;
-    rc = report_job_id(db, report_id, job_id);
-    if (rc == STORE_NOT_FOUND)
-        rc = job_insert(db, report_id, job_id, db_now_ms(db));
+                 DB_ARGS(DB_INT(now), DB_TEXT(report_id), DB_TEXT(section_id)));
+    if (rc == STORE_OK)
+        rc = job_queue(db, report_id, job_id, now);
     if (rc == STORE_OK)
         rc = report_set_status(db, report_id, "queued", 0);
     return rc;

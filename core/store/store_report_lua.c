@@ -25,7 +25,6 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
-#include "store/authz.h"
 #include "store/query.h"
 #include "store/store.h"
 #include "store/rowset_lua.h"
@@ -46,10 +45,13 @@
     " r.finished_at AS \"finished_at:time\""
 #define REPORT_FROM " FROM reports r JOIN users u ON u.id = r.requested_by"
 static const char SQL_REPORT_GET[] = REPORT_SELECT REPORT_FROM " WHERE r.id = ?";
-static const char SQL_REPORT_LIST[] = REPORT_SELECT
-    ", " SECTIONS_OF_R ") AS sections_total, " SECTIONS_DONE " AS sections_done, " SECTIONS_OF_R
-    " AND s.status = 'failed') AS sections_failed" REPORT_FROM
-    " WHERE r.assessment_id = ? ORDER BY r.id DESC";
+#define REPORT_WITH_COUNTS                                                                         \
+    REPORT_SELECT ", " SECTIONS_OF_R ") AS sections_total, " SECTIONS_DONE                         \
+                  " AS sections_done, " SECTIONS_OF_R                                              \
+                  " AND s.status = 'failed') AS sections_failed" REPORT_FROM
+static const char SQL_REPORT_LIST[] =
+    REPORT_WITH_COUNTS " WHERE r.assessment_id = ? ORDER BY r.id DESC";
+static const char SQL_REPORT_SUMMARY[] = REPORT_WITH_COUNTS " WHERE r.id = ?";
 static const char SQL_SECTIONS_GET[] =
     "SELECT section_id AS id, title, kind, depends AS \"depends:list\", position, status, attempts,"
     " provider, model, tokens_in, tokens_out, error, warning, text,"
@@ -62,30 +64,19 @@ static const char SQL_JOB_REPORTS_UNFINISHED[] =
     "SELECT report_id FROM jobs WHERE status IN ('queued', 'running') AND report_id IS NOT NULL"
     " GROUP BY report_id ORDER BY MIN(id)";
 
-/* Report ID as one row of REPORT and its sections, in order, in SECTIONS
- * when ACTOR may see it. */
-static int report_rows(struct db *db, const struct user *actor, const char *id,
-                       struct rowset *report, struct rowset *sections)
+/* Reads report ID with its sections (as ACTOR) and pushes it, or pushes
+ * nil, message, code.  Returns the number of values pushed. */
+static int report_read_push(lua_State *L, struct db *db, const struct user *actor, const char *id)
 {
+    struct rowset *report = rowset_lua_new(L, 0), *sections = rowset_lua_new(L, 0);
     int rc = store_report_access(db, actor, id);
     if (rc == STORE_OK)
         rc = db_query(db, SQL_REPORT_GET, "reading a report", report, DB_ARGS(DB_TEXT(id)));
     if (rc == STORE_OK)
         rc = db_query(db, SQL_SECTIONS_GET, "reading report sections", sections,
                       DB_ARGS(DB_TEXT(id)));
-    return rc;
-}
-
-/* Reads report ID with its sections (as ACTOR) and pushes it, or pushes
- * nil, message, code.  Returns the number of values pushed. */
-static int report_read_push(lua_State *L, struct db *db, const struct user *actor, const char *id)
-{
-    struct rowset *report = rowset_lua_new(L, 0), *sections = rowset_lua_new(L, 0);
-    int rc = report_rows(db, actor, id, report, sections);
-    if (rc != STORE_OK) {
-        lua_pop(L, 2);
+    if (rc != STORE_OK)
         return store_lua_fail(L, db, rc);
-    }
     rowset_push_row(L, report, 0);
     rowset_push_list(L, sections, SIZE_MAX);
     lua_setfield(L, -2, "sections");
@@ -181,55 +172,55 @@ static int store_report_list_lua(lua_State *L)
 /* Transitions for the runner */
 
 /* Reads {tokens_in=, tokens_out=, provider=, model=} at IDX (may be nil). */
-static void read_usage(lua_State *L, int idx, struct section_usage *u)
+static void read_usage(lua_State *L, int idx, struct section_change *c)
 {
-    memset(u, 0, sizeof *u);
     if (lua_isnoneornil(L, idx))
         return;
     luaL_checktype(L, idx, LUA_TTABLE);
-    u->tokens_in = store_lua_field_int(L, idx, "tokens_in", 0);
-    u->tokens_out = store_lua_field_int(L, idx, "tokens_out", 0);
-    u->provider = store_lua_field_string(L, idx, "provider", 0, NULL);
-    u->model = store_lua_field_string(L, idx, "model", 0, NULL);
+    c->tokens_in = store_lua_field_int(L, idx, "tokens_in", 0);
+    c->tokens_out = store_lua_field_int(L, idx, "tokens_out", 0);
+    c->provider = store_lua_field_string(L, idx, "provider", 0, NULL);
+    c->model = store_lua_field_string(L, idx, "model", 0, NULL);
+}
+
+/* Applies C to section (report id at 1, section id at 2). */
+static int section_set(lua_State *L, const struct section_change *c)
+{
+    struct store_lua *s = store_lua_get(L);
+    const char *rid = store_lua_check_text(L, 1), *sid = store_lua_check_text(L, 2);
+    return store_lua_done(L, s->db, store_section_set(s->db, rid, sid, c));
 }
 
 static int store_section_start_lua(lua_State *L)
 {
-    struct store_lua *s = store_lua_get(L);
-    const char *rid = store_lua_check_text(L, 1), *sid = store_lua_check_text(L, 2);
-    const char *provider = store_lua_opt_text(L, 3), *model = store_lua_opt_text(L, 4);
-    return store_lua_done(L, s->db, store_section_begin(s->db, rid, sid, provider, model));
+    struct section_change c = {.status = "running"};
+    c.provider = store_lua_opt_text(L, 3);
+    c.model = store_lua_opt_text(L, 4);
+    return section_set(L, &c);
 }
 
 static int store_section_retrying_lua(lua_State *L)
 {
-    struct store_lua *s = store_lua_get(L);
-    const char *rid = store_lua_check_text(L, 1), *sid = store_lua_check_text(L, 2);
-    const char *error = store_lua_check_text(L, 3);
+    struct section_change c = {.status = "retrying", .error = store_lua_check_text(L, 3)};
     luaL_optnumber(L, 4, 0); /* wait_ms: for the caller's events; not stored */
-    return store_lua_done(L, s->db, store_section_retrying(s->db, rid, sid, error, NULL));
+    return section_set(L, &c);
 }
 
 static int store_section_done_lua(lua_State *L)
 {
-    struct store_lua *s = store_lua_get(L);
-    const char *rid = store_lua_check_text(L, 1), *sid = store_lua_check_text(L, 2);
+    struct section_change c = {.status = "done"};
     luaL_checktype(L, 3, LUA_TTABLE);
-    const char *text = store_lua_field_string(L, 3, "text", 1, NULL);
-    const char *warning = store_lua_field_string(L, 3, "warning", 0, NULL);
-    struct section_usage usage;
-    read_usage(L, 3, &usage);
-    return store_lua_done(L, s->db, store_section_complete(s->db, rid, sid, text, warning, &usage));
+    c.text = store_lua_field_string(L, 3, "text", 1, NULL);
+    c.warning = store_lua_field_string(L, 3, "warning", 0, NULL);
+    read_usage(L, 3, &c);
+    return section_set(L, &c);
 }
 
 static int store_section_fail_lua(lua_State *L)
 {
-    struct store_lua *s = store_lua_get(L);
-    const char *rid = store_lua_check_text(L, 1), *sid = store_lua_check_text(L, 2);
-    const char *error = store_lua_check_text(L, 3);
-    struct section_usage usage;
-    read_usage(L, 4, &usage);
-    return store_lua_done(L, s->db, store_section_fail(s->db, rid, sid, error, &usage));
+    struct section_change c = {.status = "failed", .error = store_lua_check_text(L, 3)};
+    read_usage(L, 4, &c);
+    return section_set(L, &c);
 }
 
 static int store_section_retry_lua(lua_State *L)
@@ -258,13 +249,21 @@ static int store_report_start_lua(lua_State *L)
     return store_lua_done(L, s->db, store_report_start(s->db, rid));
 }
 
-/* Counts the sections with STATUS. */
-static int count_status(const struct rowset *sections, const char *status)
+/* The status shown ("partial" too) and the section counts, for the audit
+ * event, read in the transaction that finishes the report. */
+static int report_finish_audited(struct db *db, const char *rid, struct rowset *summary)
 {
-    int col = rowset_column(sections, "status"), n = 0;
-    for (size_t i = 0; i < sections->nrows; i++)
-        n += strcmp(rowset_text(sections, i, (size_t)col), status) == 0;
-    return n;
+    int rc = store_report_finish(db, rid, NULL);
+    if (rc == STORE_OK)
+        rc = db_query(db, SQL_REPORT_SUMMARY, "reading a report", summary, DB_ARGS(DB_TEXT(rid)));
+    if (rc != STORE_OK)
+        return rc;
+    char details[64];
+    snprintf(details, sizeof details, "{\"status\":\"%s\",\"done\":%lld,\"failed\":%lld}",
+             rowset_text(summary, 0, (size_t)rowset_column(summary, "status")),
+             (long long)rowset_int(summary, 0, (size_t)rowset_column(summary, "sections_done")),
+             (long long)rowset_int(summary, 0, (size_t)rowset_column(summary, "sections_failed")));
+    return store_lua_audit(db, NULL, "report.finished", rid, NULL, details);
 }
 
 static int store_report_finish_lua(lua_State *L)
@@ -273,24 +272,13 @@ static int store_report_finish_lua(lua_State *L)
     const char *rid = store_lua_check_text(L, 1);
     if (!uuid_is_v7(rid))
         return store_lua_failf(L, STORE_NOT_FOUND, "no report %.40s", rid);
-    struct rowset *report = rowset_lua_new(L, 0), *sections = rowset_lua_new(L, 0);
-    const char *status = NULL;
-    char details[64];
+    struct rowset *summary = rowset_lua_new(L, 0);
     int rc = db_tx_begin(s->db);
+    if (rc == STORE_OK)
+        rc = db_tx_end(s->db, report_finish_audited(s->db, rid, summary));
     if (rc != STORE_OK)
         return store_lua_fail(L, s->db, rc);
-    rc = store_report_finish(s->db, rid, &status);
-    if (rc == STORE_OK)
-        rc = report_rows(s->db, authz_system_user(), rid, report, sections);
-    if (rc == STORE_OK) {
-        status = rowset_text(report, 0, (size_t)rowset_column(report, "status"));
-        snprintf(details, sizeof details, "{\"status\":\"%s\",\"done\":%d,\"failed\":%d}", status,
-                 count_status(sections, "done"), count_status(sections, "failed"));
-        rc = store_lua_audit(s->db, NULL, "report.finished", rid, NULL, details);
-    }
-    if ((rc = db_tx_end(s->db, rc)) != STORE_OK)
-        return store_lua_fail(L, s->db, rc);
-    lua_pushstring(L, status);
+    lua_pushstring(L, rowset_text(summary, 0, (size_t)rowset_column(summary, "status")));
     return 1;
 }
 

@@ -115,13 +115,10 @@ struct store_serve *store_serve_open(uv_loop_t *loop, const struct config *cfg, 
     if (s == NULL)
         return NULL;
     s->db = store_open_config(cfg, 0, err, sizeof err);
-    if (s->db == NULL) {
+    if (s->db == NULL)
         log_msg(LOG_ERROR, "cannot open the database", "error", err, "fix",
                 "check --data / O2C_DATA_DIR and its permissions", NULL);
-        free(s);
-        return NULL;
-    }
-    int rc = serve_first_admin(s->db);
+    int rc = s->db ? serve_first_admin(s->db) : 1;
     if (rc != 0) {
         *exit_code = rc;
         db_close(s->db);

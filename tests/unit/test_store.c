@@ -762,6 +762,23 @@ static int jobs_unfinished(struct db *db, row_fn fn, void *ud)
     return each_row(rc, &rs, fn, ud);
 }
 
+static int section_begin(struct db *db, const char *rid, const char *sid)
+{
+    return store_section_set(db, rid, sid, &(struct section_change){.status = "running"});
+}
+
+static int section_done(struct db *db, const char *rid, const char *sid, const char *text)
+{
+    return store_section_set(db, rid, sid,
+                             &(struct section_change){.status = "done", .text = text});
+}
+
+static int section_fail(struct db *db, const char *rid, const char *sid, const char *error)
+{
+    return store_section_set(db, rid, sid,
+                             &(struct section_change){.status = "failed", .error = error});
+}
+
 static void create_report(struct fixture *f, const char *assessment_id, char rid[UUID_STR_LEN],
                           char jid[UUID_STR_LEN])
 {
@@ -800,18 +817,23 @@ static void test_report_lifecycle(void **state)
     assert_string_equal(jobs.report[0], rid);
     OK(store_report_start(f->db, rid));
 
-    struct section_usage u1 = {"anthropic", "claude", 100, 0};
-    struct section_usage u2 = {NULL, NULL, 120, 300};
-    OK(store_section_begin(f->db, rid, "summary", NULL, NULL));
-    OK(store_section_retrying(f->db, rid, "summary", "429 rate limited", &u1));
-    OK(store_section_begin(f->db, rid, "summary", NULL, NULL));
-    OK(store_section_complete(f->db, rid, "summary", "All good.", NULL, &u2));
-    OK(store_section_begin(f->db, rid, "findings", NULL, NULL));
-    OK(store_section_complete(f->db, rid, "findings", "Findings.", NULL, NULL));
+    struct section_change retrying = {.status = "retrying",
+                                      .error = "429 rate limited",
+                                      .provider = "anthropic",
+                                      .model = "claude",
+                                      .tokens_in = 100};
+    struct section_change done = {
+        .status = "done", .text = "All good.", .tokens_in = 120, .tokens_out = 300};
+    OK(section_begin(f->db, rid, "summary"));
+    OK(store_section_set(f->db, rid, "summary", &retrying));
+    OK(section_begin(f->db, rid, "summary"));
+    OK(store_section_set(f->db, rid, "summary", &done));
+    OK(section_begin(f->db, rid, "findings"));
+    OK(section_done(f->db, rid, "findings", "Findings."));
     const char *status = NULL;
     assert_int_equal(store_report_finish(f->db, rid, &status), STORE_CONFLICT); /* roadmap */
-    OK(store_section_begin(f->db, rid, "roadmap", NULL, NULL));
-    OK(store_section_fail(f->db, rid, "roadmap", "timeout after 3 attempts", NULL));
+    OK(section_begin(f->db, rid, "roadmap"));
+    OK(section_fail(f->db, rid, "roadmap", "timeout after 3 attempts"));
     OK(store_report_finish(f->db, rid, &status));
     assert_string_equal(status, "failed");
 
@@ -842,8 +864,8 @@ static void test_report_lifecycle(void **state)
     memset(&jobs, 0, sizeof jobs);
     OK(jobs_unfinished(f->db, collect_job, &jobs));
     assert_int_equal(jobs.n, 1);
-    OK(store_section_begin(f->db, rid, "roadmap", NULL, NULL));
-    OK(store_section_complete(f->db, rid, "roadmap", "Roadmap.", NULL, NULL));
+    OK(section_begin(f->db, rid, "roadmap"));
+    OK(section_done(f->db, rid, "roadmap", "Roadmap."));
     OK(store_report_finish(f->db, rid, &status));
     assert_string_equal(status, "done");
     memset(&v, 0, sizeof v);
@@ -864,8 +886,8 @@ static void test_report_refusals(void **state)
     assert_int_equal(store_report_get(f->db, &f->bob, rid, view_report, view_section, &v),
                      STORE_NOT_FOUND);
     OK(store_report_get(f->db, &f->admin, rid, view_report, NULL, &v));
-    assert_int_equal(store_section_begin(f->db, rid, "nope", NULL, NULL), STORE_NOT_FOUND);
-    assert_int_equal(store_section_fail(f->db, rid, "summary", "", NULL), STORE_INVALID);
+    assert_int_equal(section_begin(f->db, rid, "nope"), STORE_NOT_FOUND);
+    assert_int_equal(section_fail(f->db, rid, "summary", ""), STORE_INVALID);
     static const char *const dup[] = {"a", "a"};
     struct report_request req = {
         .assessment_id = a.id, .generation = "gen-r", .section_ids = dup, .n_sections = 2};
@@ -1090,12 +1112,12 @@ static void test_retention_purges_by_age(void **state)
     OK(put_attachment(f->db, &f->alice, live.id, "b.png", "image/png", live_hash, 10, NULL));
     char rid[UUID_STR_LEN], jid[UUID_STR_LEN];
     create_report(f, live.id, rid, jid);
-    OK(store_section_begin(f->db, rid, "summary", NULL, NULL));
-    OK(store_section_complete(f->db, rid, "summary", "s", NULL, NULL));
-    OK(store_section_begin(f->db, rid, "findings", NULL, NULL));
-    OK(store_section_complete(f->db, rid, "findings", "f", NULL, NULL));
-    OK(store_section_begin(f->db, rid, "roadmap", NULL, NULL));
-    OK(store_section_complete(f->db, rid, "roadmap", "r", NULL, NULL));
+    OK(section_begin(f->db, rid, "summary"));
+    OK(section_done(f->db, rid, "summary", "s"));
+    OK(section_begin(f->db, rid, "findings"));
+    OK(section_done(f->db, rid, "findings", "f"));
+    OK(section_begin(f->db, rid, "roadmap"));
+    OK(section_done(f->db, rid, "roadmap", "r"));
     OK(store_report_finish(f->db, rid, NULL));
     char token[SESSION_TOKEN_LEN + 1];
     OK(session_create(f->db, &scfg, f->alice.id, NULL, token, NULL));
