@@ -15,15 +15,15 @@
 #define DEFAULT_CONFIG_FILE "config/o2c.conf.lua"
 
 enum config_kind {
-    CK_STRING,      /* char[size] */
-    CK_CHOICE,      /* char[size], one of choices */
-    CK_LISTEN,      /* char[size], "host:port" */
-    CK_NUMBER_POS,  /* double > 0 */
-    CK_NUMBER_NNEG, /* double >= 0 */
-    CK_INT_POS,     /* long long > 0 */
-    CK_INT_NNEG,    /* long long >= 0 */
-    CK_BOOL,        /* int */
-    CK_CIDR_LIST,   /* char[size], "10.0.0.0/8, ::1"; parsed into cfg->proxies */
+    CK_STRING,       /* char[size] */
+    CK_CHOICE,       /* char[size], one of choices */
+    CK_LISTEN,       /* char[size], "host:port" */
+    CK_NUMBER_POS,   /* double > 0 */
+    CK_NUMBER_NNEG,  /* double >= 0 */
+    CK_INT_POS,      /* long long > 0 */
+    CK_INT_NNEG,     /* long long >= 0 */
+    CK_BOOL,         /* int */
+    CK_CIDR_LIST,    /* char[size], "10.0.0.0/8, ::1"; parsed into cfg->proxies */
     CK_DATABASE_URL, /* char[size], "" or "postgresql://..."; never echoed (a password) */
 };
 

@@ -349,11 +349,6 @@ int db_tx_end(struct db *db, int rc)
     return rc;
 }
 
-int64_t db_last_insert_id(struct db *db)
-{
-    return (int64_t)sqlite3_last_insert_rowid(db->conn);
-}
-
 /* Open, configure, migrate */
 
 static int db_pragma_text(struct db *db, const char *sql, char *out, size_t cap)
@@ -639,6 +634,10 @@ static int db_check_pragma(struct db *db, const char *sql, int ok_is_row, char *
 
 int db_check(struct db *db)
 {
+#ifdef O2C_HAVE_PQ
+    if (db->pg)
+        return db_pg_call_check(db);
+#endif
     char problems[768] = "";
     int rc = db_check_pragma(db, "PRAGMA integrity_check(20)", 1, problems, sizeof problems);
     if (rc == STORE_OK)
@@ -660,6 +659,10 @@ int db_check(struct db *db)
 
 int db_vacuum(struct db *db)
 {
+    if (db->pg)
+        return db_fail(db, STORE_INVALID,
+                       "o2c db vacuum rebuilds a SQLite file; PostgreSQL vacuums by itself "
+                       "(autovacuum)");
     if (db->tx_depth > 0)
         return db_fail(db, STORE_ERROR, "vacuum inside a transaction (a bug)");
     if (sqlite3_exec(db->conn, "VACUUM", NULL, NULL, NULL) != SQLITE_OK)

@@ -49,6 +49,9 @@ void db_pg_call_tx_rollback(struct db *db);
 int64_t db_pg_call_changes(struct db *db);
 int db_pg_call_schema_version(struct db *db);
 int db_pg_call_migrate(struct db *db, int *applied);
+/* db_check on PostgreSQL: the schema version and no constraint left
+ * unvalidated (the server enforces the rest). */
+int db_pg_call_check(struct db *db);
 int db_pg_call_run(struct db *db, db_op_fn fn, void *arg, db_done_fn done, void *ud);
 int db_pg_call_run_wait(struct db *db, db_op_fn fn, void *arg);
 /* Closes the engine and runs LOOP until its connections are gone. */

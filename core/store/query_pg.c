@@ -5,12 +5,13 @@
 #include <uv.h>
 #include "store/db_internal.h"
 #include "store/db_pg.h"
+#include "store/db_schema.h"
 
 /* The running operation, or NULL with the failure recorded: a store call
  * on PostgreSQL outside db_run is a bug in the caller, said plainly. */
 static struct db_pg_op *running(struct db *db)
 {
-    struct db_pg_op *op = db_pg_running();
+    struct db_pg_op *op = db_pg_current(db);
     if (op == NULL)
         db_fail(db, STORE_ERROR,
                 "a PostgreSQL statement outside a store operation (a bug: "
@@ -179,4 +180,30 @@ void db_pg_close_engine(struct db_pg *pg, void *loop)
     db_pg_free(pg, on_engine_closed, &closed);
     while (!closed)
         uv_run(loop, UV_RUN_ONCE);
+}
+
+static const char SQL_UNVALIDATED[] =
+    "SELECT count(*) FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace"
+    " WHERE n.nspname = current_schema() AND NOT c.convalidated";
+
+int db_pg_call_check(struct db *db)
+{
+    int version = db_pg_call_schema_version(db);
+    if (version < 0)
+        return STORE_ERROR;
+    if (version != db_schema_latest)
+        return db_fail(db, STORE_ERROR,
+                       "check failed: schema version %d, expected %d (run `o2c db migrate`)",
+                       version, db_schema_latest);
+    int64_t unvalidated = 0;
+    int rc = db_query_first(db, SQL_UNVALIDATED, "checking constraints", &unvalidated, NULL, 0,
+                            NULL, DB_NO_ARGS);
+    if (rc != STORE_OK)
+        return rc;
+    if (unvalidated > 0)
+        return db_fail(db, STORE_ERROR,
+                       "check failed: %lld constraints are not validated (ALTER TABLE ... "
+                       "VALIDATE CONSTRAINT)",
+                       (long long)unvalidated);
+    return db_fail(db, STORE_OK, "%s", "");
 }
