@@ -145,6 +145,8 @@ int store_attachment_put(struct db *db, const struct user *actor, const char *as
         return rc;
     rc = store_assessment_access(db, actor, assessment_id, NULL);
     if (rc == STORE_OK)
+        rc = user_assessment_writable(db, assessment_id);
+    if (rc == STORE_OK)
         rc = attachment_upsert(db, actor, assessment_id, name, media_type, hash, size);
     return db_tx_end(db, rc);
 }
@@ -153,6 +155,8 @@ int store_attachment_delete(struct db *db, const struct user *actor, const char 
                             const char *name)
 {
     int rc = store_assessment_access(db, actor, assessment_id, NULL);
+    if (rc == STORE_OK)
+        rc = user_assessment_writable(db, assessment_id);
     if (rc != STORE_OK)
         return rc;
     rc = db_exec(db, SQL_ATTACHMENT_DELETE, "deleting an attachment",
