@@ -30,7 +30,7 @@ enum store_rc {
 const char *store_rc_code(int rc);
 
 /* The schema version this build creates and expects (PRAGMA user_version). */
-#define DB_SCHEMA_VERSION 3
+#define DB_SCHEMA_VERSION 4
 
 struct db_config {
     const char *data_dir;  /* created (0700, with parents) when missing */
