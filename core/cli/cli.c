@@ -46,7 +46,14 @@ const struct cli_command cli_commands[] = {
      "       o2c user list [--json]\n"
      "       o2c user passwd NAME [--password-stdin]\n"
      "       o2c user disable NAME\n"
-     "       (each also takes --config F and --data DIR)\n",
+     "       o2c user enable NAME\n"
+     "       o2c user remove NAME [--reassign-to OTHER]\n"
+     "       (each also takes --config F and --data DIR)\n"
+     "\n"
+     "remove keeps the account as a tombstone (its name stays on answers and in the\n"
+     "audit log; it cannot sign in) and gives its assessments to OTHER, or without\n"
+     "--reassign-to keeps them read-only for admins.  The only enabled admin cannot\n"
+     "be disabled or removed.\n",
      cmd_user},
     {"db", "storage upkeep",
      "usage: o2c db migrate|check|vacuum [--config F] [--data DIR]\n"

@@ -1,4 +1,5 @@
-/* o2c user add|list|passwd|disable: accounts, straight on the database.
+/* o2c user add|list|passwd|disable|enable|remove: accounts, straight on the
+ * database.
  * The CLI hashes passwords synchronously: there is no loop to keep
  * responsive. */
 #include <stdio.h>
@@ -113,7 +114,8 @@ static int user_add_cmd(const struct store_opts *o, struct db *db)
     user_role_parse(o->role, &role);
     struct user existing;
     if (user_get_by_name(db, name, &existing) == STORE_OK) {
-        fprintf(stderr, "o2c user add: user %s already exists\n", name);
+        user_name_taken(db, name);
+        fprintf(stderr, "o2c user add: %s\n", db_errmsg(db));
         return CLI_FAILED;
     }
     char hash[PASSWORD_HASH_MAX], extra[64];
@@ -144,20 +146,25 @@ static int user_print(void *ud, const struct user *u)
     struct tm tm;
     gmtime_r(&secs, &tm);
     strftime(created, sizeof created, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    /* "name" is the old spelling of "username", kept for one version. */
     if (o->json)
-        printf("{\"id\":\"%s\",\"name\":\"%s\",\"role\":\"%s\",\"disabled\":%s,"
-               "\"created_at\":\"%s\"}\n",
-               u->id, u->name, user_role_name(u->role), u->disabled ? "true" : "false", created);
+        printf("{\"id\":\"%s\",\"username\":\"%s\",\"name\":\"%s\",\"role\":\"%s\","
+               "\"disabled\":%s,\"removed\":%s,\"created_at\":\"%s\"}\n",
+               u->id, u->name, u->name, user_role_name(u->role), u->disabled ? "true" : "false",
+               u->removed ? "true" : "false", created);
     else
         printf("%-24s %-11s %-9s %s\n", u->name, user_role_name(u->role),
-               u->disabled ? "disabled" : "active", created);
+               u->removed    ? "removed"
+               : u->disabled ? "disabled"
+                             : "active",
+               created);
     return 0;
 }
 
 static int user_list_cmd(const struct store_opts *o, struct db *db)
 {
     if (!o->json)
-        printf("%-24s %-11s %-9s %s\n", "NAME", "ROLE", "STATUS", "CREATED");
+        printf("%-24s %-11s %-9s %s\n", "USERNAME", "ROLE", "STATUS", "CREATED");
     if (user_list(db, user_print, (void *)o) != STORE_OK) {
         fprintf(stderr, "o2c user list: %s\n", db_errmsg(db));
         return CLI_FAILED;
@@ -195,50 +202,112 @@ static int user_passwd_cmd(const struct store_opts *o, struct db *db)
     return CLI_OK;
 }
 
-static int user_disable_cmd(const struct store_opts *o, struct db *db)
+/* Commits the change begun by the caller with its audit event ACTION on
+ * NAME (details EXTRA), or rolls back; prints the store's error for
+ * COMMAND.  RC is the change's store code. */
+static int user_commit(struct db *db, int rc, const char *command, const char *action,
+                       const char *name, const char *extra)
 {
-    const char *name = o->args[1];
+    if (rc == STORE_OK)
+        rc = store_cli_audit(db, action, name, extra);
+    rc = rc == STORE_OK ? db_tx_commit(db) : (db_tx_rollback(db), rc);
+    if (rc != STORE_OK) {
+        fprintf(stderr, "o2c %s: %s\n", command, db_errmsg(db));
+        return CLI_FAILED;
+    }
+    return CLI_OK;
+}
+
+/* Disables (DISABLED) or enables account NAME, auditing it. */
+static int user_toggle(struct db *db, const char *name, int disabled)
+{
+    const char *command = disabled ? "user disable" : "user enable";
     struct user u;
     int last = 0;
     if (user_get_by_name(db, name, &u) != STORE_OK ||
-        user_is_last_admin(db, &u, &last) != STORE_OK) {
-        fprintf(stderr, "o2c user disable: %s\n", db_errmsg(db));
+        (disabled && user_is_last_admin(db, &u, &last) != STORE_OK)) {
+        fprintf(stderr, "o2c %s: %s\n", command, db_errmsg(db));
         return CLI_FAILED;
     }
     if (last) {
-        fprintf(stderr,
-                "o2c user disable: %s is the only enabled admin; add another admin "
-                "first\n",
+        fprintf(stderr, "o2c %s: %s is the only enabled admin; add another admin first\n", command,
                 name);
         return CLI_FAILED;
     }
+    if (!u.removed && !disabled && !u.disabled) {
+        printf("%s is already enabled; nothing changed\n", name);
+        return CLI_OK;
+    }
     int64_t revoked = 0;
     char extra[64];
-    int src = db_tx_begin(db);
-    if (src == STORE_OK) {
-        src = user_set_disabled(db, name, 1, &revoked);
-        snprintf(extra, sizeof extra, ",\"revoked_sessions\":%lld", (long long)revoked);
-        if (src == STORE_OK)
-            src = store_cli_audit(db, "user.disabled", name, extra);
-        src = src == STORE_OK ? db_tx_commit(db) : (db_tx_rollback(db), src);
-    }
-    if (src != STORE_OK) {
-        fprintf(stderr, "o2c user disable: %s\n", db_errmsg(db));
+    int rc = db_tx_begin(db);
+    if (rc == STORE_OK)
+        rc = user_set_disabled(db, name, disabled, &revoked);
+    snprintf(extra, sizeof extra, ",\"revoked_sessions\":%lld", (long long)revoked);
+    if (user_commit(db, rc, command, disabled ? "user.disabled" : "user.enabled", name, extra) !=
+        CLI_OK)
         return CLI_FAILED;
-    }
-    printf("disabled %s (%lld session%s ended)\n", name, (long long)revoked,
-           revoked == 1 ? "" : "s");
+    if (disabled)
+        printf("disabled %s (%lld session%s ended)\n", name, (long long)revoked,
+               revoked == 1 ? "" : "s");
+    else
+        printf("enabled %s: it can sign in again\n", name);
+    return CLI_OK;
+}
+
+static int user_disable_cmd(const struct store_opts *o, struct db *db)
+{
+    return user_toggle(db, o->args[1], 1);
+}
+
+static int user_enable_cmd(const struct store_opts *o, struct db *db)
+{
+    return user_toggle(db, o->args[1], 0);
+}
+
+static void print_removal(const char *name, const struct user_removal *r, const char *heir)
+{
+    if (!r->was_removed)
+        printf("removed %s (%lld session%s ended); it stays listed as removed, so its name "
+               "still shows on its answers and in the audit log\n",
+               name, (long long)r->revoked, r->revoked == 1 ? "" : "s");
+    if (heir)
+        printf("%lld assessment%s of %s now belong%s to %s\n", (long long)r->reassigned,
+               r->reassigned == 1 ? "" : "s", name, r->reassigned == 1 ? "s" : "", heir);
+    else if (r->read_only > 0)
+        printf("%lld assessment%s of %s kept read-only (admins still see %s); give %s to "
+               "another account with: o2c user remove %s --reassign-to NAME\n",
+               (long long)r->read_only, r->read_only == 1 ? "" : "s", name,
+               r->read_only == 1 ? "it" : "them", r->read_only == 1 ? "it" : "them", name);
+}
+
+static int user_remove_cmd(const struct store_opts *o, struct db *db)
+{
+    const char *name = o->args[1];
+    struct user_removal removal = {0};
+    char fields[200], extra[208];
+    int rc = db_tx_begin(db);
+    if (rc == STORE_OK)
+        rc = user_remove(db, name, o->reassign_to, &removal);
+    user_removal_details(&removal, o->reassign_to, fields, sizeof fields);
+    snprintf(extra, sizeof extra, ",%s", fields);
+    /* A second pass over a removed account only moves what it left. */
+    const char *action =
+        rc == STORE_OK && removal.was_removed ? "user.assessments_reassigned" : "user.removed";
+    if (user_commit(db, rc, "user remove", action, name, extra) != CLI_OK)
+        return CLI_FAILED;
+    print_removal(name, &removal, o->reassign_to);
     return CLI_OK;
 }
 
 int cmd_user(int argc, char **argv)
 {
     struct store_opts o;
-    int rc = store_cli_parse("user", argc, argv, "cdrpj", &o);
+    int rc = store_cli_parse("user", argc, argv, "cdrpjt", &o);
     if (rc != CLI_OK)
         return rc;
     if (o.nargs < 1)
-        return cli_usage_error("user", "expected add, list, passwd or disable");
+        return cli_usage_error("user", "expected add, list, passwd, disable, enable or remove");
     const char *sub = o.args[0];
     int (*run)(const struct store_opts *, struct db *) = NULL;
     int want_args = 2;
@@ -254,6 +323,10 @@ int cmd_user(int argc, char **argv)
         run = user_passwd_cmd;
     } else if (strcmp(sub, "disable") == 0) {
         run = user_disable_cmd;
+    } else if (strcmp(sub, "enable") == 0) {
+        run = user_enable_cmd;
+    } else if (strcmp(sub, "remove") == 0) {
+        run = user_remove_cmd;
     } else {
         char reason[96];
         snprintf(reason, sizeof reason, "unknown subcommand '%.40s'", sub);
@@ -263,6 +336,7 @@ int cmd_user(int argc, char **argv)
         return cli_usage_error("user", want_args == 2 ? "expected one user NAME"
                                                       : "user list takes no NAME");
     if ((o.role && run != user_add_cmd) || (o.json && run != user_list_cmd) ||
+        (o.reassign_to && run != user_remove_cmd) ||
         (o.password_stdin && run != user_add_cmd && run != user_passwd_cmd))
         return cli_usage_error("user", "option not valid for this subcommand");
     struct db *db;

@@ -28,6 +28,7 @@ int store_cli_parse(const char *command, int argc, char **argv, const char *allo
                                              {"since", required_argument, 0, OPT_SINCE},
                                              {"user", required_argument, 0, OPT_USER},
                                              {"force", no_argument, 0, OPT_FORCE},
+                                             {"reassign-to", required_argument, 0, OPT_REASSIGN},
                                              {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     opterr = 0;
@@ -65,6 +66,9 @@ int store_cli_parse(const char *command, int argc, char **argv, const char *allo
             break;
         case OPT_FORCE:
             o->force = 1;
+            break;
+        case OPT_REASSIGN:
+            o->reassign_to = optarg;
             break;
         }
     }

@@ -12,7 +12,7 @@ struct config;
 
 /* Options shared by the three commands. */
 struct store_opts {
-    const char *config, *data, *role, *since, *user;
+    const char *config, *data, *role, *since, *user, *reassign_to;
     int password_stdin, json, force;
     char **args; /* positionals after the command name */
     int nargs;
@@ -26,7 +26,8 @@ enum {
     OPT_JSON = 'j',
     OPT_SINCE = 's',
     OPT_USER = 'u',
-    OPT_FORCE = 'f'
+    OPT_FORCE = 'f',
+    OPT_REASSIGN = 't'
 };
 
 /* Parses ARGV (argv[0] is the command) accepting the long options named in

@@ -182,11 +182,14 @@ static const char db_schema_v3[] =
     "ALTER TABLE login_failures ADD COLUMN attempt TEXT;"
     "CREATE INDEX login_failures_attempt ON login_failures(attempt) WHERE attempt IS NOT NULL;";
 
+/* Version 4: removed accounts (store/user.h).  A removed account stays as a
+ * tombstone (disabled, with the time it was removed) so that its name still
+ * shows on answers, reports and the audit log and the foreign keys hold. */
+static const char db_schema_v4[] = "ALTER TABLE users ADD COLUMN removed_at BIGINT;";
+
 const char *const db_schema_migrations[] = {
     NULL, /* version 0: empty database */
-    db_schema_v1,
-    db_schema_v2,
-    db_schema_v3,
+    db_schema_v1, db_schema_v2, db_schema_v3, db_schema_v4,
 };
 
 /* The same steps on PostgreSQL: from version 2 on, the SQL is common. */

@@ -9,7 +9,8 @@
 #define ASSESSMENT_COLUMNS                                                                         \
     "a.id, a.type, a.client, a.owner_id AS owner, u.name AS owner_name,"                           \
     " a.targets AS \"targets:json\", a.revision, a.created_at AS \"created_at:time\","             \
-    " a.updated_at AS \"updated_at:time\""
+    " a.updated_at AS \"updated_at:time\","                                                        \
+    " u.removed_at IS NOT NULL AS \"read_only:bool\"" /* the owner was removed (user.h) */
 #define ASSESSMENT_FROM " FROM assessments a JOIN users u ON u.id = a.owner_id"
 #define PAGE_LIMIT_MAX 500
 
@@ -138,6 +139,8 @@ int store_assessment_delete(struct db *db, const struct user *actor, const char 
     rc = store_assessment_access(db, actor, id, NULL);
     int64_t now = db_now_ms(db);
     if (rc == STORE_OK)
+        rc = user_assessment_writable(db, id);
+    if (rc == STORE_OK)
         rc = db_exec(db, SQL_ASSESSMENT_SOFT_DELETE, "deleting an assessment",
                      DB_ARGS(DB_INT(now), DB_INT(now), DB_TEXT(id)));
     return db_tx_end(db, rc);
@@ -187,6 +190,8 @@ static int answers_save_locked(struct db *db, const struct user *actor, const ch
                                int64_t *revision)
 {
     int rc = store_assessment_access(db, actor, id, revision);
+    if (rc == STORE_OK)
+        rc = user_assessment_writable(db, id);
     if (rc != STORE_OK)
         return rc;
     if (*revision != base)

@@ -127,6 +127,8 @@ int store_attachment_put(struct db *db, const struct user *actor, const char *as
         return rc;
     rc = store_assessment_access(db, actor, assessment_id, NULL);
     if (rc == STORE_OK)
+        rc = user_assessment_writable(db, assessment_id);
+    if (rc == STORE_OK)
         rc = db_exec(db, SQL_ATTACHMENT_UPSERT, "storing an attachment",
                      DB_ARGS(DB_TEXT(assessment_id), DB_TEXT(name), DB_TEXT(hash),
                              DB_TEXT(media_type), DB_INT(size), DB_TEXT(actor->id),
@@ -138,6 +140,8 @@ int store_attachment_delete(struct db *db, const struct user *actor, const char 
                             const char *name)
 {
     int rc = store_assessment_access(db, actor, assessment_id, NULL);
+    if (rc == STORE_OK)
+        rc = user_assessment_writable(db, assessment_id);
     if (rc != STORE_OK)
         return rc;
     rc = db_exec(db, SQL_ATTACHMENT_DELETE, "deleting an attachment",

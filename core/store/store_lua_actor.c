@@ -26,11 +26,15 @@ void store_lua_push_user(lua_State *L, const struct user *u)
     lua_pushstring(L, u->id);
     lua_setfield(L, -2, "id");
     lua_pushstring(L, u->name);
+    lua_setfield(L, -2, "username");
+    lua_pushstring(L, u->name); /* deprecated spelling, kept for one version */
     lua_setfield(L, -2, "name");
     lua_pushstring(L, user_role_name(u->role));
     lua_setfield(L, -2, "role");
     lua_pushboolean(L, u->disabled);
     lua_setfield(L, -2, "disabled");
+    lua_pushboolean(L, u->removed);
+    lua_setfield(L, -2, "removed");
     store_lua_set_time(L, "created_at", u->created_at);
 }
 

@@ -6,13 +6,16 @@
  *   store.user_set_password(name, password, actor?, address?) -> true, revoked_sessions
  *   store.user_set_disabled(name, bool, actor?, address?) -> true, revoked_sessions
  *   store.user_set_role(name, role, actor?, address?) -> true
+ *   store.user_remove(name, reassign_to?, actor?, address?)
+ *       -> {user=, reassigned_to=?, assessments_reassigned=, assessments_read_only=,
+ *           revoked_sessions=}
  *
- * Users here are plain tables {id, name, role, disabled, created_at}, not
- * actors.  ACTOR, when given, must be an enabled admin (else "not_found",
- * as for any admin-only thing) and is who the audit log names; without it
- * the change is recorded as the system's.  Every change and its audit
- * event are one transaction.  Disabling or demoting the last enabled admin
- * is refused. */
+ * Users here are plain tables {id, username, name (the same, deprecated),
+ * role, disabled, removed, created_at}, not actors.  ACTOR, when given, must be an enabled admin
+ * (else "not_found", as for any admin-only thing) and is who the audit log names; without it the
+ * change is recorded as the system's.  Every change and its audit event are one transaction.
+ * Disabling, demoting or removing the last enabled admin is refused; a removed account cannot be
+ * changed. */
 #include <lauxlib.h>
 #include <sodium.h>
 #include <stdint.h>
@@ -162,7 +165,7 @@ static int store_user_add(lua_State *L)
     /* Checked before hashing, so a taken name costs no 100 ms; user_add
      * checks again (a unique index) after. */
     if ((rc = user_get_by_name(s->db, name, &existing)) == STORE_OK)
-        return store_lua_failf(L, STORE_EXISTS, "user %s already exists", name);
+        return store_lua_fail(L, s->db, user_name_taken(s->db, name));
     if (rc != STORE_NOT_FOUND)
         return store_lua_fail(L, s->db, rc);
     struct hash_op *op = hash_op_new(L, HASH_ADD, name, &actor, has_actor, address);
@@ -182,6 +185,8 @@ static int store_user_set_password(lua_State *L)
     int rc = user_lua_admin(L, 3, s->db, &actor, &has_actor);
     if (rc == STORE_OK)
         rc = user_get_by_name(s->db, name, &existing);
+    if (rc == STORE_OK) /* before the 100 ms of hashing */
+        rc = user_refuse_removed(s->db, &existing);
     if (rc != STORE_OK)
         return store_lua_fail(L, s->db, rc);
     struct hash_op *op =
@@ -276,6 +281,52 @@ static int store_user_set_role(lua_State *L)
     return store_lua_done(L, s->db, rc);
 }
 
+/* The answer of store.user_remove: what happened, for the caller to show. */
+static void user_lua_push_removal(lua_State *L, const struct user_removal *r,
+                                  const char *reassign_to)
+{
+    lua_createtable(L, 0, 5);
+    store_lua_push_user(L, &r->user);
+    lua_setfield(L, -2, "user");
+    if (reassign_to) {
+        lua_pushstring(L, reassign_to);
+        lua_setfield(L, -2, "reassigned_to");
+    }
+    lua_pushinteger(L, r->reassigned);
+    lua_setfield(L, -2, "assessments_reassigned");
+    lua_pushinteger(L, r->read_only);
+    lua_setfield(L, -2, "assessments_read_only");
+    lua_pushinteger(L, r->revoked);
+    lua_setfield(L, -2, "revoked_sessions");
+}
+
+/* store.user_remove(name, reassign_to?, actor?, address?) */
+static int store_user_remove(lua_State *L)
+{
+    const char *name = store_lua_check_text(L, 1);
+    const char *reassign_to = store_lua_opt_text(L, 2);
+    const char *address = store_lua_opt_text(L, 4);
+    struct store_lua *s = store_lua_get(L);
+    struct user actor;
+    struct user_removal removal;
+    int has_actor, rc = user_lua_admin(L, 3, s->db, &actor, &has_actor);
+    if (rc == STORE_OK && (rc = db_tx_begin(s->db)) == STORE_OK) {
+        char fields[200], details[224];
+        rc = user_remove(s->db, name, reassign_to, &removal);
+        user_removal_details(&removal, reassign_to, fields, sizeof fields);
+        snprintf(details, sizeof details, "{%s}", fields);
+        /* A second pass over a removed account only moves what it left. */
+        rc = store_lua_audit_end(s->db, rc, has_actor ? &actor : NULL,
+                                 removal.was_removed ? "user.assessments_reassigned"
+                                                     : "user.removed",
+                                 name, address, details);
+    }
+    if (rc != STORE_OK)
+        return store_lua_fail(L, s->db, rc);
+    user_lua_push_removal(L, &removal, reassign_to);
+    return 1;
+}
+
 void store_lua_user_funcs(lua_State *L)
 {
     static const luaL_Reg funcs[] = {{"user_add", store_user_add},
@@ -284,6 +335,7 @@ void store_lua_user_funcs(lua_State *L)
                                      {"user_set_password", store_user_set_password},
                                      {"user_set_disabled", store_user_set_disabled},
                                      {"user_set_role", store_user_set_role},
+                                     {"user_remove", store_user_remove},
                                      {NULL, NULL}};
     luaL_setfuncs(L, funcs, 0);
 }

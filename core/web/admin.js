@@ -1,4 +1,4 @@
-// Admin: users (add, disable, reset password), the audit log with filters,
+// Admin: users (add, disable, enable, remove, reset password), the audit log with filters,
 // and the status page (generation, reload errors, provider, breaker, queue).
 import { api, listOf, errorText } from './api.js';
 import { h, clear, toast, modal, confirmDialog, fmtTime, nextId, timeEl } from './dom.js';
@@ -30,10 +30,25 @@ export async function render(main, route, ctx) {
 
 // ---------------------------------------------------------------- users
 
+// The account's name: `username` (older servers sent only `name`).
+const nameOf = (u) => u.username || u.name;
+
 async function users(body, { user: me, isCurrent }) {
   const host = h('div', null, h('p', { class: 'muted' }, 'Loading users…'));
   const add = h('button', { type: 'button', class: 'btn btn-primary', onclick: () => addUser().then((ok) => ok && load()) }, 'Add user');
   clear(body).append(h('div', { class: 'section-head' }, h('h2', null, 'Users'), add), host);
+
+  // Enable, disable: one PATCH, then the list again.
+  async function setDisabled(name, disabled) {
+    if (disabled && !(await confirmDialog(`Disable ${name}?`, `${name} is signed out everywhere and cannot sign in until enabled again. Their assessments stay.`, 'Disable', true))) return;
+    try {
+      await api.patch(`/users/${encodeURIComponent(name)}`, { disabled });
+      toast(`${name} is ${disabled ? 'disabled' : 'enabled'}.`);
+      load();
+    } catch (e) {
+      toast(errorText(e), 'error');
+    }
+  }
 
   async function load() {
     let list;
@@ -44,39 +59,82 @@ async function users(body, { user: me, isCurrent }) {
       return;
     }
     if (!isCurrent()) return;
+    const heirs = list.filter((u) => !u.disabled && !u.removed).map(nameOf);
     clear(host).append(h('table', { class: 'table' },
       h('caption', { class: 'visually-hidden' }, 'Users'),
       h('thead', null, h('tr', null,
-        ['Name', 'Role', 'State', 'Created', 'Last sign-in'].map((t) => h('th', { scope: 'col' }, t)),
+        ['Username', 'Role', 'State', 'Created', 'Last sign-in'].map((t) => h('th', { scope: 'col' }, t)),
         h('th', { scope: 'col' }, h('span', { class: 'visually-hidden' }, 'Actions')))),
       h('tbody', null, list.map((u) => {
+        const name = nameOf(u);
+        const removed = !!u.removed;
         const disabled = !!(u.disabled || u.disabled_at || u.status === 'disabled');
-        const self = u.name === me.name;
+        const self = name === nameOf(me);
+        const state = removed ? [null, 'Removed'] : disabled ? ['pill-failed', 'Disabled'] : ['pill-done', 'Active'];
+        const remove = (again) => removeUser(name, heirs.filter((n) => n !== name), again).then((ok) => ok && load());
         return h('tr', null,
-          h('th', { scope: 'row' }, u.name, self ? h('span', { class: 'muted' }, ' (you)') : null),
+          h('th', { scope: 'row' }, name, self ? h('span', { class: 'muted' }, ' (you)') : null),
           h('td', null, u.role),
-          h('td', null, h('span', { class: ['pill', disabled ? 'pill-failed' : 'pill-done'] }, disabled ? 'Disabled' : 'Active')),
+          h('td', null, h('span', { class: ['pill', state[0]] }, state[1])),
           h('td', null, timeEl(u.created_at)),
           h('td', null, timeEl(u.last_login_at || u.last_login)),
           h('td', { class: 'cell-actions' },
-            h('button', { type: 'button', class: 'btn btn-small', 'aria-label': `Reset the password of ${u.name}`, onclick: () => resetPassword(u).then(load) }, 'Reset password'),
-            self ? null : h('button', {
-              type: 'button', class: 'btn btn-small', 'aria-label': `${disabled ? 'Enable' : 'Disable'} ${u.name}`,
-              onclick: async () => {
-                if (!disabled && !(await confirmDialog(`Disable ${u.name}?`, `${u.name} is signed out everywhere and cannot sign in until enabled again. Their assessments stay.`, 'Disable', true))) return;
-                try {
-                  await api.patch(`/users/${encodeURIComponent(u.name)}`, { disabled: !disabled });
-                  toast(`${u.name} is ${disabled ? 'enabled' : 'disabled'}.`);
-                  load();
-                } catch (e) {
-                  toast(errorText(e), 'error');
-                }
-              },
-            }, disabled ? 'Enable' : 'Disable')));
+            removed
+              ? h('button', { type: 'button', class: 'btn btn-small', 'aria-label': `Reassign the assessments of ${name}`, onclick: () => remove(true) }, 'Reassign assessments')
+              : [
+                h('button', { type: 'button', class: 'btn btn-small', 'aria-label': `Reset the password of ${name}`, onclick: () => resetPassword(u).then(load) }, 'Reset password'),
+                self ? null : h('button', {
+                  type: 'button', class: 'btn btn-small', 'aria-label': `${disabled ? 'Enable' : 'Disable'} ${name}`,
+                  onclick: () => setDisabled(name, !disabled),
+                }, disabled ? 'Enable' : 'Disable'),
+                self ? null : h('button', { type: 'button', class: 'btn btn-small btn-danger', 'aria-label': `Remove ${name}`, onclick: () => remove(false) }, 'Remove'),
+              ]));
       }))));
   }
   await load();
   return null;
+}
+
+// Remove NAME (or, AGAIN, give a removed account's assessments away): its
+// assessments go to one of HEIRS or stay read-only. Nothing is deleted.
+function removeUser(name, heirs, again) {
+  return modal(again ? `Reassign the assessments of ${name}` : `Remove ${name}?`, (close) => {
+    const heirId = nextId('heir');
+    const KEEP = '';
+    const heir = h('select', { id: heirId },
+      again ? null : h('option', { value: KEEP }, 'Nobody: keep them read-only'),
+      heirs.map((n) => h('option', { value: n }, n)));
+    const message = h('p', { class: 'form-message', role: 'alert' });
+    const form = h('form', { class: 'form', novalidate: true },
+      h('p', null, again
+        ? `${name} was removed. Their assessments are read-only until another account takes them over.`
+        : `${name} is signed out everywhere and can never sign in again. Their name stays on their answers and in the audit log. Their assessments are not deleted: give them to another account, or keep them read-only (administrators still see them).`),
+      h('div', { class: 'field' }, h('label', { for: heirId }, 'Give their assessments to'), heir),
+      message,
+      h('div', { class: 'actions' },
+        h('button', { type: 'button', class: 'btn', onclick: () => close(false) }, 'Cancel'),
+        h('button', { type: 'submit', class: ['btn', again ? 'btn-primary' : 'btn-danger'] }, again ? 'Reassign' : 'Remove')));
+    form.addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      if (again && !heir.value) {
+        message.textContent = 'Choose the account that takes the assessments over.';
+        heir.focus();
+        return;
+      }
+      const query = heir.value ? `?reassign_to=${encodeURIComponent(heir.value)}` : '';
+      try {
+        const r = await api.del(`/users/${encodeURIComponent(name)}${query}`);
+        const moved = r && r.assessments_reassigned, kept = r && r.assessments_read_only;
+        toast(heir.value
+          ? `${again ? '' : `Removed ${name}. `}${moved} assessment${moved === 1 ? '' : 's'} now belong${moved === 1 ? 's' : ''} to ${heir.value}.`
+          : `Removed ${name}. ${kept} assessment${kept === 1 ? ' stays' : 's stay'} read-only.`);
+        close(true);
+      } catch (e) {
+        message.textContent = `Not ${again ? 'reassigned' : 'removed'}: ${errorText(e)}`;
+      }
+    });
+    return form;
+  });
 }
 
 function passwordField(labelText) {
@@ -113,7 +171,7 @@ function addUser() {
         return;
       }
       try {
-        await api.post('/users', { name: name.value.trim(), role: role.value, password: pw.input.value });
+        await api.post('/users', { username: name.value.trim(), role: role.value, password: pw.input.value });
         toast(`Added ${name.value.trim()}.`);
         close(true);
       } catch (e) {
@@ -125,7 +183,8 @@ function addUser() {
 }
 
 function resetPassword(u) {
-  return modal(`Reset the password of ${u.name}`, (close) => {
+  const name = nameOf(u);
+  return modal(`Reset the password of ${name}`, (close) => {
     const pw = passwordField('New password');
     const message = h('p', { class: 'form-message', role: 'alert' });
     const form = h('form', { class: 'form', novalidate: true }, pw.field, message,
@@ -140,8 +199,8 @@ function resetPassword(u) {
         return;
       }
       try {
-        await api.patch(`/users/${encodeURIComponent(u.name)}`, { password: pw.input.value });
-        toast(`The password of ${u.name} was changed; their sessions were signed out.`);
+        await api.patch(`/users/${encodeURIComponent(name)}`, { password: pw.input.value });
+        toast(`The password of ${name} was changed; their sessions were signed out.`);
         close(true);
       } catch (e) {
         message.textContent = `Not changed: ${errorText(e)}`;

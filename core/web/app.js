@@ -95,7 +95,7 @@ function showTopbar(on) {
   const bar = document.getElementById('topbar');
   bar.hidden = !on;
   if (!on) return;
-  document.getElementById('who').textContent = state.user.name + (state.user.role === 'admin' ? ' (admin)' : '');
+  document.getElementById('who').textContent = (state.user.username || state.user.name) + (state.user.role === 'admin' ? ' (admin)' : '');
   document.getElementById('nav-admin').hidden = state.user.role !== 'admin';
 }
 

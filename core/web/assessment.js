@@ -39,8 +39,11 @@ export async function render(main, route, { user, isCurrent }) {
           h('p', { class: 'crumbs' }, h('a', { href: '#/' }, 'Assessments'), ' / ', st.q.title || st.meta.type),
           h('h1', null, st.meta.client),
           h('p', { class: 'muted assess-meta' },
-            owner && owner !== user.name ? `Owner: ${owner} · ` : '',
-            `Created ${fmtTime(st.meta.created_at)}`)),
+            owner && owner !== (user.username || user.name) ? `Owner: ${owner} · ` : '',
+            `Created ${fmtTime(st.meta.created_at)}`),
+          // The owner's account was removed: nothing here can be changed.
+          st.meta.read_only ? h('p', { class: 'notice', role: 'note' },
+            `Read-only: ${owner || 'the owner'}'s account was removed. An administrator can give this assessment to another account (Admin → Users → Reassign assessments).`) : null),
         h('div', { class: 'assess-save' }, saveState)),
       h('nav', { class: 'tabs', 'aria-label': 'Assessment' },
         TABS.map((t) => h('a', { href: `${base}/${t.id}`, class: 'tab', 'aria-current': t.id === tab.id ? 'page' : null }, t.label))),

@@ -31,7 +31,7 @@ export function renderLogin(main, { expired, signedIn }) {
     button.textContent = 'Signing in…';
     try {
       const res = await api.post('/session', { username: username.value.trim(), password: password.value }, { auth401: false });
-      signedIn(res.user || { name: username.value.trim() });
+      signedIn(res.user || { username: username.value.trim() });
     } catch (e) {
       button.disabled = false;
       button.textContent = 'Sign in';

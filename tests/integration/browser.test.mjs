@@ -345,8 +345,26 @@ test('web UI end to end in Chromium', { skip, timeout: 240000 }, async (t) => {
     await dialog.getByLabel('Username').fill('casey');
     await dialog.getByLabel('Initial password').fill('casey-password-123');
     await dialog.getByRole('button', { name: 'Add user' }).click();
-    await page.locator('tbody tr', { hasText: 'casey' }).waitFor();
+    const casey = page.locator('tbody tr', { hasText: 'casey' });
+    await casey.waitFor();
     await shot('12-admin-users');
+    // Disable, then the Enable button brings the account back.
+    await casey.getByRole('button', { name: 'Disable casey' }).click();
+    await page.getByRole('dialog', { name: 'Disable casey?' }).getByRole('button', { name: 'Disable' }).click();
+    await casey.getByText('Disabled').waitFor();
+    await casey.getByRole('button', { name: 'Enable casey' }).click();
+    await casey.getByText('Active').waitFor();
+    // Remove asks where the assessments go; read-only keeps them for admins.
+    await casey.getByRole('button', { name: 'Remove casey' }).click();
+    const remove = page.getByRole('dialog', { name: 'Remove casey?' });
+    const heir = remove.getByLabel('Give their assessments to');
+    assert.deepEqual(await heir.locator('option').allInnerTexts(), ['Nobody: keep them read-only', 'admin']);
+    await shot('12b-admin-remove-dialog');
+    await remove.getByRole('button', { name: 'Remove' }).click();
+    await casey.getByText('Removed').waitFor();
+    await casey.getByRole('button', { name: 'Reassign the assessments of casey' }).waitFor();
+    assert.equal(await casey.getByRole('button', { name: 'Enable casey' }).count(), 0, 'a removed account offers no Enable');
+    await shot('12c-admin-user-removed');
     await page.getByRole('link', { name: 'Audit log' }).click();
     await page.locator('.audit-table').waitFor();
     await page.locator('.audit-table').getByText('assessment.create').first().waitFor();

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { copyFileSync, existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { o2c, tempDir, startServer } from './lib/o2c.mjs';
+import { o2c, tempDir, startServer, ADMIN_PASSWORD } from './lib/o2c.mjs';
 
 const PASSWORD = 'correct horse battery';
 
@@ -52,7 +52,7 @@ test('user commands: add, refusals, list, passwd, disable, audit', (t) => {
     'no terminal and no --password-stdin is a usage error');
 
   const table = ok(o2c(['user', 'list', '--data', data]), 'user list').stdout;
-  assert.match(table, /^NAME\s+ROLE/m);
+  assert.match(table, /^USERNAME\s+ROLE/m);
   assert.match(table, /^alice\s+consultant\s+active/m);
 
   ok(o2c(['user', 'passwd', 'alice', '--password-stdin', '--data', data],
@@ -87,6 +87,76 @@ test('user commands: add, refusals, list, passwd, disable, audit', (t) => {
   assert.equal(o2c(['audit', '--since', 'yesterday', '--data', data]).status, 2);
 });
 
+// While `o2c serve` runs on the same data folder, as an operator would.
+test('user enable and remove: last admin refused, assessments reassigned or kept read-only', async (t) => {
+  const srv = await startServer();
+  t.after(async () => { await srv.stop(); srv.cleanup(); });
+  const data = srv.data;
+  const api = (token) => async (method, path, body) => {
+    const res = await fetch(srv.url + path, { method, headers: { authorization: `Bearer ${token}`,
+      ...(body ? { 'content-type': 'application/json' } : {}) }, body: body && JSON.stringify(body) });
+    return { status: res.status, body: res.status === 204 ? null : await res.json() };
+  };
+  const admin = api((await login(srv.url, 'admin', ADMIN_PASSWORD)).body.token);
+  const add = (name) => ok(o2c(['user', 'add', name, '--role', 'consultant', '--password-stdin', '--data', data],
+    { input: `${PASSWORD}\n` }), `user add ${name}`);
+  add('alice');
+  add('carol');
+  const alice = api((await login(srv.url, 'alice', PASSWORD)).body.token);
+  const carol = api((await login(srv.url, 'carol', PASSWORD)).body.token);
+  const aliceWork = (await alice('POST', '/api/v1/assessments', { type: 'o2c', client: 'Alice Client' })).body;
+  const carolWork = (await carol('POST', '/api/v1/assessments', { type: 'o2c', client: 'Carol Client' })).body;
+
+  const lastAdmin = o2c(['user', 'remove', 'admin', '--data', data]);
+  assert.equal(lastAdmin.status, 1, 'the only admin cannot be removed');
+  assert.match(lastAdmin.stderr, /admin is the only enabled admin and cannot be removed/);
+  assert.equal(o2c(['user', 'remove', 'nobody', '--data', data]).status, 1);
+  assert.equal(o2c(['user', 'list', '--reassign-to', 'x', '--data', data]).status, 2);
+  assert.equal(o2c(['user', 'remove', '--data', data]).status, 2);
+
+  ok(o2c(['user', 'disable', 'alice', '--data', data]), 'user disable');
+  assert.equal((await login(srv.url, 'alice', PASSWORD)).status, 401);
+  assert.match(ok(o2c(['user', 'enable', 'alice', '--data', data]), 'user enable').stdout, /enabled alice/);
+  const back = await login(srv.url, 'alice', PASSWORD);
+  assert.equal(back.status, 201, 'enabled again: alice signs in');
+  const aliceAgain = api(back.body.token);
+
+  const unknown = o2c(['user', 'remove', 'alice', '--reassign-to', 'nobody', '--data', data]);
+  assert.equal(unknown.status, 1);
+  assert.match(unknown.stderr, /nobody: no such account/);
+  const moved = ok(o2c(['user', 'remove', 'alice', '--reassign-to', 'admin', '--data', data]), 'user remove --reassign-to');
+  assert.match(moved.stdout, /removed alice \(1 session ended\)/);
+  assert.match(moved.stdout, /1 assessment of alice now belongs to admin/);
+  assert.equal((await aliceAgain('GET', '/api/v1/me')).status, 401, 'the removed account\'s session ended');
+  assert.equal((await login(srv.url, 'alice', PASSWORD)).status, 401, 'a removed account cannot sign in');
+  const taken = await admin('GET', `/api/v1/assessments/${aliceWork.id}`);
+  assert.equal(taken.body.owner_name, 'admin');
+
+  const kept = ok(o2c(['user', 'remove', 'carol', '--data', data]), 'user remove');
+  assert.match(kept.stdout, /1 assessment of carol kept read-only/);
+  const readOnly = await admin('PATCH', `/api/v1/assessments/${carolWork.id}/answers`,
+    { revision: carolWork.revision, answers: { bi_timing: 'same_day' } });
+  assert.equal(readOnly.status, 403);
+  assert.match(readOnly.body.error.message, /read-only/);
+  const enableRemoved = o2c(['user', 'enable', 'carol', '--data', data]);
+  assert.equal(enableRemoved.status, 1);
+  assert.match(enableRemoved.stderr, /carol was removed/);
+
+  assert.match(ok(o2c(['user', 'list', '--data', data]), 'list').stdout, /^carol\s+consultant\s+removed/m);
+  const listed = ok(o2c(['user', 'list', '--json', '--data', data]), 'list --json').stdout
+    .split('\n').filter(Boolean).map((l) => JSON.parse(l));
+  assert.deepEqual(listed.map((u) => [u.username, u.removed]),
+    [['admin', false], ['alice', true], ['carol', true]]);
+
+  const events = auditLines(data).filter((e) => ['alice', 'carol'].includes(e.target) && e.action.startsWith('user.'));
+  assert.deepEqual(events.map((e) => `${e.action} ${e.target}`), ['user.added alice', 'user.added carol',
+    'user.disabled alice', 'user.enabled alice', 'user.removed alice', 'user.removed carol']);
+  const removal = events.find((e) => e.action === 'user.removed' && e.target === 'alice');
+  assert.equal(removal.details.via, 'cli');
+  assert.equal(removal.details.reassigned_to, 'admin');
+  assert.equal(removal.details.assessments, 1);
+});
+
 test('db commands: check, backup, vacuum, migrate', (t) => {
   const data = tempDir('o2c-cli-db-');
   t.after(() => rmSync(data, { recursive: true, force: true }));
@@ -94,11 +164,11 @@ test('db commands: check, backup, vacuum, migrate', (t) => {
   assert.equal(missing.status, 1, 'check on a folder with no database fails');
   assert.ok(!existsSync(join(data, 'o2c.db')), 'check does not create a database');
 
-  assert.match(ok(o2c(['db', 'migrate', '--data', data]), 'migrate').stdout, /-> 3/);
+  assert.match(ok(o2c(['db', 'migrate', '--data', data]), 'migrate').stdout, /-> 4/);
   assert.match(ok(o2c(['db', 'migrate', '--data', data]), 'migrate again').stdout, /up to date/);
   ok(o2c(['user', 'add', 'alice', '--role', 'admin', '--password-stdin', '--data', data],
     { input: `${PASSWORD}\n` }), 'user add');
-  assert.match(ok(o2c(['db', 'check', '--data', data]), 'check').stdout, /^ok: .*schema version 3/);
+  assert.match(ok(o2c(['db', 'check', '--data', data]), 'check').stdout, /^ok: .*schema version 4/);
 
   const backup = join(data, 'backup.db');
   ok(o2c(['db', 'backup', backup, '--data', data]), 'backup');

@@ -41,7 +41,7 @@ after(async () => {
 
 // The documented operations: [{method, path, url (path parameters filled in), query: [param]}].
 function operations() {
-  const fill = { id: (path) => (path.startsWith('/api/v1/reports/') ? rid : aid), name: () => 'admin',
+  const fill = { id: (path) => (path.startsWith('/api/v1/reports/') ? rid : aid), name: () => 'admin', username: () => 'admin',
     type: () => 'o2c', section: () => 'scorecard', file: () => 'app.js' };
   const ops = [];
   for (const [path, methods] of Object.entries(doc.paths)) {

@@ -17,12 +17,23 @@ end
 local STRING, INTEGER, NUMBER, BOOLEAN = { type = "string" }, { type = "integer" },
   { type = "number" }, { type = "boolean" }
 local ANY = {}
+-- The account's old field name: still accepted and sent for one version.
+local OLD_NAME = { type = "string", deprecated = true,
+  description = "use username; accepted until the next version" }
+local USERNAME = { type = "string", description = "the account's name (sign-in name)" }
 
 local schemas = {
   Error = obj({ error = obj({ code = STRING, message = STRING, details = { type = "object" } },
     { "code", "message", "details" }) }, { "error" }),
-  User = obj({ id = STRING, name = STRING, role = { type = "string", enum = { "admin",
-    "consultant" } }, disabled = BOOLEAN, created_at = STRING }),
+  User = obj({ id = STRING, username = USERNAME, name = OLD_NAME,
+    role = { type = "string", enum = { "admin", "consultant" } }, disabled = BOOLEAN,
+    removed = { type = "boolean", description = "removed: kept so its name still shows on "
+      .. "answers and in the audit log; cannot sign in or be changed" },
+    created_at = STRING }),
+  UserRemoval = obj({ user = ref("User"), reassigned_to = { type = "string",
+      description = "who took over the assessments (absent: they stay, read-only)" },
+    assessments_reassigned = INTEGER, assessments_read_only = INTEGER,
+    revoked_sessions = INTEGER }),
   Login = obj({ username = STRING, password = STRING }, { "username", "password" }),
   Session = obj({ token = STRING, user = ref("User"), expires_at = STRING, csrf_token = STRING }),
   Answer = { description = "a value (number, choice id, list of choice ids, text or \"na\"), "
@@ -33,7 +44,10 @@ local schemas = {
   Scores = obj({ overall = { type = "object" }, areas = list({ type = "object" }),
     kpis = list({ type = "object" }), hidden = list(STRING), missing_required = list(STRING) }),
   Assessment = obj({ id = STRING, type = STRING, client = STRING, owner = STRING,
-    owner_name = STRING, targets = ref("Targets"), revision = INTEGER, created_at = STRING,
+    owner_name = { type = "string", description = "the owner's username" },
+    read_only = { type = "boolean", description = "the owner was removed: the assessment can "
+      .. "be read (by admins) but not changed until an admin reassigns it" },
+    targets = ref("Targets"), revision = INTEGER, created_at = STRING,
     updated_at = STRING, answers = { type = "object" } }),
   Attachment = obj({ name = STRING, media_type = STRING, size = INTEGER, sha = STRING,
     created_at = STRING }),
@@ -64,6 +78,8 @@ local ERRORS = {
     ref("Error")),
   ["404"] = response("not found, or not yours", ref("Error")),
   admin = response("not found: to anyone but an admin this route does not exist", ref("Error")),
+  read_only = response("the assessment is read-only (its owner was removed), or a change sent "
+    .. "with the session cookie but without its CSRF token", ref("Error")),
 }
 
 -- path -> method -> operation
@@ -109,14 +125,14 @@ local paths = {
     get = { summary = "assessment with answers and revision",
       responses = { ["200"] = response("assessment", ref("Assessment")), ["404"] = ERRORS["404"] } },
     delete = { summary = "delete (audited)", responses = { ["204"] = response("deleted"),
-      ["404"] = ERRORS["404"] } },
+      ["403"] = ERRORS.read_only, ["404"] = ERRORS["404"] } },
   },
   ["/api/v1/assessments/{id}/answers"] = { patch = { summary = "save answers",
     requestBody = body(obj({ revision = INTEGER, answers = ref("Answers") },
       { "revision", "answers" })),
     responses = { ["200"] = response("saved", obj({ revision = INTEGER, scores = ref("Scores"),
-      generation = STRING })), ["400"] = ERRORS["400"], ["404"] = ERRORS["404"],
-      ["409"] = response("stale revision: details hold the current state", ref("Error")) } } },
+      generation = STRING })), ["400"] = ERRORS["400"], ["403"] = ERRORS.read_only,
+      ["404"] = ERRORS["404"], ["409"] = response("stale revision: details hold the current state", ref("Error")) } } },
   ["/api/v1/assessments/{id}/scores"] = { get = { summary = "scores of the saved answers",
     responses = { ["200"] = response("scores", obj({ scores = ref("Scores"), generation = STRING,
       revision = INTEGER })) } } },
@@ -127,11 +143,13 @@ local paths = {
       requestBody = { required = true, content = { ["application/octet-stream"] = {
         schema = { type = "string", format = "binary" } } } },
       responses = { ["201"] = response("stored", ref("Attachment")), ["400"] = ERRORS["400"],
+        ["403"] = ERRORS.read_only,
         ["413"] = response("too large", ref("Error")),
         ["415"] = response("not an accepted image", ref("Error")) } },
     get = { summary = "download", responses = { ["200"] = response("the image",
       { type = "string", format = "binary" }, "application/octet-stream") } },
-    delete = { summary = "delete", responses = { ["204"] = response("deleted") } },
+    delete = { summary = "delete", responses = { ["204"] = response("deleted"),
+      ["403"] = ERRORS.read_only } },
   },
   ["/api/v1/assessments/{id}/reports"] = {
     post = { summary = "start a report job",
@@ -152,13 +170,32 @@ local paths = {
   ["/api/v1/users"] = {
     get = { summary = "accounts (admin)", responses = { ["200"] = response("users",
       list(ref("User"))) } },
-    post = { summary = "add an account (admin)", requestBody = body(obj({ name = STRING,
-      role = STRING, password = STRING }, { "name", "role", "password" })),
-      responses = { ["201"] = response("added", ref("User")) } },
+    post = { summary = "add an account (admin)", requestBody = body({ type = "object",
+      properties = { username = USERNAME, name = OLD_NAME, role = { type = "string",
+        enum = { "admin", "consultant" } }, password = { type = "string", minLength = 12 } },
+      required = json.array({ "role", "password" }),
+      anyOf = json.array({ { required = json.array({ "username" }) },
+        { required = json.array({ "name" }) } }) }),
+      responses = { ["201"] = response("added", ref("User")),
+        ["409"] = response("the username is taken (a removed account keeps its name)",
+          ref("Error")) } },
   },
-  ["/api/v1/users/{name}"] = { patch = { summary = "change role, disable, reset password (admin)",
-    requestBody = body(obj({ role = STRING, disabled = BOOLEAN, password = STRING })),
-    responses = { ["200"] = response("changed", ref("User")) } } },
+  ["/api/v1/users/{username}"] = {
+    patch = { summary = "change role, disable or enable, reset password (admin)",
+      requestBody = body(obj({ role = STRING, disabled = { type = "boolean",
+        description = "true disables the account and ends its sessions; false enables it "
+          .. "again" }, password = STRING })),
+      responses = { ["200"] = response("changed", ref("User")),
+        ["409"] = response("the account was removed, or you tried to disable yourself",
+          ref("Error")) } },
+    delete = { summary = "remove an account (admin): its assessments go to reassign_to or "
+      .. "stay read-only; nothing is deleted",
+      responses = { ["200"] = response("removed", ref("UserRemoval")),
+        ["403"] = response("refused: the only enabled admin cannot be removed (or a cookie "
+          .. "change without its CSRF token)", ref("Error")),
+        ["409"] = response("your own account, or already removed without reassign_to",
+          ref("Error")) } },
+  },
   ["/api/v1/audit"] = { get = { summary = "audit log (admin)",
     responses = { ["200"] = response("a page", obj({ items = list(ref("AuditEvent")),
       next = INTEGER })) } } },
