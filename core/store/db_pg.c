@@ -410,9 +410,13 @@ int db_pg_migrate(struct db_pg_op *op, int *version, int *applied)
     if (rc == STORE_OK)
         rc = db_pg_query_first(op, SQL_VERSION_GET, "reading the schema version", &v, NULL, 0, NULL,
                                DB_NO_ARGS);
-    if (rc == STORE_OK && v > db_schema_latest)
-        rc = op_fail(op, STORE_ERROR, "opening the database",
-                     "its schema is newer than this o2c understands: run a newer o2c");
+    if (rc == STORE_OK && v > db_schema_latest) {
+        snprintf(op->err, sizeof op->err,
+                 "postgresql: schema version %d is newer than this o2c understands (%d); run a "
+                 "newer o2c or restore a backup",
+                 (int)v, db_schema_latest);
+        rc = STORE_ERROR;
+    }
     for (int64_t next = v + 1; rc == STORE_OK && next <= db_schema_latest; next++)
         if ((rc = apply_step(op, (int)next)) == STORE_OK)
             (*applied)++;

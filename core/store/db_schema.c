@@ -198,6 +198,7 @@ const char *const db_schema_pg_migrations[] = {
     db_schema_pg_v1,
     db_schema_v2,
     db_schema_v3,
+    db_schema_v4,
 };
 
 _Static_assert(sizeof db_schema_migrations / sizeof *db_schema_migrations == DB_SCHEMA_VERSION + 1,
