@@ -128,6 +128,11 @@ int db_is_pg(const struct db *db)
     return db->pg != NULL;
 }
 
+int db_is_async(const struct db *db)
+{
+    return db->pg != NULL && db->blocking == NULL;
+}
+
 const char *db_engine(const struct db *db)
 {
     return db->pg ? "postgresql" : "sqlite";

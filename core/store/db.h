@@ -108,6 +108,9 @@ int db_run_wait(struct db *db, db_op_fn fn, void *arg);
  * calls this once its loop runs; from then on every store call runs inside
  * db_run.  Nothing on SQLite. */
 void db_serve_operations(struct db *db);
+/* 1 when store calls on DB must run inside db_run (PostgreSQL, once
+ * db_serve_operations was called); 0 when they may be made anywhere. */
+int db_is_async(const struct db *db);
 /* "sqlite" or "postgresql". */
 const char *db_engine(const struct db *db);
 
