@@ -10,7 +10,7 @@
 #   PREFIX/share/o2c/scripts, kb      default assessment scripts and knowledge base
 #   PREFIX/etc/o2c/o2c.conf.lua       the example config (/etc/o2c for the /usr prefix)
 #   PREFIX/lib/systemd/system/o2c.service
-#   PREFIX/share/doc/o2c              README
+#   PREFIX/share/doc/o2c              README, proxy examples (nginx, Caddy)
 # The binary finds share/o2c and etc/o2c relative to itself
 # (core/host/install_dirs.c); its default data folder is O2C_INSTALLED_DATA_DIR.
 
@@ -20,7 +20,7 @@ set(CMAKE_SKIP_INSTALL_ALL_DEPENDENCY ON)
 install(TARGETS o2c RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 install(DIRECTORY scripts kb DESTINATION ${CMAKE_INSTALL_DATADIR}/o2c
         PATTERN ".*" EXCLUDE PATTERN "*~" EXCLUDE)
-install(FILES README.md
+install(FILES README.md config/nginx-o2c.conf config/Caddyfile
         DESTINATION ${CMAKE_INSTALL_DOCDIR})
 
 # Chosen when installing, since `--prefix` and CPack pick the prefix then:
