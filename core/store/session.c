@@ -146,22 +146,16 @@ int session_revoke(struct db *db, const char *token)
 
 int session_revoke_user(struct db *db, const char *user_id, int64_t *count)
 {
-    int rc = db_exec(db, SQL_SESSION_DELETE_USER, "revoking a user's sessions",
-                     DB_ARGS(DB_TEXT(user_id)));
-    if (count)
-        *count = rc == STORE_OK ? db_changes(db) : 0;
-    return rc;
+    return db_exec_count(db, SQL_SESSION_DELETE_USER, "revoking a user's sessions", count,
+                         DB_ARGS(DB_TEXT(user_id)));
 }
 
 int session_cleanup(struct db *db, const struct session_config *cfg, int64_t *count)
 {
     int64_t now = db_now_ms(db);
-    int rc = db_exec(
-        db, SQL_SESSION_DELETE_EXPIRED, "deleting expired sessions",
+    return db_exec_count(
+        db, SQL_SESSION_DELETE_EXPIRED, "deleting expired sessions", count,
         DB_ARGS(DB_INT(now - cfg->absolute_timeout_ms), DB_INT(now - cfg->idle_timeout_ms)));
-    if (count)
-        *count = rc == STORE_OK ? db_changes(db) : 0;
-    return rc;
 }
 
 int session_count(struct db *db, const struct session_config *cfg, int64_t *count)
