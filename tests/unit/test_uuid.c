@@ -61,6 +61,9 @@ static void test_uuid_rejects_malformed(void **state)
     assert_int_equal(uuid_parse("01890a5d-ac96-774b-bcce-b302099a80577", &u), -1);
     assert_int_equal(uuid_parse("01890a5dxac96-774b-bcce-b302099a8057", &u), -1);
     assert_int_equal(uuid_parse("01890a5d-ac96-774b-bcce-b302099a805g", &u), -1);
+    assert_int_equal(uuid_parse("01890a5d-ac96-774b-bcce-b302099a-057", &u), -1);
+    assert_int_equal(uuid_parse("01890a5d-ac96-774b-bcce-b302099a--57", &u), -1);
+    assert_int_equal(uuid_parse("01890a5d-ac96-774b-bcce--302099a8057", &u), -1);
     assert_int_equal(uuid_parse("../../etc/passwd-0000-0000-000000000", &u), -1);
     assert_false(uuid_is_v7("01890a5d-ac96-474b-bcce-b302099a8057")); /* v4 */
     assert_false(uuid_is_v7("01890a5d-ac96-774b-ccce-b302099a8057")); /* bad variant */
