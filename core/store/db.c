@@ -129,10 +129,9 @@ int db_join_path(char *buf, size_t cap, const char *dir, const char *name)
     return n < 0 || (size_t)n >= cap ? -1 : 0;
 }
 
-/* fsyncs PATH opened with FLAGS; -1 with errno. */
-static int db_fsync_path(const char *path, int flags)
+int db_fsync_dir(const char *dir)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC | flags);
+    int fd = open(dir, O_RDONLY | O_CLOEXEC | O_DIRECTORY);
     if (fd < 0)
         return -1;
     int rc = fsync(fd);
@@ -140,11 +139,6 @@ static int db_fsync_path(const char *path, int flags)
     close(fd);
     errno = saved;
     return rc;
-}
-
-int db_fsync_dir(const char *dir)
-{
-    return db_fsync_path(dir, O_DIRECTORY);
 }
 
 /* mkdir -p with mode 0700 for the parts it creates. */

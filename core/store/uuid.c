@@ -94,21 +94,8 @@ int uuid_parse(const char *s, struct uuid *out)
     return len == sizeof out->b ? 0 : -1;
 }
 
-int uuid_version(const struct uuid *u)
-{
-    return u->b[6] >> 4;
-}
-
 int uuid_is_v7(const char *s)
 {
     struct uuid u;
-    return uuid_parse(s, &u) == 0 && uuid_version(&u) == 7 && (u.b[8] & 0xc0) == 0x80;
-}
-
-int64_t uuid_v7_unix_ms(const struct uuid *u)
-{
-    uint64_t ms = 0;
-    for (int i = 0; i < 6; i++)
-        ms = ms << 8 | u->b[i];
-    return (int64_t)ms;
+    return uuid_parse(s, &u) == 0 && (u.b[6] >> 4) == 7 && (u.b[8] & 0xc0) == 0x80;
 }
