@@ -4,13 +4,6 @@
 #include "store/db_internal.h"
 #include "store/rowset.h"
 
-/* Resets ST so no read snapshot stays open. */
-static void stmt_done(sqlite3_stmt *st)
-{
-    if (st)
-        sqlite3_reset(st);
-}
-
 static int capture_columns(sqlite3_stmt *st, struct rowset *rs)
 {
     const char *names[ROWSET_COLUMNS_MAX];
@@ -72,7 +65,7 @@ static int rowset_capture_sqlite(struct db *db, sqlite3_stmt *st, struct rowset 
         rc = db_fail(db, STORE_ERROR, "%s: out of memory (or more than the result may hold)", what);
     else if (step != SQLITE_DONE)
         rc = db_sqlite_fail(db, what);
-    stmt_done(st);
+    sqlite3_reset(st); /* so no read snapshot stays open */
     return rc;
 }
 
@@ -104,7 +97,7 @@ static sqlite3_stmt *bound_stmt(struct db *db, const char *sql, const struct db_
                                    SQLITE_STATIC);
         if (rc != SQLITE_OK) {
             db_sqlite_fail(db, "binding a statement's arguments");
-            stmt_done(st);
+            sqlite3_reset(st);
             return NULL;
         }
     }
@@ -154,6 +147,6 @@ int db_query_first(struct db *db, const char *sql, const char *what, int64_t *ou
     } else if (step != SQLITE_DONE) {
         rc = db_sqlite_fail(db, what);
     }
-    stmt_done(st);
+    sqlite3_reset(st);
     return rc;
 }
