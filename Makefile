@@ -3,8 +3,9 @@ BUILD   ?= build
 CC      := clang
 JOBS    ?= $(shell nproc)
 USERS   ?= 50
+PREFIX  ?= /usr/local
 
-.PHONY: all deps test-deps configure build run test bench fuzz load clean format
+.PHONY: all deps test-deps configure build run test bench fuzz load clean format install deb
 
 all: build
 
@@ -28,6 +29,17 @@ run: build
 test: test-deps configure
 	@cmake --build $(BUILD) -j $(JOBS)
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 600
+
+# FHS install (cmake/install.cmake): PREFIX/bin/o2c, PREFIX/share/o2c,
+# PREFIX/etc/o2c (/etc/o2c for PREFIX=/usr); DESTDIR=... stages it elsewhere.
+install: deps configure
+	@cmake --build $(BUILD) -j $(JOBS) --target o2c
+	@DESTDIR="$(DESTDIR)" cmake --install $(BUILD) --prefix "$(PREFIX)"
+
+# A Debian package of this build: $(BUILD)/o2c_VERSION_ARCH.deb (CPack).
+deb: deps configure
+	@cmake --build $(BUILD) -j $(JOBS) --target o2c
+	@cd $(BUILD) && cpack -G DEB
 
 bench: build
 	@tests/bench/run.sh $(BUILD)

@@ -7,13 +7,16 @@ packages=(
   build-essential clang libclang-rt-14-dev cmake pkg-config
   liblua5.4-dev lua5.4 lua-cjson libuv1-dev libcurl4-openssl-dev libsqlite3-dev
   node-llhttp libsodium-dev libcmocka-dev sqlite3
-  libpq-dev
+  libpq-dev libsystemd-dev
   pandoc  # the man page build/o2c.1 from docs/o2c.1.md, installed with the binary
 )
 if [ "${1:-}" = "--test" ]; then
   # prometheus: its promtool checks /metrics (the package's service is not needed).
   # postgresql-15: the real server tests/lib/pg.sh starts (its cluster service is not needed).
-  packages+=(wrk chromium nginx-light libnginx-mod-http-lua curl prometheus postgresql-15)
+  # systemd: its systemd-analyze verifies config/o2c.service (systemd need not run).
+  # openssl: the self-signed certificate the nginx example is tested with.
+  packages+=(wrk chromium nginx-light libnginx-mod-http-lua curl prometheus postgresql-15
+    systemd openssl)
 fi
 
 missing=()

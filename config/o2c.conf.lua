@@ -4,9 +4,12 @@
 -- environment (ANTHROPIC_API_KEY, O2C_OPENAI_API_KEY), never here.
 return {
   listen = "127.0.0.1:8080",
-  data_dir = "var",
-  scripts_dir = "scripts",
-  kb_dir = "kb",
+  -- Folders, when not set: ./var, ./scripts and ./kb for o2c run from a
+  -- checkout; for an installed o2c, /var/lib/o2c and PREFIX/share/o2c/scripts
+  -- and .../kb (./scripts and ./kb still win when they exist).
+  -- data_dir = "/var/lib/o2c",
+  -- scripts_dir = "/usr/share/o2c/scripts",
+  -- kb_dir = "/usr/share/o2c/kb",
   log_level = "info",            -- debug | info | warn | error
   -- Reverse proxies whose X-Forwarded-For / X-Forwarded-Proto are believed
   -- (sign-in throttle, audit address, Secure cookies), as addresses or

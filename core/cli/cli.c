@@ -9,7 +9,8 @@ const struct cli_command cli_commands[] = {
      "usage: o2c serve [--config F] [--listen HOST:PORT] [--data DIR]\n"
      "\n"
      "Serves the API and web UI on HOST:PORT (default 127.0.0.1:8080), storing data\n"
-     "under DIR (default ./var) and reloading scripts/ and kb/ when they change.\n"
+     "under DIR (default ./var; /var/lib/o2c for an installed o2c) and reloading\n"
+     "scripts/ and kb/ when they change.\n"
      "SIGINT/SIGTERM stop it gracefully; SIGHUP reloads scripts and KB.\n",
      cmd_serve},
     {"run", "score one assessment and write its report, headless",

@@ -16,6 +16,7 @@
 #include "host/generation.h"
 #include "host/log.h"
 #include "host/lua_host.h"
+#include "host/notify.h"
 #include "host/reload.h"
 #include "host/task.h"
 #include "net/http_server.h"
@@ -196,6 +197,7 @@ static void serve_stop(struct serve *s, const char *why)
         return;
     }
     s->stopping = 1;
+    notify_stopping();
     uint64_t grace = (uint64_t)(s->cfg.limits.shutdown_grace_s * 1000);
     log_msg(LOG_INFO, "shutting down", "signal", why, NULL);
     s->drain_deadline = uv_now(s->loop) + grace;
@@ -206,7 +208,8 @@ static void serve_on_signal(uv_signal_t *h, int signum)
 {
     struct serve *s = h->data;
     if (signum == SIGHUP) {
-        reload_now("SIGHUP");
+        if (!s->stopping) /* no reload (nor RELOADING=1) once shutting down */
+            reload_now("SIGHUP");
         return;
     }
     serve_stop(s, signum == SIGINT ? "SIGINT" : "SIGTERM");
@@ -317,6 +320,9 @@ static int serve_listen(struct serve *s)
     char bound[160];
     snprintf(bound, sizeof bound, "%s:%d", host, http_server_port(s->http));
     log_msg(LOG_INFO, "listening", "url", bound, "data_dir", s->cfg.data_dir, NULL);
+    char status[200];
+    snprintf(status, sizeof status, "listening on %s", bound);
+    notify_ready(status);
     return 0;
 }
 

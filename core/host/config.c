@@ -7,6 +7,7 @@
 #include <unistd.h>
 #include "host/cidr.h"
 #include "host/config.h"
+#include "host/install_dirs.h"
 #include "host/log.h"
 #include "host/modules.h"
 #include "host/sandbox.h"
@@ -471,15 +472,80 @@ static int config_read_env(struct config *cfg, char err[CONFIG_ERROR_MAX])
     return 0;
 }
 
-int config_load(struct config *cfg, const char *path, char err[CONFIG_ERROR_MAX])
+/* The three folders whose default depends on where o2c runs from.  "" is
+ * never a valid value for them, so it marks "not chosen" during a load. */
+struct config_dir_default {
+    size_t offset;
+    const char *build_tree; /* relative to the working directory */
+    const char *installed;  /* below install_share_dir(), or NULL: install_data_dir() */
+};
+static const struct config_dir_default config_dir_defaults[] = {
+    {offsetof(struct config, data_dir), "var", NULL},
+    {offsetof(struct config, scripts_dir), "scripts", "scripts"},
+    {offsetof(struct config, kb_dir), "kb", "kb"},
+};
+#define CONFIG_DIR_DEFAULTS (sizeof config_dir_defaults / sizeof config_dir_defaults[0])
+
+/* Clears each folder still at its build-tree default; returns which. */
+static unsigned config_unset_dirs(struct config *cfg)
+{
+    unsigned unset = 0;
+    for (size_t i = 0; i < CONFIG_DIR_DEFAULTS; i++) {
+        char *value = (char *)cfg + config_dir_defaults[i].offset;
+        if (strcmp(value, config_dir_defaults[i].build_tree) == 0) {
+            value[0] = '\0';
+            unset |= 1u << i;
+        }
+    }
+    return unset;
+}
+
+/* A folder no file or variable chose: the build-tree default when it
+ * exists here or o2c is not installed, else the installed one. */
+static void config_fill_dirs(struct config *cfg, unsigned unset)
+{
+    const char *share = install_share_dir();
+    for (size_t i = 0; i < CONFIG_DIR_DEFAULTS; i++) {
+        const struct config_dir_default *d = &config_dir_defaults[i];
+        char *value = (char *)cfg + d->offset;
+        if (!(unset & (1u << i)) || value[0])
+            continue;
+        if (share && !d->installed)
+            snprintf(value, CONFIG_PATH_MAX, "%s", install_data_dir());
+        else if (share && access(d->build_tree, F_OK) != 0)
+            snprintf(value, CONFIG_PATH_MAX, "%s/%s", share, d->installed);
+        else
+            snprintf(value, CONFIG_PATH_MAX, "%s", d->build_tree);
+    }
+}
+
+/* --config F, else $O2C_CONFIG, else ./config/o2c.conf.lua, else the
+ * installed one; NULL when there is none (defaults only). */
+static const char *config_file_to_read(const char *path)
 {
     if (!path || !*path)
         path = getenv("O2C_CONFIG");
-    if ((!path || !*path) && access(DEFAULT_CONFIG_FILE, R_OK) == 0)
-        path = DEFAULT_CONFIG_FILE;
-    if (path && *path && config_read_file(cfg, path, err) != 0)
+    if (path && *path)
+        return path;
+    if (access(DEFAULT_CONFIG_FILE, R_OK) == 0)
+        return DEFAULT_CONFIG_FILE;
+    return install_config_file();
+}
+
+static int config_read_sources(struct config *cfg, const char *path, char err[CONFIG_ERROR_MAX])
+{
+    path = config_file_to_read(path);
+    if (path && config_read_file(cfg, path, err) != 0)
         return -1;
-    if (config_read_env(cfg, err) != 0)
+    return config_read_env(cfg, err);
+}
+
+int config_load(struct config *cfg, const char *path, char err[CONFIG_ERROR_MAX])
+{
+    unsigned unset = config_unset_dirs(cfg);
+    int rc = config_read_sources(cfg, path, err);
+    config_fill_dirs(cfg, unset);
+    if (rc != 0)
         return -1;
     if (cfg->sessions.idle_timeout_s > cfg->sessions.absolute_timeout_s) {
         snprintf(err, CONFIG_ERROR_MAX,

@@ -85,7 +85,9 @@ struct config {
 void config_defaults(struct config *cfg);
 
 /* Reads PATH (if non-NULL) over the defaults, then the environment.  When
- * PATH is NULL, $O2C_CONFIG or config/o2c.conf.lua is read if it exists.
+ * PATH is NULL, $O2C_CONFIG, else config/o2c.conf.lua if it exists, else an
+ * installed o2c's etc/o2c/o2c.conf.lua.  data_dir, scripts_dir and kb_dir
+ * that nothing set take an installed o2c's defaults (host/install_dirs.h).
  * Returns 0, or -1 with ERR holding "file: key: what was expected, got X". */
 int config_load(struct config *cfg, const char *path, char err[CONFIG_ERROR_MAX]);
 

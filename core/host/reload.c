@@ -4,6 +4,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include "host/log.h"
+#include "host/notify.h"
 #include "host/reload.h"
 
 #define RELOAD_DEBOUNCE_MS 25
@@ -27,6 +28,7 @@ static struct {
     uv_fs_event_t *watches[RELOAD_WATCH_MAX];
     size_t nwatches;
     int building, dirty, stopped, started;
+    int announced; /* reload_now told the service manager RELOADING=1 */
     struct gen_errors errors;
     uint64_t loads, failures;
     double last_ms;
@@ -169,6 +171,23 @@ static void reload_apply(struct reload_job *job)
     }
 }
 
+/* READY=1 after a requested reload, once no other build is queued: with
+ * what serves now, as `systemctl status` shows it. */
+static void reload_announce_done(void)
+{
+    if (!rl.announced || rl.building || uv_is_active((uv_handle_t *)&rl.debounce))
+        return;
+    rl.announced = 0;
+    char status[400];
+    struct generation *g = generation_current();
+    if (rl.errors.count > 0)
+        snprintf(status, sizeof status, "reload failed (%.200s:%d), generation %s serves",
+                 rl.errors.items[0].file, rl.errors.items[0].line, g ? generation_hash(g) : "none");
+    else
+        snprintf(status, sizeof status, "serving generation %s", g ? generation_hash(g) : "none");
+    notify_ready(status);
+}
+
 static void job_done(uv_work_t *w, int status)
 {
     struct reload_job *job = w->data;
@@ -190,6 +209,7 @@ static void job_done(uv_work_t *w, int status)
         rl.dirty = 0;
         reload_schedule();
     }
+    reload_announce_done();
 }
 
 static struct reload_job *job_new(void)
@@ -220,6 +240,7 @@ static void debounce_fired(uv_timer_t *t)
     if (uv_queue_work(rl.loop, &job->work, job_work, job_done) != 0) {
         rl.building = 0;
         free(job);
+        reload_announce_done(); /* nothing will finish: the old generation serves on */
     }
 }
 
@@ -248,6 +269,10 @@ void reload_start(uv_loop_t *loop, const struct config *cfg)
 void reload_now(const char *why)
 {
     log_msg(LOG_INFO, "reloading scripts and KB", "reason", why, NULL);
+    if (rl.stopped || !rl.started)
+        return;
+    notify_reloading();
+    rl.announced = 1;
     reload_schedule();
 }
 

@@ -12,7 +12,8 @@
 
 /* Loads the first generation synchronously, then starts watching. */
 void reload_start(uv_loop_t *loop, const struct config *cfg);
-/* Schedules a reload (debounced); WHY is logged. */
+/* Schedules a reload (debounced); WHY is logged.  The service manager is
+ * told RELOADING=1 now and READY=1 when the reload is over (host/notify.h). */
 void reload_now(const char *why);
 /* Stops watching; a build in flight is dropped when it finishes. */
 void reload_stop(void);

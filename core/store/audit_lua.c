@@ -33,15 +33,10 @@ static int store_audit_lua(lua_State *L)
     const char *target = store_lua_opt_text(L, 5);
     if (rc != STORE_OK)
         return store_lua_fail(L, s->db, rc);
-    struct audit_event ev = {.user = has_actor ? store_lua_actor_name(&actor) : NULL,
-                             .action = action,
-                             .target = target,
-                             .address = address,
-                             .details = details};
-    int64_t seq = 0;
-    if ((rc = audit_append(s->db, &ev, &seq)) != STORE_OK)
+    rc = store_lua_audit(s->db, has_actor ? &actor : NULL, action, target, address, details);
+    if (rc != STORE_OK)
         return store_lua_fail(L, s->db, rc);
-    lua_pushinteger(L, seq);
+    lua_pushinteger(L, db_last_insert_id(s->db)); /* the event's seq */
     return 1;
 }
 

@@ -11,6 +11,7 @@
 #include <uv.h>
 #include "store/db_internal.h"
 #include "store/db_schema.h"
+#include "store/rowset.h"
 #ifdef O2C_HAVE_PQ
 #include "store/db_pg.h"
 #endif
@@ -173,10 +174,9 @@ int db_join_path(char *buf, size_t cap, const char *dir, const char *name)
     return n < 0 || (size_t)n >= cap ? -1 : 0;
 }
 
-/* fsyncs PATH opened with FLAGS; -1 with errno. */
-static int db_fsync_path(const char *path, int flags)
+int db_fsync_dir(const char *dir)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC | flags);
+    int fd = open(dir, O_RDONLY | O_CLOEXEC | O_DIRECTORY);
     if (fd < 0)
         return -1;
     int rc = fsync(fd);
@@ -184,11 +184,6 @@ static int db_fsync_path(const char *path, int flags)
     close(fd);
     errno = saved;
     return rc;
-}
-
-int db_fsync_dir(const char *dir)
-{
-    return db_fsync_path(dir, O_DIRECTORY);
 }
 
 /* mkdir -p with mode 0700 for the parts it creates. */
@@ -256,17 +251,6 @@ sqlite3_stmt *db_stmt(struct db *db, const char *sql)
     }
     db_fail(db, STORE_ERROR, "statement cache full (%d): raise DB_STMT_SLOTS", DB_STMT_SLOTS);
     return NULL;
-}
-
-void db_col_copy(sqlite3_stmt *st, int col, char *buf, size_t cap)
-{
-    const unsigned char *s = sqlite3_column_text(st, col);
-    size_t n = s ? (size_t)sqlite3_column_bytes(st, col) : 0;
-    if (n >= cap)
-        n = cap - 1;
-    if (n)
-        memcpy(buf, s, n);
-    buf[n] = '\0';
 }
 
 int64_t db_changes(struct db *db)
@@ -356,36 +340,23 @@ int db_tx_end(struct db *db, int rc)
 
 /* Open, configure, migrate */
 
-static int db_pragma_text(struct db *db, const char *sql, char *out, size_t cap)
-{
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(db->conn, sql, -1, &st, NULL) != SQLITE_OK)
-        return db_sqlite_fail(db, sql);
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW && out)
-        db_col_copy(st, 0, out, cap);
-    int out_rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? STORE_OK : db_sqlite_fail(db, sql);
-    sqlite3_finalize(st);
-    return out_rc;
-}
-
 static int db_configure(struct db *db, const struct db_config *cfg)
 {
     sqlite3_extended_result_codes(db->conn, 1);
     sqlite3_busy_timeout(db->conn,
                          cfg->busy_timeout_ms > 0 ? cfg->busy_timeout_ms : DB_DEFAULT_BUSY_MS);
-    char mode[16];
-    int rc = db_pragma_text(db, "PRAGMA journal_mode=WAL", mode, sizeof mode);
-    if (rc != STORE_OK)
-        return rc;
-    if (strcmp(mode, "wal") != 0)
-        return db_fail(db, STORE_ERROR, "%s: cannot switch to WAL mode (got \"%s\")", db->path,
-                       mode);
-    if ((rc = db_pragma_text(db, "PRAGMA foreign_keys=ON", NULL, 0)) != STORE_OK)
-        return rc;
-    return db_pragma_text(
-        db, cfg->synchronous_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL", NULL,
-        0);
+    char mode[16] = "";
+    int rc = db_query_first(db, "PRAGMA journal_mode=WAL", "switching to WAL mode", NULL, mode,
+                            sizeof mode, NULL, DB_NO_ARGS);
+    if (rc == STORE_OK && strcmp(mode, "wal") != 0)
+        rc = db_fail(db, STORE_ERROR, "%s: cannot switch to WAL mode (got \"%s\")", db->path, mode);
+    if (rc == STORE_OK)
+        rc = db_exec(db, "PRAGMA foreign_keys=ON", "enabling foreign keys", DB_NO_ARGS);
+    if (rc == STORE_OK)
+        rc = db_exec(
+            db, cfg->synchronous_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL",
+            "setting synchronous", DB_NO_ARGS);
+    return rc;
 }
 
 struct db *db_open(const struct db_config *cfg, char *err, size_t errlen)
@@ -550,25 +521,30 @@ int db_schema_version(struct db *db)
     if (db->pg)
         return db_pg_call_schema_version(db);
 #endif
-    char v[32];
-    if (db_pragma_text(db, "PRAGMA user_version", v, sizeof v) != STORE_OK)
+    int64_t version = -1;
+    if (db_query_first(db, "PRAGMA user_version", "reading the schema version", &version, NULL, 0,
+                       NULL, DB_NO_ARGS) != STORE_OK)
         return -1;
-    return atoi(v);
+    return (int)version;
 }
 
+/* The step to VERSION and its PRAGMA user_version (which takes no
+ * parameters; VERSION is our own constant, not input). */
 static int db_apply_migration(struct db *db, int version)
 {
-    char *msg = NULL;
-    if (sqlite3_exec(db->conn, db_schema_migrations[version], NULL, NULL, &msg) != SQLITE_OK) {
-        db_fail(db, STORE_ERROR, "%s: migration to schema version %d failed: %s", db->path, version,
-                msg ? msg : "unknown error");
-        sqlite3_free(msg);
-        return STORE_ERROR;
+    char set_version[48];
+    snprintf(set_version, sizeof set_version, "PRAGMA user_version = %d", version);
+    const char *const steps[] = {db_schema_migrations[version], set_version};
+    for (size_t i = 0; i < sizeof steps / sizeof *steps; i++) {
+        char *msg = NULL;
+        if (sqlite3_exec(db->conn, steps[i], NULL, NULL, &msg) != SQLITE_OK) {
+            db_fail(db, STORE_ERROR, "%s: migration to schema version %d failed: %s", db->path,
+                    version, msg ? msg : "unknown error");
+            sqlite3_free(msg);
+            return STORE_ERROR;
+        }
     }
-    /* PRAGMA takes no parameters; VERSION is our own constant, not input. */
-    char sql[48];
-    snprintf(sql, sizeof sql, "PRAGMA user_version = %d", version);
-    return db_pragma_text(db, sql, NULL, 0);
+    return STORE_OK;
 }
 
 int db_migrate(struct db *db, int *applied)
@@ -585,26 +561,17 @@ int db_migrate(struct db *db, int *applied)
     /* Read inside the write transaction: two processes starting at once
      * cannot both apply the same step. */
     int version = db_schema_version(db);
-    if (version < 0) {
-        db_tx_rollback(db);
-        return STORE_ERROR;
-    }
-    if (version > db_schema_latest) {
-        db_tx_rollback(db);
-        return db_fail(db, STORE_ERROR,
-                       "%s: schema version %d is newer than this o2c understands (%d); "
-                       "run a newer o2c or restore a backup",
-                       db->path, version, db_schema_latest);
-    }
-    for (int v = version + 1; v <= db_schema_latest; v++) {
-        if ((rc = db_apply_migration(db, v)) != STORE_OK) {
-            db_tx_rollback(db);
-            return rc;
-        }
-        if (applied)
+    if (version < 0)
+        rc = STORE_ERROR;
+    else if (version > db_schema_latest)
+        rc = db_fail(db, STORE_ERROR,
+                     "%s: schema version %d is newer than this o2c understands (%d); "
+                     "run a newer o2c or restore a backup",
+                     db->path, version, db_schema_latest);
+    for (int v = version + 1; rc == STORE_OK && v <= db_schema_latest; v++)
+        if ((rc = db_apply_migration(db, v)) == STORE_OK && applied)
             (*applied)++;
-    }
-    return db_tx_commit(db);
+    return db_tx_end(db, rc);
 }
 
 /* Check, vacuum (backup: backup.c) */
@@ -615,26 +582,25 @@ static void db_append(char *buf, size_t cap, const char *s)
     snprintf(buf + len, cap - len, "%s%s", len ? "; " : "", s);
 }
 
-static int db_check_pragma(struct db *db, const char *sql, int ok_is_row, char *problems,
+/* Adds the rows of SQL (a check PRAGMA) that are not "ok", the first
+ * five, to PROBLEMS as "LABEL: row". */
+static int db_check_pragma(struct db *db, const char *sql, const char *label, char *problems,
                            size_t cap)
 {
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(db->conn, sql, -1, &st, NULL) != SQLITE_OK)
-        return db_sqlite_fail(db, sql);
-    int rc, found = 0;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        const char *text = (const char *)sqlite3_column_text(st, 0);
-        if (ok_is_row && text && strcmp(text, "ok") == 0)
+    struct rowset rs;
+    rowset_init(&rs, 0);
+    int rc = db_query(db, sql, sql, &rs, DB_NO_ARGS);
+    for (size_t i = 0, found = 0; rc == STORE_OK && i < rs.nrows && found < 5; i++) {
+        const char *text = rowset_text(&rs, i, 0);
+        if (text && strcmp(text, "ok") == 0)
             continue;
         char line[256];
-        snprintf(line, sizeof line, "%s: %s", ok_is_row ? "integrity" : "foreign key in table",
-                 text ? text : "?");
-        if (found++ < 5)
-            db_append(problems, cap, line);
+        snprintf(line, sizeof line, "%s: %s", label, text ? text : "?");
+        db_append(problems, cap, line);
+        found++;
     }
-    int out = rc == SQLITE_DONE ? STORE_OK : db_sqlite_fail(db, sql);
-    sqlite3_finalize(st);
-    return out;
+    rowset_free(&rs);
+    return rc;
 }
 
 int db_check(struct db *db)
@@ -644,9 +610,11 @@ int db_check(struct db *db)
         return db_pg_call_check(db);
 #endif
     char problems[768] = "";
-    int rc = db_check_pragma(db, "PRAGMA integrity_check(20)", 1, problems, sizeof problems);
+    int rc =
+        db_check_pragma(db, "PRAGMA integrity_check(20)", "integrity", problems, sizeof problems);
     if (rc == STORE_OK)
-        rc = db_check_pragma(db, "PRAGMA foreign_key_check", 0, problems, sizeof problems);
+        rc = db_check_pragma(db, "PRAGMA foreign_key_check", "foreign key in table", problems,
+                             sizeof problems);
     if (rc != STORE_OK)
         return rc;
     int version = db_schema_version(db);

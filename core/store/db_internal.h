@@ -18,14 +18,7 @@ int db_sqlite_fail(struct db *db, const char *what);
 
 sqlite3 *db_conn(struct db *db);
 
-/* Steps ST (bound) to its end, copying every row into RS (rowset.h), then
- * resets ST.  STORE_OK, or the error while doing WHAT (STORE_ERROR when
- * out of memory or past RS's budget). */
 struct rowset;
-int rowset_capture_sqlite(struct db *db, sqlite3_stmt *st, struct rowset *rs, const char *what);
-
-/* Copies column COL as text into BUF of CAP bytes ("" for NULL; truncates). */
-void db_col_copy(sqlite3_stmt *st, int col, char *buf, size_t cap);
 
 /* 1 when DB is a PostgreSQL database. */
 int db_is_pg(const struct db *db);

@@ -52,10 +52,9 @@ int password_hash(const char *password, char out[PASSWORD_HASH_MAX], char *err, 
 
 static void password_make_dummy(void)
 {
-    char secret[33];
+    char secret[25], err[80];
     password_generate(secret);
-    if (crypto_pwhash_str(password_dummy, secret, strlen(secret), PASSWORD_OPSLIMIT,
-                          PASSWORD_MEMLIMIT) != 0)
+    if (password_hash(secret, password_dummy, err, sizeof err) != 0)
         abort(); /* only when memory runs out at start-up */
     sodium_memzero(secret, sizeof secret);
 }

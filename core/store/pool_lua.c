@@ -39,7 +39,7 @@ struct store_job {
 static struct {
     int running;
     int queued;
-    struct store_job *head, *tail;
+    struct store_job *head; /* the jobs waiting, oldest first (at most STORE_LUA_HASH_QUEUE) */
 } hash_gate;
 
 int store_lua_hash_slots(void)
@@ -101,8 +101,6 @@ static void gate_pump(void)
     while (hash_gate.head && hash_gate.running < store_lua_hash_slots()) {
         struct store_job *job = hash_gate.head;
         hash_gate.head = job->next;
-        if (hash_gate.head == NULL)
-            hash_gate.tail = NULL;
         hash_gate.queued--;
         job->next = NULL;
         if (job_submit(job) != 0) {
@@ -113,19 +111,13 @@ static void gate_pump(void)
     }
 }
 
-static void gate_unlink(struct store_job *job)
+/* The link in the queue that points at JOB (with JOB NULL: the end). */
+static struct store_job **gate_link(const struct store_job *job)
 {
-    struct store_job **p = &hash_gate.head, *prev = NULL;
-    while (*p && *p != job) {
-        prev = *p;
+    struct store_job **p = &hash_gate.head;
+    while (*p && *p != job)
         p = &(*p)->next;
-    }
-    if (*p == NULL)
-        return;
-    *p = job->next;
-    if (hash_gate.tail == job)
-        hash_gate.tail = prev;
-    hash_gate.queued--;
+    return p;
 }
 
 static void job_after(uv_work_t *req, int status)
@@ -157,7 +149,8 @@ static void job_done(void *data, int cancelled)
         return;
     }
     if (job->state == JOB_QUEUED) {
-        gate_unlink(job);
+        *gate_link(job) = job->next;
+        hash_gate.queued--;
         job_free(job);
         return;
     }
@@ -195,11 +188,7 @@ int store_lua_work(lua_State *L, int limited, store_work_fn work, store_work_pus
                               .release = release,
                               .data = data};
     if (limited && hash_gate.running >= store_lua_hash_slots()) {
-        if (hash_gate.tail)
-            hash_gate.tail->next = job;
-        else
-            hash_gate.head = job;
-        hash_gate.tail = job;
+        *gate_link(NULL) = job;
         hash_gate.queued++;
     } else if (job_submit(job) != 0) {
         job_free(job);

@@ -43,6 +43,10 @@ struct db_arg {
  * mapped error with WHAT in the message (STORE_EXISTS for a unique
  * violation, STORE_INVALID for a foreign key or check, STORE_BUSY, ...). */
 int db_exec(struct db *db, const char *sql, const char *what, const struct db_arg *args, size_t n);
+/* db_exec that gives the number of rows SQL changed in *CHANGED (may be
+ * NULL; 0 on failure). */
+int db_exec_count(struct db *db, const char *sql, const char *what, int64_t *changed,
+                  const struct db_arg *args, size_t n);
 /* Appends every row of SQL to RS.  STORE_OK, or the error while doing WHAT
  * (STORE_ERROR when out of memory or past RS's budget). */
 int db_query(struct db *db, const char *sql, const char *what, struct rowset *rs,

@@ -17,14 +17,6 @@ void retention_config_default(struct retention_config *cfg)
     cfg->orphan_grace_ms = 3600 * 1000LL;
 }
 
-static int retention_delete(struct db *db, const char *sql, int64_t cutoff, const char *what,
-                            int64_t *count)
-{
-    int rc = db_exec(db, sql, what, DB_ARGS(DB_INT(cutoff)));
-    *count = rc == STORE_OK ? db_changes(db) : 0;
-    return rc;
-}
-
 struct orphan_sweep {
     struct db *db;
     int64_t removed;
@@ -51,13 +43,13 @@ int retention_run(struct db *db, const struct retention_config *cfg,
     if (rc == STORE_OK)
         rc = throttle_purge(db, throttle, &counts->login_failures);
     if (rc == STORE_OK)
-        rc = retention_delete(db, SQL_RETENTION_JOBS, now - cfg->finished_job_ms,
-                              "deleting finished jobs", &counts->jobs);
+        rc = db_exec_count(db, SQL_RETENTION_JOBS, "deleting finished jobs", &counts->jobs,
+                           DB_ARGS(DB_INT(now - cfg->finished_job_ms)));
     /* Cascades to answers, scores, reports, sections, their jobs and
      * attachment rows (foreign keys ON DELETE CASCADE). */
     if (rc == STORE_OK)
-        rc = retention_delete(db, SQL_RETENTION_ASSESSMENTS, now - cfg->deleted_assessment_ms,
-                              "purging deleted assessments", &counts->assessments);
+        rc = db_exec_count(db, SQL_RETENTION_ASSESSMENTS, "purging deleted assessments",
+                           &counts->assessments, DB_ARGS(DB_INT(now - cfg->deleted_assessment_ms)));
     if (rc != STORE_OK)
         return rc;
     struct orphan_sweep sweep = {.db = db};

@@ -3,9 +3,9 @@
  * Why: a store reader runs inside a statement (and often a transaction),
  * where nothing may raise a Lua error; the rows are captured first, the
  * statement and transaction end, and only then are they pushed to Lua
- * (rowset_lua.h).  The rowset does not know which engine filled it: SQLite
- * fills it with rowset_capture_sqlite (db_internal.h), another engine would
- * fill it through rowset_add_row and rowset_put_bytes the same way.
+ * (rowset_lua.h).  The rowset does not know which engine filled it: each
+ * engine's db_query (query.h) fills it through rowset_columns,
+ * rowset_add_row and rowset_put_bytes.
  *
  * Column names carry how a column reaches Lua ("created_at:time",
  * "targets:json", ...: rowset_lua.h); C readers use column positions. */

@@ -5,13 +5,6 @@
 #include "store/db_internal.h"
 #include "store/rowset.h"
 
-/* Resets ST so no read snapshot stays open. */
-static void stmt_done(sqlite3_stmt *st)
-{
-    if (st)
-        sqlite3_reset(st);
-}
-
 static int capture_columns(sqlite3_stmt *st, struct rowset *rs)
 {
     const char *names[ROWSET_COLUMNS_MAX];
@@ -61,7 +54,9 @@ static int capture_row(sqlite3_stmt *st, struct rowset *rs)
     return 0;
 }
 
-int rowset_capture_sqlite(struct db *db, sqlite3_stmt *st, struct rowset *rs, const char *what)
+/* Steps ST (bound) to its end, copying every row into RS, then resets ST. */
+static int rowset_capture_sqlite(struct db *db, sqlite3_stmt *st, struct rowset *rs,
+                                 const char *what)
 {
     int step = SQLITE_DONE, oom = capture_columns(st, rs) != 0;
     while (!oom && (step = sqlite3_step(st)) == SQLITE_ROW)
@@ -71,8 +66,20 @@ int rowset_capture_sqlite(struct db *db, sqlite3_stmt *st, struct rowset *rs, co
         rc = db_fail(db, STORE_ERROR, "%s: out of memory (or more than the result may hold)", what);
     else if (step != SQLITE_DONE)
         rc = db_sqlite_fail(db, what);
-    stmt_done(st);
+    sqlite3_reset(st); /* so no read snapshot stays open */
     return rc;
+}
+
+/* Copies column COL as text into BUF of CAP bytes ("" for NULL; truncates). */
+static void db_col_copy(sqlite3_stmt *st, int col, char *buf, size_t cap)
+{
+    const unsigned char *s = sqlite3_column_text(st, col);
+    size_t n = s ? (size_t)sqlite3_column_bytes(st, col) : 0;
+    if (n >= cap)
+        n = cap - 1;
+    if (n)
+        memcpy(buf, s, n);
+    buf[n] = '\0';
 }
 
 /* The cached statement for SQL with ARGS bound, or NULL (error recorded). */
@@ -91,7 +98,7 @@ static sqlite3_stmt *bound_stmt(struct db *db, const char *sql, const struct db_
                                    SQLITE_STATIC);
         if (rc != SQLITE_OK) {
             db_sqlite_fail(db, "binding a statement's arguments");
-            stmt_done(st);
+            sqlite3_reset(st);
             return NULL;
         }
     }
@@ -109,6 +116,15 @@ int db_exec(struct db *db, const char *sql, const char *what, const struct db_ar
         return STORE_ERROR;
     int rc = sqlite3_step(st) == SQLITE_DONE ? STORE_OK : db_sqlite_fail(db, what);
     sqlite3_reset(st);
+    return rc;
+}
+
+int db_exec_count(struct db *db, const char *sql, const char *what, int64_t *changed,
+                  const struct db_arg *args, size_t n)
+{
+    int rc = db_exec(db, sql, what, args, n);
+    if (changed)
+        *changed = rc == STORE_OK ? db_changes(db) : 0;
     return rc;
 }
 
@@ -144,6 +160,6 @@ int db_query_first(struct db *db, const char *sql, const char *what, int64_t *ou
     } else if (step != SQLITE_DONE) {
         rc = db_sqlite_fail(db, what);
     }
-    stmt_done(st);
+    sqlite3_reset(st);
     return rc;
 }

@@ -85,14 +85,6 @@ static int session_delete_hash(struct db *db, const char *hash)
     return db_exec(db, SQL_SESSION_DELETE, "deleting a session", DB_ARGS(DB_TEXT(hash)));
 }
 
-/* Slides the idle expiry forward (the caller does it once per touch
- * interval); the guard keeps a late, concurrent touch from moving it back. */
-static int session_touch(struct db *db, const char *hash, int64_t now)
-{
-    return db_exec(db, SQL_SESSION_TOUCH, "refreshing a session",
-                   DB_ARGS(DB_INT(now), DB_TEXT(hash), DB_INT(now)));
-}
-
 int session_validate(struct db *db, const struct session_config *cfg, const char *token,
                      struct user *user, struct session_info *info)
 {
@@ -124,10 +116,13 @@ int session_validate(struct db *db, const struct session_config *cfg, const char
         session_delete_hash(db, hash);
         return db_fail(db, STORE_NOT_FOUND, "%s", why);
     }
-    /* A failed touch (database busy) must not fail the request: the session
-     * is valid; the next request slides the idle time instead. */
-    int due = now - seen >= cfg->touch_interval_ms;
-    if (due && session_touch(db, hash, now) == STORE_OK)
+    /* The idle expiry slides once per touch interval; the statement's guard
+     * keeps a late, concurrent touch from moving it back.  A failed touch
+     * (database busy) must not fail the request: the session is valid; the
+     * next request slides the idle time instead. */
+    if (now - seen >= cfg->touch_interval_ms &&
+        db_exec(db, SQL_SESSION_TOUCH, "refreshing a session",
+                DB_ARGS(DB_INT(now), DB_TEXT(hash), DB_INT(now))) == STORE_OK)
         seen = now;
     session_fill_info(cfg, created, seen, info);
     return STORE_OK;
@@ -146,22 +141,16 @@ int session_revoke(struct db *db, const char *token)
 
 int session_revoke_user(struct db *db, const char *user_id, int64_t *count)
 {
-    int rc = db_exec(db, SQL_SESSION_DELETE_USER, "revoking a user's sessions",
-                     DB_ARGS(DB_TEXT(user_id)));
-    if (count)
-        *count = rc == STORE_OK ? db_changes(db) : 0;
-    return rc;
+    return db_exec_count(db, SQL_SESSION_DELETE_USER, "revoking a user's sessions", count,
+                         DB_ARGS(DB_TEXT(user_id)));
 }
 
 int session_cleanup(struct db *db, const struct session_config *cfg, int64_t *count)
 {
     int64_t now = db_now_ms(db);
-    int rc = db_exec(
-        db, SQL_SESSION_DELETE_EXPIRED, "deleting expired sessions",
+    return db_exec_count(
+        db, SQL_SESSION_DELETE_EXPIRED, "deleting expired sessions", count,
         DB_ARGS(DB_INT(now - cfg->absolute_timeout_ms), DB_INT(now - cfg->idle_timeout_ms)));
-    if (count)
-        *count = rc == STORE_OK ? db_changes(db) : 0;
-    return rc;
 }
 
 int session_count(struct db *db, const struct session_config *cfg, int64_t *count)

@@ -50,20 +50,15 @@ struct login_op {
     char hash[PASSWORD_HASH_MAX];
     char new_hash[PASSWORD_HASH_MAX]; /* the password under today's limits, or "" */
     char attempt[UUID_STR_LEN];       /* the throttle's reservation (throttle.h) */
-    char *password;
-    size_t password_len;
     int match;
+    size_t password_len;
+    char password[]; /* password_len bytes and a NUL */
 };
 
 static void login_release(void *data)
 {
     struct login_op *op = data;
-    if (op->password) {
-        sodium_memzero(op->password, op->password_len);
-        free(op->password);
-    }
-    sodium_memzero(op->hash, sizeof op->hash);
-    sodium_memzero(op->new_hash, sizeof op->new_hash);
+    sodium_memzero(op, sizeof *op + op->password_len + 1);
     free(op);
 }
 
@@ -230,9 +225,11 @@ static int session_login(lua_State *L)
     const char *password = luaL_checklstring(L, 2, &password_len);
     const char *address = store_lua_opt_text(L, 3);
     struct store_lua *s = store_lua_get(L);
-    struct login_op *op = calloc(1, sizeof *op);
+    struct login_op *op = calloc(1, sizeof *op + password_len + 1);
     if (op == NULL)
         return luaL_error(L, "out of memory");
+    op->password_len = password_len;
+    memcpy(op->password, password, password_len + 1);
     snprintf(op->name, sizeof op->name, "%.*s",
              (int)(name_len < LOGIN_NAME_MAX ? name_len : LOGIN_NAME_MAX), name);
     op->name_valid = user_name_valid(op->name) && strlen(op->name) == name_len;
@@ -240,13 +237,6 @@ static int session_login(lua_State *L)
         snprintf(op->address, sizeof op->address, "%s", address);
         op->has_address = 1;
     }
-    op->password_len = password_len + 1;
-    op->password = malloc(op->password_len);
-    if (op->password == NULL) {
-        login_release(op);
-        return luaL_error(L, "out of memory");
-    }
-    memcpy(op->password, password, password_len + 1);
     int64_t retry = 0;
     int rc =
         throttle_reserve(s->db, &s->cfg.throttle, op->name, op_address(op), op->attempt, &retry);

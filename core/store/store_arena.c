@@ -27,10 +27,8 @@ static struct store_arena_block *arena_grow(struct store_arena *a, size_t size)
     struct store_arena_block *b = NULL;
     if (a->budget == 0 || cap <= room)
         b = malloc(sizeof *b + cap);
-    if (b == NULL) {
-        a->oom = 1;
+    if (b == NULL)
         return NULL;
-    }
     a->used += cap;
     b->used = 0;
     b->cap = cap;
@@ -41,10 +39,8 @@ static struct store_arena_block *arena_grow(struct store_arena *a, size_t size)
 
 void *store_arena_alloc(struct store_arena *a, size_t size)
 {
-    if (size > SIZE_MAX / 2) {
-        a->oom = 1;
+    if (size > SIZE_MAX / 2)
         return NULL;
-    }
     size = (size + sizeof(max_align_t) - 1) / sizeof(max_align_t) * sizeof(max_align_t);
     struct store_arena_block *b = a->head;
     if ((b == NULL || b->cap - b->used < size) && (b = arena_grow(a, size)) == NULL)
@@ -70,11 +66,6 @@ char *store_arena_strdup(struct store_arena *a, const char *s)
     return s ? store_arena_memdup(a, s, strlen(s)) : NULL;
 }
 
-int store_arena_oom(const struct store_arena *a)
-{
-    return a->oom;
-}
-
 void store_arena_free(struct store_arena *a)
 {
     while (a->head) {
@@ -83,5 +74,4 @@ void store_arena_free(struct store_arena *a)
         a->head = next;
     }
     a->used = 0;
-    a->oom = 0;
 }

@@ -4,7 +4,7 @@
  *
  * An arena may have a byte budget: an allocation past it fails like an
  * allocation the system refused, so one huge result cannot take the
- * process's memory.  After a failure store_arena_oom() stays 1. */
+ * process's memory. */
 #ifndef O2C_STORE_STORE_ARENA_H
 #define O2C_STORE_STORE_ARENA_H
 #include <stddef.h>
@@ -15,18 +15,16 @@ struct store_arena {
     struct store_arena_block *head;
     size_t used;   /* bytes taken from the system */
     size_t budget; /* 0: no limit */
-    int oom;
 };
 
 /* An empty arena of at most BUDGET bytes (0: unlimited). */
 void store_arena_init(struct store_arena *a, size_t budget);
-/* SIZE bytes aligned for any type, or NULL (and oom set). */
+/* SIZE bytes aligned for any type, or NULL. */
 void *store_arena_alloc(struct store_arena *a, size_t size);
 /* Copy of LEN bytes at P with a NUL after them (NULL on failure). */
 char *store_arena_memdup(struct store_arena *a, const void *p, size_t len);
 /* Copy of S (NULL stays NULL). */
 char *store_arena_strdup(struct store_arena *a, const char *s);
-int store_arena_oom(const struct store_arena *a);
 /* Frees everything; the arena is empty and usable again. */
 void store_arena_free(struct store_arena *a);
 

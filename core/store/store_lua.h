@@ -38,7 +38,7 @@
 
 #define STORE_LUA_HASH_QUEUE 64
 
-/* Lua modules (registered in host/modules.c). */
+/* Lua modules (registered in app/app.c). */
 int luaopen_o2c_store(lua_State *L);
 int luaopen_o2c_session(lua_State *L);
 int luaopen_o2c_auth(lua_State *L);

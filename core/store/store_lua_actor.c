@@ -77,13 +77,11 @@ int store_lua_actor(lua_State *L, int idx, struct db *db, struct user *out)
         luaL_argerror(L, idx,
                       "this actor was not issued by o2c.session or store.system_actor() "
                       "(a handler cannot build its own)");
-    int rc;
-    if (id[0] == '\0') {
+    int rc = STORE_OK;
+    if (id[0] == '\0')
         *out = *authz_system_user();
-        rc = STORE_OK;
-    } else {
+    else
         rc = user_get_by_id(db, id, out);
-    }
     lua_pop(L, 2);
     return rc;
 }

@@ -13,13 +13,17 @@
 
 /* Errors */
 
-int store_lua_fail(lua_State *L, struct db *db, int rc)
+static int push_failure(lua_State *L, int rc, const char *msg)
 {
     lua_pushnil(L);
-    const char *msg = db ? db_errmsg(db) : "";
     lua_pushstring(L, msg[0] ? msg : store_rc_code(rc));
     lua_pushstring(L, store_rc_code(rc));
     return 3;
+}
+
+int store_lua_fail(lua_State *L, struct db *db, int rc)
+{
+    return push_failure(L, rc, db ? db_errmsg(db) : "");
 }
 
 int store_lua_failf(lua_State *L, int rc, const char *fmt, ...)
@@ -29,10 +33,7 @@ int store_lua_failf(lua_State *L, int rc, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    lua_pushnil(L);
-    lua_pushstring(L, msg);
-    lua_pushstring(L, store_rc_code(rc));
-    return 3;
+    return push_failure(L, rc, msg);
 }
 
 int store_lua_push_rows(lua_State *L, struct db *db, int rc, const struct rowset *rs,

@@ -30,106 +30,64 @@ void throttle_config_default(struct throttle_config *cfg)
 
 #define THROTTLE_KEY(key) DB_TEXT_MAX((key), THROTTLE_KEY_MAX)
 
-/* Milliseconds until KEY may try again (0: now).  The limit is reached when
- * the max_failures-th most recent failure is still inside the window; it
- * lifts when that one leaves it. */
-static int throttle_wait_ms(struct db *db, const struct throttle_config *cfg, const char *scope,
-                            const char *key, int64_t now, int64_t *wait_ms)
+/* Where one key (an account or an address) stands in the window. */
+struct throttle_state {
+    int64_t wait_ms; /* until it may try again (0: now) */
+    int full;        /* failures and attempts in flight, together, use the whole budget */
+};
+
+/* The limit is reached when the max_failures-th most recent failure is
+ * still inside the window; it lifts when that one leaves it. */
+static int throttle_state(struct db *db, const struct throttle_config *cfg, const char *scope,
+                          const char *key, int64_t now, struct throttle_state *st)
 {
-    *wait_ms = 0;
+    *st = (struct throttle_state){0};
     if (key == NULL || key[0] == '\0')
         return STORE_OK;
-    int64_t at = 0;
+    int64_t at = 0, count = 0;
     int found = 0;
     int rc =
         db_query_first(db, SQL_THROTTLE_NTH_FAILURE, "reading login failures", &at, NULL, 0, &found,
                        DB_ARGS(DB_TEXT(scope), THROTTLE_KEY(key), DB_INT(now - cfg->window_ms),
                                DB_INT(now - THROTTLE_IN_FLIGHT_MS), DB_INT(cfg->max_failures - 1)));
-    if (rc == STORE_OK && found)
-        *wait_ms = at + cfg->window_ms - now;
+    if (rc == STORE_OK)
+        rc = db_query_first(
+            db, SQL_THROTTLE_COUNT, "counting login attempts", &count, NULL, 0, NULL,
+            DB_ARGS(DB_TEXT(scope), THROTTLE_KEY(key), DB_INT(now - cfg->window_ms)));
+    if (found)
+        st->wait_ms = at + cfg->window_ms - now;
+    st->full = count >= cfg->max_failures;
     return rc;
 }
 
-/* 1 in *FULL when KEY's failures and attempts in flight, together, have
- * used the whole budget. */
-static int throttle_budget_full(struct db *db, const struct throttle_config *cfg, const char *scope,
-                                const char *key, int64_t now, int *full)
+/* STORE_REFUSED (with the wait) while the account or the address has used
+ * its failures; STORE_CONFLICT while attempts in flight fill what failures
+ * leave of either budget. */
+static int throttle_verdict(struct db *db, const struct throttle_state *user,
+                            const struct throttle_state *address, int64_t *retry_after_s)
 {
-    *full = 0;
-    if (key == NULL || key[0] == '\0')
-        return STORE_OK;
-    int64_t count = 0;
-    int rc =
-        db_query_first(db, SQL_THROTTLE_COUNT, "counting login attempts", &count, NULL, 0, NULL,
-                       DB_ARGS(DB_TEXT(scope), THROTTLE_KEY(key), DB_INT(now - cfg->window_ms)));
-    *full = count >= cfg->max_failures;
-    return rc;
+    int64_t wait = user->wait_ms > address->wait_ms ? user->wait_ms : address->wait_ms;
+    if (wait > 0) {
+        *retry_after_s = (wait + 999) / 1000;
+        return db_fail(db, STORE_REFUSED, "too many failed logins for %s; retry in %lld s",
+                       user->wait_ms >= address->wait_ms ? "this account" : "this address",
+                       (long long)*retry_after_s);
+    }
+    if (user->full || address->full)
+        return db_fail(db, STORE_CONFLICT,
+                       "other sign-ins for %s are being checked; try again when one has finished",
+                       user->full ? "this account" : "this address");
+    return STORE_OK;
 }
 
-int throttle_check(struct db *db, const struct throttle_config *cfg, const char *user_name,
-                   const char *address, int64_t *retry_after_s)
-{
-    *retry_after_s = 0;
-    int64_t now = db_now_ms(db), by_user, by_address;
-    int rc = throttle_wait_ms(db, cfg, "user", user_name, now, &by_user);
-    if (rc == STORE_OK)
-        rc = throttle_wait_ms(db, cfg, "address", address, now, &by_address);
-    if (rc != STORE_OK)
-        return rc;
-    int64_t wait = by_user > by_address ? by_user : by_address;
-    if (wait <= 0)
-        return STORE_OK;
-    *retry_after_s = (wait + 999) / 1000;
-    return db_fail(db, STORE_REFUSED, "too many failed logins for %s; retry in %lld s",
-                   by_user >= by_address ? "this account" : "this address",
-                   (long long)*retry_after_s);
-}
-
-/* STORE_CONFLICT when attempts in flight fill what failures leave of the
- * budget of the account or the address. */
-static int throttle_check_in_flight(struct db *db, const struct throttle_config *cfg,
-                                    const char *user_name, const char *address)
-{
-    int64_t now = db_now_ms(db);
-    int by_user, by_address;
-    int rc = throttle_budget_full(db, cfg, "user", user_name, now, &by_user);
-    if (rc == STORE_OK)
-        rc = throttle_budget_full(db, cfg, "address", address, now, &by_address);
-    if (rc != STORE_OK || !(by_user || by_address))
-        return rc;
-    return db_fail(db, STORE_CONFLICT,
-                   "other sign-ins for %s are being checked; try again when one has finished",
-                   by_user ? "this account" : "this address");
-}
-
-/* One row for KEY in SCOPE; ATTEMPT NULL records a failure, else an attempt
- * in flight. */
+/* The attempt's row for KEY in SCOPE. */
 static int throttle_insert(struct db *db, const char *scope, const char *key, int64_t now,
                            const char *attempt)
 {
     if (key == NULL || key[0] == '\0')
         return STORE_OK;
-    return db_exec(db, SQL_THROTTLE_INSERT,
-                   attempt ? "reserving a login attempt" : "recording a failed login",
+    return db_exec(db, SQL_THROTTLE_INSERT, "reserving a login attempt",
                    DB_ARGS(DB_TEXT(scope), THROTTLE_KEY(key), DB_INT(now), DB_TEXT(attempt)));
-}
-
-/* Both rows of one failure or attempt, in one transaction. */
-static int throttle_insert_pair(struct db *db, const char *user_name, const char *address,
-                                int64_t now, const char *attempt)
-{
-    int rc = db_tx_begin(db);
-    if (rc != STORE_OK)
-        return rc;
-    rc = throttle_insert(db, "user", user_name, now, attempt);
-    if (rc == STORE_OK)
-        rc = throttle_insert(db, "address", address, now, attempt);
-    return db_tx_end(db, rc);
-}
-
-int throttle_record_failure(struct db *db, const char *user_name, const char *address)
-{
-    return throttle_insert_pair(db, user_name, address, db_now_ms(db), NULL);
 }
 
 /* The check and the insert share one write transaction (BEGIN IMMEDIATE
@@ -143,13 +101,19 @@ int throttle_reserve(struct db *db, const struct throttle_config *cfg, const cha
     int rc = db_tx_begin(db);
     if (rc != STORE_OK)
         return rc;
+    int64_t now = db_now_ms(db);
+    struct throttle_state by_user, by_address;
     char id[UUID_STR_LEN];
     uuid_v7_string(id);
-    rc = throttle_check(db, cfg, user_name, address, retry_after_s);
+    rc = throttle_state(db, cfg, "user", user_name, now, &by_user);
     if (rc == STORE_OK)
-        rc = throttle_check_in_flight(db, cfg, user_name, address);
+        rc = throttle_state(db, cfg, "address", address, now, &by_address);
     if (rc == STORE_OK)
-        rc = throttle_insert_pair(db, user_name, address, db_now_ms(db), id);
+        rc = throttle_verdict(db, &by_user, &by_address, retry_after_s);
+    if (rc == STORE_OK)
+        rc = throttle_insert(db, "user", user_name, now, id);
+    if (rc == STORE_OK)
+        rc = throttle_insert(db, "address", address, now, id);
     if ((rc = db_tx_end(db, rc)) == STORE_OK)
         memcpy(attempt, id, UUID_STR_LEN);
     return rc;
@@ -171,29 +135,24 @@ int throttle_release(struct db *db, const char *attempt)
                    DB_ARGS(DB_TEXT(attempt)));
 }
 
+/* The account's failures are cleared, not the address's: one valid account
+ * must not reset the count for guessing at others; nor other attempts
+ * still in flight, which settle on their own. */
 int throttle_settle_success(struct db *db, const char *attempt, const char *user_name)
 {
     int rc = db_tx_begin(db);
     if (rc != STORE_OK)
         return rc;
-    if ((rc = throttle_release(db, attempt)) == STORE_OK)
-        rc = throttle_record_success(db, user_name);
+    rc = throttle_release(db, attempt);
+    if (rc == STORE_OK && user_name && user_name[0])
+        rc = db_exec(
+            db, SQL_THROTTLE_CLEAR, "clearing login failures",
+            DB_ARGS(THROTTLE_KEY(user_name), DB_INT(db_now_ms(db) - THROTTLE_IN_FLIGHT_MS)));
     return db_tx_end(db, rc);
-}
-
-int throttle_record_success(struct db *db, const char *user_name)
-{
-    if (user_name == NULL || user_name[0] == '\0')
-        return STORE_OK;
-    return db_exec(db, SQL_THROTTLE_CLEAR, "clearing login failures",
-                   DB_ARGS(THROTTLE_KEY(user_name), DB_INT(db_now_ms(db) - THROTTLE_IN_FLIGHT_MS)));
 }
 
 int throttle_purge(struct db *db, const struct throttle_config *cfg, int64_t *count)
 {
-    int rc = db_exec(db, SQL_THROTTLE_PURGE, "purging login failures",
-                     DB_ARGS(DB_INT(db_now_ms(db) - cfg->window_ms)));
-    if (count)
-        *count = rc == STORE_OK ? db_changes(db) : 0;
-    return rc;
+    return db_exec_count(db, SQL_THROTTLE_PURGE, "purging login failures", count,
+                         DB_ARGS(DB_INT(db_now_ms(db) - cfg->window_ms)));
 }

@@ -58,38 +58,24 @@ struct throttle_config {
 
 void throttle_config_default(struct throttle_config *cfg);
 
-/* STORE_OK when a login for USER_NAME from ADDRESS (either may be NULL) may
- * be tried now; STORE_REFUSED when not, with *RETRY_AFTER_S (seconds,
- * rounded up, >= 1) until it may.  Counts failures only (attempts in
- * flight past THROTTLE_IN_FLIGHT_MS included); reads only. */
-int throttle_check(struct db *db, const struct throttle_config *cfg, const char *user_name,
-                   const char *address, int64_t *retry_after_s);
-
 /* Reserves an attempt for USER_NAME from ADDRESS (either may be NULL):
  * STORE_OK with its id in ATTEMPT, for one of the settle calls below;
- * STORE_REFUSED as throttle_check; STORE_CONFLICT when attempts in flight
- * hold the rest of the budget (ask again once one has settled).  Only
- * STORE_OK adds anything. */
+ * STORE_REFUSED while the failures fill the budget, with *RETRY_AFTER_S
+ * (seconds, rounded up, >= 1) until they no longer do; STORE_CONFLICT when
+ * attempts in flight hold the rest of the budget (ask again once one has
+ * settled).  Only STORE_OK adds anything. */
 int throttle_reserve(struct db *db, const struct throttle_config *cfg, const char *user_name,
                      const char *address, char attempt[UUID_STR_LEN], int64_t *retry_after_s);
 
 /* The attempt was a failed login (wrong password, unknown user, disabled). */
 int throttle_settle_failure(struct db *db, const char *attempt);
 
-/* The attempt succeeded: dropped, and the account's failures cleared. */
+/* The attempt succeeded: dropped, and the account's failures cleared
+ * (ATTEMPT "" or NULL: only the latter). */
 int throttle_settle_success(struct db *db, const char *attempt, const char *user_name);
 
 /* The attempt was never verified: dropped, as if it had not been made. */
 int throttle_release(struct db *db, const char *attempt);
-
-/* Records a failed login (wrong password or unknown user alike) that had no
- * reservation. */
-int throttle_record_failure(struct db *db, const char *user_name, const char *address);
-
-/* A successful login clears the account's recorded failures (not the
- * address's: one valid account must not reset the count for guessing at
- * others; nor other attempts still in flight, which settle on their own). */
-int throttle_record_success(struct db *db, const char *user_name);
 
 /* Deletes rows older than the window, attempts never settled included;
  * *COUNT (may be NULL) gets how many. */

@@ -1,6 +1,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <sodium.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include "store/uuid.h"
@@ -74,62 +75,27 @@ void uuid_v7_string(char out[UUID_STR_LEN])
 
 void uuid_format(const struct uuid *u, char out[UUID_STR_LEN])
 {
-    static const char hex[] = "0123456789abcdef";
-    size_t o = 0;
-    for (int i = 0; i < 16; i++) {
-        if (i == 4 || i == 6 || i == 8 || i == 10)
-            out[o++] = '-';
-        out[o++] = hex[u->b[i] >> 4];
-        out[o++] = hex[u->b[i] & 15];
-    }
-    out[o] = '\0';
+    char hex[sizeof u->b * 2 + 1];
+    sodium_bin2hex(hex, sizeof hex, u->b, sizeof u->b);
+    snprintf(out, UUID_STR_LEN, "%.8s-%.4s-%.4s-%.4s-%.12s", hex, hex + 8, hex + 12, hex + 16,
+             hex + 20);
 }
 
-static int uuid_hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
+/* The hyphens must stand where the canonical form has them; sodium skips
+ * them between bytes only, so one anywhere else leaves bytes missing. */
 int uuid_parse(const char *s, struct uuid *out)
 {
-    if (s == NULL || strlen(s) != UUID_STR_LEN - 1)
+    size_t len = 0;
+    if (s == NULL || strlen(s) != UUID_STR_LEN - 1 || s[8] != '-' || s[13] != '-' || s[18] != '-' ||
+        s[23] != '-')
         return -1;
-    int byte = 0;
-    for (int i = 0; i < UUID_STR_LEN - 1; i += 2) {
-        if (i == 8 || i == 13 || i == 18 || i == 23) {
-            if (s[i] != '-')
-                return -1;
-            i++;
-        }
-        int hi = uuid_hex_value(s[i]), lo = uuid_hex_value(s[i + 1]);
-        if (hi < 0 || lo < 0)
-            return -1;
-        out->b[byte++] = (uint8_t)(hi << 4 | lo);
-    }
-    return byte == 16 ? 0 : -1;
-}
-
-int uuid_version(const struct uuid *u)
-{
-    return u->b[6] >> 4;
+    if (sodium_hex2bin(out->b, sizeof out->b, s, UUID_STR_LEN - 1, "-", &len, NULL) != 0)
+        return -1;
+    return len == sizeof out->b ? 0 : -1;
 }
 
 int uuid_is_v7(const char *s)
 {
     struct uuid u;
-    return uuid_parse(s, &u) == 0 && uuid_version(&u) == 7 && (u.b[8] & 0xc0) == 0x80;
-}
-
-int64_t uuid_v7_unix_ms(const struct uuid *u)
-{
-    uint64_t ms = 0;
-    for (int i = 0; i < 6; i++)
-        ms = ms << 8 | u->b[i];
-    return (int64_t)ms;
+    return uuid_parse(s, &u) == 0 && (u.b[6] >> 4) == 7 && (u.b[8] & 0xc0) == 0x80;
 }

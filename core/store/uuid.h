@@ -30,7 +30,4 @@ int uuid_parse(const char *s, struct uuid *out);
  * Lets callers answer "not found" without touching the database. */
 int uuid_is_v7(const char *s);
 
-int uuid_version(const struct uuid *u);
-int64_t uuid_v7_unix_ms(const struct uuid *u);
-
 #endif

@@ -118,12 +118,40 @@ static void test_password_unknown_user_uses_dummy(void **state)
 
 /* Throttling */
 
+/* A failed login, reserved and settled as a login does it. */
+static void fail_once(struct fixture *f, const char *user, const char *addr)
+{
+    char attempt[UUID_STR_LEN];
+    int64_t retry = 0;
+    OK(throttle_reserve(f->db, &f->cfg, user, addr, attempt, &retry));
+    OK(throttle_settle_failure(f->db, attempt));
+}
+
+/* N failed logins, a second apart. */
 static void fail_n(struct fixture *f, const char *user, const char *addr, int n)
 {
     for (int i = 0; i < n; i++) {
-        OK(throttle_record_failure(f->db, user, addr));
+        fail_once(f, user, addr);
         f->now += 1000;
     }
+}
+
+/* What a login for USER from ADDR would be told now; an admitted attempt
+ * is dropped again, so asking changes nothing. */
+static int may_try(struct fixture *f, const char *user, const char *addr, int64_t *retry)
+{
+    char attempt[UUID_STR_LEN];
+    int rc = throttle_reserve(f->db, &f->cfg, user, addr, attempt, retry);
+    if (rc == STORE_OK)
+        OK(throttle_release(f->db, attempt));
+    return rc;
+}
+
+/* A successful login that had no reservation: only the account's
+ * failures are cleared. */
+static void succeed(struct fixture *f, const char *user)
+{
+    OK(throttle_settle_success(f->db, NULL, user));
 }
 
 static void test_throttle_account_window(void **state)
@@ -131,23 +159,23 @@ static void test_throttle_account_window(void **state)
     struct fixture *f = *state;
     int64_t retry = -1, start = f->now;
     fail_n(f, "alice", "10.0.0.1", 4);
-    OK(throttle_check(f->db, &f->cfg, "alice", "10.0.0.2", &retry));
+    OK(may_try(f, "alice", "10.0.0.2", &retry));
     assert_int_equal(retry, 0);
     fail_n(f, "alice", "10.0.0.2", 1); /* 5th failure at start + 4 s */
-    assert_int_equal(throttle_check(f->db, &f->cfg, "alice", "10.0.0.3", &retry), STORE_REFUSED);
+    assert_int_equal(may_try(f, "alice", "10.0.0.3", &retry), STORE_REFUSED);
     /* Lifts when the first failure (at start) leaves the 15-minute window. */
     assert_int_equal(retry, (start + 15 * MINUTE - f->now + 999) / 1000);
     assert_non_null(strstr(db_errmsg(f->db), "account"));
-    assert_int_equal(throttle_check(f->db, &f->cfg, "bob", "10.0.0.3", &retry), STORE_OK);
+    assert_int_equal(may_try(f, "bob", "10.0.0.3", &retry), STORE_OK);
     f->now = start + 15 * MINUTE - 1;
-    assert_int_equal(throttle_check(f->db, &f->cfg, "alice", NULL, &retry), STORE_REFUSED);
+    assert_int_equal(may_try(f, "alice", NULL, &retry), STORE_REFUSED);
     assert_int_equal(retry, 1);
     f->now = start + 15 * MINUTE;
-    OK(throttle_check(f->db, &f->cfg, "alice", NULL, &retry));
+    OK(may_try(f, "alice", NULL, &retry));
     /* One more failure: five inside the window again, refused until the
      * second-oldest (start + 1 s) leaves it. */
-    OK(throttle_record_failure(f->db, "alice", NULL));
-    assert_int_equal(throttle_check(f->db, &f->cfg, "alice", NULL, &retry), STORE_REFUSED);
+    fail_once(f, "alice", NULL);
+    assert_int_equal(may_try(f, "alice", NULL, &retry), STORE_REFUSED);
     assert_int_equal(retry, 1);
 }
 
@@ -159,11 +187,11 @@ static void test_throttle_address_window(void **state)
     const char *users[] = {"u1", "u2", "u3", "u4", "u5"};
     for (int i = 0; i < 5; i++)
         fail_n(f, users[i], "192.0.2.7", 1);
-    assert_int_equal(throttle_check(f->db, &f->cfg, "u6", "192.0.2.7", &retry), STORE_REFUSED);
+    assert_int_equal(may_try(f, "u6", "192.0.2.7", &retry), STORE_REFUSED);
     assert_true(retry > 0 && retry <= 15 * 60);
     assert_non_null(strstr(db_errmsg(f->db), "address"));
-    OK(throttle_check(f->db, &f->cfg, "u6", "192.0.2.8", &retry));
-    OK(throttle_check(f->db, &f->cfg, "u1", NULL, &retry));
+    OK(may_try(f, "u6", "192.0.2.8", &retry));
+    OK(may_try(f, "u1", NULL, &retry));
 }
 
 static void test_throttle_success_clears_account_not_address(void **state)
@@ -171,15 +199,13 @@ static void test_throttle_success_clears_account_not_address(void **state)
     struct fixture *f = *state;
     int64_t retry = 0;
     fail_n(f, "alice", "198.51.100.1", 4);
-    OK(throttle_record_success(f->db, "alice"));
+    succeed(f, "alice");
     fail_n(f, "alice", "198.51.100.2", 4);
-    OK(throttle_check(f->db, &f->cfg, "alice", "198.51.100.3", &retry));
+    OK(may_try(f, "alice", "198.51.100.3", &retry));
     fail_n(f, "mallory", "198.51.100.1", 1); /* address .1 now at 5 */
-    assert_int_equal(throttle_check(f->db, &f->cfg, "alice", "198.51.100.1", &retry),
-                     STORE_REFUSED);
-    OK(throttle_record_success(f->db, "alice"));
-    assert_int_equal(throttle_check(f->db, &f->cfg, "alice", "198.51.100.1", &retry),
-                     STORE_REFUSED);
+    assert_int_equal(may_try(f, "alice", "198.51.100.1", &retry), STORE_REFUSED);
+    succeed(f, "alice");
+    assert_int_equal(may_try(f, "alice", "198.51.100.1", &retry), STORE_REFUSED);
 }
 
 static void test_throttle_purge_and_config(void **state)
@@ -192,13 +218,13 @@ static void test_throttle_purge_and_config(void **state)
     OK(throttle_purge(f->db, &f->cfg, &n));
     assert_int_equal(n, 6); /* three old failures, each by account and by address */
     f->cfg.max_failures = 1;
-    assert_int_equal(throttle_check(f->db, &f->cfg, "alice", NULL, &retry), STORE_REFUSED);
+    assert_int_equal(may_try(f, "alice", NULL, &retry), STORE_REFUSED);
     /* Giant names are bounded and still counted. */
     char big[2000];
     memset(big, 'n', sizeof big - 1);
     big[sizeof big - 1] = '\0';
     fail_n(f, big, NULL, 1);
-    assert_int_equal(throttle_check(f->db, &f->cfg, big, NULL, &retry), STORE_REFUSED);
+    assert_int_equal(may_try(f, big, NULL, &retry), STORE_REFUSED);
 }
 
 /* Reservations: an attempt counts from its start. */
@@ -250,7 +276,7 @@ static void test_throttle_in_flight_attempts_count(void **state)
     /* Settling twice changes nothing. */
     OK(throttle_settle_failure(f->db, ids[0]));
     OK(throttle_release(f->db, ids[0]));
-    assert_int_equal(throttle_check(f->db, &f->cfg, "alice", NULL, &retry), STORE_REFUSED);
+    assert_int_equal(may_try(f, "alice", NULL, &retry), STORE_REFUSED);
 }
 
 static void test_throttle_in_flight_by_address(void **state)
@@ -288,7 +314,7 @@ static void test_throttle_settle_success(void **state)
                      STORE_CONFLICT);
     for (int i = 1; i < 6; i++)
         OK(throttle_settle_failure(f->db, ids[i]));
-    assert_int_equal(throttle_check(f->db, &f->cfg, "alice", NULL, &retry), STORE_REFUSED);
+    assert_int_equal(may_try(f, "alice", NULL, &retry), STORE_REFUSED);
 }
 
 static void test_throttle_stale_attempts(void **state)

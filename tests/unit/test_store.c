@@ -1193,7 +1193,10 @@ static void test_retention_purges_by_age(void **state)
     OK(store_report_finish(f->db, rid, NULL));
     char token[SESSION_TOKEN_LEN + 1];
     OK(session_create(f->db, &scfg, f->alice.id, NULL, token, NULL));
-    OK(throttle_record_failure(f->db, "alice", "10.0.0.9"));
+    char attempt[UUID_STR_LEN];
+    int64_t retry;
+    OK(throttle_reserve(f->db, &tcfg, "alice", "10.0.0.9", attempt, &retry));
+    OK(throttle_settle_failure(f->db, attempt));
 
     OK(store_assessment_delete(f->db, &f->alice, old.id));
     f->now = wall - 5 * DAY;
