@@ -42,6 +42,11 @@ static int db_backup_cmd(struct db *db, const char *file, int force)
 {
     char err[BACKUP_ERR_MAX];
     struct backup_info info = {0};
+    if (strcmp(db_engine(db), "sqlite") != 0) {
+        fprintf(stderr, "o2c db backup: copies a SQLite database; for PostgreSQL use its own "
+                        "tools (pg_dump, or base backups with WAL archiving)\n");
+        return CLI_FAILED;
+    }
     int rc = backup_write(db_path(db), file, force ? BACKUP_FORCE : 0, &info, err, sizeof err);
     if (rc != STORE_OK) {
         fprintf(stderr, "o2c db backup: %s\n", err);
@@ -90,6 +95,11 @@ static int db_restore_cmd(const struct store_opts *o, const char *file)
     if (rc != CLI_OK)
         return rc;
     char err[BACKUP_ERR_MAX], kept[4300];
+    if (cfg.db.url[0]) {
+        fprintf(stderr, "o2c db restore: restores a SQLite database; for PostgreSQL use its own "
+                        "tools (pg_restore or psql); nothing was changed\n");
+        return CLI_FAILED;
+    }
     int lock;
     rc = data_lock_take(cfg.data_dir, DATA_LOCK_EXCLUSIVE, &lock, err, sizeof err);
     if (rc == STORE_BUSY) {

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <uv.h>
 #include <unistd.h>
 #include "cli/cli.h"
 #include "host/log.h"
@@ -102,12 +103,12 @@ int store_cli_open(const struct store_opts *o, int no_migrate, int must_exist, s
     char path[CONFIG_PATH_MAX + 16];
     snprintf(path, sizeof path, "%s/o2c.db", cfg.data_dir);
     struct stat st;
-    if (must_exist && stat(path, &st) != 0) {
+    if (must_exist && !cfg.db.url[0] && stat(path, &st) != 0) {
         fprintf(stderr, "o2c: no database at %s (start o2c serve or run o2c db migrate first)\n",
                 path);
         return CLI_FAILED;
     }
-    *db = store_open_config(&cfg, no_migrate, err, sizeof err);
+    *db = store_open_config(&cfg, uv_default_loop(), no_migrate, err, sizeof err);
     if (*db == NULL) {
         fprintf(stderr, "o2c: %s\n", err);
         return CLI_FAILED;

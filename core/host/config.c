@@ -16,15 +16,16 @@
 #define DEFAULT_CONFIG_FILE "config/o2c.conf.lua"
 
 enum config_kind {
-    CK_STRING,      /* char[size] */
-    CK_CHOICE,      /* char[size], one of choices */
-    CK_LISTEN,      /* char[size], "host:port" */
-    CK_NUMBER_POS,  /* double > 0 */
-    CK_NUMBER_NNEG, /* double >= 0 */
-    CK_INT_POS,     /* long long > 0 */
-    CK_INT_NNEG,    /* long long >= 0 */
-    CK_BOOL,        /* int */
-    CK_CIDR_LIST,   /* char[size], "10.0.0.0/8, ::1"; parsed into cfg->proxies */
+    CK_STRING,       /* char[size] */
+    CK_CHOICE,       /* char[size], one of choices */
+    CK_LISTEN,       /* char[size], "host:port" */
+    CK_NUMBER_POS,   /* double > 0 */
+    CK_NUMBER_NNEG,  /* double >= 0 */
+    CK_INT_POS,      /* long long > 0 */
+    CK_INT_NNEG,     /* long long >= 0 */
+    CK_BOOL,         /* int */
+    CK_CIDR_LIST,    /* char[size], "10.0.0.0/8, ::1"; parsed into cfg->proxies */
+    CK_DATABASE_URL, /* char[size], "" or "postgresql://..."; never echoed (a password) */
 };
 
 struct config_key {
@@ -87,6 +88,8 @@ static const struct config_key config_schema[] = {
     {"retention.deleted_assessments_days", CK_NUMBER_POS, NUM(retention.deleted_assessments_days),
      NULL, NULL},
     {"db.synchronous", CK_CHOICE, STR(db.synchronous), NULL, "normal|full"},
+    {"database.url", CK_DATABASE_URL, STR(db.url), "O2C_DATABASE_URL", NULL},
+    {"database.pool_size", CK_INT_POS, NUM(db.pool_size), "O2C_DATABASE_POOL_SIZE", NULL},
     {"backup.dir", CK_STRING, STR(backup.dir), NULL, NULL},
     {"backup.every", CK_NUMBER_POS, NUM(backup.every), NULL, NULL},
     {"backup.keep", CK_INT_POS, NUM(backup.keep), NULL, NULL},
@@ -136,6 +139,7 @@ void config_defaults(struct config *cfg)
     cfg->retention.jobs_days = 30;
     cfg->retention.deleted_assessments_days = 30;
     snprintf(cfg->db.synchronous, sizeof cfg->db.synchronous, "normal");
+    cfg->db.pool_size = 4;
     cfg->backup.every = 24 * 3600;
     cfg->backup.keep = 7;
 }
@@ -180,6 +184,9 @@ static const char *config_expected(const struct config_key *k, char *buf, size_t
         return "expected true or false";
     case CK_CIDR_LIST:
         return "expected IP addresses or ranges like \"127.0.0.1/32, 10.0.0.0/8, ::1/128\"";
+    case CK_DATABASE_URL:
+        return "expected a PostgreSQL URL \"postgresql://user@host:port/db\" (or \"\" for "
+               "SQLite in data_dir)";
     }
     return "expected something else";
 }
@@ -216,6 +223,13 @@ static int listen_ok(const char *value)
     return *end == '\0' && colon[1] != '\0' && port >= 1 && port <= 65535;
 }
 
+/* "" (SQLite) or a libpq URL; libpq checks the rest when it connects. */
+static int database_url_ok(const char *value)
+{
+    return value[0] == '\0' || strncmp(value, "postgresql://", 13) == 0 ||
+           strncmp(value, "postgres://", 11) == 0;
+}
+
 /* Parses the trusted_proxies list VALUE into CFG; names the bad entry. */
 static int config_store_proxies(struct config *cfg, const struct config_key *k, const char *value,
                                 const char *origin, char err[CONFIG_ERROR_MAX])
@@ -235,8 +249,11 @@ static int config_store_string(struct config *cfg, const struct config_key *k, c
 {
     /* "" means none for these */
     int empty_ok = strcmp(k->name, "llm.proxy") == 0 || strcmp(k->name, "backup.dir") == 0 ||
-                   k->kind == CK_CIDR_LIST;
+                   k->kind == CK_CIDR_LIST || k->kind == CK_DATABASE_URL;
+    if (k->kind == CK_DATABASE_URL)
+        got = "a value that is not one (not shown: it may hold a password)";
     if ((value[0] == '\0' && !empty_ok) || strlen(value) >= k->size ||
+        (k->kind == CK_DATABASE_URL && !database_url_ok(value)) ||
         (k->kind == CK_CHOICE && !choice_ok(k->choices, value)) ||
         (k->kind == CK_LISTEN && !listen_ok(value)))
         return config_fail(err, origin, k, got);
@@ -263,7 +280,8 @@ static int config_store_number(struct config *cfg, const struct config_key *k, d
 
 static int is_string_kind(enum config_kind kind)
 {
-    return kind == CK_STRING || kind == CK_CHOICE || kind == CK_LISTEN || kind == CK_CIDR_LIST;
+    return kind == CK_STRING || kind == CK_CHOICE || kind == CK_LISTEN || kind == CK_CIDR_LIST ||
+           kind == CK_DATABASE_URL;
 }
 
 int config_set_string(struct config *cfg, const char *key, const char *value, const char *origin,
@@ -559,7 +577,9 @@ int config_listen_address(const struct config *cfg, char *host, size_t cap, int 
 static void config_push_value(lua_State *L, const struct config *cfg, const struct config_key *k)
 {
     const char *base = (const char *)cfg + k->offset;
-    if (is_string_kind(k->kind))
+    if (k->kind == CK_DATABASE_URL) /* the URL may hold a password: only the engine */
+        lua_pushstring(L, base[0] ? "postgresql" : "");
+    else if (is_string_kind(k->kind))
         lua_pushstring(L, base);
     else if (k->kind == CK_BOOL)
         lua_pushboolean(L, *(const int *)base);

@@ -64,6 +64,10 @@ struct config {
     } retention;
     struct {
         char synchronous[8]; /* normal | full */
+        /* "postgresql://...": PostgreSQL (libpq's URL); "": SQLite in data_dir.
+         * May hold a password: never logged. */
+        char url[CONFIG_PATH_MAX];
+        long long pool_size; /* PostgreSQL connections per instance */
     } db;
     struct {
         char dir[CONFIG_PATH_MAX]; /* "": no scheduled backups */

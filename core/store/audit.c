@@ -11,7 +11,7 @@
 
 static const char SQL_AUDIT_INSERT[] =
     "INSERT INTO audit_log (at, user_name, action, target, address, details)"
-    " VALUES (?, ?, ?, ?, ?, ?)";
+    " VALUES (?, ?, ?, ?, ?, ?) RETURNING seq";
 /* Named for the Lua fields (rowset_lua.h); C reads them by position. */
 #define AUDIT_COLUMNS                                                                              \
     "SELECT seq, at AS \"at:time\", user_name AS user, action, target, address,"                   \
@@ -26,12 +26,10 @@ int audit_append(struct db *db, const struct audit_event *ev, int64_t *seq)
     if (ev->action == NULL || ev->action[0] == '\0' || strlen(ev->action) > AUDIT_ACTION_MAX)
         return db_fail(db, STORE_INVALID, "audit event needs an action of 1-%d bytes",
                        AUDIT_ACTION_MAX);
-    int rc = db_exec(db, SQL_AUDIT_INSERT, "appending to the audit log",
-                     DB_ARGS(DB_INT(db_now_ms(db)), DB_TEXT(ev->user), DB_TEXT(ev->action),
-                             DB_TEXT(ev->target), DB_TEXT(ev->address), DB_TEXT(ev->details)));
-    if (rc == STORE_OK && seq)
-        *seq = db_last_insert_id(db);
-    return rc;
+    /* RETURNING: the one way both engines name the new row's number. */
+    return db_query_first(db, SQL_AUDIT_INSERT, "appending to the audit log", seq, NULL, 0, NULL,
+                          DB_ARGS(DB_INT(db_now_ms(db)), DB_TEXT(ev->user), DB_TEXT(ev->action),
+                                  DB_TEXT(ev->target), DB_TEXT(ev->address), DB_TEXT(ev->details)));
 }
 
 int audit_rows(struct db *db, const struct audit_filter *f, struct rowset *rs)

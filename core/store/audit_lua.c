@@ -33,10 +33,15 @@ static int store_audit_lua(lua_State *L)
     const char *target = store_lua_opt_text(L, 5);
     if (rc != STORE_OK)
         return store_lua_fail(L, s->db, rc);
-    rc = store_lua_audit(s->db, has_actor ? &actor : NULL, action, target, address, details);
-    if (rc != STORE_OK)
+    struct audit_event ev = {.user = store_lua_actor_name(has_actor ? &actor : NULL),
+                             .action = action,
+                             .target = target,
+                             .address = address,
+                             .details = details};
+    int64_t seq = 0;
+    if ((rc = audit_append(s->db, &ev, &seq)) != STORE_OK)
         return store_lua_fail(L, s->db, rc);
-    lua_pushinteger(L, db_last_insert_id(s->db)); /* the event's seq */
+    lua_pushinteger(L, (lua_Integer)seq); /* the event's seq */
     return 1;
 }
 

@@ -8,9 +8,13 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <uv.h>
 #include "store/db_internal.h"
 #include "store/db_schema.h"
 #include "store/rowset.h"
+#ifdef O2C_HAVE_PQ
+#include "store/db_pg.h"
+#endif
 
 /* Enough slots for every statement in core/store with room to spare; the
  * table is open-addressed on the SQL literal's address. */
@@ -25,6 +29,11 @@ struct db_stmt_slot {
 
 struct db {
     sqlite3 *conn;
+    struct db_pg *pg; /* the PostgreSQL engine instead (conn is NULL) */
+    uv_loop_t *loop;  /* PostgreSQL's */
+    /* PostgreSQL outside db_run: one connection held from db_open until
+     * db_serve_operations, each statement waiting by running the loop. */
+    struct db_pg_op *blocking;
     char *data_dir;
     char *path;
     db_clock_fn clock;
@@ -33,6 +42,8 @@ struct db {
     struct db_stmt_slot stmts[DB_STMT_SLOTS];
     char err[1024];
 };
+
+static struct db *db_open_pg(const struct db_config *cfg, char *err, size_t errlen);
 
 static const char SQL_BEGIN[] = "BEGIN IMMEDIATE";
 static const char SQL_COMMIT[] = "COMMIT";
@@ -43,18 +54,36 @@ static const char SQL_ROLLBACK_TO[] = "ROLLBACK TO o2c_nested";
 
 const char *store_rc_code(int rc)
 {
-    static const char *const codes[] = {"ok",      "not_found", "conflict", "exists",   "invalid",
-                                        "refused", "busy",      "error",    "disk_full"};
+    static const char *const codes[] = {
+        "ok",      "not_found", "conflict", "exists",    "invalid",
+        "refused", "busy",      "error",    "disk_full", "database_unavailable"};
     if (rc < 0 || rc >= (int)(sizeof codes / sizeof *codes))
         return "error";
     return codes[rc];
 }
 
+/* Where the message of a failure goes: the running operation's own
+ * buffer on PostgreSQL (many run at once), else the connection's. */
+static char *db_err_buf(struct db *db, size_t *cap)
+{
+#ifdef O2C_HAVE_PQ
+    struct db_pg_op *op = db->pg ? db_pg_current(db) : NULL;
+    if (op) {
+        *cap = sizeof op->err;
+        return op->err;
+    }
+#endif
+    *cap = sizeof db->err;
+    return db->err;
+}
+
 int db_fail(struct db *db, int rc, const char *fmt, ...)
 {
+    size_t cap;
+    char *buf = db_err_buf(db, &cap);
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(db->err, sizeof db->err, fmt, ap);
+    vsnprintf(buf, cap, fmt, ap);
     va_end(ap);
     return rc;
 }
@@ -91,7 +120,23 @@ sqlite3 *db_conn(struct db *db)
 
 const char *db_errmsg(const struct db *db)
 {
-    return db->err;
+    size_t cap;
+    return db_err_buf((struct db *)db, &cap);
+}
+
+int db_is_pg(const struct db *db)
+{
+    return db->pg != NULL;
+}
+
+int db_is_async(const struct db *db)
+{
+    return db->pg != NULL && db->blocking == NULL;
+}
+
+const char *db_engine(const struct db *db)
+{
+    return db->pg ? "postgresql" : "sqlite";
 }
 
 const char *db_data_dir(const struct db *db)
@@ -181,6 +226,10 @@ static size_t db_stmt_hash(const char *sql)
 
 sqlite3_stmt *db_stmt(struct db *db, const char *sql)
 {
+    if (db->conn == NULL) {
+        db_fail(db, STORE_ERROR, "a SQLite statement on a PostgreSQL database (a bug)");
+        return NULL;
+    }
     size_t h = db_stmt_hash(sql);
     for (size_t i = 0; i < DB_STMT_SLOTS; i++) {
         struct db_stmt_slot *slot = &db->stmts[(h + i) % DB_STMT_SLOTS];
@@ -206,6 +255,10 @@ sqlite3_stmt *db_stmt(struct db *db, const char *sql)
 
 int64_t db_changes(struct db *db)
 {
+#ifdef O2C_HAVE_PQ
+    if (db->pg)
+        return db_pg_call_changes(db);
+#endif
     return (int64_t)sqlite3_changes64(db->conn);
 }
 
@@ -228,6 +281,10 @@ static void db_step_quietly(struct db *db, const char *sql)
 
 int db_tx_begin(struct db *db)
 {
+#ifdef O2C_HAVE_PQ
+    if (db->pg)
+        return db_pg_call_tx_begin(db);
+#endif
     int rc = db->tx_depth == 0 ? db_exec(db, SQL_BEGIN, "beginning a transaction", DB_NO_ARGS)
                                : db_exec(db, SQL_SAVEPOINT, "opening a savepoint", DB_NO_ARGS);
     if (rc == STORE_OK)
@@ -237,6 +294,10 @@ int db_tx_begin(struct db *db)
 
 int db_tx_commit(struct db *db)
 {
+#ifdef O2C_HAVE_PQ
+    if (db->pg)
+        return db_pg_call_tx_commit(db);
+#endif
     if (db->tx_depth <= 0)
         return db_fail(db, STORE_ERROR, "commit without an open transaction (a bug)");
     if (db->tx_depth > 1) {
@@ -252,6 +313,12 @@ int db_tx_commit(struct db *db)
 
 void db_tx_rollback(struct db *db)
 {
+#ifdef O2C_HAVE_PQ
+    if (db->pg) {
+        db_pg_call_tx_rollback(db);
+        return;
+    }
+#endif
     if (db->tx_depth <= 0)
         return;
     if (db->tx_depth > 1) {
@@ -269,11 +336,6 @@ int db_tx_end(struct db *db, int rc)
         return db_tx_commit(db);
     db_tx_rollback(db);
     return rc;
-}
-
-int64_t db_last_insert_id(struct db *db)
-{
-    return (int64_t)sqlite3_last_insert_rowid(db->conn);
 }
 
 /* Open, configure, migrate */
@@ -303,6 +365,8 @@ struct db *db_open(const struct db_config *cfg, char *err, size_t errlen)
         snprintf(err, errlen, "libsodium failed to initialise");
         return NULL;
     }
+    if (cfg->url && cfg->url[0])
+        return db_open_pg(cfg, err, errlen);
     if (cfg->data_dir == NULL || cfg->data_dir[0] == '\0') {
         snprintf(err, errlen, "no data dir configured (set O2C_DATA_DIR or --data)");
         return NULL;
@@ -340,10 +404,107 @@ struct db *db_open(const struct db_config *cfg, char *err, size_t errlen)
     return db;
 }
 
+/* A PostgreSQL database: the engine on CFG->loop, migrated before use. */
+static struct db *db_open_pg(const struct db_config *cfg, char *err, size_t errlen)
+{
+#ifdef O2C_HAVE_PQ
+    if (cfg->loop == NULL) {
+        snprintf(err, errlen, "PostgreSQL needs the event loop (a bug: db_config.loop)");
+        return NULL;
+    }
+    struct db *db = calloc(1, sizeof *db);
+    if (db == NULL || (db->data_dir = strdup(cfg->data_dir ? cfg->data_dir : "")) == NULL ||
+        (db->path = strdup("postgresql")) == NULL) {
+        snprintf(err, errlen, "out of memory");
+        db_close(db);
+        return NULL;
+    }
+    db_set_clock(db, NULL, NULL);
+    db->loop = cfg->loop;
+    struct db_pg_config pc = {.url = cfg->url, .pool_size = cfg->pool_size};
+    if ((db->pg = db_pg_new(db->loop, &pc)) == NULL) {
+        snprintf(err, errlen, "out of memory");
+        db_close(db);
+        return NULL;
+    }
+    if ((db->blocking = calloc(1, sizeof *db->blocking)) == NULL ||
+        db_pg_blocking_begin(db->pg, db->blocking) != 0) {
+        snprintf(err, errlen, "cannot connect to PostgreSQL: %s",
+                 db->blocking ? db->blocking->err : "out of memory");
+        db_close(db);
+        return NULL;
+    }
+    if (!cfg->no_migrate && db_migrate(db, NULL) != STORE_OK) {
+        snprintf(err, errlen, "%s", db_errmsg(db));
+        db_close(db);
+        return NULL;
+    }
+    return db;
+#else
+    (void)cfg;
+    snprintf(err, errlen,
+             "this o2c was built without PostgreSQL: install libpq-dev "
+             "(config/install-deps.sh) and build again, or unset O2C_DATABASE_URL for SQLite");
+    return NULL;
+#endif
+}
+
+int db_run(struct db *db, db_op_fn fn, void *arg, db_done_fn done, void *ud)
+{
+#ifdef O2C_HAVE_PQ
+    if (db->pg)
+        return db_pg_call_run(db, fn, arg, done, ud);
+#endif
+    (void)done, (void)ud;
+    fn(db, arg);
+    return 1;
+}
+
+int db_run_wait(struct db *db, db_op_fn fn, void *arg)
+{
+#ifdef O2C_HAVE_PQ
+    if (db->pg)
+        return db_pg_call_run_wait(db, fn, arg);
+#endif
+    fn(db, arg);
+    return STORE_OK;
+}
+
+#ifdef O2C_HAVE_PQ
+struct db_pg *db_pg_engine(struct db *db)
+{
+    return db->pg;
+}
+
+struct db_pg_op *db_pg_current(struct db *db)
+{
+    struct db_pg_op *op = db_pg_running();
+    return op ? op : db->blocking;
+}
+
+void db_serve_operations(struct db *db)
+{
+    if (db->blocking == NULL)
+        return;
+    db_pg_blocking_end(db->blocking);
+    free(db->blocking);
+    db->blocking = NULL;
+}
+#else
+void db_serve_operations(struct db *db)
+{
+    (void)db;
+}
+#endif
+
 void db_close(struct db *db)
 {
     if (db == NULL)
         return;
+#ifdef O2C_HAVE_PQ
+    db_serve_operations(db);
+    db_pg_close_engine(db->pg, db->loop);
+#endif
     for (size_t i = 0; i < DB_STMT_SLOTS; i++)
         if (db->stmts[i].st)
             sqlite3_finalize(db->stmts[i].st);
@@ -356,6 +517,10 @@ void db_close(struct db *db)
 
 int db_schema_version(struct db *db)
 {
+#ifdef O2C_HAVE_PQ
+    if (db->pg)
+        return db_pg_call_schema_version(db);
+#endif
     int64_t version = -1;
     if (db_query_first(db, "PRAGMA user_version", "reading the schema version", &version, NULL, 0,
                        NULL, DB_NO_ARGS) != STORE_OK)
@@ -384,6 +549,10 @@ static int db_apply_migration(struct db *db, int version)
 
 int db_migrate(struct db *db, int *applied)
 {
+#ifdef O2C_HAVE_PQ
+    if (db->pg)
+        return db_pg_call_migrate(db, applied);
+#endif
     if (applied)
         *applied = 0;
     int rc = db_tx_begin(db);
@@ -436,6 +605,10 @@ static int db_check_pragma(struct db *db, const char *sql, const char *label, ch
 
 int db_check(struct db *db)
 {
+#ifdef O2C_HAVE_PQ
+    if (db->pg)
+        return db_pg_call_check(db);
+#endif
     char problems[768] = "";
     int rc =
         db_check_pragma(db, "PRAGMA integrity_check(20)", "integrity", problems, sizeof problems);
@@ -459,6 +632,10 @@ int db_check(struct db *db)
 
 int db_vacuum(struct db *db)
 {
+    if (db->pg)
+        return db_fail(db, STORE_INVALID,
+                       "o2c db vacuum rebuilds a SQLite file; PostgreSQL vacuums by itself "
+                       "(autovacuum)");
     if (db->tx_depth > 0)
         return db_fail(db, STORE_ERROR, "vacuum inside a transaction (a bug)");
     if (sqlite3_exec(db->conn, "VACUUM", NULL, NULL, NULL) != SQLITE_OK)

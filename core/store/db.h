@@ -14,18 +14,20 @@
 
 enum store_rc {
     STORE_OK = 0,
-    STORE_NOT_FOUND, /* missing, deleted, or not visible to the caller */
-    STORE_CONFLICT,  /* stale revision or wrong state; the current state is returned */
-    STORE_EXISTS,    /* unique name already taken */
-    STORE_INVALID,   /* input refused (name, length, role...) */
-    STORE_REFUSED,   /* throttled, disabled, password policy */
-    STORE_BUSY,      /* the database stayed locked past busy_timeout */
-    STORE_ERROR,     /* I/O, corruption, out of memory: a bug or an outage */
-    STORE_FULL,      /* the disk (or quota) is full: nothing was written */
+    STORE_NOT_FOUND,   /* missing, deleted, or not visible to the caller */
+    STORE_CONFLICT,    /* stale revision or wrong state; the current state is returned */
+    STORE_EXISTS,      /* unique name already taken */
+    STORE_INVALID,     /* input refused (name, length, role...) */
+    STORE_REFUSED,     /* throttled, disabled, password policy */
+    STORE_BUSY,        /* the database stayed locked past busy_timeout */
+    STORE_ERROR,       /* I/O, corruption, out of memory: a bug or an outage */
+    STORE_FULL,        /* the disk (or quota) is full: nothing was written */
+    STORE_UNAVAILABLE, /* the database cannot be reached (PostgreSQL down, connection lost) */
 };
 
 /* Short machine code for RC ("ok", "not_found", "conflict", "exists",
- * "invalid", "refused", "busy", "error", "disk_full"): the `code` of Lua's
+ * "invalid", "refused", "busy", "error", "disk_full",
+ * "database_unavailable"): the `code` of Lua's
  * nil, msg, code. */
 const char *store_rc_code(int rc);
 
@@ -33,6 +35,11 @@ const char *store_rc_code(int rc);
 #define DB_SCHEMA_VERSION 4
 
 struct db_config {
+    /* "postgresql://..." (libpq's URL or key=value string): the PostgreSQL
+     * engine, on LOOP; NULL or "": SQLite in DATA_DIR. */
+    const char *url;
+    void *loop;            /* the uv_loop_t PostgreSQL's connections live on */
+    unsigned pool_size;    /* PostgreSQL connections; 0: 4 */
     const char *data_dir;  /* created (0700, with parents) when missing */
     const char *file_name; /* NULL: "o2c.db" */
     int synchronous_full;  /* 0: synchronous=NORMAL (WAL-safe against crashes), 1: FULL */
@@ -78,6 +85,34 @@ int db_backup(struct db *db, const char *path);
 
 /* Rebuilds the file (VACUUM) and truncates the WAL. */
 int db_vacuum(struct db *db);
+
+/* Operations.  A store function (anything taking a `struct db *`) runs
+ * inside one: on SQLite at once; on PostgreSQL on a fiber holding one
+ * connection, suspended while the server answers (db_pg.h), with its own
+ * transaction depth and error message, so many run at once on one DB.
+ *
+ * db_run: SQLite runs FN(DB, ARG) before returning 1 (DONE is not called).
+ * PostgreSQL returns 0 and calls DONE(UD, ERR) from the loop once FN has
+ * returned (ERR NULL) or could not start (ERR says why: the database is
+ * unreachable; answer STORE_UNAVAILABLE).  -1: refused at once, with
+ * db_errmsg saying why.  FN must not raise (no Lua errors on a fiber). */
+typedef void (*db_op_fn)(struct db *db, void *arg);
+typedef void (*db_done_fn)(void *ud, const char *not_started);
+int db_run(struct db *db, db_op_fn fn, void *arg, db_done_fn done, void *ud);
+/* db_run, waiting: runs the loop until FN has returned.  For the CLI,
+ * start-up and tests, never from a loop callback.  STORE_OK when FN ran,
+ * STORE_UNAVAILABLE (db_errmsg says why) when it could not start. */
+int db_run_wait(struct db *db, db_op_fn fn, void *arg);
+/* PostgreSQL: a database just opened answers store calls made anywhere
+ * (each waits by running the loop: the CLI, start-up, tests).  A server
+ * calls this once its loop runs; from then on every store call runs inside
+ * db_run.  Nothing on SQLite. */
+void db_serve_operations(struct db *db);
+/* 1 when store calls on DB must run inside db_run (PostgreSQL, once
+ * db_serve_operations was called); 0 when they may be made anywhere. */
+int db_is_async(const struct db *db);
+/* "sqlite" or "postgresql". */
+const char *db_engine(const struct db *db);
 
 /* Transactions, nestable: the outermost is BEGIN IMMEDIATE (takes the write
  * lock at once, so busy_timeout applies and no upgrade deadlock happens);

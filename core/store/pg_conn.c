@@ -412,6 +412,8 @@ static int send_phase(struct pg_conn *c)
     int ok;
     if (c->phase == PHASE_PREPARE)
         ok = PQsendPrepare(c->pq, q->prepared, q->sql, q->nparams, NULL);
+    else if (q->simple && q->nparams == 0 && q->prepared == NULL)
+        ok = PQsendQuery(c->pq, q->sql);
     else if (q->prepared)
         ok = PQsendQueryPrepared(c->pq, q->prepared, q->nparams, q->values, q->lengths, q->formats,
                                  0);

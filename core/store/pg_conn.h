@@ -50,6 +50,9 @@ struct pg_query {
      * reconnect) and then executed by name.  NULL: not prepared. */
     const char *prepared;
     unsigned timeout_ms; /* 0: the connection's default */
+    /* 1: SQL may hold several statements (a schema migration); no
+     * parameters, not prepared: sent with libpq's simple protocol. */
+    int simple;
 };
 
 /* What a query's callback gets.  RESULT (PG_OK: PGRES_TUPLES_OK or

@@ -62,7 +62,5 @@ int db_query_first(struct db *db, const char *sql, const char *what, int64_t *ou
 int db_fail(struct db *db, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Number of rows the last db_exec on this connection changed. */
 int64_t db_changes(struct db *db);
-/* The row id the last INSERT on this connection created. */
-int64_t db_last_insert_id(struct db *db);
 
 #endif

@@ -1,5 +1,6 @@
 /* SQLite's side of rowset.h and query.h: statements run with their
- * arguments, their rows copied into a rowset. */
+ * arguments, their rows copied into a rowset.  On a PostgreSQL database
+ * each call goes to query_pg.c instead. */
 #include <string.h>
 #include "store/db_internal.h"
 #include "store/rowset.h"
@@ -106,6 +107,10 @@ static sqlite3_stmt *bound_stmt(struct db *db, const char *sql, const struct db_
 
 int db_exec(struct db *db, const char *sql, const char *what, const struct db_arg *args, size_t n)
 {
+#ifdef O2C_HAVE_PQ
+    if (db_is_pg(db))
+        return db_pg_call_exec(db, sql, what, args, n);
+#endif
     sqlite3_stmt *st = bound_stmt(db, sql, args, n);
     if (st == NULL)
         return STORE_ERROR;
@@ -126,6 +131,10 @@ int db_exec_count(struct db *db, const char *sql, const char *what, int64_t *cha
 int db_query(struct db *db, const char *sql, const char *what, struct rowset *rs,
              const struct db_arg *args, size_t n)
 {
+#ifdef O2C_HAVE_PQ
+    if (db_is_pg(db))
+        return db_pg_call_query(db, sql, what, rs, args, n);
+#endif
     sqlite3_stmt *st = bound_stmt(db, sql, args, n);
     return st ? rowset_capture_sqlite(db, st, rs, what) : STORE_ERROR;
 }
@@ -133,6 +142,10 @@ int db_query(struct db *db, const char *sql, const char *what, struct rowset *rs
 int db_query_first(struct db *db, const char *sql, const char *what, int64_t *out, char *text,
                    size_t cap, int *found, const struct db_arg *args, size_t n)
 {
+#ifdef O2C_HAVE_PQ
+    if (db_is_pg(db))
+        return db_pg_call_query_first(db, sql, what, out, text, cap, found, args, n);
+#endif
     sqlite3_stmt *st = bound_stmt(db, sql, args, n);
     if (st == NULL)
         return STORE_ERROR;

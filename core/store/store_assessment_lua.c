@@ -23,6 +23,7 @@
 #include "store/query.h"
 #include "store/store.h"
 #include "store/rowset_lua.h"
+#include "store/store_lua_call.h"
 #include "store/store_lua_internal.h"
 #include "store/uuid.h"
 
@@ -287,57 +288,105 @@ static void copy_source_field(lua_State *L, const char *key)
 }
 
 /* Sources normalised to a JSON list of {path, text}, stored once. */
-static int store_generation_put_lua(lua_State *L)
+/* The generation functions run their database work as one operation each
+ * (store_lua_call.h), so they work the same on both engines. */
+struct generation_call {
+    struct store_call base;
+    const char *hash, *json;
+    size_t len;
+    struct rowset *rs;
+    int found, created;
+};
+
+static struct generation_call *generation_call_new(lua_State *L, store_call_run_fn run,
+                                                   store_call_push_fn push)
 {
     struct store_lua *s = store_lua_get(L);
-    const char *hash = store_lua_check_text(L, 1);
-    luaL_checktype(L, 2, LUA_TTABLE);
-    int created = 0, rc = STORE_OK;
-    if (!store_generation_exists(s->db, hash)) {
-        lua_Integer n = (lua_Integer)lua_rawlen(L, 2);
-        lua_createtable(L, (int)n, 0);
-        for (lua_Integer i = 1; i <= n; i++) {
-            lua_rawgeti(L, 2, i);
-            luaL_argcheck(L, lua_istable(L, -1), 2, "sources must be a list of {path=, text=}");
-            lua_createtable(L, 0, 2);
-            copy_source_field(L, "path");
-            copy_source_field(L, "text");
-            lua_rawseti(L, -3, i);
-            lua_pop(L, 1);
-        }
-        store_lua_mark_array(L, -1);
-        size_t len;
-        const char *json = store_lua_encode(L, -1, "generation sources", &len);
-        rc = store_generation_put(s->db, hash, json, len, &created);
-    }
-    if (rc != STORE_OK)
-        return store_lua_fail(L, s->db, rc);
+    struct generation_call *g = store_call_new(L, sizeof *g, s->db, run, push, NULL);
+    g->hash = store_lua_check_text(L, 1);
+    return g;
+}
+
+static void generation_put_run(struct db *db, struct store_call *call)
+{
+    struct generation_call *g = (struct generation_call *)call;
+    if (!store_generation_exists(db, g->hash))
+        call->rc = store_generation_put(db, g->hash, g->json, g->len, &g->created);
+}
+
+static int generation_put_push(lua_State *L, struct store_call *call)
+{
+    struct generation_call *g = (struct generation_call *)call;
+    if (call->rc != STORE_OK)
+        return store_call_fail(L, call, call->rc);
     lua_pushboolean(L, 1);
-    lua_pushboolean(L, created);
+    lua_pushboolean(L, g->created);
     return 2;
+}
+
+static int store_generation_put_lua(lua_State *L)
+{
+    luaL_checktype(L, 2, LUA_TTABLE);
+    struct generation_call *g = generation_call_new(L, generation_put_run, generation_put_push);
+    lua_Integer n = (lua_Integer)lua_rawlen(L, 2);
+    lua_createtable(L, (int)n, 0);
+    for (lua_Integer i = 1; i <= n; i++) {
+        lua_rawgeti(L, 2, i);
+        luaL_argcheck(L, lua_istable(L, -1), 2, "sources must be a list of {path=, text=}");
+        lua_createtable(L, 0, 2);
+        copy_source_field(L, "path");
+        copy_source_field(L, "text");
+        lua_rawseti(L, -3, i);
+        lua_pop(L, 1);
+    }
+    store_lua_mark_array(L, -1);
+    g->json = store_lua_encode(L, -1, "generation sources", &g->len); /* stays on the stack */
+    return store_lua_call(L, &g->base);
+}
+
+static void generation_exists_run(struct db *db, struct store_call *call)
+{
+    struct generation_call *g = (struct generation_call *)call;
+    g->found = store_generation_exists(db, g->hash);
+}
+
+static int generation_exists_push(lua_State *L, struct store_call *call)
+{
+    lua_pushboolean(L, ((struct generation_call *)call)->found);
+    return 1;
 }
 
 static int store_generation_exists_lua(lua_State *L)
 {
-    struct store_lua *s = store_lua_get(L);
-    lua_pushboolean(L, store_generation_exists(s->db, store_lua_check_text(L, 1)));
+    struct generation_call *g =
+        generation_call_new(L, generation_exists_run, generation_exists_push);
+    return store_lua_call(L, &g->base);
+}
+
+static void generation_get_run(struct db *db, struct store_call *call)
+{
+    struct generation_call *g = (struct generation_call *)call;
+    call->rc =
+        db_query(db, SQL_GENERATION_GET, "reading a generation", g->rs, DB_ARGS(DB_TEXT(g->hash)));
+    if (call->rc == STORE_OK && g->rs->nrows == 0)
+        call->rc = db_fail(db, STORE_NOT_FOUND, "no generation %.80s stored", g->hash);
+}
+
+static int generation_get_push(lua_State *L, struct store_call *call)
+{
+    struct generation_call *g = (struct generation_call *)call;
+    if (call->rc != STORE_OK)
+        return store_call_fail(L, call, call->rc);
+    const struct rowset_value *sources = rowset_value(g->rs, 0, 0);
+    store_lua_decode(L, sources->bytes, sources->len);
     return 1;
 }
 
 static int store_generation_get_lua(lua_State *L)
 {
-    struct store_lua *s = store_lua_get(L);
-    const char *hash = store_lua_check_text(L, 1);
-    struct rowset *rs = rowset_lua_new(L, 0);
-    int rc =
-        db_query(s->db, SQL_GENERATION_GET, "reading a generation", rs, DB_ARGS(DB_TEXT(hash)));
-    if (rc == STORE_OK && rs->nrows == 0)
-        rc = db_fail(s->db, STORE_NOT_FOUND, "no generation %.80s stored", hash);
-    if (rc != STORE_OK)
-        return store_lua_fail(L, s->db, rc);
-    const struct rowset_value *sources = rowset_value(rs, 0, 0);
-    store_lua_decode(L, sources->bytes, sources->len);
-    return 1;
+    struct generation_call *g = generation_call_new(L, generation_get_run, generation_get_push);
+    g->rs = rowset_lua_new(L, 0); /* on the stack: kept until the call ends */
+    return store_lua_call(L, &g->base);
 }
 
 void store_lua_assessment_funcs(lua_State *L)

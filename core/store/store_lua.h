@@ -86,7 +86,8 @@ void store_lua_format_time(int64_t ms, char out[32]);
 
 /* Opens <cfg->data_dir>/o2c.db with cfg->db.synchronous, migrating unless
  * NO_MIGRATE.  NULL with the reason in ERR on failure. */
-struct db *store_open_config(const struct config *cfg, int no_migrate, char *err, size_t errlen);
+struct db *store_open_config(const struct config *cfg, uv_loop_t *loop, int no_migrate, char *err,
+                             size_t errlen);
 
 /* For `o2c serve`: the database, first-run admin and upkeep timers. */
 struct store_serve;

@@ -24,9 +24,13 @@ struct store_serve {
     struct db_checkpoint *checkpoint;
 };
 
-struct db *store_open_config(const struct config *cfg, int no_migrate, char *err, size_t errlen)
+struct db *store_open_config(const struct config *cfg, uv_loop_t *loop, int no_migrate, char *err,
+                             size_t errlen)
 {
-    struct db_config dc = {.data_dir = cfg->data_dir,
+    struct db_config dc = {.url = cfg->db.url,
+                           .loop = loop,
+                           .pool_size = (unsigned)cfg->db.pool_size,
+                           .data_dir = cfg->data_dir,
                            .synchronous_full = strcmp(cfg->db.synchronous, "full") == 0,
                            .no_migrate = no_migrate};
     return db_open(&dc, err, errlen);
@@ -114,7 +118,17 @@ struct store_serve *store_serve_open(uv_loop_t *loop, const struct config *cfg, 
     struct store_serve *s = calloc(1, sizeof *s);
     if (s == NULL)
         return NULL;
-    s->db = store_open_config(cfg, 0, err, sizeof err);
+    if (cfg->db.url[0]) {
+        /* The store runs on PostgreSQL (db_pg.h) and the CLI uses it; the
+         * Lua bindings do not run their calls as operations yet. */
+        log_msg(LOG_ERROR, "o2c serve cannot use PostgreSQL yet", "fix",
+                "unset O2C_DATABASE_URL (database.url) to serve from SQLite; o2c db and o2c user "
+                "work on PostgreSQL",
+                NULL);
+        free(s);
+        return NULL;
+    }
+    s->db = store_open_config(cfg, loop, 0, err, sizeof err);
     if (s->db == NULL)
         log_msg(LOG_ERROR, "cannot open the database", "error", err, "fix",
                 "check --data / O2C_DATA_DIR and its permissions", NULL);

@@ -15,6 +15,9 @@
 #include <string.h>
 #include <cmocka.h>
 #include <lauxlib.h>
+#ifdef O2C_HAVE_PQ
+#include <libpq-fe.h>
+#endif
 #include <sodium.h>
 #include <sys/stat.h>
 #include <uv.h>
@@ -38,6 +41,25 @@ struct fixture {
 };
 
 static char shared_hash[PASSWORD_HASH_MAX];
+
+/* PostgreSQL under test (ctest's unit/test_store_lua-pg), else NULL: there
+ * the store answers through operations on fibers (db_serve_operations), the
+ * way o2c serve uses it.  Only the bindings that run their work as one
+ * operation (store_lua_call.h) are tested there so far. */
+static const char *pg_url;
+
+static void pg_reset(void)
+{
+#ifdef O2C_HAVE_PQ
+    PGconn *pq = PQconnectdb(pg_url);
+    PGresult *r = PQexec(pq, "SET client_min_messages = warning;"
+                             "DROP SCHEMA public CASCADE; CREATE SCHEMA public");
+    if (PQresultStatus(r) != PGRES_COMMAND_OK)
+        fail_msg("resetting %s: %s", pg_url, PQresultErrorMessage(r));
+    PQclear(r);
+    PQfinish(pq);
+#endif
+}
 
 static int64_t test_clock(void *ud)
 {
@@ -94,7 +116,9 @@ static int setup_with(void **state, const struct config *cfg)
     snprintf(f->dir, sizeof f->dir, "/tmp/o2c-test-store-lua-XXXXXX");
     assert_non_null(mkdtemp(f->dir));
     char err[512];
-    struct db_config dc = {.data_dir = f->dir};
+    if (pg_url)
+        pg_reset();
+    struct db_config dc = {.url = pg_url, .loop = &f->loop, .data_dir = f->dir};
     f->db = db_open(&dc, err, sizeof err);
     if (f->db == NULL)
         fail_msg("db_open: %s", err);
@@ -104,6 +128,7 @@ static int setup_with(void **state, const struct config *cfg)
     assert_int_equal(user_add(f->db, "admin", USER_ROLE_ADMIN, shared_hash, NULL), STORE_OK);
     assert_int_equal(user_add(f->db, "alice", USER_ROLE_CONSULTANT, shared_hash, NULL), STORE_OK);
     assert_int_equal(user_add(f->db, "bob", USER_ROLE_CONSULTANT, shared_hash, NULL), STORE_OK);
+    db_serve_operations(f->db); /* PostgreSQL: from here on, operations only */
     f->L = app_vm_open(&f->loop, 64u << 20);
     assert_non_null(f->L);
     store_lua_attach(f->L, f->db, cfg);
@@ -140,6 +165,10 @@ static int teardown(void **state)
     struct fixture *f = *state;
     task_cancel_all();
     host_close(f->L);
+    if (pg_url) {
+        db_close(f->db); /* runs the loop until its connections are closed */
+        f->db = NULL;
+    }
     uv_run(&f->loop, UV_RUN_DEFAULT); /* pool work of cancelled tasks ends here */
     int open = 0;
     uv_walk(&f->loop, count_open, &open);
@@ -170,7 +199,11 @@ static void run_task(struct fixture *f, const char *code)
         fail_msg("lua: %s", lua_tostring(f->L, -1));
     task_status = -1;
     task_spawn(f->L, 0, on_exit_record, NULL);
-    uv_run(&f->loop, UV_RUN_DEFAULT);
+    if (pg_url) /* the pool's connections keep the loop alive: run until the task ends */
+        while (task_status == -1)
+            uv_run(&f->loop, UV_RUN_ONCE);
+    else
+        uv_run(&f->loop, UV_RUN_DEFAULT);
     if (task_status != LUA_OK)
         fail_msg("task failed (%d): %s", task_status, task_error);
 }
@@ -309,6 +342,31 @@ static void test_validate_logout_expiry(void **state)
                 "ok(store.user_set_disabled('bob', true))\n"
                 "assert(session.validate(s.token) == nil)\n"
                 "fails('invalid', session.login('bob', PASSWORD))\n");
+}
+
+/* Generations, the bindings that run as operations: stored once, found,
+ * read back byte for byte; on PostgreSQL each call waits on its fiber. */
+static void test_generations(void **state)
+{
+    struct fixture *f = *state;
+    run_task(f,
+             "ok(store.generation_put('gen-1', {{path = 'scripts/o2c/scoring.lua', text = "
+             "'return 1'}}))\n"
+             "local _, created = ok(store.generation_put('gen-1', {}))\n"
+             "assert(created == false and store.generation_exists('gen-1'))\n"
+             "assert(not store.generation_exists('gen-2'))\n"
+             "assert(store.generation_get('gen-1')[1].text == 'return 1')\n"
+             "fails('not_found', store.generation_get('gen-2'))\n"
+             "-- many at once: each task waits for its own operation\n"
+             "local done = 0\n"
+             "for i = 1, 20 do\n"
+             "  task.spawn(function()\n"
+             "    ok(store.generation_put('gen-many-' .. i, {{path = 'p.lua', text = 'x' .. i}}))\n"
+             "    assert(store.generation_get('gen-many-' .. i)[1].text == 'x' .. i)\n"
+             "    done = done + 1\n"
+             "  end)\n"
+             "end\n"
+             "while done < 20 do timer.sleep(5) end\n");
 }
 
 static void test_answers_and_conflicts(void **state)
@@ -641,7 +699,16 @@ static void test_figures(void **state)
 
 int main(void)
 {
+    pg_url = getenv("O2C_TEST_PG_URL");
+    if (pg_url && pg_url[0]) {
+        const struct CMUnitTest on_operations[] = {
+            cmocka_unit_test_setup_teardown(test_generations, setup, teardown),
+        };
+        return cmocka_run_group_tests(on_operations, NULL, NULL);
+    }
+    pg_url = NULL;
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_generations, setup, teardown),
         cmocka_unit_test_setup_teardown(test_users, setup, teardown),
         cmocka_unit_test_setup_teardown(test_login_and_throttle, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_logins_reserve, setup, teardown),

@@ -38,7 +38,7 @@ end
 -- Turns a store result (value or nil, message, code, extra) into the value
 -- or the matching HTTP failure.
 local STORE_STATUS = { not_found = 404, conflict = 409, exists = 409, invalid = 400,
-  refused = 403, busy = 503, error = 500, disk_full = 507 }
+  refused = 403, busy = 503, error = 500, disk_full = 507, database_unavailable = 503 }
 
 -- A full disk, whichever route wrote: 507 disk_full.  MESSAGE says what could
 -- not be done when a route can say it better than "this change".
