@@ -96,6 +96,16 @@ test('PDF: made on the server, with the client, the overall level and every sect
   assert.ok(page2.includes(`Page 2 of ${pages}`), `page number on page 2: ${page2.slice(-200)}`);
 });
 
+test('four PDFs asked at once: each waits its turn and comes back whole', async () => {
+  const { admin, rid } = ctx;
+  const all = await Promise.all([1, 2, 3, 4].map(() =>
+    fetchBytes(admin, `/api/v1/reports/${rid}/download?format=pdf`)));
+  for (const r of all) {
+    assert.equal(r.status, 200);
+    assert.equal(r.buf.subarray(0, 4).toString(), '%PDF');
+  }
+});
+
 test('HTML: self-contained, with print CSS for paged media', async () => {
   const { admin, rid } = ctx;
   const html = await fetchBytes(admin, `/api/v1/reports/${rid}/download?format=html`);

@@ -88,6 +88,8 @@ local ERRORS = {
 }
 
 local BINARY = { type = "string", format = "binary" }
+local BUSY = response("busy: other exports kept the helper programs busy past the time "
+  .. "limit; try again", ref("Error"))
 local DOWNLOAD_TYPES = {
   ["text/markdown"] = { schema = STRING },
   ["text/html"] = { schema = STRING },
@@ -187,7 +189,8 @@ local paths = {
       ["404"] = response("no such report, or not yours", ref("Error")),
       ["500"] = response("the helper program failed (its message says how)", ref("Error")),
       ["501"] = response("not_installed: the format's helper program is not on this server; "
-        .. "the message names the Debian package to install", ref("Error")) } } },
+        .. "the message names the Debian package to install", ref("Error")),
+      ["503"] = BUSY } } },
   ["/api/v1/reports/{id}/chart.svg"] = { get = { summary = "the report's radar chart (SVG)",
     responses = { ["200"] = response("the chart", BINARY, "image/svg+xml"),
       ["404"] = response("no such report, or its scorecard is not written yet", ref("Error")) } } },
@@ -196,7 +199,7 @@ local paths = {
     responses = { ["200"] = response("the chart", BINARY, "image/png"),
       ["404"] = response("no such report, or its scorecard is not written yet", ref("Error")),
       ["501"] = response("not_installed: rsvg-convert is missing (Debian package librsvg2-bin)",
-        ref("Error")) } } },
+        ref("Error")), ["503"] = BUSY } } },
   ["/api/v1/users"] = {
     get = { summary = "accounts (admin)", responses = { ["200"] = response("users",
       list(ref("User"))) } },

@@ -16,13 +16,36 @@
 -- DOC is assemble's document ({client, type, report, audience?}); xlsx also
 -- needs doc.scores, doc.questionnaire and doc.answers (values and notes).
 local assemble = require "report.assemble"
+local event = require "o2c.event"
 local spawn = require "o2c.spawn"
+local timer = require "o2c.timer"
 
 local M = {}
 
 -- Limits for one helper run: a report renders in seconds and weighs a few MB.
 M.TIMEOUT_MS = 120000
 M.MAX_OUTPUT = 64 * 1024 * 1024
+
+-- Helpers running at once (a PDF keeps a core busy for seconds): the others
+-- wait their turn, up to the time limit.
+M.MAX_RUNNING = 2
+local running, freed = 0, nil
+
+-- A slot to run a helper in, released when the returned value goes out of
+-- scope (also when the task is cancelled); nil when none came in time.
+local function slot()
+  freed = freed or event.new()
+  local deadline = timer.now() + M.TIMEOUT_MS
+  while running >= M.MAX_RUNNING do
+    if timer.now() >= deadline then return nil end
+    freed:wait(1000)
+  end
+  running = running + 1
+  return setmetatable({}, { __close = function()
+    running = running - 1
+    freed:signal()
+  end })
+end
 
 -- The helpers, each with the Debian package that installs it.
 local PACKAGES = { weasyprint = "weasyprint", pandoc = "pandoc", ["rsvg-convert"] = "librsvg2-bin",
@@ -60,6 +83,11 @@ end
 
 -- Runs PROGRAM; its stdout, or nil and the error for the response.
 local function run(program, what, opts)
+  local turn <close> = slot()
+  if not turn then
+    return nil, { status = 503, code = "busy", message = string.format(
+      "%s: the server is busy with other exports; try again in a minute", what) }
+  end
   local res, err, code = spawn.run {
     program = program, args = opts.args, input = opts.input, files = opts.files,
     timeout_ms = M.TIMEOUT_MS, max_output = M.MAX_OUTPUT,
