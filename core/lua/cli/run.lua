@@ -254,8 +254,9 @@ function M.main(opts)
   end
 
   local out = opts.out or assemble.filename(client, export.FORMATS[format].ext)
-  local doc = with_scores({ client = client, type = type_id, report = report }, g, type_id,
-    answers, scores)
+  -- The consultant runs this: their copy (assemble's audience).
+  local doc = with_scores({ client = client, type = type_id, report = report,
+    audience = "consultant" }, g, type_id, answers, scores)
   local body, xerr = export.render(format, doc)
   if not body then
     io.stderr:write("o2c run: cannot make the ", format, " file: ", xerr.message, "\n")
