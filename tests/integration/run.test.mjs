@@ -137,3 +137,24 @@ test('o2c run with a provider that cannot be reached: sections fail visibly, exi
   assert.match(text, /Not written: /);
   assert.doesNotMatch(text, /Drafted offline \(no LLM\)/);
 });
+
+test('o2c run --format: PDF, Word, Excel and ZIP files; a bad format or a missing helper says what to do', () => {
+  const dir = tempDir('o2c-run-');
+  const answers = 'scripts/o2c/examples/median.json';
+  const magic = { pdf: '%PDF', docx: 'PK', xlsx: 'PK', zip: 'PK' };
+  for (const [format, start] of Object.entries(magic)) {
+    const out = join(dir, `median.${format}`);
+    const r = o2c(['run', 'scripts/o2c', '--answers', answers, '--format', format, '--out', out]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(readFileSync(out).subarray(0, start.length).toString(), start, format);
+  }
+  const bad = o2c(['run', 'scripts/o2c', '--answers', answers, '--format', 'odt']);
+  assert.equal(bad.status, 2);
+  assert.match(bad.stderr, /--format: expected one of pdf, docx, xlsx, html, md, zip \(got 'odt'\)/);
+  const missing = join(dir, 'missing.pdf');
+  const bare = o2c(['run', 'scripts/o2c', '--answers', answers, '--out', missing],
+    { env: { PATH: tempDir('o2c-empty-path-') } });
+  assert.equal(bare.status, 1);
+  assert.match(bare.stderr, /needs weasyprint, which is not installed: install the Debian package weasyprint/);
+  assert.equal(existsSync(missing), false, 'no file written');
+});
