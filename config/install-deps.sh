@@ -8,15 +8,20 @@ packages=(
   liblua5.4-dev lua5.4 lua-cjson libuv1-dev libcurl4-openssl-dev libsqlite3-dev
   node-llhttp libsodium-dev libcmocka-dev sqlite3
   libpq-dev libsystemd-dev
-  pandoc  # the man page build/o2c.1 from docs/o2c.1.md, installed with the binary
+  libxlsxwriter-dev  # the report's Excel export
+  pandoc  # the man page build/o2c.1 from docs/o2c.1.md, and the report's Word export
+  # The report's other exports run these as child processes (each optional:
+  # without it, that format answers 501 naming the package).
+  weasyprint librsvg2-bin zip
 )
 if [ "${1:-}" = "--test" ]; then
   # prometheus: its promtool checks /metrics (the package's service is not needed).
   # postgresql-15: the real server tests/lib/pg.sh starts (its cluster service is not needed).
   # systemd: its systemd-analyze verifies config/o2c.service (systemd need not run).
   # openssl: the self-signed certificate the nginx example is tested with.
+  # poppler-utils, python3-openpyxl: tests/integration/exports.test.mjs reads the PDF and XLSX back.
   packages+=(wrk chromium nginx-light libnginx-mod-http-lua curl prometheus postgresql-15
-    systemd openssl)
+    systemd openssl poppler-utils python3-openpyxl)
 fi
 
 missing=()

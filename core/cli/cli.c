@@ -14,18 +14,22 @@ const struct cli_command cli_commands[] = {
      "SIGINT/SIGTERM stop it gracefully; SIGHUP reloads scripts and KB.\n",
      cmd_serve},
     {"run", "score one assessment and write its report, headless",
-     "usage: o2c run DIR --answers F.json [--target N] [--out F.md|F.html]\n"
+     "usage: o2c run DIR --answers F.json [--target N] [--out F] [--format X]\n"
      "               [--provider P] [--json] [--kb DIR] [--config F]\n"
      "\n"
      "Scores the answers in F.json ({\"client\", \"answers\", \"targets\"?}, like\n"
      "scripts/o2c/examples/*.json) with the assessment type in DIR (e.g. scripts/o2c)\n"
-     "and the knowledge base, then writes the report: to F (.html: self-contained\n"
-     "HTML, else Markdown; default <client>-o2c-report.md).  No database, no server.\n"
+     "and the knowledge base, then writes the report to F (default\n"
+     "<client>-o2c-report.X).  No database, no server.  X: md (Markdown, the chart\n"
+     "referenced as chart.svg), html (self-contained, print CSS), pdf (weasyprint),\n"
+     "docx (Word: pandoc), xlsx (Excel: answers, scores, KPIs, gaps) or zip (the\n"
+     "Markdown with chart.svg and chart.png); default: F's extension, else md.\n"
      "--target N sets every area's target level (1-5).  P: offline (the default, the\n"
      "sections' own drafts, no LLM), auto, anthropic or openai (environment as for\n"
      "serve).  --json prints {\"scores\", \"report\": {\"sections\", \"path\"}}; a\n"
      "progress bar per section goes to stderr when it is a terminal.\n"
-     "Exit 1 if any section failed, 2 on a usage error (a bad answers file).\n",
+     "Exit 1 if any section failed or the file could not be made (a helper program\n"
+     "not installed: the message names its Debian package), 2 on a usage error.\n",
      cmd_run},
     {"check", "load and validate scripts and the knowledge base",
      "usage: o2c check [DIR] [--kb DIR] [--json] [--config F]\n"

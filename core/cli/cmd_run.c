@@ -1,4 +1,4 @@
-/* o2c run DIR --answers F.json [--target N] [--out F] [--provider P] [--json]:
+/* o2c run DIR --answers F.json [--target N] [--out F] [--format X] [--provider P] [--json]:
  * one assessment headless, with no database and no server.
  *
  * The C side only sets the stage: configuration, the loop, the product VM,
@@ -21,7 +21,7 @@
 #include "net/http_client_lua.h"
 
 struct run_opts {
-    const char *dir, *kb, *config, *answers, *out, *provider;
+    const char *dir, *kb, *config, *answers, *out, *format, *provider;
     int target; /* 0: the file's targets or the script's defaults */
     int json;
 };
@@ -33,11 +33,15 @@ struct run_state {
 
 static int run_parse(int argc, char **argv, struct run_opts *o)
 {
-    static const struct option longopts[] = {
-        {"answers", required_argument, 0, 'a'}, {"target", required_argument, 0, 't'},
-        {"out", required_argument, 0, 'o'},     {"provider", required_argument, 0, 'p'},
-        {"json", no_argument, 0, 'j'},          {"kb", required_argument, 0, 'k'},
-        {"config", required_argument, 0, 'c'},  {0, 0, 0, 0}};
+    static const struct option longopts[] = {{"answers", required_argument, 0, 'a'},
+                                             {"target", required_argument, 0, 't'},
+                                             {"out", required_argument, 0, 'o'},
+                                             {"provider", required_argument, 0, 'p'},
+                                             {"json", no_argument, 0, 'j'},
+                                             {"kb", required_argument, 0, 'k'},
+                                             {"config", required_argument, 0, 'c'},
+                                             {"format", required_argument, 0, 'f'},
+                                             {0, 0, 0, 0}};
     int c;
     opterr = 0;
     optind = 1;
@@ -48,6 +52,8 @@ static int run_parse(int argc, char **argv, struct run_opts *o)
             o->out = optarg;
         else if (c == 'p')
             o->provider = optarg;
+        else if (c == 'f')
+            o->format = optarg;
         else if (c == 'j')
             o->json = 1;
         else if (c == 'k')
@@ -140,6 +146,7 @@ static int run_push_main(lua_State *L, const struct run_opts *o)
     run_set_string(L, "dir", o->dir);
     run_set_string(L, "answers", o->answers);
     run_set_string(L, "out", o->out);
+    run_set_string(L, "format", o->format);
     run_set_string(L, "provider", o->provider);
     if (o->target) {
         lua_pushinteger(L, o->target);

@@ -1,5 +1,6 @@
-/* o2c.assets: the files of core/web embedded in the binary.
- *   assets.get("web/app.js") -> text or nil;  assets.list() -> {names} */
+/* o2c.assets: the files of core/web and core/data embedded in the binary.
+ *   assets.get("web/app.js") -> text or nil;  assets.list() -> {web/ names}
+ *   assets.get("data/reference.docx"): files the exports hand to helpers */
 #include <lauxlib.h>
 #include <string.h>
 #include "host/embedded.h"
@@ -8,7 +9,8 @@
 static int assets_get(lua_State *L)
 {
     const char *name = luaL_checkstring(L, 1);
-    const struct embedded_file *f = strncmp(name, "web/", 4) == 0 ? embedded_find(name) : NULL;
+    int shipped = strncmp(name, "web/", 4) == 0 || strncmp(name, "data/", 5) == 0;
+    const struct embedded_file *f = shipped ? embedded_find(name) : NULL;
     if (!f)
         lua_pushnil(L);
     else

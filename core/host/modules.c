@@ -12,5 +12,7 @@ const struct host_module host_modules[] = {
     {"o2c.event", luaopen_o2c_event},
     {"o2c.base64", luaopen_o2c_base64},
     {"o2c.proxies", luaopen_o2c_proxies},
+    {"o2c.spawn", luaopen_o2c_spawn},
+    {"o2c.xlsx", luaopen_o2c_xlsx},
     {NULL, NULL},
 };

@@ -68,10 +68,18 @@ export async function renderTab(body, st, route, { isCurrent }) {
         : h('p', { class: 'muted' }, 'The report is written section by section from the answers, scores, notes and evidence: an executive summary, the scorecard, findings per area, recommendations and a roadmap.'))];
     const actions = h('div', { class: 'actions' }, generate);
     if (report && finished(report)) {
+      // The server says which formats it can make now (a helper program not
+      // installed: that button is not shown).
+      const base = `/api/v1/reports/${encodeURIComponent(reportId)}`;
+      const downloads = report.downloads || [{ format: 'md', label: 'Markdown', available: true },
+        { format: 'html', label: 'HTML', available: true }];
+      for (const d of downloads.filter((x) => x.available)) {
+        actions.append(h('a', { class: 'btn', href: `${base}/download?format=${encodeURIComponent(d.format)}`, download: '' }, `Download ${d.label}`));
+      }
+      const pdf = downloads.some((x) => x.format === 'pdf' && x.available);
       actions.append(
-        h('a', { class: 'btn', href: `/api/v1/reports/${encodeURIComponent(reportId)}/download?format=md`, download: '' }, 'Download Markdown'),
-        h('a', { class: 'btn', href: `/api/v1/reports/${encodeURIComponent(reportId)}/download?format=html`, download: '' }, 'Download HTML'),
-        h('button', { type: 'button', class: 'btn', onclick: () => window.print() }, 'Print or save as PDF'));
+        h('a', { class: 'btn', href: `${base}/chart.svg`, download: 'chart.svg' }, 'Download chart'),
+        h('button', { type: 'button', class: 'btn', onclick: () => window.print() }, pdf ? 'Print' : 'Print or save as PDF'));
     }
     generate.disabled = !!report && !finished(report);
     clear(head).append(...items, actions);

@@ -6,8 +6,8 @@
 // evidence note) → reload and find every answer kept → evidence images →
 // scorecard → a second browser context saves the same answers to provoke a
 // conflict, resolved with nothing lost → session expiry and back → generate
-// a report, watch the sections, retry the one that failed → download both
-// formats → admin pages. Any console error, page error or request to another
+// a report, watch the sections, retry the one that failed → download the
+// Markdown, the HTML and the PDF the server renders → admin pages. Any console error, page error or request to another
 // origin fails the test. Screenshots of each screen go to build/screenshots/.
 //
 // Env: O2C_BIN (the binary), O2C_SOURCE_DIR (the repository). Skips when
@@ -321,6 +321,13 @@ test('web UI end to end in Chromium', { skip, timeout: 240000 }, async (t) => {
     const htmlText = readFileSync(await html.path(), 'utf8');
     assert.match(html.suggestedFilename(), /\.html$/);
     assert.match(htmlText, /<html/i);
+    // The PDF is made on the server (WeasyPrint), not by the print dialog.
+    const [pdf] = await Promise.all([page.waitForEvent('download'), page.getByRole('link', { name: 'Download PDF' }).click()]);
+    assert.match(pdf.suggestedFilename(), /\.pdf$/);
+    assert.equal(readFileSync(await pdf.path()).subarray(0, 5).toString(), '%PDF-');
+    for (const label of ['Download Word', 'Download Excel', 'Download ZIP', 'Download chart']) {
+      await page.getByRole('link', { name: label }).waitFor();
+    }
     await page.emulateMedia({ media: 'print' });
     await page.evaluate(() => window.scrollTo(0, 0));
     await shot('10-report-print');

@@ -80,7 +80,7 @@ test('the OpenAPI document lists every query parameter with its schema', () => {
   assert.deepEqual([limit?.schema.type, limit?.schema.minimum, limit?.schema.maximum, limit?.schema.default],
     ['integer', 1, 200, 50]);
   assert.equal(listed['GET /api/v1/assessments after']?.schema.format, 'uuid');
-  assert.deepEqual(listed['GET /api/v1/reports/{id}/download format']?.schema.enum, ['md', 'html']);
+  assert.deepEqual(listed['GET /api/v1/reports/{id}/download format']?.schema.enum, ['md', 'html', 'pdf', 'docx', 'xlsx', 'zip']);
   for (const name of ['since', 'until', 'user', 'action', 'after', 'limit']) {
     const p = listed[`GET /api/v1/audit ${name}`];
     assert.ok(p && p.schema && p.description, `audit ${name} is documented with a schema`);
@@ -130,8 +130,8 @@ test('the messages say what each parameter expects', async () => {
   assert.match(fraction.json.error.message, /^limit: expected a whole number from 1 to 1000, got "1.5"$/);
   const twice = await admin.get('/api/v1/audit?limit=5&limit=6');
   assert.match(twice.json.error.message, /^limit: given more than once/);
-  const format = await admin.get(`/api/v1/reports/${rid}/download?format=pdf`);
-  assert.equal(format.json.error.message, 'format: expected one of md, html, got "pdf"');
+  const format = await admin.get(`/api/v1/reports/${rid}/download?format=odt`);
+  assert.equal(format.json.error.message, 'format: expected one of md, html, pdf, docx, xlsx, zip, got "odt"');
   const cursor = await admin.get('/api/v1/assessments?after=abc');
   assert.match(cursor.json.error.message, /^after: expected an id as the API returns them/);
 });

@@ -242,12 +242,13 @@ test('a report is written section by section, streamed, stored and downloadable'
     assert.equal(image.source.data, `[base64: ${PNG.toString('base64').length} chars]`);
   }
 
-  // Downloads: Markdown and self-contained HTML with the radar chart and the label.
+  // Downloads: Markdown (the chart as an image file) and self-contained HTML with the radar chart and the label.
   const md = await admin.get(`/api/v1/reports/${rid}/download?format=md`);
   assert.equal(md.status, 200);
   assert.match(md.headers.get('content-type'), /^text\/markdown/);
   assert.equal(md.headers.get('content-disposition'), 'attachment; filename="acme-ltd-o2c-report.md"');
-  assert.match(md.text, /<svg[^>]*role="img"/);
+  assert.doesNotMatch(md.text, /<svg/);
+  assert.match(md.text, /!\[[^\]]+\]\(chart\.svg\)/);
   assert.match(md.text, /Written by anthropic/);
   assert.match(md.text, /## Executive summary/);
   const html = await admin.get(`/api/v1/reports/${rid}/download?format=html`);
@@ -259,7 +260,7 @@ test('a report is written section by section, streamed, stored and downloadable'
   assert.match(html.text, /@media print/);
   assert.match(html.text, /Written by anthropic/);
   assert.doesNotMatch(html.text, /<script|<link|src="http/);
-  const bad = await admin.get(`/api/v1/reports/${rid}/download?format=pdf`);
+  const bad = await admin.get(`/api/v1/reports/${rid}/download?format=odt`);
   assert.equal(bad.status, 400);
 
   const list = await admin.get(`/api/v1/assessments/${aid}/reports`);

@@ -25,7 +25,8 @@ for (const name of EXAMPLES) {
     const text = readFileSync(md, 'utf8');
     assert.match(text, /^# Order-to-Cash maturity assessment: /);
     assert.match(text, /Drafted offline: no LLM was used/);
-    assert.match(text, /<svg[^>]*role="img"/);
+    assert.doesNotMatch(text, /<svg/, 'the chart is an image file, not inline SVG');
+    assert.match(text, /!\[[^\]]+\]\(chart\.svg\)/);
     for (const title of ['Executive summary', 'Scorecard', 'Recommendations', 'Roadmap', 'Appendix: answers and method']) {
       assert.match(text, new RegExp(`^## ${title}$`, 'm'), title);
     }
@@ -135,4 +136,25 @@ test('o2c run with a provider that cannot be reached: sections fail visibly, exi
   const text = readFileSync(out, 'utf8');
   assert.match(text, /Not written: /);
   assert.doesNotMatch(text, /Drafted offline \(no LLM\)/);
+});
+
+test('o2c run --format: PDF, Word, Excel and ZIP files; a bad format or a missing helper says what to do', () => {
+  const dir = tempDir('o2c-run-');
+  const answers = 'scripts/o2c/examples/median.json';
+  const magic = { pdf: '%PDF', docx: 'PK', xlsx: 'PK', zip: 'PK' };
+  for (const [format, start] of Object.entries(magic)) {
+    const out = join(dir, `median.${format}`);
+    const r = o2c(['run', 'scripts/o2c', '--answers', answers, '--format', format, '--out', out]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(readFileSync(out).subarray(0, start.length).toString(), start, format);
+  }
+  const bad = o2c(['run', 'scripts/o2c', '--answers', answers, '--format', 'odt']);
+  assert.equal(bad.status, 2);
+  assert.match(bad.stderr, /--format: expected one of pdf, docx, xlsx, html, md, zip \(got 'odt'\)/);
+  const missing = join(dir, 'missing.pdf');
+  const bare = o2c(['run', 'scripts/o2c', '--answers', answers, '--out', missing],
+    { env: { PATH: tempDir('o2c-empty-path-') } });
+  assert.equal(bare.status, 1);
+  assert.match(bare.stderr, /needs weasyprint, which is not installed: install the Debian package weasyprint/);
+  assert.equal(existsSync(missing), false, 'no file written');
 });

@@ -53,7 +53,12 @@ local schemas = {
     created_at = STRING }),
   Report = obj({ id = STRING, assessment_id = STRING, status = STRING, provider = STRING,
     model = STRING, generation = STRING, sections = list(obj({ id = STRING, title = STRING,
-      status = STRING, attempts = INTEGER, error = STRING, text = STRING })) }),
+      status = STRING, attempts = INTEGER, error = STRING, text = STRING })),
+    downloads = list(obj({ format = { type = "string",
+        enum = { "pdf", "docx", "xlsx", "html", "md", "zip" } },
+      label = STRING, href = STRING,
+      available = { type = "boolean", description = "false: the format's helper program is "
+        .. "not installed on this server (the download answers 501 naming the package)" } })) }),
   AuditEvent = obj({ seq = INTEGER, at = { type = "string", format = "date-time" },
     at_ms = { type = "integer", description = "at in milliseconds since the Unix epoch" },
     user = STRING, action = STRING, target = STRING, address = STRING,
@@ -80,6 +85,19 @@ local ERRORS = {
   admin = response("not found: to anyone but an admin this route does not exist", ref("Error")),
   read_only = response("the assessment is read-only (its owner was removed), or a change sent "
     .. "with the session cookie but without its CSRF token", ref("Error")),
+}
+
+local BINARY = { type = "string", format = "binary" }
+local BUSY = response("busy: other exports kept the helper programs busy past the time "
+  .. "limit; try again", ref("Error"))
+local DOWNLOAD_TYPES = {
+  ["text/markdown"] = { schema = STRING },
+  ["text/html"] = { schema = STRING },
+  ["application/pdf"] = { schema = BINARY },
+  ["application/vnd.openxmlformats-officedocument.wordprocessingml.document"] = {
+    schema = BINARY },
+  ["application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"] = { schema = BINARY },
+  ["application/zip"] = { schema = BINARY },
 }
 
 -- path -> method -> operation
@@ -166,7 +184,22 @@ local paths = {
     responses = { ["202"] = response("queued again"), ["409"] = response("not failed",
       ref("Error")) } } },
   ["/api/v1/reports/{id}/download"] = { get = { summary = "the report as a file",
-    responses = { ["200"] = response("Markdown or HTML", STRING, "text/markdown") } } },
+    responses = { ["200"] = { description = "the file in the format asked for",
+      content = DOWNLOAD_TYPES },
+      ["404"] = response("no such report, or not yours", ref("Error")),
+      ["500"] = response("the helper program failed (its message says how)", ref("Error")),
+      ["501"] = response("not_installed: the format's helper program is not on this server; "
+        .. "the message names the Debian package to install", ref("Error")),
+      ["503"] = BUSY } } },
+  ["/api/v1/reports/{id}/chart.svg"] = { get = { summary = "the report's radar chart (SVG)",
+    responses = { ["200"] = response("the chart", BINARY, "image/svg+xml"),
+      ["404"] = response("no such report, or its scorecard is not written yet", ref("Error")) } } },
+  ["/api/v1/reports/{id}/chart.png"] = { get = {
+    summary = "the report's radar chart as a PNG (rsvg-convert)",
+    responses = { ["200"] = response("the chart", BINARY, "image/png"),
+      ["404"] = response("no such report, or its scorecard is not written yet", ref("Error")),
+      ["501"] = response("not_installed: rsvg-convert is missing (Debian package librsvg2-bin)",
+        ref("Error")), ["503"] = BUSY } } },
   ["/api/v1/users"] = {
     get = { summary = "accounts (admin)", responses = { ["200"] = response("users",
       list(ref("User"))) } },

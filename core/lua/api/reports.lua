@@ -1,12 +1,13 @@
 -- Reports: start a job (202 at once), read a report, follow it live with
--- Server-Sent Events, retry one failed section, download it as Markdown or
--- HTML.  The job itself is report/runner.lua; access rules live in the
--- store (a report is visible to whoever may see its assessment).
+-- Server-Sent Events, retry one failed section, download it (Markdown,
+-- HTML, PDF, Word, Excel, ZIP: report/export.lua) and its chart alone.  The
+-- job itself is report/runner.lua; access rules live in the store (a report is visible to whoever may see its assessment).
 local api = require "api.common"
 local json = require "json"
 local llm = require "llm"
 local store = require "o2c.store"
 local assemble = require "report.assemble"
+local export = require "report.export"
 local events = require "report.events"
 local runner = require "report.runner"
 
@@ -37,6 +38,19 @@ local function load_report(ctx)
   return api.check(store.report_get(ctx.user, ctx.params.id))
 end
 
+-- Each download format, and whether this server can make it now (a helper
+-- program not installed: the UI hides that button).
+local function downloads(report_id)
+  local available = export.available()
+  local list = json.array()
+  for _, format in ipairs(export.ORDER) do
+    list[#list + 1] = { format = format, label = export.FORMATS[format].label,
+      available = available[format],
+      href = "/api/v1/reports/" .. report_id .. "/download?format=" .. format }
+  end
+  return list
+end
+
 -- The report as the API shows it: public status ("partial" when some
 -- sections failed), who wrote each section, lists as JSON lists.
 local function report_json(report)
@@ -55,6 +69,7 @@ local function report_json(report)
   out.stored_status = report.status
   out.provider_label = assemble.provider_line(report)
   out.active = runner.active(report.id)
+  out.downloads = downloads(report.id)
   return out
 end
 
@@ -193,25 +208,66 @@ end
 -- download
 ---------------------------------------------------------------------------
 
-local FORMATS = {
-  md = { ext = "md", type = "text/markdown; charset=utf-8", render = assemble.markdown },
-  html = { ext = "html", type = "text/html; charset=utf-8", render = assemble.html },
-}
-
-local function download(ctx)
-  local format = FORMATS[ctx:query().format]
-  local report = load_report(ctx)
-  local a = api.check(store.assessment_get(ctx.user, report.assessment_id))
-  local body = format.render({ client = a.client, type = a.type, report = report })
-  return 200, body, {
-    ["Content-Type"] = format.type,
-    ["Content-Disposition"] = 'attachment; filename="' .. assemble.filename(a.client, format.ext)
-      .. '"',
+-- The file's name and headers; a self-contained HTML may load or run nothing.
+local function file_headers(content_type, disposition)
+  return {
+    ["Content-Type"] = content_type,
+    ["Content-Disposition"] = disposition,
     ["Cache-Control"] = "private, no-store",
-    -- The HTML is self-contained: nothing to load, no script to run.
     ["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'; img-src data:",
     ["X-Content-Type-Options"] = "nosniff",
   }
+end
+
+-- What the Excel export adds: the scores (by the generation being served),
+-- the questionnaire, the answers and notes.
+local function with_scores(ctx, a, doc)
+  local g = ctx:gen()
+  if not g:call("has_type", a.type) then
+    api.fail(409, "type_not_loaded", "the assessment type '" .. a.type
+      .. "' is not in the scripts being served")
+  end
+  local values, notes = {}, {}
+  for qid, answer in pairs(api.check(store.answers_get(ctx.user, a.id))) do
+    values[qid], notes[qid] = answer.value, answer.note
+  end
+  doc.answers, doc.notes = values, notes
+  doc.scores = g:call("score", a.type, values, a.targets)
+  doc.questionnaire = g:call("questionnaire", a.type)
+  return doc
+end
+
+local function download(ctx)
+  local format = ctx:query().format
+  local report = load_report(ctx)
+  local a = api.check(store.assessment_get(ctx.user, report.assessment_id))
+  -- audience: what a client may read (assemble leaves consultant-only parts out).
+  local doc = { client = a.client, type = a.type, report = report, audience = "client" }
+  if format == "xlsx" then with_scores(ctx, a, doc) end
+  local body, err = export.render(format, doc)
+  if not body then api.fail(err.status, err.code, err.message) end
+  return 200, body, file_headers(export.FORMATS[format].type,
+    'attachment; filename="' .. assemble.filename(a.client, export.FORMATS[format].ext) .. '"')
+end
+
+-- chart.svg and chart.png: the scorecard's radar chart alone, for a slide.
+local function chart(kind)
+  return function(ctx)
+    local report = load_report(ctx)
+    local body, err
+    if kind == "svg" then
+      body = export.chart_svg(report)
+      if not body then
+        api.fail(404, "not_found", "this report has no chart yet: its scorecard section is "
+          .. "not written")
+      end
+    else
+      body, err = export.chart_png(report)
+      if not body then api.fail(err.status, err.code, err.message) end
+    end
+    return 200, body, file_headers(kind == "svg" and "image/svg+xml" or "image/png",
+      'inline; filename="chart.' .. kind .. '"')
+  end
 end
 
 local function list(ctx)
@@ -241,9 +297,15 @@ M.routes = {
     name = "reports.retry", handler = retry },
   { method = "GET", path = "/api/v1/reports/{id}/download", name = "reports.download",
     handler = download, query = {
-      format = { type = "enum", values = { "md", "html" }, default = "md",
-        description = "the file's format" },
+      format = { type = "enum", values = { "md", "html", "pdf", "docx", "xlsx", "zip" },
+        default = "md", description = "the file's format: md (the chart as chart.svg), html "
+          .. "(self-contained, print CSS), pdf, docx (Word), xlsx (Excel), zip (the Markdown "
+          .. "with chart.svg and chart.png)" },
     } },
+  { method = "GET", path = "/api/v1/reports/{id}/chart.svg", name = "reports.chart_svg",
+    handler = chart("svg") },
+  { method = "GET", path = "/api/v1/reports/{id}/chart.png", name = "reports.chart_png",
+    handler = chart("png") },
 }
 
 for i, route in ipairs(M.routes) do M[i] = route end

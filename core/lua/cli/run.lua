@@ -1,10 +1,10 @@
--- `o2c run DIR --answers F.json [--target N] [--out F.md|F.html] [--provider P] [--json]`:
+-- `o2c run DIR --answers F.json [--target N] [--out F] [--format X] [--provider P] [--json]`:
 -- one assessment, headless, with no database and no server.  Scores the
 -- answers with the generation built from DIR (and the KB), then writes the
 -- report with the same runner as `o2c serve`, on in-memory storage.
 --
 -- core/cli/cmd_run.c builds the generation, makes it current and calls
---   require("cli.run").main{ dir =, answers =, target =, out =, provider =,
+--   require("cli.run").main{ dir =, answers =, target =, out =, format =, provider =,
 --                            json = bool, progress = bool (stderr is a terminal) }
 -- in a task; the number returned is the exit code: 0 ok, 1 a section failed
 -- (or the file could not be written), 2 a usage problem (the answers file).
@@ -18,6 +18,7 @@ local json = require "json"
 local llm = require "llm"
 local api = require "api.common"
 local assemble = require "report.assemble"
+local export = require "report.export"
 local events = require "report.events"
 local runner = require "report.runner"
 local storage_memory = require "report.storage_memory"
@@ -178,14 +179,39 @@ local function write_file(path, text)
   return true
 end
 
-local function format_of(path)
-  local ext = path:lower():match("%.([%w]+)$")
-  if ext == "html" or ext == "htm" then return "html" end
-  return "md"
+-- The format asked for, else the one --out's extension names, else md.
+local function format_of(opts)
+  if opts.format then
+    if export.FORMATS[opts.format] then return opts.format end
+    local names = {}
+    for i, f in ipairs(export.ORDER) do names[i] = f end
+    return nil, usage_error("--format: expected one of %s (got '%s')",
+      table.concat(names, ", "), opts.format)
+  end
+  local ext = (opts.out or ""):lower():match("%.([%w]+)$")
+  if ext == "htm" then ext = "html" end
+  return export.FORMATS[ext] and ext or "md"
+end
+
+-- What the Excel export adds to the document: scores, questionnaire, answers.
+local function with_scores(doc, g, type_id, answers, scores)
+  local values, notes = {}, {}
+  for qid, a in pairs(answers) do
+    if type(a) == "table" and a[1] == nil and (a.value ~= nil or a.note ~= nil) then
+      values[qid], notes[qid] = a.value, a.note
+    else
+      values[qid] = a
+    end
+  end
+  doc.answers, doc.notes, doc.scores = values, notes, scores
+  doc.questionnaire = g:call("questionnaire", type_id)
+  return doc
 end
 
 function M.main(opts)
   local path = opts.answers
+  local format, fcode = format_of(opts)
+  if not format then return fcode end
   local data, code = read_answers(path)
   if not data then return code end
   local g <close> = gen.pin()
@@ -227,10 +253,16 @@ function M.main(opts)
     while shown:alive() do require("o2c.timer").sleep(20) end
   end
 
-  local out = opts.out or assemble.filename(client, "md")
-  local render = format_of(out) == "html" and assemble.html or assemble.markdown
-  local doc = { client = client, type = type_id, report = report }
-  local written, werr = write_file(out, render(doc))
+  local out = opts.out or assemble.filename(client, export.FORMATS[format].ext)
+  -- The consultant runs this: their copy (assemble's audience).
+  local doc = with_scores({ client = client, type = type_id, report = report,
+    audience = "consultant" }, g, type_id, answers, scores)
+  local body, xerr = export.render(format, doc)
+  if not body then
+    io.stderr:write("o2c run: cannot make the ", format, " file: ", xerr.message, "\n")
+    return FAILED
+  end
+  local written, werr = write_file(out, body)
   if not written then
     io.stderr:write("o2c run: cannot write the report to ", out, ": ", tostring(werr), "\n")
     return FAILED
