@@ -37,7 +37,8 @@ export function areaTable(st, scores) {
       h('td', { class: 'num' }, fmtPercent(scores.overall.completeness)))) : null);
 }
 
-const KPI_STATUS = { hidden: 'Not asked (follow-up)', unanswered: 'Not answered', 'not applicable': 'Not applicable' };
+// hidden: the client's answers say it is not measured; unanswered includes a KPI waiting on an earlier answer.
+const KPI_STATUS = { hidden: 'Not measured', unanswered: 'Not answered yet', 'not applicable': 'Not applicable' };
 
 export function kpiTable(scores) {
   const kpis = scores.kpis || [];

@@ -41,7 +41,8 @@ local function system_prompt(ctx)
     "Use only the facts given: the scores, the client's answers and notes, and the knowledge-base passages. Do not invent figures, benchmarks, sources or facts about the client.",
     "Quote a benchmark only with its source and year, as given. When a KPI has no public benchmark, say so.",
     "Scores run from 1 to 5; levels are 1 Initial, 2 Managed, 3 Defined, 4 Quantitatively managed, 5 Optimizing.",
-    "Name an automation agent only if it appears in the catalogue given, by its exact name followed by its id in backticks, for example: Cash Matching Agent (`cash-matching-agent`). Never use the word \"Agent\" with a capital A otherwise.",
+    "Name an automation agent only if it appears in the catalogue given, by its exact catalogue name, for example: the Cash Matching Agent. Never write an agent's id or any other identifier, and never use the word \"Agent\" with a capital A otherwise.",
+    "Write KPI and practice names as ordinary words inside a sentence (\"start measuring invoice accuracy\"), not as labels or code.",
   }, "\n")
 end
 
@@ -87,6 +88,15 @@ local findings_ids = {}
 for _, area in ipairs(lib.questionnaire.areas) do
   findings_ids[#findings_ids + 1] = "findings_" .. area.id
 end
+
+-- The consultant's to-do: what the client has not answered yet. Shown in the
+-- app and in `o2c run`, left out of the client's copy (the id says so).
+section {
+  id = "open_questions",
+  title = "Open questions",
+  kind = "generated",
+  render = generated.open_questions,
+}
 
 section {
   id = "executive_summary",
@@ -234,7 +244,7 @@ section {
 
 section {
   id = "appendix",
-  title = "Appendix: answers and method",
+  title = "Appendix: method and sources",
   kind = "generated",
   render = generated.appendix,
 }

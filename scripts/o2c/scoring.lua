@@ -15,7 +15,7 @@ method = [[
 - *Maturity scale:* the level chosen (1-5) is the score.
 - *Single choice:* the value written next to the chosen answer in the questionnaire (1-5).
 - *Multiple choice:* 1 + 4 × (points of the ticked answers ÷ points of all answers). Nothing ticked scores 1; everything ticked scores 5.
-- *KPI:* the number is placed in the benchmark bands of the knowledge base (`kb/benchmarks.lua`); the band's score is the question score. A KPI with no public benchmark is reported, not scored.
+- *KPI:* the number is placed in the benchmark bands of the knowledge base (their sources are listed below); the band's score is the question score. A KPI with no public benchmark is reported, not scored.
 - *Free text:* never scored.
 
 "Not applicable", unanswered and hidden (conditional) questions get no score. They leave the average: they are not counted as zero.
@@ -26,7 +26,7 @@ method = [[
 
 **4. Level** = the whole part of the rounded score (2.99 is level 2, 3.00 is level 3): 1 Initial, 2 Managed, 3 Defined, 4 Quantitatively managed, 5 Optimizing.
 
-**5. Target and gap.** Every area has a target level (3 unless the questionnaire or the assessment sets another). Gap = target − score: positive means short of the target, negative means ahead of it. The overall target is the weighted average of the targets of the scored areas, computed like the overall score.
+**5. Target and gap.** Every area has a target level (3 unless the questionnaire or the assessment sets another). Gap = target − score: positive means short of the target, negative means ahead of it. The overall target is the client's ambition: the weighted average of the targets of all areas (area weights, as for the overall score), answered or not, so it does not move as answers arrive.
 
 **6. Completeness** = answered ÷ asked, over the visible questions of an area that take a value (free-text notes are not counted). "Not applicable" counts as answered.
 

@@ -317,6 +317,9 @@ test('web UI end to end in Chromium', { skip, timeout: 240000 }, async (t) => {
     const mdText = readFileSync(await md.path(), 'utf8');
     assert.match(md.suggestedFilename(), /\.md$/);
     assert.ok(mdText.includes(CLIENT), 'the Markdown names the client');
+    // The consultant sees the open questions in the app; the client's download leaves them out.
+    await page.locator('.report-section[data-section="open_questions"] .report-h', { hasText: 'Open questions' }).waitFor();
+    assert.ok(!mdText.includes('Open questions'), 'the download is the client copy');
     const [html] = await Promise.all([page.waitForEvent('download'), page.getByRole('link', { name: 'Download HTML' }).click()]);
     const htmlText = readFileSync(await html.path(), 'utf8');
     assert.match(html.suggestedFilename(), /\.html$/);

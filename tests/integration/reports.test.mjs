@@ -24,7 +24,7 @@ const MEDIAN = JSON.parse(readFileSync(join(SOURCE, 'scripts/o2c/examples/median
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const WINDOW_S = 6;
 const LLM_SECTIONS = 11; // executive summary, 8 findings, recommendations, roadmap
-const ALL_SECTIONS = 13; // + scorecard and appendix (generated)
+const ALL_SECTIONS = 14; // + open questions, scorecard and appendix (generated)
 
 function llmEnv(mock, extra = {}) {
   return {
@@ -251,6 +251,19 @@ test('a report is written section by section, streamed, stored and downloadable'
   assert.match(md.text, /!\[[^\]]+\]\(chart\.svg\)/);
   assert.match(md.text, /Written by anthropic/);
   assert.match(md.text, /## Executive summary/);
+  // The client's copy (the default): no open questions, no internals on the
+  // cover or in the text; the scripts' version only in the appendix, in words.
+  assert.ok(report.sections.some((s) => s.id === 'open_questions'), 'the app shows the open questions');
+  assert.match(report.generation, /^[0-9a-f]{16}$/);
+  assert.doesNotMatch(md.text, /Open questions/);
+  const appendixAt = md.text.indexOf('## Appendix: method and sources');
+  assert.ok(appendixAt > 0, 'the appendix is there');
+  const body = md.text.slice(0, appendixAt);
+  assert.ok(!md.text.includes(rid), 'no report id anywhere');
+  assert.ok(!body.includes(report.generation), 'no generation hash outside the appendix');
+  assert.doesNotMatch(body, /generation/i);
+  assert.match(md.text.slice(appendixAt), new RegExp(`### About this report\\n\\nThis report was prepared on \\d+ \\w+ \\d{4}\\. `
+    + `The questionnaire, the scoring rules and the knowledge base it was written from are version ${report.generation},`));
   const html = await admin.get(`/api/v1/reports/${rid}/download?format=html`);
   assert.equal(html.status, 200);
   assert.match(html.headers.get('content-type'), /^text\/html/);
@@ -260,6 +273,8 @@ test('a report is written section by section, streamed, stored and downloadable'
   assert.match(html.text, /@media print/);
   assert.match(html.text, /Written by anthropic/);
   assert.doesNotMatch(html.text, /<script|<link|src="http/);
+  assert.ok(!html.text.includes(rid), 'no report id in the HTML');
+  assert.doesNotMatch(html.text, /Open questions/);
   const bad = await admin.get(`/api/v1/reports/${rid}/download?format=odt`);
   assert.equal(bad.status, 400);
 

@@ -1,15 +1,16 @@
 // `o2c run`: one assessment headless, no database and no server.  The three
 // example answer sets give complete reports drafted offline, with the radar
 // chart, as Markdown and self-contained HTML; --json prints scores and the
-// sections; a bad answers file is a usage error naming the field.
+// sections; a bad answers file is a usage error naming the field.  `o2c run`
+// writes the consultant's copy: the open questions are in it and on stdout.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { o2c, tempDir, SOURCE } from './lib/o2c.mjs';
 
 const EXAMPLES = ['laggard', 'median', 'leader'];
-const SECTIONS = ['executive_summary', 'scorecard', 'findings_master_data', 'findings_credit',
+const SECTIONS = ['open_questions', 'executive_summary', 'scorecard', 'findings_master_data', 'findings_credit',
   'findings_order_management', 'findings_billing', 'findings_cash_application', 'findings_collections',
   'findings_disputes', 'findings_reporting', 'recommendations', 'roadmap', 'appendix'];
 
@@ -27,12 +28,20 @@ for (const name of EXAMPLES) {
     assert.match(text, /Drafted offline: no LLM was used/);
     assert.doesNotMatch(text, /<svg/, 'the chart is an image file, not inline SVG');
     assert.match(text, /!\[[^\]]+\]\(chart\.svg\)/);
-    for (const title of ['Executive summary', 'Scorecard', 'Recommendations', 'Roadmap', 'Appendix: answers and method']) {
+    for (const title of ['Open questions', 'Executive summary', 'Scorecard', 'Recommendations', 'Roadmap',
+      'Appendix: method and sources']) {
       assert.match(text, new RegExp(`^## ${title}$`, 'm'), title);
     }
     assert.equal((text.match(/^## Findings: /gm) || []).length, 8);
     assert.equal((text.match(/^\*Drafted offline \(no LLM\)\.\*$/gm) || []).length, 11);
     assert.doesNotMatch(text, /Not written/);
+    // The consultant's copy: complete answers leave nothing open.
+    assert.match(text, /^- For the consultant: report run-1, written .* from scripts and knowledge base [0-9a-f]{16}\./m);
+    assert.match(text, /Every question asked is answered; nothing is open\./);
+    assert.match(r.stdout, /^open questions: none, every question asked is answered$/m);
+    // Prose, not internals: no code font, no agent ids.
+    assert.doesNotMatch(text, /`/);
+    assert.doesNotMatch(text, /[a-z]+(-[a-z]+)*-agent\b/);
 
     const html = join(dir, `${name}.html`);
     const h = o2c(['run', 'scripts/o2c', '--answers', answers, '--out', html]);
@@ -46,6 +55,48 @@ for (const name of EXAMPLES) {
     assert.doesNotMatch(page, /<script|<link|src="http|url\(http/, 'self-contained');
   });
 }
+
+test('o2c run on a half-answered assessment: open questions in the file and on stdout, no false "not measured"', () => {
+  const dir = tempDir('o2c-run-');
+  const median = JSON.parse(readFileSync(join(SOURCE, 'scripts/o2c/examples/median.json'), 'utf8'));
+  const keep = Object.entries(median.answers).filter(([id]) => /^(md_|cr_|om_)/.test(id));
+  const file = join(dir, 'half.json');
+  writeFileSync(file, JSON.stringify({ client: 'Half Ltd', answers: Object.fromEntries(keep), targets: median.targets }));
+  const out = join(dir, 'half.md');
+  const r = o2c(['run', 'scripts/o2c', '--answers', file, '--out', out]);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /^Half Ltd: overall score [\d.]+, level 3 \(Defined\); target 3\.4$/m, 'the target of all areas');
+  assert.match(r.stdout, /^open questions: 22 of the 36 questions asked are not answered yet \(listed under "Open questions"/m);
+  const text = readFileSync(out, 'utf8');
+  assert.match(text, /^## Open questions$/m);
+  assert.match(text, /^- \*\*DSO\*\*: asked once “DSO measurement” is answered\.$/m);
+  const findings = text.slice(text.indexOf('## Executive summary'));
+  assert.doesNotMatch(findings, /not measured/i, 'nothing the client did not say');
+  assert.doesNotMatch(findings, /Start measuring/);
+});
+
+test('a roadmap heading with nothing under it does not reach the report', () => {
+  const dir = tempDir('o2c-run-');
+  const scripts = join(dir, 'o2c');
+  cpSync(join(SOURCE, 'scripts/o2c'), scripts, { recursive: true });
+  const report = join(scripts, 'report.lua');
+  // An LLM-like roadmap whose middle phase came back empty.
+  const text = readFileSync(report, 'utf8').replace('draft = drafts.roadmap,',
+    'draft = function() return "### 0-3 months\\n\\n- Name an owner for each area.\\n\\n### 3-6 months\\n\\n'
+    + '### 6-12 months\\n\\n- Re-assess.\\n\\n#### Notes\\n" end,');
+  assert.notEqual(text, readFileSync(report, 'utf8'));
+  writeFileSync(report, text);
+  const out = join(dir, 'r.md');
+  const r = o2c(['run', scripts, '--kb', join(SOURCE, 'kb'), '--answers', 'scripts/o2c/examples/median.json',
+    '--out', out]);
+  assert.equal(r.status, 0, r.stderr);
+  const md = readFileSync(out, 'utf8');
+  const roadmap = md.slice(md.indexOf('## Roadmap'), md.indexOf('## Appendix'));
+  assert.match(roadmap, /### 0-3 months\n\n- Name an owner for each area\./);
+  assert.doesNotMatch(roadmap, /3-6 months/);
+  assert.doesNotMatch(roadmap, /#### Notes/);
+  assert.match(roadmap, /### 6-12 months\n\n- Re-assess\./);
+});
 
 test('o2c run --json: scores and the sections with their status, and the path', () => {
   const dir = tempDir('o2c-run-');

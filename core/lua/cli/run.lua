@@ -208,6 +208,16 @@ local function with_scores(doc, g, type_id, answers, scores)
   return doc
 end
 
+-- What is left to ask the client (the report's "Open questions" section
+-- lists each one; the client's copy leaves it out).
+local function open_questions_line(overall)
+  local open = overall.total - overall.answered
+  if open == 0 then return "open questions: none, every question asked is answered" end
+  return string.format("open questions: %d of the %d questions asked are not answered yet (listed under "
+    .. "\"Open questions\" in the report, with those they lead to; left out of the client's copy)", open,
+    overall.total)
+end
+
 function M.main(opts)
   local path = opts.answers
   local format, fcode = format_of(opts)
@@ -285,9 +295,10 @@ function M.main(opts)
     local o = scores.overall
     io.stdout:write(string.format("%s: overall score %s, level %s (%s); target %s\n", client,
       o.score and string.format("%.2f", o.score) or "-", tostring(o.level or "-"),
-      tostring(o.level_name or "-"), tostring(o.target or "-")))
+      tostring(o.level_name or "-"), o.target and string.format("%g", o.target) or "-"))
     io.stdout:write(string.format("report %s: %d sections, %d failed; %s\nwritten to %s\n",
       report.status, #report.sections, failed, assemble.provider_line(report), out))
+    io.stdout:write(open_questions_line(o), "\n")
     for _, s in ipairs(report.sections) do
       if s.status == "failed" then
         io.stdout:write("  failed: ", s.id, ": ", tostring(s.error), "\n")

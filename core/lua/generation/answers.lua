@@ -40,36 +40,63 @@ function answers.values(raw)
   return values, notes
 end
 
--- Which questions are visible for these values: a map id -> true.
+-- Which questions are visible for these values: a map id -> true, and the
+-- questions hidden only because the client has not answered yet: a map
+-- id -> the id of the earlier question still to answer ("waiting").
 -- Questions are walked in questionnaire order; visible_if(a) sees only the
 -- answers of earlier visible questions ("the answers so far"), so hiding a
--- question also hides the questions that depend on it. A visible_if that fails
--- at run time shows its question (the error was already caught at load time for
--- the empty answer set; hiding data silently would be worse).
+-- question also hides the questions that depend on it. A question is waiting
+-- when its visible_if, returning false, read an earlier question that is shown
+-- but unanswered (or itself waiting): answering that one may show it. Any
+-- other hidden question was hidden by what the client answered.
+-- A visible_if that fails at run time shows its question (the error was
+-- already caught at load time for the empty answer set; hiding data silently
+-- would be worse).
 -- When nothing is hidden the answer is T.all_visible itself (read only), and
 -- the walk stops at the last conditional question: previews are the hot path.
+local NONE_WAITING = setmetatable({}, { __newindex = function() error("read-only", 2) end })
+
 function answers.visible(T, values)
   if #T.conditional == 0 then
-    return T.all_visible
+    return T.all_visible, NONE_WAITING
   end
   local questions = T.model.questions
-  local seen, hidden = {}, nil
+  local by_id = T.model.question_by_id
+  local seen, hidden, waiting = {}, nil, nil
+  local index, gate = 0, nil
+  -- Fires only for keys absent from `seen`: unanswered, hidden or unknown.
+  setmetatable(seen, { __index = function(_, key)
+    local q = by_id[key]
+    if gate == nil and q and q.index < index then
+      if hidden and hidden[key] then
+        gate = waiting and waiting[key] or nil
+      elseif values[key] == nil then
+        gate = key
+      end
+    end
+    return nil
+  end })
   for i = 1, T.last_conditional do
     local q = questions[i]
     local shown = true
     if q.visible_if then
+      index, gate = q.index, nil
       local ok, result = pcall(q.visible_if, seen)
       shown = not ok or (result and true or false)
     end
     if shown then
-      seen[q.id] = values[q.id]
+      rawset(seen, q.id, values[q.id])
     else
       hidden = hidden or {}
       hidden[q.id] = true
+      if gate then
+        waiting = waiting or {}
+        waiting[q.id] = gate
+      end
     end
   end
   if not hidden then
-    return T.all_visible
+    return T.all_visible, NONE_WAITING
   end
   local visible = {}
   for i = 1, #questions do
@@ -78,7 +105,7 @@ function answers.visible(T, values)
       visible[id] = true
     end
   end
-  return visible
+  return visible, waiting or NONE_WAITING
 end
 
 -- Targets as a map area id -> level 1-5: `targets` may be nil (the script's
@@ -272,8 +299,8 @@ end
 -- The scores table (see scripts/<type>/scoring.lua for its shape and the roll-up).
 function answers.score(T, raw, targets)
   local values = answers.values(raw)
-  local visible = answers.visible(T, values)
-  return T.scoring.score(T.model, values, visible, answers.targets(T, targets))
+  local visible, waiting = answers.visible(T, values)
+  return T.scoring.score(T.model, values, visible, answers.targets(T, targets), waiting)
 end
 
 return answers

@@ -156,8 +156,8 @@ end
 function Gen:score(type_id, raw, targets)
   local T = type_of(self, type_id)
   local values = answers.values(raw)
-  local visible = answers.visible(T, values)
-  local scores = T.scoring.score(T.model, values, visible, answers.targets(T, targets))
+  local visible, waiting = answers.visible(T, values)
+  local scores = T.scoring.score(T.model, values, visible, answers.targets(T, targets), waiting)
   local hidden = {}
   if visible ~= T.all_visible then
     for _, q in ipairs(T.conditional) do

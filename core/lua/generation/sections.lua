@@ -8,6 +8,10 @@
 --   ctx.answers     question id -> value (notes removed)
 --   ctx.notes       question id -> note text
 --   ctx.visible     question id -> true for visible questions
+--   ctx.waiting     question id -> the earlier question to answer first, for
+--                   questions hidden only because that one has no answer yet
+--   ctx.report      { generation =, date_ms = } of the report being written
+--                   (empty outside a report job)
 --   ctx.targets     area id -> target level (defaults filled in)
 --   ctx.scores      the scores table (computed here when the host gave none)
 local problems = GEN_MODULE("problems")
@@ -32,6 +36,15 @@ local function shape_error(s, fmt, ...)
   error(string.format("%s:%d: section '%s': " .. fmt, s.path, s.line or 0, s.id, ...), 0)
 end
 
+-- Only the plain fields a script may print about the report being written.
+local function report_of(r)
+  if type(r) ~= "table" then return {} end
+  return {
+    generation = type(r.generation) == "string" and r.generation or nil,
+    date_ms = math.type(r.date_ms) and r.date_ms or nil,
+  }
+end
+
 function sections.context(T, ctx)
   ctx = ctx or {}
   local assessment = type(ctx.assessment) == "table" and ctx.assessment or {}
@@ -41,13 +54,16 @@ function sections.context(T, ctx)
   if type(scores) ~= "table" then
     scores = answers.score(T, values, targets)
   end
+  local visible, waiting = answers.visible(T, values)
   return {
     assessment = assessment,
+    report = report_of(ctx.report),
     client = type(assessment.client) == "string" and assessment.client ~= "" and assessment.client or "the client",
     type = T.id,
     answers = values,
     notes = notes or {},
-    visible = answers.visible(T, values),
+    visible = visible,
+    waiting = waiting,
     targets = targets,
     scores = scores,
     sections = type(ctx.sections) == "table" and ctx.sections or {},

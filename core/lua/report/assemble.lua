@@ -3,10 +3,18 @@
 -- external resource of any kind).  Used by the download route and `o2c run`.
 --
 --   local doc = { client =, type =, report = <store.report_get shape>,
---                 generated_at = ms (optional) }
+--                 generated_at = ms (optional),
+--                 audience = "client" (default) | "consultant" }
 --   assemble.markdown(doc) -> text
 --   assemble.html(doc)     -> text
 --   assemble.filename(client, "md" | "html") -> "acme-ltd-o2c-report.md"
+--
+-- Audience: the client's copy (the default, what a consultant hands over)
+-- carries no internals (no report id, no generation hash on the cover; the
+-- scripts' version is in the appendix, written for a reader) and leaves out
+-- the consultant-only sections (M.CONSULTANT_ONLY: the open questions).  The
+-- consultant's copy has them, plus the report id and generation on the cover.
+-- Headings with nothing under them are dropped from every section's text.
 --
 -- Each section is labelled with who wrote it: the provider and model, or
 -- "drafted offline" (the offline drafter: no LLM), or "generated from the
@@ -19,6 +27,99 @@ local M = {}
 
 local function date_of(ms)
   return os.date("!%Y-%m-%d %H:%M UTC", (ms or os.time() * 1000) // 1000)
+end
+
+local function status_of(report)
+  return events.report_status(report)
+end
+
+local MONTHS = { "January", "February", "March", "April", "May", "June", "July", "August",
+  "September", "October", "November", "December" }
+
+-- "3 December 2026", for the client's cover.
+local function day_of(ms)
+  local d = os.date("!*t", (ms or os.time() * 1000) // 1000)
+  return string.format("%d %s %d", d.day, MONTHS[d.month], d.year)
+end
+
+-- Sections written for the consultant only, by id (the engine's
+-- lib.generated.open_questions writes "open_questions").
+M.CONSULTANT_ONLY = { open_questions = true }
+
+M.AUDIENCES = { client = true, consultant = true }
+
+local function audience_of(doc)
+  local audience = doc.audience or "client"
+  if not M.AUDIENCES[audience] then
+    error("assemble: audience must be \"client\" or \"consultant\" (got " .. tostring(audience) .. ")", 3)
+  end
+  return audience
+end
+
+-- The sections this audience reads, in order.
+local function sections_for(report, audience)
+  local list = {}
+  for _, s in ipairs(report.sections) do
+    if audience == "consultant" or not M.CONSULTANT_ONLY[s.id] then
+      list[#list + 1] = s
+    end
+  end
+  return list
+end
+
+-- Markdown without headings that have nothing under them: a heading followed
+-- only by blank lines up to the next heading of the same or a higher level
+-- (or the end) is dropped, so the client never sees an empty sub-heading.
+function M.without_empty_headings(text)
+  local lines = {}
+  for line in (tostring(text or "") .. "\n"):gmatch("([^\n]*)\n") do
+    lines[#lines + 1] = line
+  end
+  local function level(line)
+    local hashes = line:match("^(#+)%s")
+    return hashes and #hashes or nil
+  end
+  -- From the end, so a heading knows whether what follows it survived.
+  local keep = {}
+  for i = #lines, 1, -1 do
+    local l = level(lines[i])
+    if l then
+      local has_content = false
+      for j = i + 1, #lines do
+        if keep[j] ~= false then
+          local lj = level(lines[j])
+          if lj and lj <= l then break end
+          if lj or lines[j]:match("%S") then
+            has_content = true
+            break
+          end
+        end
+      end
+      keep[i] = has_content
+    end
+  end
+  local out = {}
+  for i, line in ipairs(lines) do
+    if keep[i] ~= false then out[#out + 1] = line end
+  end
+  return (table.concat(out, "\n"):gsub("\n\n\n+", "\n\n"):gsub("^%s+", ""):gsub("%s+$", ""))
+end
+
+-- The cover's lines: the date (and the state when not finished) for all;
+-- the report id and generation for the consultant only.
+local function cover_lines(doc, audience)
+  local r = doc.report
+  local status = status_of(r)
+  local first = "Prepared on " .. day_of(r.finished_at_ms or doc.generated_at)
+  if status ~= "done" then first = first .. " (report " .. status .. ")" end
+  local lines = { first, M.provider_line(r) }
+  if audience == "consultant" then
+    local internal = "For the consultant: report " .. tostring(r.id) .. ", written "
+      .. date_of(r.finished_at_ms or doc.generated_at)
+    if r.generation then internal = internal .. " from scripts and knowledge base " .. r.generation end
+    lines[#lines + 1] = internal .. ". The client's copy leaves out the open questions."
+  end
+  return lines
 end
 
 -- "Acme Ltd." -> "acme-ltd": letters and digits only, so the name is safe
@@ -77,38 +178,33 @@ local function title_of(doc)
   return "Order-to-Cash maturity assessment: " .. tostring(doc.client or "the client")
 end
 
-local function status_of(report)
-  return events.report_status(report)
-end
 
 ---------------------------------------------------------------------------
 -- Markdown
 ---------------------------------------------------------------------------
 
 function M.markdown(doc)
-  local r = doc.report
+  local audience = audience_of(doc)
+  local sections = sections_for(doc.report, audience)
   local out = {}
   local function add(s) out[#out + 1] = s end
   add("# " .. title_of(doc))
   add("")
-  add(string.format("- Report: %s (%s), %s", r.id, status_of(r), date_of(r.finished_at_ms
-    or doc.generated_at)))
-  add("- " .. M.provider_line(r))
-  if r.generation then add("- Scripts and knowledge base: generation " .. r.generation) end
+  for _, line in ipairs(cover_lines(doc, audience)) do add("- " .. line) end
   add("")
   add("## Contents")
   add("")
-  for i, s in ipairs(r.sections) do
+  for i, s in ipairs(sections) do
     add(string.format("%d. %s", i, s.title or s.id))
   end
-  for _, s in ipairs(r.sections) do
+  for _, s in ipairs(sections) do
     add("")
     add("## " .. (s.title or s.id))
     add("")
     add("*" .. section_note(s) .. "*")
     if s.status == "done" then
       add("")
-      add((s.text or ""):gsub("%s+$", ""))
+      add(M.without_empty_headings(s.text))
       if s.warning then
         add("")
         add("> Note: this section did not pass its automatic check: " .. s.warning)
@@ -171,7 +267,9 @@ local function anchor(id)
 end
 
 function M.html(doc)
+  local audience = audience_of(doc)
   local r = doc.report
+  local sections = sections_for(r, audience)
   local esc = markdown.escape
   local out = {}
   local function add(s) out[#out + 1] = s end
@@ -190,21 +288,18 @@ function M.html(doc)
   add('<div class="page">')
   add('<header class="cover">')
   add("<h1>" .. esc(title_of(doc)) .. "</h1>")
-  add('<p class="meta provider">' .. esc(M.provider_line(r)) .. "</p>")
-  add('<p class="meta">Report ' .. esc(r.id) .. " · " .. esc(status_of(r)) .. " · "
-    .. esc(date_of(r.finished_at_ms or doc.generated_at)) .. "</p>")
-  if r.generation then
-    add('<p class="meta">Scripts and knowledge base: generation <code>' .. esc(r.generation)
-      .. "</code></p>")
-  end
+  local cover = cover_lines(doc, audience)
+  add('<p class="meta">' .. esc(cover[1]) .. "</p>")
+  add('<p class="meta provider">' .. esc(cover[2]) .. "</p>")
+  for i = 3, #cover do add('<p class="meta">' .. esc(cover[i]) .. "</p>") end
   add("</header>")
   add('<nav class="toc" aria-label="Contents"><h2>Contents</h2><ol>')
-  for _, s in ipairs(r.sections) do
+  for _, s in ipairs(sections) do
     add('<li><a href="#' .. anchor(s.id) .. '">' .. esc(s.title or s.id) .. "</a></li>")
   end
   add("</ol></nav>")
   add("<main>")
-  for _, s in ipairs(r.sections) do
+  for _, s in ipairs(sections) do
     add('<section class="report-section" id="' .. anchor(s.id) .. '">')
     add("<h2>" .. esc(s.title or s.id) .. "</h2>")
     local note = section_note(s)
@@ -214,7 +309,7 @@ function M.html(doc)
       add('<p class="byline">' .. esc(note) .. "</p>")
     end
     if s.status == "done" then
-      add(markdown.to_html(s.text or "", { allow_svg = s.kind == "generated" }))
+      add(markdown.to_html(M.without_empty_headings(s.text), { allow_svg = s.kind == "generated" }))
       if s.warning then
         add('<p class="warning">Note: this section did not pass its automatic check: '
           .. esc(s.warning) .. "</p>")

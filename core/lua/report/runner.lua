@@ -82,8 +82,11 @@ local function section_ctx(job, s)
     if dep and dep.status == "done" then texts[d] = dep.text end
   end
   local inputs = job.inputs
+  local report = job.report or {}
   return {
     assessment = { client = inputs.assessment.client, type = inputs.assessment.type },
+    -- For the appendix's traceability: the scripts' version and the date.
+    report = { generation = report.generation, date_ms = report.created_at_ms },
     answers = inputs.answers,
     scores = job.scores,
     targets = inputs.targets,

@@ -50,25 +50,26 @@ describe("the report plan", function()
 
   it("has the sections a consultant expects, in display order", function()
     local ids = ids_of(plan.sections)
-    expect(ids[1]).to_equal("executive_summary")
-    expect(ids[2]).to_equal("scorecard")
+    expect(ids[1]).to_equal("open_questions")  -- the consultant's, left out of the client's copy
+    expect(ids[2]).to_equal("executive_summary")
+    expect(ids[3]).to_equal("scorecard")
     expect(ids).to_contain("findings_billing")
     expect(ids[#ids - 2]).to_equal("recommendations")
     expect(ids[#ids - 1]).to_equal("roadmap")
     expect(ids[#ids]).to_equal("appendix")
-    expect(#ids).to_equal(13)            -- 8 areas + 5
+    expect(#ids).to_equal(14)            -- 8 areas + 6
   end)
 
   it("runs the findings before the summary and the recommendations before the roadmap", function()
     local order = plan.run_order
     expect(position(order, "findings_collections")).to_be_less_than(position(order, "executive_summary"))
     expect(position(order, "recommendations")).to_be_less_than(position(order, "roadmap"))
-    expect(plan.sections[1].depends).to_have_length(8)
+    expect(plan.sections[2].depends).to_have_length(8)
   end)
 
   it("marks the scorecard and the appendix as generated, the rest as llm with a token budget", function()
     for _, s in ipairs(plan.sections) do
-      if s.id == "scorecard" or s.id == "appendix" then
+      if s.id == "scorecard" or s.id == "appendix" or s.id == "open_questions" then
         expect(s.kind).to_equal("generated")
         expect(s.max_tokens).to_be_nil()
       else

@@ -33,10 +33,10 @@ describe("targets and gaps", function()
     expect(area(s, "credit").target).to_equal(3)
   end)
 
-  it("weights the overall target like the overall score", function()
-    -- master_data (weight 1, target 3), credit (1, 3), collections (2, 5)
+  it("weights the overall target over every area, answered or not", function()
+    -- 8 areas: weights 1, 1, 1, 2 (billing), 1, 2 (collections), 1, 1; all target 3 but collections 5
     local s = o2c:score(answers, { collections = 5 })
-    expect(s.overall.target).to_equal(4)   -- (3 + 3 + 2 × 5) ÷ 4
+    expect(s.overall.target).to_equal(3.4)   -- (8 × 3 + 2 × 5) ÷ 10
   end)
 
   it("rejects unknown areas and levels outside 1-5", function()

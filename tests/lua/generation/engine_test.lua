@@ -223,6 +223,140 @@ function engine.run(host)
   end)
 
   -------------------------------------------------------------------------
+  -- the report library's text: laggard, median, leader, empty, half-answered
+  -------------------------------------------------------------------------
+
+  local function example(name)
+    return cjson.decode(text_of("scripts/o2c/examples/" .. name .. ".json"))
+  end
+  -- Half of the median company: the questions that open the KPIs of billing,
+  -- cash application, collections and disputes are not answered yet.
+  local function half_answers()
+    local kept = {}
+    for id, v in pairs(example("median").answers) do
+      if (id:match("^md_") or id:match("^cr_") or id:match("^om_") or id:match("^bi_") or id == "ca_remittance"
+          or id == "co_strategy" or id == "co_dunning") and not id:match("^bi_accuracy") then
+        kept[id] = v
+      end
+    end
+    return kept
+  end
+  local function answer_set(name)
+    if name == "empty" then return {}, nil end
+    if name == "half" then return half_answers(), example("median").targets end
+    local e = example(name)
+    return e.answers, e.targets
+  end
+  local REPORT = { generation = "3d5ef2a9c0b1d4e7", date_ms = 1796292000000 } -- 3 December 2026
+  -- Every section of the o2c plan as the offline provider writes it.
+  local function offline_texts(g, answers, targets)
+    local ctx = { assessment = { client = "Example Co", type = "o2c" }, answers = answers, targets = targets,
+      scores = g:score("o2c", answers, targets), sections = {}, attachments = {}, report = REPORT }
+    local plan = g:report_plan("o2c")
+    local kind = {}
+    for _, sec in ipairs(plan.sections) do kind[sec.id] = sec.kind end
+    local texts = {}
+    for _, id in ipairs(plan.run_order) do
+      ctx.sections = texts
+      if kind[id] == "llm" then
+        texts[id] = g:section_draft("o2c", id, ctx)
+        local ok, reason = g:section_check("o2c", id, texts[id], ctx)
+        eq(ok, true, id .. " passes its check: " .. tostring(reason))
+      else
+        texts[id] = g:section_render("o2c", id, ctx)
+      end
+    end
+    return texts, plan
+  end
+  local function kpi_of(scores, id)
+    for _, k in ipairs(scores.kpis) do
+      if k.id == id then return k end
+    end
+  end
+  local SETS = { "laggard", "median", "leader", "empty", "half" }
+
+  case("a KPI hidden until an unanswered question is answered is unanswered, not hidden (waits_for names it)", function()
+    local s = gen:score("o2c", half_answers())
+    eq(kpi_of(s, "co_dso").status, "unanswered", "co_dso")
+    eq(kpi_of(s, "co_dso").waits_for, "co_dso_tracking", "co_dso waits for")
+    eq(kpi_of(s, "di_days").waits_for, "di_logging", "di_days waits for")
+    local a = half_answers()
+    a.co_dso_tracking = "not_tracked"
+    s = gen:score("o2c", a)
+    eq(kpi_of(s, "co_dso").status, "hidden", "not tracked: hidden by the answer")
+    eq(kpi_of(s, "co_dso").waits_for, nil, "not tracked: waits for nothing")
+    eq(kpi_of(gen:score("o2c", example("laggard").answers), "bi_accuracy").status, "hidden", "laggard says No")
+  end)
+
+  case("waiting follows a chain: a question behind a waiting one waits for the first unanswered question", function()
+    local extra = table.concat({
+      'question { id = "co_dso_trend", type = "kpi", label = "DSO trend", text = "DSO a year ago (days).",',
+      '  benchmark = "dso", min = 0, max = 365, visible_if = function(a) return a.co_dso ~= nil end }',
+      '',
+    }, "\n")
+    local g, errors = build(with({ ["scripts/o2c/questionnaire.lua"] = text_of("scripts/o2c/questionnaire.lua") .. extra }))
+    eq(g ~= nil, true, errors_text(errors))
+    eq(kpi_of(g:score("o2c", {}), "co_dso_trend").waits_for, "co_dso_tracking", "behind a waiting question")
+    eq(kpi_of(g:score("o2c", { co_dso_tracking = "monthly" }), "co_dso_trend").waits_for, "co_dso", "behind a shown one")
+    eq(kpi_of(g:score("o2c", { co_dso_tracking = "not_tracked" }), "co_dso_trend").status, "hidden", "decided")
+  end)
+
+  case("the overall target depends only on the targets, never on which areas are answered", function()
+    for _, name in ipairs({ "laggard", "median", "leader" }) do
+      local t = example(name).targets
+      local full = gen:score("o2c", example(name).answers, t).overall.target
+      eq(gen:score("o2c", {}, t).overall.target, full, name .. ": empty")
+      eq(gen:score("o2c", half_answers(), t).overall.target, full, name .. ": half")
+    end
+  end)
+
+  case("\"not measured\" only where an answer says so; unanswered KPIs only in the open questions", function()
+    local laggard = offline_texts(gen, answer_set("laggard"))
+    has(laggard.executive_summary, "**Not measured today:** Invoice accuracy, auto-match rate and dispute resolution time.")
+    for _, name in ipairs({ "empty", "half" }) do
+      local texts, plan = offline_texts(gen, answer_set(name))
+      for _, sec in ipairs(plan.sections) do
+        if sec.id ~= "open_questions" and texts[sec.id]:lower():find("not measured", 1, true) then
+          fail(name .. " " .. sec.id .. " says \"not measured\" of an unanswered KPI")
+        end
+      end
+      has(texts.open_questions, "- **DSO**: asked once “DSO measurement” is answered.", name)
+    end
+    local complete = offline_texts(gen, answer_set("median"))
+    has(complete.open_questions, "nothing is open")
+  end)
+
+  case("no heading without content, no code font and no agent id, for all five answer sets", function()
+    local agent_ids = {}
+    for _, a in ipairs(gen:kb().agents) do agent_ids[#agent_ids + 1] = a.id end
+    for _, name in ipairs(SETS) do
+      local texts, plan = offline_texts(gen, answer_set(name))
+      for _, sec in ipairs(plan.sections) do
+        local text = texts[sec.id]
+        local where = name .. " " .. sec.id
+        if text:find("`", 1, true) then fail(where .. " uses code font: " .. text:match("[^\n]*`[^\n]*")) end
+        for _, id in ipairs(agent_ids) do
+          if text:find(id, 1, true) then fail(where .. " names the agent id " .. id) end
+        end
+        if text:find(":%s*$") then fail(where .. " ends with a lead-in that has nothing under it") end
+        for heading, rest in text:gmatch("\n?(#+ [^\n]*)\n%s*()") do
+          local after = text:sub(rest)
+          if after == "" then fail(where .. ": nothing under " .. heading) end
+        end
+      end
+    end
+  end)
+
+  case("the appendix tells when the report was prepared and from which scripts version", function()
+    for _, name in ipairs(SETS) do
+      local texts = offline_texts(gen, answer_set(name))
+      has(texts.appendix, "### About this report", name)
+      has(texts.appendix, "This report was prepared on 3 December 2026.", name)
+      has(texts.appendix, "are version 3d5ef2a9c0b1d4e7", name)
+    end
+  end)
+
+  -------------------------------------------------------------------------
   -- the sandbox
   -------------------------------------------------------------------------
 

@@ -84,9 +84,21 @@ function drafts_lib.new(facts, questionnaire, words)
       out[#out + 1] = line
     end
 
+    if not s.score then
+      -- Nothing to find yet: the open questions (consultant only) list what to ask.
+      add(string.format("**Position.** %s is not assessed yet: it has no scored answer. Its target is level %s.",
+        f.area.title, format.number(s.target)))
+      local ask = f.doc.section["evidence to ask for"]
+      if ask and #ask.bullets > 0 then
+        add("")
+        add("**Evidence to collect** for the assessment: " .. table.concat(ask.bullets, " "))
+      end
+      return join(out)
+    end
     add("**Position.** " .. f.area.title .. " is at " .. facts.position(s) .. ".")
     if s.total > 0 and s.answered < s.total then
-      add(string.format("%d of %d questions are still unanswered, so this position may change.", s.total - s.answered, s.total))
+      add(string.format("This position rests on %d of its %d questions; it may change when the others are answered.",
+        s.answered, s.total))
     end
     if #f.not_applicable > 0 then
       local names = {}
@@ -123,11 +135,18 @@ function drafts_lib.new(facts, questionnaire, words)
     end
     add("")
 
-    if #f.kpis > 0 then
+    -- Unanswered KPIs are the consultant's open questions, not findings.
+    local kpi_lines = {}
+    for _, k in ipairs(f.kpis) do
+      if k.status ~= "unanswered" then
+        kpi_lines[#kpi_lines + 1] = "- " .. facts.kpi_line(k)
+      end
+    end
+    if #kpi_lines > 0 then
       add("**KPI position**")
       add("")
-      for _, k in ipairs(f.kpis) do
-        add("- " .. facts.kpi_line(k))
+      for _, line in ipairs(kpi_lines) do
+        add(line)
       end
       add("")
     end
@@ -172,7 +191,8 @@ function drafts_lib.new(facts, questionnaire, words)
       out[#out + 1] = line
     end
     if not o.score then
-      add(string.format("The assessment of %s has no scored answers yet; the findings below list what remains to be answered.", ctx.client))
+      add(string.format("The assessment of %s has no scored answers yet, so no position can be stated. The target is level %s overall.",
+        ctx.client, format.number(o.target)))
       return join(out)
     end
     add(string.format("%s's %s stands at **level %d (%s)** overall, with a score of %s against a target of %s.",
@@ -223,14 +243,15 @@ function drafts_lib.new(facts, questionnaire, words)
       end
       add("")
     end
+    -- Only KPIs the client said are not measured: an unanswered one is an
+    -- open question for the consultant, not a finding.
     local unmeasured = {}
-    for _, k in ipairs(ctx.scores.kpis) do
-      if k.status == "hidden" then
-        unmeasured[#unmeasured + 1] = k.name
-      end
+    for i, k in ipairs(facts.not_measured(ctx)) do
+      unmeasured[i] = i == 1 and k.name or format.in_sentence(k.name)
     end
     if #unmeasured > 0 then
-      add("**Not measured today:** " .. table.concat(unmeasured, ", ") .. ". Measuring them is part of the first phase.")
+      add("**Not measured today:** " .. format.list(unmeasured) .. ". Measuring "
+        .. (#unmeasured == 1 and "it" or "them") .. " is part of the first phase.")
       add("")
     end
     if #priorities > 0 then
@@ -256,15 +277,28 @@ function drafts_lib.new(facts, questionnaire, words)
     end
     local priorities = facts.priorities(ctx)
     if #priorities == 0 then
-      add("Every assessed area meets its target. To keep improving:")
-      add("")
-      for _, a in ipairs(facts.strongest(ctx)) do
+      local assessed = facts.strongest(ctx)
+      if #assessed == 0 then
+        add("No area has a scored answer yet; the recommendations follow from the answers.")
+        return join(out)
+      end
+      local next_moves = {}
+      for _, a in ipairs(assessed) do
         if a.level and a.level < 5 then
           local f = facts.area(ctx, a.id)
           if f.moves[1] then
-            add(string.format("- **%s** – towards level %d: %s", a.title, f.moves[1].level, f.moves[1].text))
+            next_moves[#next_moves + 1] = string.format("- **%s** – towards level %d: %s", a.title, f.moves[1].level, f.moves[1].text)
           end
         end
+      end
+      if #next_moves == 0 then
+        add("Every assessed area meets its target.")
+        return join(out)
+      end
+      add("Every assessed area meets its target. To keep improving:")
+      add("")
+      for _, line in ipairs(next_moves) do
+        add(line)
       end
       return join(out)
     end
@@ -274,10 +308,11 @@ function drafts_lib.new(facts, questionnaire, words)
       add("")
       local gap_names = {}
       for j = 1, math.min(words.gap_names_shown, #p.gaps) do
-        gap_names[#gap_names + 1] = p.gaps[j].question.label
+        local label = p.gaps[j].question.label
+        gap_names[#gap_names + 1] = j == 1 and label or format.in_sentence(label)
       end
       if #gap_names > 0 then
-        add("- **Gap:** " .. table.concat(gap_names, ", ") .. string.format(" (area score %s, gap %s).", format.score(s.score), format.number(s.gap)))
+        add("- **Gap:** " .. format.list(gap_names) .. string.format(" (area score %s, gap %s).", format.score(s.score), format.number(s.gap)))
       else
         add(string.format("- **Gap:** the area score is %s against a target of %s.", format.score(s.score), format.number(s.target)))
       end
@@ -286,22 +321,23 @@ function drafts_lib.new(facts, questionnaire, words)
       end
       local agent = p.agents[1]
       if agent then
-        local ready = s.level >= words.agent_ready_level and "its prerequisites are close to what is in place" or "put its prerequisites in place first"
-        add(string.format("- **Automation:** %s (`%s`) – %s Prerequisites: %s; %s.", agent.name, agent.id,
-          agent.automates, table.concat(agent.prerequisites, "; "), ready))
+        local ready = s.level >= words.agent_ready_level and "they are close to what is in place" or "put them in place first"
+        add(string.format("- **Automation:** %s. It needs %s; %s.", format.capital(facts.agent_phrase(agent)),
+          facts.prerequisites(agent), ready))
       end
       local measures = {}
       for _, k in ipairs(p.kpis) do
         if k.status == "answered" and k.score and k.score < 5 then
           local q = questionnaire.question_by_id[k.id]
           local step = facts.next_step(q, k.value)
-          measures[#measures + 1] = string.format("%s: %s", k.name,
-            step or ("hold it in the best published band (" .. k.band .. ")"))
+          measures[#measures + 1] = string.format("%s – %s", format.in_sentence(k.name),
+            step or ("hold it in the best published band, “" .. k.band .. "”"))
         elseif k.status == "hidden" then
-          measures[#measures + 1] = string.format("%s: start measuring it", k.name)
+          measures[#measures + 1] = "start measuring " .. format.in_sentence(k.name)
         end
       end
       if #measures > 0 then
+        measures[1] = format.capital(measures[1])
         add("- **Measure:** " .. table.concat(measures, "; ") .. ".")
       end
       add("")
@@ -335,14 +371,16 @@ function drafts_lib.new(facts, questionnaire, words)
       if agent then
         local ready = words.agent_ready_level
         local phase = level >= ready and 1 or math.min(last, ready - level + 1)
-        table.insert(phases[phase], string.format("%s – deploy the %s (`%s`), with people reviewing its output at first.",
-          p.area.title, agent.name, agent.id))
+        table.insert(phases[phase], string.format("%s – deploy the %s, with people reviewing its output at first.",
+          p.area.title, agent.name))
       end
     end
-    for _, k in ipairs(ctx.scores.kpis) do
-      if k.status == "hidden" then
-        table.insert(phases[1], string.format("Start measuring %s monthly.", k.name))
-      end
+    local unmeasured = {}
+    for i, k in ipairs(facts.not_measured(ctx)) do
+      unmeasured[i] = format.in_sentence(k.name)
+    end
+    if #unmeasured > 0 then
+      table.insert(phases[1], "Start measuring " .. format.list(unmeasured) .. " every month.")
     end
     local out = {}
     for i, title in ipairs(titles) do

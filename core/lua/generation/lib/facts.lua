@@ -78,7 +78,7 @@ return function(questionnaire, kb)
       local current = band_for(q.bands, value)
       for i, b in ipairs(q.bands) do
         if b == current and i > 1 then
-          return "reach the next band: " .. q.bands[i - 1].label
+          return "reach the next band, “" .. q.bands[i - 1].label .. "”"
         end
       end
     end
@@ -100,7 +100,9 @@ return function(questionnaire, kb)
 
   function facts.kpi_line(k)
     local name = "**" .. k.name .. "**"
-    if k.status ~= "answered" then
+    if k.status == "hidden" then
+      return name .. ": not measured today."
+    elseif k.status ~= "answered" then
       return name .. ": " .. format.status_word(k.status) .. "."
     end
     local value = format.with_unit(k.value, k.unit)
@@ -112,11 +114,27 @@ return function(questionnaire, kb)
       name, value, k.source)
   end
 
+  -- One agent for a prompt, by its catalogue name (never its id: the text a
+  -- model copies from here ends up in the client's document).
   local function agent_line(agent)
-    return string.format("%s (`%s`) automates: %s Prerequisites: %s. Moves: %s.", agent.name, agent.id,
+    return string.format("%s automates: %s Prerequisites: %s. Moves: %s.", agent.name,
       agent.automates, table.concat(agent.prerequisites, "; "), kb.benchmark(agent.kpi).name)
   end
   facts.agent_line = agent_line
+
+  -- "the Cash Matching Agent, which matches incoming payments ..." (no full stop).
+  function facts.agent_phrase(agent)
+    return string.format("the %s, which %s", agent.name, format.clause(format.in_sentence(agent.automates)))
+  end
+
+  -- "electronic bank statements loaded daily, clean open-item data ... and ..."
+  function facts.prerequisites(agent)
+    local items = {}
+    for i, p in ipairs(agent.prerequisites) do
+      items[i] = format.clause(format.in_sentence(p))
+    end
+    return format.list(items)
+  end
 
   -- Everything the report says about one area.
   function facts.area(ctx, area_id)
@@ -194,6 +212,42 @@ return function(questionnaire, kb)
       end
     end
     return f
+  end
+
+  -- What is still to answer, per area, for the consultant's open questions:
+  -- shown questions with no answer, and questions hidden until an earlier one
+  -- is answered (ctx.waiting). Free-text notes are never open.
+  --   { { area =, questions = { { question =, waits_for = question | nil } } } }
+  function facts.open_questions(ctx)
+    local waiting = ctx.waiting or {}
+    local out = {}
+    for _, area in ipairs(questionnaire.areas) do
+      local items = {}
+      for _, q in ipairs(area.questions) do
+        if q.type ~= "text" then
+          if ctx.visible[q.id] and ctx.answers[q.id] == nil then
+            items[#items + 1] = { question = q }
+          elseif not ctx.visible[q.id] and waiting[q.id] then
+            items[#items + 1] = { question = q, waits_for = questionnaire.question_by_id[waiting[q.id]] }
+          end
+        end
+      end
+      if #items > 0 then
+        out[#out + 1] = { area = area, questions = items }
+      end
+    end
+    return out
+  end
+
+  -- KPIs the client's answers say are not measured (never merely unanswered ones).
+  function facts.not_measured(ctx)
+    local list = {}
+    for _, k in ipairs(ctx.scores.kpis) do
+      if k.status == "hidden" then
+        list[#list + 1] = k
+      end
+    end
+    return list
   end
 
   -- Areas short of their target, largest weighted gap first.

@@ -59,9 +59,38 @@ function format.word_count(text)
   return n
 end
 
--- What a KPI status (scores.kpis[i].status) means in a report.
+-- A name as it reads inside a sentence: "Invoice accuracy" -> "invoice
+-- accuracy"; acronyms and names that start with one stay ("DSO", "AR ageing").
+function format.in_sentence(name)
+  name = tostring(name or "")
+  local first, second = name:sub(1, 1), name:sub(2, 2)
+  if first:match("%u") and not second:match("[%u%d]") then
+    return first:lower() .. name:sub(2)
+  end
+  return name
+end
+
+-- A name at the start of a sentence or list item: "auto-match rate" -> "Auto-match rate".
+function format.capital(text)
+  text = tostring(text or "")
+  return text:sub(1, 1):upper() .. text:sub(2)
+end
+
+-- { "a", "b", "c" } -> "a, b and c" (`last` replaces "and": "or").
+function format.list(items, last)
+  local n = #items
+  if n == 0 then
+    return ""
+  elseif n == 1 then
+    return items[1]
+  end
+  return table.concat(items, ", ", 1, n - 1) .. " " .. (last or "and") .. " " .. items[n]
+end
+
+-- What a KPI status (scores.kpis[i].status) means in a report: "hidden" is
+-- a KPI the client's answers say is not measured; "unanswered" has no answer yet.
 format.STATUS_WORDS = {
-  hidden = "not measured", unanswered = "not answered", ["not applicable"] = "not applicable or not known",
+  hidden = "not measured", unanswered = "not yet answered", ["not applicable"] = "not applicable or not known",
 }
 
 function format.status_word(status)

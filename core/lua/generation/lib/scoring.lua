@@ -108,20 +108,26 @@ function lib_scoring.standard(content)
   --   answers  question id -> value ("na" for not applicable)
   --   visible  question id -> true for the questions shown to this client
   --   targets  area id -> target level
+  --   waiting  question id -> the earlier question still to answer, for hidden
+  --            questions that answer may show (optional)
   -- Returns (the one table the API, the report and the UI use):
   --   overall  = { score, level, level_name, target, gap, completeness, answered, total }
   --   areas    = { { id, title, weight, score, level, level_name, target, gap,
   --                  completeness, answered, total, scored } }   in questionnaire order
   --   kpis     = { { id, area, name, status, value, unit, band, score, benchmark,
   --                  benchmark_name, benchmark_text, source } }
-  --              status: "answered", "not applicable", "unanswered" or "hidden"
+  --              status: "answered", "not applicable", "unanswered" (not yet
+  --              answered: shown without an answer, or hidden until an earlier
+  --              question is answered; `waits_for` names that question) or
+  --              "hidden" (the client's answers hide it: not measured)
   --   questions = { [question id] = score } for every question that has a score
   --   missing_required = { question ids: visible, required and unanswered }
   -- `score`, `level` and `gap` are absent (nil) for an area with nothing scored;
   -- its level_name is "Not assessed".
-  function scoring.score(model, answers, visible, targets)
+  function scoring.score(model, answers, visible, targets, waiting)
+    waiting = waiting or {}
     local areas, questions, missing = {}, {}, {}
-    local overall_sum, overall_weight, overall_target = 0, 0, 0
+    local overall_sum, overall_weight, overall_target, target_weight = 0, 0, 0, 0
     local all_answered, all_total = 0, 0
 
     for a = 1, #model.areas do
@@ -164,8 +170,11 @@ function lib_scoring.standard(content)
         result.gap = scoring.round(target - s)
         overall_sum = overall_sum + area.weight * s
         overall_weight = overall_weight + area.weight
-        overall_target = overall_target + area.weight * target
       end
+      -- The overall target is the client's ambition over every area: it
+      -- must not move as answers arrive.
+      overall_target = overall_target + area.weight * target
+      target_weight = target_weight + area.weight
       result.level_name = scoring.level_name(result.level)
       areas[a] = result
       all_answered = all_answered + answered
@@ -176,20 +185,11 @@ function lib_scoring.standard(content)
       answered = all_answered, total = all_total,
       completeness = all_total > 0 and scoring.round(all_answered / all_total) or 1,
     }
+    overall.target = target_weight > 0 and scoring.round(overall_target / target_weight) or scoring.default_target
     if overall_weight > 0 then
       overall.score = scoring.round(overall_sum / overall_weight)
       overall.level = scoring.level(overall.score)
-      overall.target = scoring.round(overall_target / overall_weight)
       overall.gap = scoring.round(overall.target - overall.score)
-    else
-      -- nothing scored yet: the target is the average over all areas
-      local t, w = 0, 0
-      for a = 1, #model.areas do
-        local area = model.areas[a]
-        t = t + area.weight * targets[area.id]
-        w = w + area.weight
-      end
-      overall.target = w > 0 and scoring.round(t / w) or scoring.default_target
     end
     overall.level_name = scoring.level_name(overall.level)
 
@@ -200,10 +200,13 @@ function lib_scoring.standard(content)
         id = q.id, area = q.area, name = q.label, unit = q.unit,
         benchmark = q.benchmark, benchmark_name = q.benchmark_name,
         benchmark_text = q.benchmark_text, source = q.source,
-        status = nil, value = nil, band = nil, score = nil, -- set below
+        status = nil, value = nil, band = nil, score = nil, waits_for = nil, -- set below
       }
       local value = answers[q.id]
-      if not visible[q.id] then
+      if not visible[q.id] and waiting[q.id] then
+        entry.status = "unanswered"
+        entry.waits_for = waiting[q.id]
+      elseif not visible[q.id] then
         entry.status = "hidden"
       elseif value == nil then
         entry.status = "unanswered"
