@@ -8,6 +8,7 @@ packages=(
   liblua5.4-dev lua5.4 lua-cjson libuv1-dev libcurl4-openssl-dev libsqlite3-dev
   node-llhttp libsodium-dev libcmocka-dev sqlite3
   libpq-dev
+  libcmark-gfm-dev libcmark-gfm-extensions-dev  # the report's Markdown to HTML (core/host/markdown.c)
   pandoc  # the man page build/o2c.1 from docs/o2c.1.md, installed with the binary
 )
 if [ "${1:-}" = "--test" ]; then

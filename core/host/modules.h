@@ -11,7 +11,8 @@ struct host_module {
 };
 
 /* o2c.timer, o2c.task, o2c.log, o2c.generation, o2c.config, o2c.assets,
- * o2c.random, o2c.event, o2c.base64, o2c.proxies; ends with {NULL, NULL}. */
+ * o2c.random, o2c.event, o2c.base64, o2c.proxies, o2c.markdown; ends with
+ * {NULL, NULL}. */
 extern const struct host_module host_modules[];
 
 int luaopen_o2c_timer(lua_State *L);
@@ -24,5 +25,6 @@ int luaopen_o2c_random(lua_State *L);
 int luaopen_o2c_event(lua_State *L);
 int luaopen_o2c_base64(lua_State *L);
 int luaopen_o2c_proxies(lua_State *L);
+int luaopen_o2c_markdown(lua_State *L);
 
 #endif
