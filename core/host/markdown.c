@@ -26,7 +26,22 @@ static int attach_extensions(cmark_parser *parser, char *err, size_t err_size)
     return 0;
 }
 
-char *markdown_to_html(const char *text, size_t len, size_t *out_len, char *err, size_t err_size)
+static void shift_headings(cmark_node *doc, int offset)
+{
+    cmark_iter *it = cmark_iter_new(doc);
+    cmark_event_type ev;
+    while ((ev = cmark_iter_next(it)) != CMARK_EVENT_DONE) {
+        cmark_node *node = cmark_iter_get_node(it);
+        if (ev == CMARK_EVENT_ENTER && cmark_node_get_type(node) == CMARK_NODE_HEADING) {
+            int level = cmark_node_get_heading_level(node) + offset;
+            cmark_node_set_heading_level(node, level > 6 ? 6 : level < 1 ? 1 : level);
+        }
+    }
+    cmark_iter_free(it);
+}
+
+char *markdown_to_html(const char *text, size_t len, int heading_offset, size_t *out_len, char *err,
+                       size_t err_size)
 {
     if (len > MARKDOWN_MAX_INPUT) {
         snprintf(err, err_size, "the text is %zu bytes; at most %d bytes of Markdown are rendered",
@@ -43,6 +58,8 @@ char *markdown_to_html(const char *text, size_t len, size_t *out_len, char *err,
         cmark_parser_feed(parser, text, len);
         cmark_node *doc = cmark_parser_finish(parser);
         if (doc) {
+            if (heading_offset)
+                shift_headings(doc, heading_offset);
             /* The extensions render their own nodes (tables). */
             html = cmark_render_html(doc, MARKDOWN_OPTIONS,
                                      cmark_parser_get_syntax_extensions(parser));

@@ -11,9 +11,11 @@
  * longer is refused rather than parsed. */
 #define MARKDOWN_MAX_INPUT (1024 * 1024)
 
-/* TEXT (LEN bytes, any bytes: invalid UTF-8 and NULs become U+FFFD) as HTML.
- * Returns a NUL-terminated string to free() with its length in *OUT_LEN, or
- * NULL with the reason in ERR (ERR_SIZE bytes). */
-char *markdown_to_html(const char *text, size_t len, size_t *out_len, char *err, size_t err_size);
+/* TEXT (LEN bytes, any bytes: invalid UTF-8 and NULs become U+FFFD) as HTML,
+ * every heading HEADING_OFFSET levels deeper (at most <h6>), for a text shown
+ * under headings of its own.  Returns a NUL-terminated string to free() with
+ * its length in *OUT_LEN, or NULL with the reason in ERR (ERR_SIZE bytes). */
+char *markdown_to_html(const char *text, size_t len, int heading_offset, size_t *out_len, char *err,
+                       size_t err_size);
 
 #endif

@@ -1,5 +1,5 @@
-/* o2c.markdown: to_html(text) -> html, or nil and the reason (a text over
- * MARKDOWN_MAX_INPUT).  GitHub-flavoured Markdown, safe mode: see
+/* o2c.markdown: to_html(text [, {heading_offset = 0..5}]) -> html, or nil
+ * and the reason (a text over MARKDOWN_MAX_INPUT).  GitHub-flavoured Markdown, safe mode: see
  * host/markdown.h.  o2c.markdown.max_input is that limit in bytes. */
 #include <lauxlib.h>
 #include <stdlib.h>
@@ -22,11 +22,19 @@ static int markdown_lua_to_html(lua_State *L)
 {
     size_t len, html_len;
     const char *text = luaL_checklstring(L, 1, &len);
+    int offset = 0;
+    if (!lua_isnoneornil(L, 2)) {
+        luaL_checktype(L, 2, LUA_TTABLE);
+        lua_getfield(L, 2, "heading_offset");
+        offset = (int)luaL_optinteger(L, -1, 0);
+        luaL_argcheck(L, offset >= 0 && offset <= 5, 2, "heading_offset must be 0 to 5");
+        lua_pop(L, 1);
+    }
     char **box = lua_newuserdatauv(L, sizeof *box, 0);
     *box = NULL;
     luaL_setmetatable(L, HTML_BOX);
     char err[160];
-    *box = markdown_to_html(text, len, &html_len, err, sizeof err);
+    *box = markdown_to_html(text, len, offset, &html_len, err, sizeof err);
     if (!*box) {
         luaL_pushfail(L);
         lua_pushstring(L, err);

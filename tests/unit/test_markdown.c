@@ -18,7 +18,7 @@ static char *render(const char *text)
 {
     char err[160];
     size_t len = 0;
-    char *html = markdown_to_html(text, strlen(text), &len, err, sizeof err);
+    char *html = markdown_to_html(text, strlen(text), 0, &len, err, sizeof err);
     if (!html)
         fail_msg("markdown_to_html: %s", err);
     assert_int_equal(len, strlen(html));
@@ -101,10 +101,22 @@ static void test_text_is_escaped_and_utf8_kept(void **state)
     /* A NUL inside the text becomes U+FFFD too; nothing is cut short. */
     char err[160];
     size_t len;
-    html = markdown_to_html("a\0b", 3, &len, err, sizeof err);
+    html = markdown_to_html("a\0b", 3, 0, &len, err, sizeof err);
     assert_non_null(html);
     assert_string_equal(html, "<p>a\xef\xbf\xbd"
                               "b</p>\n");
+    free(html);
+}
+
+static void test_heading_offset(void **state)
+{
+    (void)state;
+    char err[160];
+    size_t len;
+    const char *text = "# One\n\n### Three\n\n###### Six\n";
+    char *html = markdown_to_html(text, strlen(text), 1, &len, err, sizeof err);
+    assert_non_null(html);
+    assert_string_equal(html, "<h2>One</h2>\n<h4>Three</h4>\n<h6>Six</h6>\n");
     free(html);
 }
 
@@ -117,10 +129,11 @@ static void test_size_limit_named(void **state)
     memset(big, 'a', n);
     char err[160];
     size_t len = 0;
-    assert_null(markdown_to_html(big, n, &len, err, sizeof err));
+    assert_null(markdown_to_html(big, n, 0, &len, err, sizeof err));
     assert_string_equal(
         err, "the text is 1048577 bytes; at most 1048576 bytes of Markdown are rendered");
-    char *html = markdown_to_html(big, n - 1, &len, err, sizeof err); /* at the limit: rendered */
+    char *html =
+        markdown_to_html(big, n - 1, 0, &len, err, sizeof err); /* at the limit: rendered */
     assert_non_null(html);
     assert_int_equal(len, MARKDOWN_MAX_INPUT + strlen("<p></p>\n"));
     free(html);
@@ -141,6 +154,9 @@ static void test_lua_binding(void **state)
         "local none, why = markdown.to_html(string.rep('x', markdown.max_input + 1))\n"
         "assert(none == nil and why:find('at most 1048576 bytes', 1, true), why)\n"
         "assert(not pcall(markdown.to_html, {}))\n"
+        "assert(markdown.to_html('### Sub', {heading_offset = 1}) == '<h4>Sub</h4>\\n')\n"
+        "local ok, bad = pcall(markdown.to_html, 'x', {heading_offset = 9})\n"
+        "assert(not ok and bad:find('heading_offset', 1, true), bad)\n"
         "return #markdown.to_html('')\n";
     if (luaL_dostring(L, chunk) != LUA_OK)
         fail_msg("%s", lua_tostring(L, -1));
@@ -156,6 +172,7 @@ int main(void)
         cmocka_unit_test(test_raw_html_dropped),
         cmocka_unit_test(test_dangerous_links_dropped),
         cmocka_unit_test(test_text_is_escaped_and_utf8_kept),
+        cmocka_unit_test(test_heading_offset),
         cmocka_unit_test(test_size_limit_named),
         cmocka_unit_test(test_lua_binding),
     };
