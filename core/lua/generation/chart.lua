@@ -95,11 +95,12 @@ function chart.radar(spec)
   local n = #axes
   local max = spec.max or 5
   local size = spec.size or 520
-  -- Room above for a top label of three lines, below for a bottom label and
-  -- the legend, at the sides for labels anchored left or right of a spoke.
+  -- Room above for a top label of four lines (three and "(not assessed)"),
+  -- below for a bottom label and the legend, at the sides for labels
+  -- anchored left or right of a spoke.
   local radius = size / 2 - 70
-  local cx, cy = size / 2, radius + 80
-  local height = cy + radius + 130
+  local cx, cy = size / 2, radius + 105
+  local height = cy + radius + 140
   local out = {}
   local function add(s)
     out[#out + 1] = s
