@@ -9,6 +9,7 @@ packages=(
   node-llhttp libsodium-dev libcmocka-dev sqlite3
   libpq-dev libsystemd-dev
   libxlsxwriter-dev  # the report's Excel export
+  libcmark-gfm-dev libcmark-gfm-extensions-dev  # the report's Markdown to HTML (core/host/markdown.c)
   pandoc  # the man page build/o2c.1 from docs/o2c.1.md, and the report's Word export
   # The report's other exports run these as child processes (each optional:
   # without it, that format answers 501 naming the package).

@@ -14,5 +14,6 @@ const struct host_module host_modules[] = {
     {"o2c.proxies", luaopen_o2c_proxies},
     {"o2c.spawn", luaopen_o2c_spawn},
     {"o2c.xlsx", luaopen_o2c_xlsx},
+    {"o2c.markdown", luaopen_o2c_markdown},
     {NULL, NULL},
 };

@@ -12,7 +12,7 @@ struct host_module {
 
 /* o2c.timer, o2c.task, o2c.log, o2c.generation, o2c.config, o2c.assets,
  * o2c.random, o2c.event, o2c.base64, o2c.proxies, o2c.spawn,
- * o2c.xlsx; ends with {NULL, NULL}. */
+ * o2c.xlsx, o2c.markdown; ends with {NULL, NULL}. */
 extern const struct host_module host_modules[];
 
 int luaopen_o2c_timer(lua_State *L);
@@ -27,5 +27,6 @@ int luaopen_o2c_base64(lua_State *L);
 int luaopen_o2c_proxies(lua_State *L);
 int luaopen_o2c_spawn(lua_State *L);
 int luaopen_o2c_xlsx(lua_State *L);
+int luaopen_o2c_markdown(lua_State *L);
 
 #endif

@@ -15,16 +15,17 @@ export function h(tag, attrs, ...children) {
   return el;
 }
 
-const SVG_NS = 'http://www.w3.org/2000/svg';
-export function s(tag, attrs, ...children) {
-  const el = document.createElementNS(SVG_NS, tag);
-  for (const [k, v] of Object.entries(attrs || {})) {
-    if (v === null || v === undefined || v === false) continue;
-    if (k === 'text') el.textContent = String(v);
-    else el.setAttribute(k, String(v));
+// Markup the server rendered (a report section through libcmark-gfm in safe
+// mode, a chart from generation/chart.lua) as nodes. A <template> parses it
+// inert: nothing in it runs or loads while it is parsed.
+export function serverHtml(html) {
+  const t = document.createElement('template');
+  t.innerHTML = String(html || '');
+  for (const a of t.content.querySelectorAll('a[href^="http"]')) {
+    a.rel = 'noopener noreferrer nofollow';
+    a.target = '_blank';
   }
-  append(el, children);
-  return el;
+  return t.content;
 }
 
 export function setAttrs(el, attrs) {

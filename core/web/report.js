@@ -1,10 +1,9 @@
 // Report: "Generate report", live progress per section from the SSE stream,
-// a Retry button on a failed section, the finished report rendered from its
-// Markdown (own renderer, own chart), downloads and a print stylesheet.
+// a Retry button on a failed section, the finished report as the server
+// rendered it (each section's `html`: libcmark-gfm in safe mode, the chart
+// drawn by generation/chart.lua), downloads and a print stylesheet.
 import { api, listOf, errorText } from './api.js';
-import { h, clear, toast, fmtTime } from './dom.js';
-import { renderMarkdown } from './markdown.js';
-import { radarFor } from './scorecard.js';
+import { h, clear, toast, fmtTime, serverHtml } from './dom.js';
 
 const FINAL = new Set(['done', 'partial', 'failed', 'cancelled']);
 const finished = (r) => !!r && FINAL.has(r.status) && !r.active;
@@ -178,16 +177,8 @@ export async function renderTab(body, st, route, { isCurrent }) {
     clear(doc);
     clear(toc);
     if (!report) return;
-    const ready = (report.sections || []).filter((s) => s.status === 'done' && (s.text || s.markdown));
-    if (!ready.length) return;
-    let scores = st.scores;
-    try {
-      const data = await api.get(`/assessments/${encodeURIComponent(st.id)}/scores`);
-      scores = data.scores || data;
-    } catch {
-      // the preview will do for the chart
-    }
-    if (closed) return;
+    const ready = (report.sections || []).filter((s) => s.status === 'done' && s.html);
+    if (!ready.length || closed) return;
     clear(doc).append(
       h('header', { class: 'report-title-block' },
         h('p', { class: 'report-kicker' }, st.q.title || 'Order-to-Cash maturity assessment'),
@@ -200,12 +191,9 @@ export async function renderTab(body, st, route, { isCurrent }) {
           h('p', { class: 'muted' }, sec.status === 'failed' ? `This section failed: ${sec.error || 'no reason given'}. Retry it above.` : 'Not written yet.')));
         continue;
       }
-      const md = renderMarkdown(sec.text || sec.markdown || '', {
-        headingBase: 4,
-        onSvg: () => (scores && scores.areas ? h('figure', { class: 'report-chart' }, radarFor(st, scores, 420)) : null),
-      });
       doc.append(h('section', { class: 'report-section', dataset: { section: sec.id } },
-        h('h3', { class: 'report-h', tabindex: '-1' }, sec.title || sec.id), md));
+        h('h3', { class: 'report-h', tabindex: '-1' }, sec.title || sec.id),
+        h('div', { class: 'report-text' }, serverHtml(sec.html))));
     }
     // Contents: buttons that scroll (the URL's hash is the page's route).
     toc.append(h('h3', null, 'Contents'), h('ol', null, report.sections.map((sec) => h('li', null,

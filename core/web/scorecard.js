@@ -1,8 +1,7 @@
 // Scorecard: radar of score against target per area, the table of levels and
 // gaps, and each KPI against its benchmark.
 import { api, errorText } from './api.js';
-import { h, clear, fmtScore, fmtPercent } from './dom.js';
-import { radarChart } from './radar.js';
+import { h, clear, fmtScore, fmtPercent, serverHtml } from './dom.js';
 
 function gapCell(gap) {
   if (gap === null || gap === undefined) return h('td', { class: 'num muted' }, '—');
@@ -57,9 +56,15 @@ export function kpiTable(scores) {
       h('td', { class: 'benchmark-cell' }, k.benchmark_text || 'no public benchmark', k.source ? h('span', { class: 'muted' }, ` — ${k.source}`) : null)))));
 }
 
-export function radarFor(st, scores, size) {
-  const areas = (scores.areas || []).map((a) => ({ title: a.title, score: a.score, target: a.target ?? st.targetOf(a.id) }));
-  return radarChart(areas, { size });
+// The radar of the saved answers, drawn by the server (generation/chart.lua,
+// as in the report): the UI draws no chart of its own.
+async function chartOf(st) {
+  try {
+    return serverHtml(await api.get(`/assessments/${encodeURIComponent(st.id)}/chart.svg`));
+  } catch (e) {
+    if (e.status === 401) return null;
+    return h('p', { class: 'muted' }, `The chart could not be loaded: ${errorText(e)}`);
+  }
 }
 
 export async function renderTab(body, st, route, { isCurrent }) {
@@ -81,6 +86,7 @@ export async function renderTab(body, st, route, { isCurrent }) {
       note = `The stored scores could not be loaded (${errorText(e)}); showing the live preview.`;
     }
   }
+  const chart = scores && scores.overall ? await chartOf(st) : null;
   if (!isCurrent()) return null;
   if (!scores || !scores.overall) {
     clear(body).append(h('p', { class: 'muted' }, 'No scores yet: answer some questions first.'));
@@ -96,7 +102,7 @@ export async function renderTab(body, st, route, { isCurrent }) {
         h('div', { class: 'card stat' }, h('span', { class: 'stat-label' }, 'Target'), h('span', { class: 'stat-value' }, fmtScore(o.target)), h('span', { class: 'stat-sub' }, o.gap > 0 ? `${fmtScore(o.gap)} to go` : 'met')),
         h('div', { class: 'card stat' }, h('span', { class: 'stat-label' }, 'Answered'), h('span', { class: 'stat-value' }, fmtPercent(o.completeness)), h('span', { class: 'stat-sub' }, o.total ? `${o.answered} of ${o.total} questions` : ''))),
       h('div', { class: 'scorecard-grid' },
-        h('figure', { class: 'card chart-card' }, radarFor(st, scores, 460),
+        h('figure', { class: 'card chart-card' }, chart,
           h('figcaption', { class: 'muted' }, 'Blue: score. Dashed amber: target. Rings mark levels 1 to 5.')),
         h('div', { class: 'card' }, areaTable(st, scores))),
       h('div', { class: 'card' }, kpiTable(scores) || h('p', { class: 'muted' }, 'No KPI questions in this assessment.')),

@@ -218,8 +218,19 @@ test('web UI end to end in Chromium', { skip, timeout: 240000 }, async (t) => {
   });
 
   await step('scorecard: radar, levels and gaps, KPIs', async () => {
+    const charts = [];
+    const onChart = (res) => { if (/\/chart\.svg$/.test(res.url())) charts.push(res); };
+    page.on('response', onChart);
     await page.getByRole('link', { name: 'Scorecard', exact: true }).click();
-    await page.locator('svg.radar').waitFor();
+    // The radar is the server's (generation/chart.lua, as in the report),
+    // fetched from the API; the page draws none of its own.
+    const radar = page.locator('.chart-card svg[role="img"]');
+    await radar.waitFor();
+    page.off('response', onChart);
+    assert.equal(charts.length, 1, 'the chart comes from GET /api/v1/assessments/{id}/chart.svg');
+    assert.equal(charts[0].headers()['content-type'], 'image/svg+xml');
+    assert.match(await radar.locator('desc').textContent(), /Billing and invoicing: 3(\.\d+)?, target 4/);
+    assert.match(await radar.locator('text').filter({ hasText: 'Credit' }).first().textContent(), /\(not assessed\)/);
     const row = page.locator('.scorecard-table tbody tr', { hasText: 'Billing and invoicing' });
     await row.waitFor();
     const text = await row.innerText();
@@ -281,7 +292,7 @@ test('web UI end to end in Chromium', { skip, timeout: 240000 }, async (t) => {
     await page.getByText('Your session has expired, please sign in again').waitFor();
     await shot('07-session-expired');
     await signIn(page);
-    await page.locator('svg.radar').waitFor();
+    await page.locator('.chart-card svg[role="img"]').waitFor();
     assert.match(page.url(), /\/scorecard$/);
     assert.ok(cookies.some((c) => c.name === 'o2c_session' && c.httpOnly));
     await checkClean();
@@ -309,7 +320,29 @@ test('web UI end to end in Chromium', { skip, timeout: 240000 }, async (t) => {
     await page.locator('.report-section').first().waitFor();
     assert.equal(await page.locator('.report-section.is-missing').count(), 0);
     await page.getByText(/anthropic/i).first().waitFor();
-    await page.locator('.report-chart svg.radar').waitFor();
+    // Every section is the HTML the server rendered (libcmark-gfm): the same
+    // text, tables and chart as the API's `html`, nothing drawn by the page.
+    const scorecard = page.locator('.report-section[data-section="scorecard"]');
+    await scorecard.locator('.report-text figure.chart svg[role="img"]').waitFor();
+    assert.ok(await scorecard.locator('.report-text table td[align="right"]').count() > 10, 'the scorecard tables');
+    const reportHref = await page.getByRole('link', { name: 'Download Markdown' }).getAttribute('href');
+    const shown = await page.evaluate(async (href) => {
+      const id = href.match(/\/reports\/([^/]+)\/download/)[1];
+      const report = await (await fetch(`/api/v1/reports/${id}`)).json();
+      const summary = (root) => ({ text: root.textContent.replace(/\s+/g, ' ').trim(),
+        tags: [...root.querySelectorAll('table, figure, svg, h4, li, a, strong')].map((e) => e.tagName).join(',') });
+      return report.sections.map((s) => {
+        const t = document.createElement('template');
+        t.innerHTML = s.html || '';
+        const el = document.querySelector(`.report-section[data-section="${s.id}"] .report-text`);
+        return { id: s.id, api: summary(t.content), page: el ? summary(el) : null };
+      });
+    }, reportHref);
+    assert.equal(shown.length, 14); // with the consultant's Open questions
+    for (const s of shown) {
+      assert.ok(s.api.text.length > 100, `${s.id}: the API gives its html`);
+      assert.deepEqual(s.page, s.api, `${s.id}: the page shows the server's html`);
+    }
     await shot('09-report');
     await shot('09b-report-full', page, true);
 

@@ -526,3 +526,64 @@ test('makespan of 8 simultaneous reports at 60 requests per window, against the 
     + `ratio ${ratio.toFixed(2)} (60 requests per ${WINDOW_S} s window, latency ${latencyMs} ms)`);
   assert.ok(ratio <= 1.3, `makespan ${makespan.toFixed(2)} s is ${ratio.toFixed(2)} x the bound`);
 });
+
+test('the report is shown as the server renders it: libcmark-gfm HTML per section, raw HTML and javascript: links left out, one chart', async (t) => {
+  // The offline drafter writes the client's name into the executive summary
+  // and the appendix shows each note: both are text anyone with an account types.
+  const srv = await startServer({ env: { O2C_LLM_PROVIDER: 'offline' } });
+  t.after(async () => {
+    const stopped = await srv.stop();
+    assert.deepEqual(logLines(stopped.stderr).filter((l) => l.msg === 'openapi mismatch'), [],
+      'routes and OpenAPI differ');
+    srv.cleanup();
+  });
+  const admin = await login(srv.url);
+  const answers = { ...MEDIAN.answers, md_ownership: { value: MEDIAN.answers.md_ownership,
+    note: 'See [the runbook](javascript:alert(1)), https://wiki.example.com/o2c and <script>alert(2)</script>' } };
+  const aid = await newAssessment(admin, 'Evil <img src=x onerror=alert(1)> Ltd', answers);
+  const rid = await requestReport(admin, aid);
+  const report = await waitReport(admin, rid);
+  assert.equal(report.status, 'done', JSON.stringify(report.sections.map((s) => [s.id, s.status, s.error])));
+
+  const byId = Object.fromEntries(report.sections.map((s) => [s.id, s]));
+  for (const s of report.sections) {
+    assert.equal(typeof s.html, 'string', `${s.id} has its server-rendered html`);
+    assert.doesNotMatch(s.html, /<img|onerror|<script|javascript:/i, s.id);
+  }
+  // The scorecard's Markdown tables are HTML tables, numbers right-aligned
+  // (an attribute, not an inline style the UI's CSP would refuse); its chart
+  // is the SVG generation/chart.lua drew.
+  const scorecard = byId.scorecard.html;
+  assert.match(scorecard, /<table>\n<thead>\n<tr>\n<th>Area<\/th>\n<th align="right">Weight<\/th>/);
+  assert.match(scorecard, /<td>Collections<\/td>\n<td align="right">2<\/td>\n<td align="right">3.06<\/td>/);
+  assert.doesNotMatch(scorecard, /style=/);
+  const svg = scorecard.match(/<figure class="chart">(<svg[\s\S]*?<\/svg>)<\/figure>/)?.[1];
+  assert.ok(svg, scorecard.slice(0, 400));
+  assert.match(svg, /role="img"/);
+  assert.match(svg, /<desc>Customer master data and onboarding: 3.17, target 3;/);
+  // Headings one level under the UI's own section titles (<h3>).
+  assert.match(byId.roadmap.html, /<h4>0-3 months<\/h4>/);
+  // The model-facing text kept the client's markup as text it never renders.
+  assert.match(byId.executive_summary.html, /Evil <!-- raw HTML omitted --> Ltd/);
+  assert.match(byId.appendix.html, /<a href="">the runbook<\/a>/);
+  assert.match(byId.appendix.html, /<a href="https:\/\/wiki.example.com\/o2c">https:\/\/wiki.example.com\/o2c<\/a>/);
+
+  // The scorecard tab's chart: the same drawer, the same answers, the same bytes.
+  const chart = await admin.get(`/api/v1/assessments/${aid}/chart.svg`);
+  assert.equal(chart.status, 200, chart.text);
+  assert.equal(chart.headers.get('content-type'), 'image/svg+xml');
+  assert.equal(chart.text, svg);
+  const missing = await admin.get('/api/v1/assessments/00000000-0000-7000-8000-000000000000/chart.svg');
+  assert.equal(missing.status, 404);
+  assert.equal(missing.json.error.code, 'not_found');
+
+  // The downloaded HTML is rendered the same way.
+  const html = await admin.get(`/api/v1/reports/${rid}/download?format=html`);
+  assert.equal(html.status, 200);
+  // (The title and cover name the client with its markup escaped, as text.)
+  assert.match(html.text, /<h1>Order-to-Cash maturity assessment: Evil &lt;img src=x onerror=alert\(1\)&gt; Ltd<\/h1>/);
+  assert.doesNotMatch(html.text, /<img|<script|javascript:/i);
+  assert.ok(html.text.includes(`<figure class="chart">${svg}</figure>`), 'the same chart in the download');
+  assert.match(html.text, /<h3>0-3 months<\/h3>/);
+  assert.match(html.text, /<th align="right">Weight<\/th>/);
+});

@@ -7,6 +7,7 @@ local api = require "api.common"
 local json = require "json"
 
 local store = require "o2c.store"
+local chart = require "generation.chart"
 
 local M = {}
 
@@ -171,6 +172,26 @@ local function scores(ctx)
   return 200, { scores = s, generation = ctx:gen():hash(), revision = a.revision }
 end
 
+-- The scorecard's radar chart of the saved answers as SVG, drawn by the same
+-- generation/chart.lua as the report's, so the UI draws no chart of its own.
+local function chart_svg(ctx)
+  local a = load_assessment(ctx)
+  local g = ctx:gen()
+  if not g:call("has_type", a.type) then
+    api.fail(409, "type_not_loaded", "the assessment type '" .. a.type
+      .. "' is not in the scripts being served")
+  end
+  local answers = api.check(store.answers_get(ctx.user, a.id))
+  local s = g:call("score", a.type, answer_values(answers), a.targets)
+  return 200, chart.scorecard(s.areas or {}), {
+    ["Content-Type"] = "image/svg+xml",
+    ["Cache-Control"] = "private, no-store",
+    -- Opened on its own, the image may load and run nothing.
+    ["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'",
+    ["X-Content-Type-Options"] = "nosniff",
+  }
+end
+
 ---------------------------------------------------------------------------
 -- attachments (evidence images)
 ---------------------------------------------------------------------------
@@ -249,6 +270,7 @@ return {
   { method = "PATCH", path = P .. "/{id}/answers", name = "assessments.answers",
     handler = save_answers },
   { method = "GET", path = P .. "/{id}/scores", name = "assessments.scores", handler = scores },
+  { method = "GET", path = P .. "/{id}/chart.svg", name = "assessments.chart", handler = chart_svg },
   { method = "GET", path = P .. "/{id}/attachments", name = "attachments.list",
     handler = list_attachments },
   { method = "PUT", path = P .. "/{id}/attachments/{name}", name = "attachments.put",

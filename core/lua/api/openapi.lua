@@ -53,7 +53,10 @@ local schemas = {
     created_at = STRING }),
   Report = obj({ id = STRING, assessment_id = STRING, status = STRING, provider = STRING,
     model = STRING, generation = STRING, sections = list(obj({ id = STRING, title = STRING,
-      status = STRING, attempts = INTEGER, error = STRING, text = STRING })),
+      status = STRING, attempts = INTEGER, error = STRING, text = STRING,
+      html = { type = "string", description = "a done section as the UI shows it: its text "
+        .. "through libcmark-gfm (GitHub-flavoured, safe mode: raw HTML and javascript: links "
+        .. "left out), headings one level down, the scorecard's chart as inline SVG" } })),
     downloads = list(obj({ format = { type = "string",
         enum = { "pdf", "docx", "xlsx", "html", "md", "zip" } },
       label = STRING, href = STRING,
@@ -154,6 +157,12 @@ local paths = {
   ["/api/v1/assessments/{id}/scores"] = { get = { summary = "scores of the saved answers",
     responses = { ["200"] = response("scores", obj({ scores = ref("Scores"), generation = STRING,
       revision = INTEGER })) } } },
+  ["/api/v1/assessments/{id}/chart.svg"] = { get = {
+    summary = "the scorecard's radar chart (score against target per area) of the saved "
+      .. "answers, drawn like the report's",
+    responses = { ["200"] = response("the chart", STRING, "image/svg+xml"),
+      ["404"] = ERRORS["404"], ["409"] = response("the assessment's type is not loaded",
+        ref("Error")) } } },
   ["/api/v1/assessments/{id}/attachments"] = { get = { summary = "evidence images",
     responses = { ["200"] = response("list", list(ref("Attachment"))) } } },
   ["/api/v1/assessments/{id}/attachments/{name}"] = {

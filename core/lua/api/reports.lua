@@ -60,6 +60,8 @@ local function report_json(report)
     for k, v in pairs(s) do out[k] = v end
     out.depends = json.array(s.depends or {})
     out.label = s.status == "done" and events.label(s.provider, s.model, s.kind) or nil
+    -- What the UI shows: the server's rendering, under the UI's own <h3> titles.
+    out.html = s.status == "done" and assemble.section_html(s, { heading_offset = 1 }) or nil
     sections[i] = out
   end
   local out = {}

@@ -8,6 +8,8 @@
 --   assemble.markdown(doc) -> text
 --   assemble.html(doc)     -> text
 --   assemble.filename(client, "md" | "html") -> "acme-ltd-o2c-report.md"
+--   assemble.section_html(section, {heading_offset =}) -> one section's HTML
+--   assemble.chart_svg(report) -> the scorecard's radar chart as SVG text, or nil
 --
 -- Audience: the client's copy (the default, what a consultant hands over)
 -- carries no internals (no report id, no generation hash on the cover; the
@@ -20,7 +22,7 @@
 -- "drafted offline" (the offline drafter: no LLM), or "generated from the
 -- answers and scores" for the scorecard and appendix.  A report drafted
 -- offline says so at the top, so it can never pass for an LLM-written one.
-local markdown = require "report.markdown"
+local markdown = require "o2c.markdown"
 local events = require "report.events"
 
 local M = {}
@@ -262,6 +264,54 @@ footer { margin-top: 3rem; color: var(--muted); font-size: .85rem; border-top: 1
 }
 ]]
 
+local function escape(s)
+  return (tostring(s):gsub("[&<>\"']", { ["&"] = "&amp;", ["<"] = "&lt;", [">"] = "&gt;",
+    ['"'] = "&quot;", ["'"] = "&#39;" }))
+end
+
+-- The chart block of a generated section: an <svg> element starting a line,
+-- drawn by generation/chart.lua from the scores (a model never writes a
+-- generated section, and answers reach it only inside table cells, which
+-- hold no line breaks).  Returns the text before, the SVG, the text after.
+local function split_chart(text)
+  local from = text:find("<svg[%s>]")
+  while from and from > 1 and text:sub(from - 1, from - 1) ~= "\n" do
+    from = text:find("<svg[%s>]", from + 1)
+  end
+  if not from then return text end
+  local _, to = text:find("</svg>", from, true)
+  if not to then return text end
+  return text:sub(1, from - 1), text:sub(from, to), text:sub(to + 1)
+end
+
+-- The report's chart (the scorecard's radar) as SVG text, or nil.
+function M.chart_svg(report)
+  for _, s in ipairs(report.sections or {}) do
+    if s.kind == "generated" and s.status == "done" and s.text then
+      local _, svg = split_chart(s.text)
+      if svg then return svg end
+    end
+  end
+  return nil
+end
+
+-- One section's Markdown as HTML through o2c.markdown (libcmark-gfm, safe
+-- mode: raw HTML in a model's text is left out).  A generated section's
+-- chart goes around the renderer into a <figure>.  OPTS.heading_offset
+-- deepens the text's headings (the UI shows them under its own).
+function M.section_html(s, opts)
+  local text = s.text or ""
+  local before, svg, after = text, nil, nil
+  if s.kind == "generated" then before, svg, after = split_chart(text) end
+  local function render(md)
+    local html, err = markdown.to_html(md, opts)
+    if html then return html end
+    return '<p class="warning">This text cannot be shown: ' .. escape(err) .. ".</p>"
+  end
+  if not svg then return render(before) end
+  return render(before) .. '<figure class="chart">' .. svg .. "</figure>\n" .. render(after)
+end
+
 local function anchor(id)
   return "s-" .. tostring(id):gsub("[^%w_%-]", "-")
 end
@@ -270,7 +320,7 @@ function M.html(doc)
   local audience = audience_of(doc)
   local r = doc.report
   local sections = sections_for(r, audience)
-  local esc = markdown.escape
+  local esc = escape
   local out = {}
   local function add(s) out[#out + 1] = s end
   add("<!doctype html>")
@@ -309,7 +359,7 @@ function M.html(doc)
       add('<p class="byline">' .. esc(note) .. "</p>")
     end
     if s.status == "done" then
-      add(markdown.to_html(M.without_empty_headings(s.text), { allow_svg = s.kind == "generated" }))
+      add(M.section_html({ kind = s.kind, text = M.without_empty_headings(s.text) }))
       if s.warning then
         add('<p class="warning">Note: this section did not pass its automatic check: '
           .. esc(s.warning) .. "</p>")

@@ -21,21 +21,7 @@ function generated_lib.new(facts, questionnaire, method)
     local function add(line)
       out[#out + 1] = line
     end
-    local labels, scores, targets = {}, {}, {}
-    for i, a in ipairs(ctx.scores.areas) do
-      labels[i] = questionnaire.area_by_id[a.id].title:gsub(" and .*$", ""):gsub(",.*$", "")
-      scores[i] = a.score or 0
-      targets[i] = a.target
-    end
-    add(chart.radar {
-      title = "Maturity score against target, per area (scale 1 to 5)",
-      axes = labels,
-      max = 5,
-      series = {
-        { name = "Target", values = targets, color = "#d97706", dashed = true },
-        { name = "Score", values = scores, color = "#2563eb", fill = true },
-      },
-    })
+    add(chart.scorecard(ctx.scores.areas))
     add("")
     add("| Area | Weight | Score | Level | Target | Gap | Answered |")
     add("|---|---:|---:|---|---:|---:|---:|")
