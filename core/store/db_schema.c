@@ -194,11 +194,7 @@ const char *const db_schema_migrations[] = {
 
 /* The same steps on PostgreSQL: from version 2 on, the SQL is common. */
 const char *const db_schema_pg_migrations[] = {
-    NULL,
-    db_schema_pg_v1,
-    db_schema_v2,
-    db_schema_v3,
-    db_schema_v4,
+    NULL, db_schema_pg_v1, db_schema_v2, db_schema_v3, db_schema_v4,
 };
 
 _Static_assert(sizeof db_schema_migrations / sizeof *db_schema_migrations == DB_SCHEMA_VERSION + 1,
