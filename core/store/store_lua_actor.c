@@ -1,6 +1,7 @@
 /* Actors (store_lua.h): user tables issued by the binding, recorded weakly
  * with the id they were issued for, and reloaded by that id on every use. */
 #include <lauxlib.h>
+#include <stdio.h>
 #include "store/authz.h"
 #include "store/query.h"
 #include "store/store_lua_internal.h"
@@ -64,7 +65,7 @@ void store_lua_push_system_actor(lua_State *L)
     store_lua_issue(L, ""); /* no account has an empty id */
 }
 
-int store_lua_actor(lua_State *L, int idx, struct db *db, struct user *out)
+void store_lua_actor_ref(lua_State *L, int idx, char id[UUID_STR_LEN])
 {
     idx = lua_absindex(L, idx);
     if (!lua_istable(L, idx))
@@ -72,18 +73,29 @@ int store_lua_actor(lua_State *L, int idx, struct db *db, struct user *out)
     lua_rawgetp(L, LUA_REGISTRYINDEX, &store_actors_key);
     lua_pushvalue(L, idx);
     lua_rawget(L, -2);
-    const char *id = lua_tostring(L, -1);
-    if (id == NULL)
+    const char *issued = lua_tostring(L, -1);
+    if (issued == NULL)
         luaL_argerror(L, idx,
                       "this actor was not issued by o2c.session or store.system_actor() "
                       "(a handler cannot build its own)");
-    int rc = STORE_OK;
-    if (id[0] == '\0')
-        *out = *authz_system_user();
-    else
-        rc = user_get_by_id(db, id, out);
+    snprintf(id, UUID_STR_LEN, "%s", issued);
     lua_pop(L, 2);
-    return rc;
+}
+
+int store_actor_load(struct db *db, const char *id, struct user *out)
+{
+    if (id[0] == '\0') {
+        *out = *authz_system_user();
+        return STORE_OK;
+    }
+    return user_get_by_id(db, id, out);
+}
+
+int store_lua_actor(lua_State *L, int idx, struct db *db, struct user *out)
+{
+    char id[UUID_STR_LEN];
+    store_lua_actor_ref(L, idx, id);
+    return store_actor_load(db, id, out);
 }
 
 int store_lua_actor_and_id(lua_State *L, struct db *db, const char *kind, struct user *actor,

@@ -17,6 +17,7 @@
 #include "store/db.h"
 #include "store/store_lua.h"
 #include "store/user.h"
+#include "store/uuid.h"
 
 /* The attachment of a VM (a userdata in its registry). */
 struct store_lua {
@@ -72,6 +73,13 @@ void store_lua_push_system_actor(lua_State *L);
  * store's code (the account is gone: STORE_NOT_FOUND) with the message in
  * db_errmsg. */
 int store_lua_actor(lua_State *L, int idx, struct db *db, struct user *out);
+/* The two halves of store_lua_actor, for a binding whose database work
+ * runs as an operation (store_lua_call.h): before, on the task, the id
+ * the actor at IDX was issued for ("" for the system actor) into ID
+ * (raises unless IDX holds an issued actor); then, in RUN, the account
+ * reloaded by that id. */
+void store_lua_actor_ref(lua_State *L, int idx, char id[UUID_STR_LEN]);
+int store_actor_load(struct db *db, const char *id, struct user *out);
 /* The actor at 1 (store_lua_actor) and at 2 the id of a KIND of record
  * ("assessment", "report"): STORE_OK, or STORE_NOT_FOUND with the message
  * set for an id that cannot exist. */
