@@ -75,4 +75,14 @@ return {
     every = 24 * 3600,           -- seconds between two backups
     keep = 7,                    -- the newest this many stay, older ones are removed
   },
+
+  -- The firm's look on the deliverables a client receives (HTML, PDF and
+  -- Word exports of a report); all empty by default: a neutral document.
+  branding = {
+    firm = "",                   -- e.g. "Northwind Advisory": on the cover and page headers
+    logo = "",                   -- a PNG or SVG file (at most 512 KiB), e.g. "/etc/o2c/logo.png"
+    colour = "#1d4ed8",          -- "#rrggbb": the cover's rule and the links
+    footer = "",                 -- one line at the foot of every page
+    disclaimer = "",             -- a closing paragraph, e.g. the engagement's terms
+  },
 }

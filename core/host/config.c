@@ -1,3 +1,4 @@
+#include <ctype.h>
 #include <errno.h>
 #include <lauxlib.h>
 #include <math.h>
@@ -5,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include "host/branding.h"
 #include "host/cidr.h"
 #include "host/config.h"
 #include "host/install_dirs.h"
@@ -26,6 +28,7 @@ enum config_kind {
     CK_BOOL,         /* int */
     CK_CIDR_LIST,    /* char[size], "10.0.0.0/8, ::1"; parsed into cfg->proxies */
     CK_DATABASE_URL, /* char[size], "" or "postgresql://..."; never echoed (a password) */
+    CK_COLOUR,       /* char[8], "#rrggbb" */
 };
 
 struct config_key {
@@ -90,6 +93,11 @@ static const struct config_key config_schema[] = {
     {"db.synchronous", CK_CHOICE, STR(db.synchronous), NULL, "normal|full"},
     {"database.url", CK_DATABASE_URL, STR(db.url), "O2C_DATABASE_URL", NULL},
     {"database.pool_size", CK_INT_POS, NUM(db.pool_size), "O2C_DATABASE_POOL_SIZE", NULL},
+    {"branding.firm", CK_STRING, STR(branding.firm), NULL, NULL},
+    {"branding.logo", CK_STRING, STR(branding.logo), NULL, NULL},
+    {"branding.colour", CK_COLOUR, STR(branding.colour), NULL, NULL},
+    {"branding.footer", CK_STRING, STR(branding.footer), NULL, NULL},
+    {"branding.disclaimer", CK_STRING, STR(branding.disclaimer), NULL, NULL},
     {"backup.dir", CK_STRING, STR(backup.dir), NULL, NULL},
     {"backup.every", CK_NUMBER_POS, NUM(backup.every), NULL, NULL},
     {"backup.keep", CK_INT_POS, NUM(backup.keep), NULL, NULL},
@@ -106,6 +114,7 @@ void config_defaults(struct config *cfg)
     snprintf(cfg->scripts_dir, sizeof cfg->scripts_dir, "scripts");
     snprintf(cfg->kb_dir, sizeof cfg->kb_dir, "kb");
     snprintf(cfg->log_level, sizeof cfg->log_level, "info");
+    snprintf(cfg->branding.colour, sizeof cfg->branding.colour, "#1d4ed8");
     snprintf(cfg->llm.provider, sizeof cfg->llm.provider, "auto");
     snprintf(cfg->llm.model, sizeof cfg->llm.model, "claude-sonnet-4-5");
     snprintf(cfg->llm.anthropic_base_url, sizeof cfg->llm.anthropic_base_url,
@@ -184,6 +193,8 @@ static const char *config_expected(const struct config_key *k, char *buf, size_t
         return "expected true or false";
     case CK_CIDR_LIST:
         return "expected IP addresses or ranges like \"127.0.0.1/32, 10.0.0.0/8, ::1/128\"";
+    case CK_COLOUR:
+        return "expected a colour \"#rrggbb\" such as \"#1d4ed8\"";
     case CK_DATABASE_URL:
         return "expected a PostgreSQL URL \"postgresql://user@host:port/db\" (or \"\" for "
                "SQLite in data_dir)";
@@ -223,6 +234,16 @@ static int listen_ok(const char *value)
     return *end == '\0' && colon[1] != '\0' && port >= 1 && port <= 65535;
 }
 
+static int colour_ok(const char *value)
+{
+    if (strlen(value) != 7 || value[0] != '#')
+        return 0;
+    for (int i = 1; i < 7; i++)
+        if (!isxdigit((unsigned char)value[i]))
+            return 0;
+    return 1;
+}
+
 /* "" (SQLite) or a libpq URL; libpq checks the rest when it connects. */
 static int database_url_ok(const char *value)
 {
@@ -249,13 +270,14 @@ static int config_store_string(struct config *cfg, const struct config_key *k, c
 {
     /* "" means none for these */
     int empty_ok = strcmp(k->name, "llm.proxy") == 0 || strcmp(k->name, "backup.dir") == 0 ||
-                   k->kind == CK_CIDR_LIST || k->kind == CK_DATABASE_URL;
+                   k->kind == CK_CIDR_LIST || k->kind == CK_DATABASE_URL ||
+                   (strncmp(k->name, "branding.", 9) == 0 && k->kind == CK_STRING);
     if (k->kind == CK_DATABASE_URL)
         got = "a value that is not one (not shown: it may hold a password)";
     if ((value[0] == '\0' && !empty_ok) || strlen(value) >= k->size ||
         (k->kind == CK_DATABASE_URL && !database_url_ok(value)) ||
         (k->kind == CK_CHOICE && !choice_ok(k->choices, value)) ||
-        (k->kind == CK_LISTEN && !listen_ok(value)))
+        (k->kind == CK_LISTEN && !listen_ok(value)) || (k->kind == CK_COLOUR && !colour_ok(value)))
         return config_fail(err, origin, k, got);
     if (k->kind == CK_CIDR_LIST && config_store_proxies(cfg, k, value, origin, err) != 0)
         return -1;
@@ -281,7 +303,7 @@ static int config_store_number(struct config *cfg, const struct config_key *k, d
 static int is_string_kind(enum config_kind kind)
 {
     return kind == CK_STRING || kind == CK_CHOICE || kind == CK_LISTEN || kind == CK_CIDR_LIST ||
-           kind == CK_DATABASE_URL;
+           kind == CK_DATABASE_URL || kind == CK_COLOUR;
 }
 
 int config_set_string(struct config *cfg, const char *key, const char *value, const char *origin,
@@ -551,6 +573,13 @@ int config_load(struct config *cfg, const char *path, char err[CONFIG_ERROR_MAX]
         snprintf(err, CONFIG_ERROR_MAX,
                  "%.400s: sessions.idle_timeout_s: must not exceed sessions.absolute_timeout_s",
                  *cfg->source ? cfg->source : "configuration");
+        return -1;
+    }
+    /* The logo is read now, so a bad file stops start-up, not an export. */
+    char why[CONFIG_ERROR_MAX - 420];
+    if (branding_logo_load(cfg->branding.logo, why, sizeof why) != 0) {
+        snprintf(err, CONFIG_ERROR_MAX, "%.400s: %s", *cfg->source ? cfg->source : "configuration",
+                 why);
         return -1;
     }
     return 0;

@@ -69,6 +69,14 @@ struct config {
         char url[CONFIG_PATH_MAX];
         long long pool_size; /* PostgreSQL connections per instance */
     } db;
+    /* The firm's look on client deliverables (HTML, PDF, Word); "" = none. */
+    struct {
+        char firm[128];
+        char logo[CONFIG_PATH_MAX]; /* a PNG or SVG file, read at start-up (branding.h) */
+        char colour[8];             /* "#rrggbb": headings' rule, links, the cover */
+        char footer[256];
+        char disclaimer[2048];
+    } branding;
     struct {
         char dir[CONFIG_PATH_MAX]; /* "": no scheduled backups */
         double every;              /* seconds between two backups */

@@ -28,5 +28,6 @@ int luaopen_o2c_proxies(lua_State *L);
 int luaopen_o2c_spawn(lua_State *L);
 int luaopen_o2c_xlsx(lua_State *L);
 int luaopen_o2c_markdown(lua_State *L);
+int luaopen_o2c_branding(lua_State *L);
 
 #endif

@@ -8,61 +8,8 @@
 // says which downloads are unavailable, and the others still work.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { startServer, login, tempDir, SOURCE } from './lib/o2c.mjs';
-
-const MEDIAN = JSON.parse(readFileSync(join(SOURCE, 'scripts/o2c/examples/median.json'), 'utf8'));
-const CLIENT = 'Acme Ltd';
-const PYTHON = '/usr/bin/python3'; // Debian's, with python3-openpyxl
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const work = tempDir('o2c-exports-');
-
-// A server with an offline report of the median answers, finished.
-async function serverWithReport(env = {}) {
-  const srv = await startServer({ env: { O2C_LLM_PROVIDER: 'offline', ...env } });
-  const admin = await login(srv.url);
-  const a = await admin.post('/api/v1/assessments', { type: 'o2c', client: CLIENT });
-  assert.equal(a.status, 201, a.text);
-  const saved = await admin.patch(`/api/v1/assessments/${a.json.id}/answers`,
-    { revision: 0, answers: MEDIAN.answers });
-  assert.equal(saved.status, 200, saved.text);
-  const started = await admin.post(`/api/v1/assessments/${a.json.id}/reports`);
-  assert.equal(started.status, 202, started.text);
-  const rid = started.json.report_id;
-  let report;
-  for (let i = 0; i < 300; i++) {
-    report = (await admin.get(`/api/v1/reports/${rid}`)).json;
-    if (report.status === 'done') break;
-    await sleep(100);
-  }
-  assert.equal(report.status, 'done');
-  const scores = (await admin.get(`/api/v1/assessments/${a.json.id}/scores`)).json.scores;
-  return { srv, admin, rid, report, scores };
-}
-
-// GET as bytes: { status, type, disposition, buf, json }.
-async function fetchBytes(c, path) {
-  const r = await fetch(c.url + path, { headers: { Authorization: `Bearer ${c.token}` } });
-  const buf = Buffer.from(await r.arrayBuffer());
-  let json;
-  try { json = JSON.parse(buf.toString('utf8')); } catch { json = undefined; }
-  return { status: r.status, type: r.headers.get('content-type'),
-    disposition: r.headers.get('content-disposition'), buf, json };
-}
-
-function saved(name, buf) {
-  const file = join(work, name);
-  writeFileSync(file, buf);
-  return file;
-}
-
-function run(cmd, args, input) {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', input, maxBuffer: 64 << 20 });
-  assert.equal(r.status, 0, `${cmd} ${args.join(' ')}: ${r.stderr}`);
-  return r.stdout;
-}
+import { tempDir } from './lib/o2c.mjs';
+import { CLIENT, PYTHON, serverWithReport, fetchBytes, saved, run } from './lib/exports.mjs';
 
 const flat = (s) => s.replace(/\s+/g, ' ');
 // The sections a client's copy carries (the consultant's open questions stay out).
@@ -115,8 +62,10 @@ test('HTML: self-contained, with print CSS for paged media', async () => {
   const page = html.buf.toString('utf8');
   assert.match(page, /@page \{[^]*@top-left \{ content: "Acme Ltd"/);
   assert.match(page, /counter\(page\) " of " counter\(pages\)/);
-  assert.match(page, /section\.report-section \{ break-before: page; \}/);
+  assert.match(page, /section\.report-section, section\.disclaimer \{ break-before: page; \}/);
   assert.doesNotMatch(page, /<script|<link|src="http/);
+  // No branding configured: a neutral document.
+  assert.doesNotMatch(page, /Prepared by|class="logo"|class="disclaimer"/);
 });
 
 test('DOCX: pandoc reads back the same headings, the tables and the chart as a picture', async () => {
@@ -211,7 +160,7 @@ test('the report lists its downloads, each available here', async () => {
 
 test('without the helper programs: 501 naming the Debian package, the UI told, the rest works', async () => {
   // An empty PATH: the server finds none of weasyprint, pandoc, rsvg-convert, zip.
-  const bare = await serverWithReport({ PATH: tempDir('o2c-empty-path-') });
+  const bare = await serverWithReport({ env: { PATH: tempDir('o2c-empty-path-') } });
   try {
     const { admin, rid, report } = bare;
     const want = { pdf: 'weasyprint', docx: 'pandoc', zip: 'zip' };

@@ -10,6 +10,14 @@
 --   assemble.filename(client, "md" | "html") -> "acme-ltd-o2c-report.md"
 --   assemble.section_html(section, {heading_offset =}) -> one section's HTML
 --   assemble.chart_svg(report) -> the scorecard's radar chart as SVG text, or nil
+--   assemble.branding(doc) -> {firm, colour, footer, disclaimer, logo?, logo_type?}
+--
+-- Branding (the config's branding table, the logo read at start-up by
+-- o2c.branding; doc.branding overrides both): the firm's name on the cover
+-- ("Prepared by ... on ..."), its logo above the title, its colour for the
+-- cover's rule and the links, its footer line and a closing disclaimer.
+-- With nothing set the document is neutral.  In Markdown the logo appears
+-- only when doc.logo_file names the file it is shipped as (the Word export).
 --
 -- Audience: the client's copy (the default, what a consultant hands over)
 -- carries no internals (no report id, no generation hash on the cover; the
@@ -22,10 +30,23 @@
 -- "drafted offline" (the offline drafter: no LLM), or "generated from the
 -- answers and scores" for the scorecard and appendix.  A report drafted
 -- offline says so at the top, so it can never pass for an LLM-written one.
+local base64 = require "o2c.base64"
 local markdown = require "o2c.markdown"
 local events = require "report.events"
 
 local M = {}
+
+local DEFAULT_COLOUR = "#1d4ed8"
+
+function M.branding(doc)
+  if doc.branding then return doc.branding end
+  local set = (require "o2c.config").branding or {}
+  local b = { firm = set.firm or "", footer = set.footer or "", disclaimer = set.disclaimer or "",
+    colour = set.colour or DEFAULT_COLOUR }
+  if not b.colour:match("^#%x%x%x%x%x%x$") then b.colour = DEFAULT_COLOUR end
+  b.logo, b.logo_type = (require "o2c.branding").logo()
+  return b
+end
 
 local function date_of(ms)
   return os.date("!%Y-%m-%d %H:%M UTC", (ms or os.time() * 1000) // 1000)
@@ -112,7 +133,9 @@ end
 local function cover_lines(doc, audience)
   local r = doc.report
   local status = status_of(r)
-  local first = "Prepared on " .. day_of(r.finished_at_ms or doc.generated_at)
+  local firm = M.branding(doc).firm
+  local first = "Prepared " .. (firm ~= "" and "by " .. firm .. " " or "") .. "on "
+    .. day_of(r.finished_at_ms or doc.generated_at)
   if status ~= "done" then first = first .. " (report " .. status .. ")" end
   local lines = { first, M.provider_line(r) }
   if audience == "consultant" then
@@ -190,6 +213,12 @@ function M.markdown(doc)
   local sections = sections_for(doc.report, audience)
   local out = {}
   local function add(s) out[#out + 1] = s end
+  local brand = M.branding(doc)
+  if brand.logo and doc.logo_file then
+    add("![" .. (brand.firm ~= "" and brand.firm:gsub("[%[%]]", "") or "Logo") .. "]("
+      .. doc.logo_file .. ")")
+    add("")
+  end
   add("# " .. title_of(doc))
   add("")
   for _, line in ipairs(cover_lines(doc, audience)) do add("- " .. line) end
@@ -212,6 +241,18 @@ function M.markdown(doc)
         add("> Note: this section did not pass its automatic check: " .. s.warning)
       end
     end
+  end
+  if brand.disclaimer ~= "" then
+    add("")
+    add("## Disclaimer")
+    add("")
+    add(brand.disclaimer)
+  end
+  if brand.footer ~= "" then
+    add("")
+    add("---")
+    add("")
+    add("*" .. brand.footer .. "*")
   end
   add("")
   return table.concat(out, "\n")
@@ -250,6 +291,10 @@ blockquote { margin: 1rem 0; padding: .25rem 1rem; border-left: 4px solid var(--
 code { font-family: ui-monospace, "SFMono-Regular", Menlo, Consolas, monospace; font-size: .9em;
   background: #f3f4f6; padding: 0 .2em; border-radius: 3px; }
 footer { margin-top: 3rem; color: var(--muted); font-size: .85rem; border-top: 1px solid var(--line); padding-top: .75rem; }
+header.cover img.logo { display: block; max-height: 4.5rem; max-width: 16rem; margin: 0 0 1.25rem; }
+footer p { margin: .2rem 0; }
+section.disclaimer { margin-top: 2.5rem; color: var(--muted); font-size: .9rem; }
+section.disclaimer h2 { font-size: 1.1rem; color: var(--ink); }
 @media print {
   @page { size: A4; margin: 18mm 16mm; }
   body { font-size: 10.5pt; }
@@ -333,10 +378,18 @@ function M.html(doc)
   add('<meta name="viewport" content="width=device-width, initial-scale=1">')
   add("<title>" .. esc(title_of(doc)) .. "</title>")
   add("<style>" .. CSS .. "</style>")
+  local brand = M.branding(doc)
+  if brand.colour ~= DEFAULT_COLOUR then
+    add("<style>:root { --accent: " .. brand.colour .. "; }</style>")
+  end
   add("</head>")
   add("<body>")
   add('<div class="page">')
   add('<header class="cover">')
+  if brand.logo then
+    add('<img class="logo" alt="' .. esc(brand.firm ~= "" and brand.firm or "Logo") .. '" src="data:'
+      .. brand.logo_type .. ";base64," .. base64.encode(brand.logo) .. '">')
+  end
   add("<h1>" .. esc(title_of(doc)) .. "</h1>")
   local cover = cover_lines(doc, audience)
   add('<p class="meta">' .. esc(cover[1]) .. "</p>")
@@ -368,7 +421,16 @@ function M.html(doc)
     add("</section>")
   end
   add("</main>")
-  add("<footer>Written with o2c. " .. esc(M.provider_line(r)) .. "</footer>")
+  if brand.disclaimer ~= "" then
+    add('<section class="disclaimer"><h2>Disclaimer</h2>')
+    for para in (brand.disclaimer .. "\n\n"):gmatch("(.-)\n%s*\n") do
+      if para:match("%S") then add("<p>" .. esc(para) .. "</p>") end
+    end
+    add("</section>")
+  end
+  local foot = brand.footer ~= "" and brand.footer or "Written with o2c."
+  add('<footer><p class="brand-footer">' .. esc(foot) .. "</p><p>" .. esc(M.provider_line(r))
+    .. "</p></footer>")
   add("</div>")
   add("</body>")
   add("</html>")

@@ -186,27 +186,34 @@ local function css_string(s)
 end
 
 -- Paged media (WeasyPrint, and browsers that print margin boxes): A4, a
--- running header with the client's name from page 2 on, "Page N of M" at
--- the foot, each section on a new page.  Plain values where the screen CSS
--- uses var() in shorthands, which WeasyPrint ignores.
-local function print_css(client)
+-- running header with the client's name (and the firm's, when branded)
+-- from page 2 on, the firm's footer line and "Page N of M" at the foot,
+-- each section on a new page.  Plain values where the screen CSS uses
+-- var() in shorthands, which WeasyPrint ignores.
+local function print_css(doc)
+  local brand = assemble.branding(doc)
+  local margin = 'font: 8.5pt "DejaVu Sans", sans-serif; color: #4b5563;'
+  local right = brand.firm ~= "" and brand.firm or "Order-to-Cash maturity assessment"
+  local foot = ""
+  if brand.footer ~= "" then
+    foot = "\n  @bottom-left { content: " .. css_string(brand.footer) .. "; " .. margin .. " }"
+  end
   return [[
 <style media="print">
 @page { size: A4; margin: 22mm 16mm 20mm 16mm;
-  @top-left { content: ]] .. css_string(client) .. [[; font: 8.5pt "DejaVu Sans", sans-serif;
-    color: #4b5563; }
-  @top-right { content: "Order-to-Cash maturity assessment"; font: 8.5pt "DejaVu Sans",
-    sans-serif; color: #4b5563; }
-  @bottom-right { content: "Page " counter(page) " of " counter(pages);
-    font: 8.5pt "DejaVu Sans", sans-serif; color: #4b5563; } }
+  @top-left { content: ]] .. css_string(doc.client or "the client") .. "; " .. margin .. [[ }
+  @top-right { content: ]] .. css_string(right) .. "; " .. margin .. [[ }]] .. foot .. [[
+
+  @bottom-right { content: "Page " counter(page) " of " counter(pages); ]] .. margin .. [[ } }
 @page :first { @top-left { content: none; } @top-right { content: none; } }
 body { font-family: "DejaVu Sans", "Helvetica Neue", Arial, sans-serif; }
-header.cover { border-bottom: 3px solid #1d4ed8; }
+header.cover { border-bottom: 3px solid ]] .. brand.colour .. [[; }
+a { color: ]] .. brand.colour .. [[; }
 h2 { border-bottom: 1px solid #d1d5db; }
 th, td { border: 1px solid #d1d5db; }
 blockquote { border-left: 4px solid #d1d5db; }
 footer { border-top: 1px solid #d1d5db; }
-section.report-section { break-before: page; }
+section.report-section, section.disclaimer { break-before: page; }
 h2, h3, h4 { break-after: avoid; }
 table { break-inside: auto; }
 tr, figure.chart { break-inside: avoid; }
@@ -216,7 +223,7 @@ end
 
 function M.html(doc)
   local html = assemble.html(doc)
-  local css = print_css(doc.client or "the client")
+  local css = print_css(doc)
   return (html:gsub("</head>", function() return css .. "</head>" end, 1))
 end
 
@@ -229,15 +236,29 @@ local function pdf(doc)
     input = M.html(doc) })
 end
 
+-- The firm's logo as a PNG for Word (an SVG one rasterised), or nil.
+local function logo_png(doc)
+  local brand = assemble.branding(doc)
+  if not brand.logo then return nil end
+  if brand.logo_type == "image/png" then return brand.logo end
+  return run("rsvg-convert", "The Word export's logo", { args = { "--format=png",
+    "--height=160", "--keep-aspect-ratio" }, input = brand.logo })
+end
+
 local function docx(doc)
   local png, err = M.chart_png(doc.report)
   if not png and err.status ~= 404 then return nil, err end
+  local logo, logo_err = logo_png(doc)
+  if logo_err then return nil, logo_err end
   local reference = require("o2c.assets").get("data/reference.docx")
+  local with_logo = {}
+  for k, v in pairs(doc) do with_logo[k] = v end
+  if logo then with_logo.logo_file = "logo.png" end
   return run("pandoc", "The Word export", {
     args = { "--from=gfm", "--to=docx", "--reference-doc=reference.docx", "--output=-",
       "report.md" },
-    files = { ["report.md"] = M.markdown(doc, "chart.png"), ["chart.png"] = png,
-      ["reference.docx"] = reference },
+    files = { ["report.md"] = M.markdown(with_logo, "chart.png"), ["chart.png"] = png,
+      ["logo.png"] = logo, ["reference.docx"] = reference },
   })
 end
 
