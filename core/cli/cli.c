@@ -64,11 +64,14 @@ const struct cli_command cli_commands[] = {
      "usage: o2c db migrate|check|vacuum [--config F] [--data DIR]\n"
      "       o2c db backup FILE [--force] [--config F] [--data DIR]\n"
      "       o2c db restore FILE [--config F] [--data DIR]\n"
+     "       o2c db copy --to URL [--from FILE] [--config F] [--data DIR]\n"
      "\n"
      "backup copies the database while o2c serve runs, checks the copy and refuses\n"
      "to replace FILE unless --force.  restore checks FILE (integrity, schema\n"
      "version), needs o2c serve stopped, and keeps the database it replaces beside\n"
-     "it as o2c.db.before-restore-TIME.\n",
+     "it as o2c.db.before-restore-TIME.  copy moves the SQLite database (or FILE)\n"
+     "into the empty PostgreSQL database URL (postgresql://...) in one transaction,\n"
+     "then compares every table's row count; it refuses a target holding o2c data.\n",
      cmd_db},
     {"audit", "print the audit log as JSON lines",
      "usage: o2c audit [--since T] [--user U] [--config F] [--data DIR]\n"

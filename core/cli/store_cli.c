@@ -29,6 +29,8 @@ int store_cli_parse(const char *command, int argc, char **argv, const char *allo
                                              {"user", required_argument, 0, OPT_USER},
                                              {"force", no_argument, 0, OPT_FORCE},
                                              {"reassign-to", required_argument, 0, OPT_REASSIGN},
+                                             {"to", required_argument, 0, OPT_TO},
+                                             {"from", required_argument, 0, OPT_FROM},
                                              {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     opterr = 0;
@@ -69,6 +71,12 @@ int store_cli_parse(const char *command, int argc, char **argv, const char *allo
             break;
         case OPT_REASSIGN:
             o->reassign_to = optarg;
+            break;
+        case OPT_TO:
+            o->to = optarg;
+            break;
+        case OPT_FROM:
+            o->from = optarg;
             break;
         }
     }

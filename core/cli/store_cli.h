@@ -13,6 +13,7 @@ struct config;
 /* Options shared by the three commands. */
 struct store_opts {
     const char *config, *data, *role, *since, *user, *reassign_to;
+    const char *to, *from; /* db copy: the target URL, the source file */
     int password_stdin, json, force;
     char **args; /* positionals after the command name */
     int nargs;
@@ -27,7 +28,9 @@ enum {
     OPT_SINCE = 's',
     OPT_USER = 'u',
     OPT_FORCE = 'f',
-    OPT_REASSIGN = 't'
+    OPT_REASSIGN = 't',
+    OPT_TO = 'o',
+    OPT_FROM = 'm'
 };
 
 /* Parses ARGV (argv[0] is the command) accepting the long options named in

@@ -639,13 +639,15 @@ static void read_idle(struct pg_conn *c)
 static void conn_on_poll(uv_poll_t *h, int status, int events)
 {
     struct pg_conn *c = ((struct pg_poll *)h->data)->conn;
-    if (status < 0) {
-        set_error(c, "connection to the database lost: %s", uv_strerror(status));
-        go_down(c, c->state == PG_CONN_CONNECTING ? PG_ERR_UNAVAILABLE : PG_ERR_LOST, 1);
-        return;
-    }
+    /* A refused connect shows as a poll error (libuv's EBADF for POLLERR):
+     * PQconnectPoll reads the socket's own error and says it. */
     if (c->state == PG_CONN_CONNECTING) {
         connect_step(c);
+        return;
+    }
+    if (status < 0) {
+        set_error(c, "connection to the database lost: %s", uv_strerror(status));
+        go_down(c, PG_ERR_LOST, 1);
         return;
     }
     if (c->state == PG_CONN_READY) {
