@@ -623,6 +623,28 @@ static void test_report_jobs(void **state)
              "fails('not_found', store.report_list(ALICE, 'not-an-id'))\n");
 }
 
+/* o2c serve's start-up (server.start: no task) resumes the jobs a restart
+ * cut short; their store calls wait on PostgreSQL, so they run in a task.
+ * With no scripts loaded the resumed job fails its sections and ends. */
+static void test_jobs_resumed_at_start_up(void **state)
+{
+    struct fixture *f = *state;
+    seed_assessment(f);
+    run_task(f, "ok(store.generation_put('gen-j', {}))\n"
+                "REPORT = ok(store.report_create(ALICE, ASSESSMENT_ID, {generation = 'gen-j', "
+                "sections = {{id = 'findings'}}}))\n");
+    run_lua(f->L, "require('api.reports').resume()");
+    run_task(f, "local sys = store.system_actor()\n"
+                "for _ = 1, 2000 do\n"
+                "  if #ok(store.jobs_unfinished()) == 0 then break end\n"
+                "  timer.sleep(5)\n"
+                "end\n"
+                "local r = ok(store.report_get(sys, REPORT.id))\n"
+                "assert(r.status == 'failed', r.status)\n"
+                "assert(r.sections[1].error:find('no assessment scripts are loaded'), "
+                "r.sections[1].error)\n");
+}
+
 static void test_attachments(void **state)
 {
     struct fixture *f = *state;
@@ -799,6 +821,7 @@ int main(void)
         const struct CMUnitTest on_operations[] = {
             cmocka_unit_test_setup_teardown(test_generations, setup, teardown),
             cmocka_unit_test_setup_teardown(test_report_jobs, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_jobs_resumed_at_start_up, setup, teardown),
         };
         return cmocka_run_group_tests(on_operations, NULL, NULL);
     }
@@ -814,6 +837,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_actors_cannot_be_forged, setup, teardown),
         cmocka_unit_test_setup_teardown(test_report_lifecycle, setup, teardown),
         cmocka_unit_test_setup_teardown(test_report_jobs, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_jobs_resumed_at_start_up, setup, teardown),
         cmocka_unit_test_setup_teardown(test_attachments, setup_small_limits, teardown),
         cmocka_unit_test_setup_teardown(test_audit_retention_check, setup, teardown),
         cmocka_unit_test_setup_teardown(test_login_rehashes_old_limits, setup, teardown),
