@@ -28,6 +28,7 @@
 #include "store/query.h"
 #include "store/store.h"
 #include "store/rowset_lua.h"
+#include "store/store_lua_call.h"
 #include "store/store_lua_internal.h"
 #include "store/uuid.h"
 
@@ -64,23 +65,77 @@ static const char SQL_JOB_REPORTS_UNFINISHED[] =
     "SELECT report_id FROM jobs WHERE status IN ('queued', 'running') AND report_id IS NOT NULL"
     " GROUP BY report_id ORDER BY MIN(id)";
 
-/* Reads report ID with its sections (as ACTOR) and pushes it, or pushes
- * nil, message, code.  Returns the number of values pushed. */
-static int report_read_push(lua_State *L, struct db *db, const struct user *actor, const char *id)
+/* Every binding runs its database work as one operation (store_lua_call.h):
+ * its arguments are read into a report_call on the task, RUN does the
+ * store work (plain C), PUSH pushes the results. */
+struct report_call {
+    struct store_call base;
+    char actor_id[UUID_STR_LEN]; /* "" for the system actor */
+    const char *kind;            /* what ID names: "assessment" or "report" */
+    const char *id, *section_id, *details;
+    struct report_request req;
+    struct section_change change;
+    struct rowset *rows, *sections; /* owned by userdata on the stack */
+    char report_id[UUID_STR_LEN];
+};
+
+/* Keeps the first NARGS arguments (absent optional ones stay none, not the
+ * call pushed above them), pushes the call and ROWSETS rowsets for it. */
+static struct report_call *report_call_new(lua_State *L, int nargs, store_call_run_fn run,
+                                           store_call_push_fn push, int rowsets)
 {
-    struct rowset *report = rowset_lua_new(L, 0), *sections = rowset_lua_new(L, 0);
+    struct store_lua *s = store_lua_get(L);
+    lua_settop(L, nargs);
+    struct report_call *c = store_call_new(L, sizeof *c, s->db, run, push, NULL);
+    c->rows = rowsets > 0 ? rowset_lua_new(L, 0) : NULL;
+    c->sections = rowsets > 1 ? rowset_lua_new(L, 0) : NULL;
+    return c;
+}
+
+/* On the task: the actor at 1 and at 2 the id of a KIND of record. */
+static void read_actor_and_id(lua_State *L, struct report_call *c, const char *kind)
+{
+    store_lua_actor_ref(L, 1, c->actor_id);
+    c->id = store_lua_check_text(L, 2);
+    c->kind = kind;
+}
+
+/* In RUN: the actor reloaded; an id that cannot exist is not found. */
+static int load_actor(struct db *db, const struct report_call *c, struct user *actor)
+{
+    int rc = store_actor_load(db, c->actor_id, actor);
+    if (rc == STORE_OK && !uuid_is_v7(c->id))
+        rc = db_fail(db, STORE_NOT_FOUND, "no %s %.40s", c->kind, c->id);
+    return rc;
+}
+
+/* In RUN: report ID with its sections, as ACTOR sees it. */
+static int report_read(struct db *db, const struct user *actor, struct report_call *c,
+                       const char *id)
+{
     int rc = store_report_access(db, actor, id);
     if (rc == STORE_OK)
-        rc = db_query(db, SQL_REPORT_GET, "reading a report", report, DB_ARGS(DB_TEXT(id)));
+        rc = db_query(db, SQL_REPORT_GET, "reading a report", c->rows, DB_ARGS(DB_TEXT(id)));
     if (rc == STORE_OK)
-        rc = db_query(db, SQL_SECTIONS_GET, "reading report sections", sections,
+        rc = db_query(db, SQL_SECTIONS_GET, "reading report sections", c->sections,
                       DB_ARGS(DB_TEXT(id)));
-    if (rc != STORE_OK)
-        return store_lua_fail(L, db, rc);
-    rowset_push_row(L, report, 0);
-    rowset_push_list(L, sections, SIZE_MAX);
+    return rc;
+}
+
+static int report_push(lua_State *L, struct store_call *call)
+{
+    struct report_call *c = (struct report_call *)call;
+    if (call->rc != STORE_OK)
+        return store_call_fail(L, call, call->rc);
+    rowset_push_row(L, c->rows, 0);
+    rowset_push_list(L, c->sections, SIZE_MAX);
     lua_setfield(L, -2, "sections");
     return 1;
+}
+
+static int done_push(lua_State *L, struct store_call *call)
+{
+    return store_lua_done(L, call->db, call->rc);
 }
 
 /* Creation */
@@ -111,62 +166,94 @@ static void read_sections(lua_State *L, int idx, int anchor, const char **ids,
     }
 }
 
+static void report_create_run(struct db *db, struct store_call *call)
+{
+    struct report_call *c = (struct report_call *)call;
+    struct user actor;
+    int rc = load_actor(db, c, &actor);
+    if (rc == STORE_OK)
+        rc = store_assessment_access(db, &actor, c->id, &c->req.revision);
+    if (rc == STORE_OK) {
+        char details[128];
+        snprintf(details, sizeof details,
+                 "{\"assessment\":\"%s\",\"revision\":%lld,\"sections\":%d}", c->id,
+                 (long long)c->req.revision, (int)c->req.n_sections);
+        if ((rc = db_tx_begin(db)) == STORE_OK)
+            rc = store_lua_audit_end(db,
+                                     store_report_create(db, &actor, &c->req, c->report_id, NULL),
+                                     &actor, "report.requested", c->report_id, NULL, details);
+    }
+    if (rc == STORE_OK)
+        rc = report_read(db, &actor, c, c->report_id);
+    call->rc = rc;
+}
+
 static int store_report_create_lua(lua_State *L)
 {
-    struct store_lua *s = store_lua_get(L);
-    struct user actor;
-    const char *assessment_id;
-    int rc = store_lua_actor_and_id(L, s->db, "assessment", &actor, &assessment_id);
+    struct report_call *c = report_call_new(L, 3, report_create_run, report_push, 2);
+    read_actor_and_id(L, c, "assessment");
     luaL_checktype(L, 3, LUA_TTABLE);
-    lua_settop(L, 3);
-    struct report_request req = {.assessment_id = assessment_id};
-    req.generation = store_lua_field_string(L, 3, "generation", 1, NULL);
-    req.provider = store_lua_field_string(L, 3, "provider", 0, NULL);
-    req.model = store_lua_field_string(L, 3, "model", 0, NULL);
-    if (lua_getfield(L, 3, "sections") != LUA_TTABLE) /* 4 */
+    struct report_request *req = &c->req;
+    req->assessment_id = c->id;
+    req->generation = store_lua_field_string(L, 3, "generation", 1, NULL);
+    req->provider = store_lua_field_string(L, 3, "provider", 0, NULL);
+    req->model = store_lua_field_string(L, 3, "model", 0, NULL);
+    if (lua_getfield(L, 3, "sections") != LUA_TTABLE)
         return luaL_error(L, "report_create: sections must be a list");
-    size_t n = lua_rawlen(L, 4);
+    int list = lua_gettop(L);
+    size_t n = lua_rawlen(L, list);
     if (n == 0 || n > REPORT_SECTIONS_MAX)
         return luaL_error(L, "report_create: 1 to %d sections expected (got %d)",
                           REPORT_SECTIONS_MAX, (int)n);
-    lua_newtable(L);                                                                /* 5: anchors */
-    const char **ids = lua_newuserdatauv(L, n * sizeof *ids, 0);                    /* 6 */
-    struct report_section_plan *plans = lua_newuserdatauv(L, n * sizeof *plans, 0); /* 7 */
-    read_sections(L, 4, 5, ids, plans, n);
-    req.section_ids = ids;
-    req.n_sections = n;
-    req.plans = plans;
-    if (rc == STORE_OK)
-        rc = store_assessment_access(s->db, &actor, assessment_id, &req.revision);
-    if (rc != STORE_OK)
-        return store_lua_fail(L, s->db, rc);
-    char report_id[UUID_STR_LEN], details[128];
-    snprintf(details, sizeof details, "{\"assessment\":\"%s\",\"revision\":%lld,\"sections\":%d}",
-             assessment_id, (long long)req.revision, (int)n);
-    if ((rc = db_tx_begin(s->db)) == STORE_OK)
-        rc = store_lua_audit_end(s->db, store_report_create(s->db, &actor, &req, report_id, NULL),
-                                 &actor, "report.requested", report_id, NULL, details);
-    if (rc != STORE_OK)
-        return store_lua_fail(L, s->db, rc);
-    return report_read_push(L, s->db, &actor, report_id);
+    lua_newtable(L); /* anchors the encoded depends */
+    const char **ids = lua_newuserdatauv(L, n * sizeof *ids, 0);
+    struct report_section_plan *plans = lua_newuserdatauv(L, n * sizeof *plans, 0);
+    read_sections(L, list, list + 1, ids, plans, n);
+    req->section_ids = ids;
+    req->n_sections = n;
+    req->plans = plans;
+    return store_lua_call(L, &c->base);
 }
 
 /* Reading */
 
+static void report_get_run(struct db *db, struct store_call *call)
+{
+    struct report_call *c = (struct report_call *)call;
+    struct user actor;
+    call->rc = load_actor(db, c, &actor);
+    if (call->rc == STORE_OK)
+        call->rc = report_read(db, &actor, c, c->id);
+}
+
 static int store_report_get_lua(lua_State *L)
 {
-    struct store_lua *s = store_lua_get(L);
+    struct report_call *c = report_call_new(L, 2, report_get_run, report_push, 2);
+    read_actor_and_id(L, c, "report");
+    return store_lua_call(L, &c->base);
+}
+
+static void report_list_run(struct db *db, struct store_call *call)
+{
+    struct report_call *c = (struct report_call *)call;
     struct user actor;
-    const char *id;
-    int rc = store_lua_actor_and_id(L, s->db, "report", &actor, &id);
-    if (rc != STORE_OK)
-        return store_lua_fail(L, s->db, rc);
-    return report_read_push(L, s->db, &actor, id);
+    call->rc = load_actor(db, c, &actor);
+    if (call->rc == STORE_OK)
+        call->rc = store_assessment_query(db, &actor, c->id, SQL_REPORT_LIST, "listing reports",
+                                          c->rows, DB_ARGS(DB_TEXT(c->id)));
+}
+
+static int report_list_push(lua_State *L, struct store_call *call)
+{
+    return store_lua_push_rows(L, call->db, call->rc, ((struct report_call *)call)->rows,
+                               STORE_LUA_LIST);
 }
 
 static int store_report_list_lua(lua_State *L)
 {
-    return store_lua_assessment_read(L, SQL_REPORT_LIST, "listing reports", NULL, STORE_LUA_LIST);
+    struct report_call *c = report_call_new(L, 2, report_list_run, report_list_push, 1);
+    read_actor_and_id(L, c, "assessment");
+    return store_lua_call(L, &c->base);
 }
 
 /* Transitions for the runner */
@@ -183,70 +270,90 @@ static void read_usage(lua_State *L, int idx, struct section_change *c)
     c->model = store_lua_field_string(L, idx, "model", 0, NULL);
 }
 
-/* Applies C to section (report id at 1, section id at 2). */
-static int section_set(lua_State *L, const struct section_change *c)
+static void section_set_run(struct db *db, struct store_call *call)
 {
-    struct store_lua *s = store_lua_get(L);
-    const char *rid = store_lua_check_text(L, 1), *sid = store_lua_check_text(L, 2);
-    return store_lua_done(L, s->db, store_section_set(s->db, rid, sid, c));
+    struct report_call *c = (struct report_call *)call;
+    call->rc = store_section_set(db, c->id, c->section_id, &c->change);
+}
+
+/* A call that sets the section (report id at 1, section id at 2) to
+ * STATUS, with the rest of its change filled in by the binding. */
+static struct report_call *section_call_new(lua_State *L, int nargs, const char *status)
+{
+    struct report_call *c = report_call_new(L, nargs, section_set_run, done_push, 0);
+    c->id = store_lua_check_text(L, 1);
+    c->section_id = store_lua_check_text(L, 2);
+    c->change.status = status;
+    return c;
 }
 
 static int store_section_start_lua(lua_State *L)
 {
-    struct section_change c = {.status = "running"};
-    c.provider = store_lua_opt_text(L, 3);
-    c.model = store_lua_opt_text(L, 4);
-    return section_set(L, &c);
+    struct report_call *c = section_call_new(L, 4, "running");
+    c->change.provider = store_lua_opt_text(L, 3);
+    c->change.model = store_lua_opt_text(L, 4);
+    return store_lua_call(L, &c->base);
 }
 
 static int store_section_retrying_lua(lua_State *L)
 {
-    struct section_change c = {.status = "retrying", .error = store_lua_check_text(L, 3)};
+    struct report_call *c = section_call_new(L, 4, "retrying");
+    c->change.error = store_lua_check_text(L, 3);
     luaL_optnumber(L, 4, 0); /* wait_ms: for the caller's events; not stored */
-    return section_set(L, &c);
+    return store_lua_call(L, &c->base);
 }
 
 static int store_section_done_lua(lua_State *L)
 {
-    struct section_change c = {.status = "done"};
+    struct report_call *c = section_call_new(L, 3, "done");
     luaL_checktype(L, 3, LUA_TTABLE);
-    c.text = store_lua_field_string(L, 3, "text", 1, NULL);
-    c.warning = store_lua_field_string(L, 3, "warning", 0, NULL);
-    read_usage(L, 3, &c);
-    return section_set(L, &c);
+    c->change.text = store_lua_field_string(L, 3, "text", 1, NULL);
+    c->change.warning = store_lua_field_string(L, 3, "warning", 0, NULL);
+    read_usage(L, 3, &c->change);
+    return store_lua_call(L, &c->base);
 }
 
 static int store_section_fail_lua(lua_State *L)
 {
-    struct section_change c = {.status = "failed", .error = store_lua_check_text(L, 3)};
-    read_usage(L, 4, &c);
-    return section_set(L, &c);
+    struct report_call *c = section_call_new(L, 4, "failed");
+    c->change.error = store_lua_check_text(L, 3);
+    read_usage(L, 4, &c->change);
+    return store_lua_call(L, &c->base);
+}
+
+static void section_retry_run(struct db *db, struct store_call *call)
+{
+    struct report_call *c = (struct report_call *)call;
+    struct user actor;
+    int rc = load_actor(db, c, &actor);
+    if (rc == STORE_OK && (rc = db_tx_begin(db)) == STORE_OK)
+        rc = store_lua_audit_end(db, store_section_retry(db, &actor, c->id, c->section_id, NULL),
+                                 &actor, "report.section_retried", c->id, NULL, c->details);
+    call->rc = rc;
 }
 
 static int store_section_retry_lua(lua_State *L)
 {
-    struct store_lua *s = store_lua_get(L);
-    struct user actor;
-    const char *rid;
-    int rc = store_lua_actor_and_id(L, s->db, "report", &actor, &rid);
-    const char *sid = store_lua_check_text(L, 3);
+    struct report_call *c = report_call_new(L, 3, section_retry_run, done_push, 0);
+    read_actor_and_id(L, c, "report");
+    c->section_id = store_lua_check_text(L, 3);
     lua_createtable(L, 0, 1);
     lua_pushvalue(L, 3);
     lua_setfield(L, -2, "section");
-    const char *details = store_lua_encode(L, -1, "audit details", NULL);
-    if (rc != STORE_OK)
-        return store_lua_fail(L, s->db, rc);
-    if ((rc = db_tx_begin(s->db)) == STORE_OK)
-        rc = store_lua_audit_end(s->db, store_section_retry(s->db, &actor, rid, sid, NULL), &actor,
-                                 "report.section_retried", rid, NULL, details);
-    return store_lua_done(L, s->db, rc);
+    c->details = store_lua_encode(L, -1, "audit details", NULL); /* stays on the stack */
+    return store_lua_call(L, &c->base);
+}
+
+static void report_start_run(struct db *db, struct store_call *call)
+{
+    call->rc = store_report_start(db, ((struct report_call *)call)->id);
 }
 
 static int store_report_start_lua(lua_State *L)
 {
-    struct store_lua *s = store_lua_get(L);
-    const char *rid = store_lua_check_text(L, 1);
-    return store_lua_done(L, s->db, store_report_start(s->db, rid));
+    struct report_call *c = report_call_new(L, 1, report_start_run, done_push, 0);
+    c->id = store_lua_check_text(L, 1);
+    return store_lua_call(L, &c->base);
 }
 
 /* The status shown ("partial" too) and the section counts, for the audit
@@ -266,32 +373,51 @@ static int report_finish_audited(struct db *db, const char *rid, struct rowset *
     return store_lua_audit(db, NULL, "report.finished", rid, NULL, details);
 }
 
+static void report_finish_run(struct db *db, struct store_call *call)
+{
+    struct report_call *c = (struct report_call *)call;
+    call->rc = db_tx_begin(db);
+    if (call->rc == STORE_OK)
+        call->rc = db_tx_end(db, report_finish_audited(db, c->id, c->rows));
+}
+
+static int report_finish_push(lua_State *L, struct store_call *call)
+{
+    struct report_call *c = (struct report_call *)call;
+    if (call->rc != STORE_OK)
+        return store_call_fail(L, call, call->rc);
+    lua_pushstring(L, rowset_text(c->rows, 0, (size_t)rowset_column(c->rows, "status")));
+    return 1;
+}
+
 static int store_report_finish_lua(lua_State *L)
 {
-    struct store_lua *s = store_lua_get(L);
-    const char *rid = store_lua_check_text(L, 1);
-    if (!uuid_is_v7(rid))
-        return store_lua_failf(L, STORE_NOT_FOUND, "no report %.40s", rid);
-    struct rowset *summary = rowset_lua_new(L, 0);
-    int rc = db_tx_begin(s->db);
-    if (rc == STORE_OK)
-        rc = db_tx_end(s->db, report_finish_audited(s->db, rid, summary));
-    if (rc != STORE_OK)
-        return store_lua_fail(L, s->db, rc);
-    lua_pushstring(L, rowset_text(summary, 0, (size_t)rowset_column(summary, "status")));
+    struct report_call *c = report_call_new(L, 1, report_finish_run, report_finish_push, 1);
+    c->id = store_lua_check_text(L, 1);
+    if (!uuid_is_v7(c->id))
+        return store_lua_failf(L, STORE_NOT_FOUND, "no report %.40s", c->id);
+    return store_lua_call(L, &c->base);
+}
+
+static void jobs_unfinished_run(struct db *db, struct store_call *call)
+{
+    call->rc = db_query(db, SQL_JOB_REPORTS_UNFINISHED, "listing unfinished jobs",
+                        ((struct report_call *)call)->rows, DB_NO_ARGS);
+}
+
+static int jobs_unfinished_push(lua_State *L, struct store_call *call)
+{
+    struct report_call *c = (struct report_call *)call;
+    if (call->rc != STORE_OK)
+        return store_call_fail(L, call, call->rc);
+    rowset_push_column(L, c->rows, 0);
     return 1;
 }
 
 static int store_jobs_unfinished_lua(lua_State *L)
 {
-    struct store_lua *s = store_lua_get(L);
-    struct rowset *jobs = rowset_lua_new(L, 0);
-    int rc =
-        db_query(s->db, SQL_JOB_REPORTS_UNFINISHED, "listing unfinished jobs", jobs, DB_NO_ARGS);
-    if (rc != STORE_OK)
-        return store_lua_fail(L, s->db, rc);
-    rowset_push_column(L, jobs, 0);
-    return 1;
+    struct report_call *c = report_call_new(L, 0, jobs_unfinished_run, jobs_unfinished_push, 1);
+    return store_lua_call(L, &c->base);
 }
 
 void store_lua_report_funcs(lua_State *L)

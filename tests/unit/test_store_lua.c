@@ -27,7 +27,9 @@
 #include "host/task.h"
 #include "store/db.h"
 #include "store/password.h"
+#include "store/store.h"
 #include "store/store_lua.h"
+#include "store/store_lua_internal.h"
 #include "store/user.h"
 
 #define PASSWORD "correct horse battery"
@@ -528,6 +530,121 @@ static void test_report_lifecycle(void **state)
         "assert(has_event('report.section_retried', r.id).details.section == 'roadmap')\n");
 }
 
+/* An assessment of alice's, made in C (an operation of its own), and
+ * alice as an issued actor: the Lua globals ALICE and ASSESSMENT_ID. */
+struct seed {
+    struct user alice;
+    char assessment_id[UUID_STR_LEN];
+    int rc;
+};
+
+static void seed_run(struct db *db, void *arg)
+{
+    struct seed *s = arg;
+    s->rc = user_get_by_name(db, "alice", &s->alice);
+    if (s->rc == STORE_OK)
+        s->rc = store_assessment_create(db, &s->alice, "o2c", "ACME", NULL, s->assessment_id);
+}
+
+static void seed_assessment(struct fixture *f)
+{
+    struct seed s;
+    assert_int_equal(db_run_wait(f->db, seed_run, &s), STORE_OK);
+    assert_int_equal(s.rc, STORE_OK);
+    store_lua_push_actor(f->L, &s.alice);
+    lua_setglobal(f->L, "ALICE");
+    lua_pushstring(f->L, s.assessment_id);
+    lua_setglobal(f->L, "ASSESSMENT_ID");
+}
+
+/* The job runner's store calls (report/runner.lua through
+ * report/storage_db.lua), with its sections written by tasks of their own
+ * at once: only the report and generation bindings, so it runs on
+ * PostgreSQL too (test_report_lifecycle also needs o2c.session and the
+ * assessment and audit bindings). */
+static void test_report_jobs(void **state)
+{
+    struct fixture *f = *state;
+    seed_assessment(f);
+    run_task(f,
+             "local sys, n = store.system_actor(), 12\n"
+             "ok(store.generation_put('gen-j', {}))\n"
+             "local plan = {}\n"
+             "for i = 1, n do plan[i] = {id = 's' .. i, title = 'S' .. i, kind = 'llm'} end\n"
+             "plan[n].depends = {'s1'}\n"
+             "local r = ok(store.report_create(ALICE, ASSESSMENT_ID, {generation = 'gen-j', "
+             "provider = 'offline', sections = plan}))\n"
+             "assert(r.status == 'queued' and #r.sections == n and r.requested_by == 'alice')\n"
+             "assert(r.sections[n].depends[1] == 's1')\n"
+             "fails('not_found', store.report_create(ALICE, 'not-an-id', {generation = 'gen-j', "
+             "sections = plan}))\n"
+             "fails('invalid', store.report_create(ALICE, ASSESSMENT_ID, {generation = 'none', "
+             "sections = plan}))\n"
+             "local jobs = ok(store.jobs_unfinished())\n"
+             "assert(#jobs == 1 and jobs[1] == r.id)\n"
+             "ok(store.report_start(r.id))\n"
+             "assert(ok(store.report_get(sys, r.id)).status == 'running')\n"
+             "-- every section in a task of its own, all at once, as the runner does\n"
+             "local ended = 0\n"
+             "for i = 1, n do\n"
+             "  task.spawn(function()\n"
+             "    local id = 's' .. i\n"
+             "    ok(store.section_start(r.id, id, 'anthropic', 'claude'))\n"
+             "    ok(store.section_retrying(r.id, id, '429 rate limited', 10))\n"
+             "    if i == 2 then ok(store.section_fail(r.id, id, 'overloaded', {tokens_in = 3}))\n"
+             "    else ok(store.section_done(r.id, id, {text = 'text ' .. i, tokens_in = i, "
+             "tokens_out = 2 * i})) end\n"
+             "    ended = ended + 1\n"
+             "  end)\n"
+             "end\n"
+             "while ended < n do timer.sleep(5) end\n"
+             "fails('not_found', store.section_start(r.id, 'nope'))\n"
+             "assert(ok(store.report_finish(r.id)) == 'partial')\n"
+             "fails('not_found', store.report_finish('not-an-id'))\n"
+             "local got = ok(store.report_get(ALICE, r.id))\n"
+             "assert(got.status == 'partial' and got.finished_at and got.generation == 'gen-j')\n"
+             "assert(got.sections[2].status == 'failed' and got.sections[2].error == "
+             "'overloaded')\n"
+             "assert(got.sections[5].text == 'text 5' and got.sections[5].tokens_out == 10)\n"
+             "assert(got.sections[5].provider == 'anthropic' and got.sections[5].model == "
+             "'claude')\n"
+             "fails('conflict', store.section_retry(ALICE, r.id, 's1'))\n"
+             "fails('not_found', store.section_retry(ALICE, 'not-an-id', 's2'))\n"
+             "ok(store.section_retry(ALICE, r.id, 's2'))\n"
+             "assert(ok(store.jobs_unfinished())[1] == r.id)\n"
+             "ok(store.report_start(r.id))\n"
+             "ok(store.section_start(r.id, 's2'))\n"
+             "ok(store.section_done(r.id, 's2', {text = 'again'}))\n"
+             "assert(ok(store.report_finish(r.id)) == 'done' and #ok(store.jobs_unfinished()) "
+             "== 0)\n"
+             "local list = ok(store.report_list(ALICE, ASSESSMENT_ID))\n"
+             "assert(#list == 1 and list[1].sections_done == n and list[1].status == 'done')\n"
+             "assert(#ok(store.report_list(sys, ASSESSMENT_ID)) == 1)\n"
+             "fails('not_found', store.report_list(ALICE, 'not-an-id'))\n");
+}
+
+/* o2c serve's start-up (server.start: no task) resumes the jobs a restart
+ * cut short; their store calls wait on PostgreSQL, so they run in a task.
+ * With no scripts loaded the resumed job fails its sections and ends. */
+static void test_jobs_resumed_at_start_up(void **state)
+{
+    struct fixture *f = *state;
+    seed_assessment(f);
+    run_task(f, "ok(store.generation_put('gen-j', {}))\n"
+                "REPORT = ok(store.report_create(ALICE, ASSESSMENT_ID, {generation = 'gen-j', "
+                "sections = {{id = 'findings'}}}))\n");
+    run_lua(f->L, "require('api.reports').resume()");
+    run_task(f, "local sys = store.system_actor()\n"
+                "for _ = 1, 2000 do\n"
+                "  if #ok(store.jobs_unfinished()) == 0 then break end\n"
+                "  timer.sleep(5)\n"
+                "end\n"
+                "local r = ok(store.report_get(sys, REPORT.id))\n"
+                "assert(r.status == 'failed', r.status)\n"
+                "assert(r.sections[1].error:find('no assessment scripts are loaded'), "
+                "r.sections[1].error)\n");
+}
+
 static void test_attachments(void **state)
 {
     struct fixture *f = *state;
@@ -703,6 +820,8 @@ int main(void)
     if (pg_url && pg_url[0]) {
         const struct CMUnitTest on_operations[] = {
             cmocka_unit_test_setup_teardown(test_generations, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_report_jobs, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_jobs_resumed_at_start_up, setup, teardown),
         };
         return cmocka_run_group_tests(on_operations, NULL, NULL);
     }
@@ -717,6 +836,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_text_with_nul_is_refused_not_cut, setup, teardown),
         cmocka_unit_test_setup_teardown(test_actors_cannot_be_forged, setup, teardown),
         cmocka_unit_test_setup_teardown(test_report_lifecycle, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_report_jobs, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_jobs_resumed_at_start_up, setup, teardown),
         cmocka_unit_test_setup_teardown(test_attachments, setup_small_limits, teardown),
         cmocka_unit_test_setup_teardown(test_audit_retention_check, setup, teardown),
         cmocka_unit_test_setup_teardown(test_login_rehashes_old_limits, setup, teardown),

@@ -10,6 +10,7 @@ local assemble = require "report.assemble"
 local export = require "report.export"
 local events = require "report.events"
 local runner = require "report.runner"
+local task = require "o2c.task"
 
 local M = {}
 
@@ -282,9 +283,11 @@ local function list(ctx)
   return 200, { items = items }
 end
 
--- Start-up (core/lua/server.lua): every job a restart cut short.
+-- Start-up (core/lua/server.lua): every job a restart cut short, looked up
+-- in a task of its own: start-up runs in no task, and on PostgreSQL a store
+-- call waits for its answer, which only a task can.
 function M.resume()
-  return runner.resume_all(db_storage())
+  task.spawn(function() runner.resume_all(db_storage()) end)
 end
 
 M.routes = {
