@@ -36,12 +36,13 @@
     "CREATE FUNCTION o2c_llm_configure(p_provider text, p_window bigint, p_concurrency bigint,"    \
     "    p_req bigint, p_in bigint, p_out bigint, p_tok bigint) RETURNS bigint"                    \
     "  LANGUAGE plpgsql AS $$"                                                                     \
-    "DECLARE v_now bigint := o2c_llm_now(); v_old bigint; b llm_budgets; v_conf bigint;"           \
+    "DECLARE v_now bigint; v_old bigint; b llm_budgets; v_conf bigint;"                            \
     "  v_cap bigint; v_level numeric;"                                                             \
     "BEGIN"                                                                                        \
     "  INSERT INTO llm_providers (provider, window_ms, max_concurrency)"                           \
     "    VALUES (p_provider, p_window, p_concurrency) ON CONFLICT (provider) DO NOTHING;"          \
     "  SELECT window_ms INTO v_old FROM llm_providers WHERE provider = p_provider FOR UPDATE;"     \
+    "  v_now := o2c_llm_now();"                                                                    \
     "  UPDATE llm_providers SET window_ms = p_window, max_concurrency = p_concurrency"             \
     "    WHERE provider = p_provider;"                                                             \
     "  INSERT INTO llm_budgets (provider, budget, updated_ms)"                                     \
@@ -56,7 +57,8 @@
     "      * p_window / v_old;"                                                                    \
     "    END IF;"                                                                                  \
     "    UPDATE llm_budgets SET configured = v_conf, capacity = v_cap,"                            \
-    "      level = o2c_llm_clamp(v_level, v_cap, p_window), updated_ms = v_now"                    \
+    "      level = o2c_llm_clamp(v_level, v_cap, p_window), updated_ms = GREATEST(updated_ms, "    \
+    "v_now)"                                                                                       \
     "      WHERE provider = p_provider AND budget = b.budget;"                                     \
     "  END LOOP;"                                                                                  \
     "  RETURN v_now;"                                                                              \
@@ -67,11 +69,12 @@
     "    p_grace_ms bigint, p_poll_ms bigint)"                                                     \
     "  RETURNS TABLE (granted integer, wait_ms bigint, reason text, now_ms bigint)"                \
     "  LANGUAGE plpgsql AS $$"                                                                     \
-    "DECLARE v_now bigint := o2c_llm_now(); v_prov llm_providers; v_rank bigint;"                  \
+    "DECLARE v_now bigint; v_prov llm_providers; v_rank bigint;"                                   \
     "  v_wait bigint := 0; v_reason text; v_busy bigint; v_first bigint; b llm_budgets;"           \
     "  v_level numeric; v_need numeric;"                                                           \
     "BEGIN"                                                                                        \
     "  SELECT * INTO v_prov FROM llm_providers WHERE provider = p_provider FOR UPDATE;"            \
+    "  v_now := o2c_llm_now();"                                                                    \
     "  IF NOT FOUND THEN"                                                                          \
     "    RAISE EXCEPTION 'no shared budget is configured for provider %', p_provider"              \
     "      USING ERRCODE = 'invalid_parameter_value';"                                             \
@@ -122,7 +125,7 @@
     "  UPDATE llm_budgets SET level = o2c_llm_clamp("                                              \
     "      o2c_llm_refilled(capacity, level, updated_ms, v_prov.window_ms, v_now)"                 \
     "      - o2c_llm_cost(budget, p_req, p_in, p_out, p_tok)::numeric * v_prov.window_ms,"         \
-    "      capacity, v_prov.window_ms), updated_ms = v_now"                                        \
+    "      capacity, v_prov.window_ms), updated_ms = GREATEST(updated_ms, v_now)"                  \
     "    WHERE provider = p_provider AND capacity > 0;"                                            \
     "  INSERT INTO llm_leases VALUES (p_provider, p_instance, p_slot, v_now + p_lease_ms)"         \
     "    ON CONFLICT (provider, instance, slot) DO UPDATE SET expires_ms = EXCLUDED.expires_ms;"   \
@@ -135,14 +138,14 @@
     "CREATE FUNCTION o2c_llm_finish(p_provider text, p_instance text, p_slot bigint,"              \
     "    p_req bigint, p_in bigint, p_out bigint, p_tok bigint) RETURNS bigint"                    \
     "  LANGUAGE plpgsql AS $$"                                                                     \
-    "DECLARE v_now bigint := o2c_llm_now(); v_window bigint;"                                      \
+    "DECLARE v_now bigint; v_window bigint;"                                                       \
     "BEGIN"                                                                                        \
     "  SELECT window_ms INTO v_window FROM llm_providers WHERE provider = p_provider FOR UPDATE;"  \
     "  IF NOT FOUND THEN RETURN v_now; END IF;"                                                    \
     "  UPDATE llm_budgets SET level = o2c_llm_clamp("                                              \
     "      o2c_llm_refilled(capacity, level, updated_ms, v_window, v_now)"                         \
     "      + o2c_llm_cost(budget, p_req, p_in, p_out, p_tok)::numeric * v_window,"                 \
-    "      capacity, v_window), updated_ms = v_now"                                                \
+    "      capacity, v_window), updated_ms = GREATEST(updated_ms, v_now)"                          \
     "    WHERE provider = p_provider AND capacity > 0"                                             \
     "      AND o2c_llm_cost(budget, p_req, p_in, p_out, p_tok) <> 0;"                              \
     "  DELETE FROM llm_leases"                                                                     \
@@ -153,7 +156,7 @@
               * remaining (>= 0) lowers the level, never raises it. */                             \
     "CREATE FUNCTION o2c_llm_observe(p_provider text, p_budget text, p_limit bigint,"              \
     "    p_remaining bigint) RETURNS bigint LANGUAGE plpgsql AS $$"                                \
-    "DECLARE v_now bigint := o2c_llm_now(); v_window bigint; b llm_budgets; v_level numeric;"      \
+    "DECLARE v_now bigint; v_window bigint; b llm_budgets; v_level numeric;"                       \
     "  v_cap bigint;"                                                                              \
     "BEGIN"                                                                                        \
     "  SELECT window_ms INTO v_window FROM llm_providers WHERE provider = p_provider FOR UPDATE;"  \
@@ -170,7 +173,8 @@
     "    v_level := LEAST(v_level, p_remaining::numeric * v_window);"                              \
     "  END IF;"                                                                                    \
     "  UPDATE llm_budgets SET capacity = b.capacity, learned = b.learned,"                         \
-    "    level = o2c_llm_clamp(v_level, b.capacity, v_window), updated_ms = v_now"                 \
+    "    level = o2c_llm_clamp(v_level, b.capacity, v_window), updated_ms = GREATEST(updated_ms, " \
+    "v_now)"                                                                                       \
     "    WHERE provider = p_provider AND budget = p_budget;"                                       \
     "  RETURN v_now;"                                                                              \
     "END$$;"
