@@ -86,7 +86,7 @@ const char *scheduler_provider_name(const struct scheduler_provider *p);
 /* ---- one budget across instances --------------------------------------------- */
 
 struct scheduler_share_config {
-    struct db *db;        /* PostgreSQL, serving operations (db_is_async); outlives S */
+    struct db *db;        /* PostgreSQL; outlives S (and the operations S leaves behind) */
     const char *instance; /* this instance's id (copied; at most 39 bytes), e.g. a UUID */
     int64_t lease_ms;     /* a call's concurrency lease without renewal; 0: 30000 */
     int64_t grace_ms;     /* a refused call's place in line, past its wait; 0: 2000 */
@@ -95,8 +95,8 @@ struct scheduler_share_config {
 
 /* Every provider of S, installed before or after, takes each call's permit
  * from the budget shared through CFG->db (see above).  -1 with the reason in
- * ERR when the database is not PostgreSQL serving operations, S shares
- * already, or out of memory. */
+ * ERR when the database is not PostgreSQL, S shares already, or out of
+ * memory. */
 int scheduler_share(struct scheduler *s, const struct scheduler_share_config *cfg, char *err,
                     size_t err_cap);
 /* Shared-budget operations still running (finish, headers, pauses): run the

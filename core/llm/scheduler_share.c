@@ -344,8 +344,8 @@ int scheduler_share(struct scheduler *s, const struct scheduler_share_config *cf
         snprintf(err, err_cap, "the LLM budget is shared already");
         return -1;
     }
-    if (!cfg->db || strcmp(db_engine(cfg->db), "postgresql") != 0 || !db_is_async(cfg->db)) {
-        snprintf(err, err_cap, "a shared LLM budget needs PostgreSQL serving operations");
+    if (!cfg->db || strcmp(db_engine(cfg->db), "postgresql") != 0) {
+        snprintf(err, err_cap, "a shared LLM budget needs PostgreSQL (SQLite is one process)");
         return -1;
     }
     if (!cfg->instance || !cfg->instance[0] || strlen(cfg->instance) >= LLM_BUDGET_INSTANCE_MAX) {

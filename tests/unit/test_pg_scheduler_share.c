@@ -49,6 +49,7 @@ struct call {
     struct scheduler_slot slot;
     uv_timer_t timer;
     bool started, done;
+    const char *const *headers; /* non-NULL: the call ends at once with a 429 and these */
 };
 
 struct fixture {
@@ -62,6 +63,7 @@ struct fixture {
         int job;     /* instance * JOBS + job */
     } starts[TOTAL]; /* in the order the calls were woken */
     int started, done, running, max_running, refused;
+    int want; /* calls to be done before the loop stops */
     bool expired;
 };
 
@@ -76,6 +78,15 @@ static long admin_count(const char *sql)
     PQclear(r);
     PQfinish(pq);
     return n;
+}
+
+static const char *get_header(void *ctx, const char *name)
+{
+    const char *const *h = ctx;
+    for (int i = 0; h[i]; i += 2)
+        if (strcmp(h[i], name) == 0)
+            return h[i + 1];
+    return NULL;
 }
 
 static void call_finish(uv_timer_t *t)
@@ -109,6 +120,13 @@ static void call_wake(void *ud)
     c->started = true;
     if (++f->running > f->max_running)
         f->max_running = f->running;
+    if (c->headers) {
+        f->running--;
+        f->done++;
+        c->done = true;
+        scheduler_slot_finish(&c->slot, 429, 10, 0, get_header, (void *)c->headers);
+        return;
+    }
     uv_timer_start(&c->timer, call_finish, CALL_MS, 0);
 }
 
@@ -123,7 +141,7 @@ static int pending(struct fixture *f)
 static void on_check(uv_timer_t *t)
 {
     struct fixture *f = t->data;
-    if (f->done + f->refused == TOTAL && pending(f) == 0)
+    if (f->done + f->refused >= f->want && pending(f) == 0)
         uv_stop(&f->loop);
 }
 
@@ -134,7 +152,7 @@ static void on_watchdog(uv_timer_t *t)
     uv_stop(&f->loop);
 }
 
-static void open_instance(struct fixture *f, int i)
+static void open_instance(struct fixture *f, int i, int64_t window_ms)
 {
     char err[512];
     struct db_config cfg = {.url = pg_url, .loop = &f->loop, .pool_size = 2};
@@ -149,33 +167,7 @@ static void open_instance(struct fixture *f, int i)
         .db = f->db[i], .instance = id, .poll_ms = 10, .grace_ms = 500};
     assert_int_equal(scheduler_share(f->s[i], &share, err, sizeof err), 0);
     struct ratelimit_config rc = {.requests_per_minute = LIMIT, .max_concurrency = CONCURRENCY};
-    assert_non_null(scheduler_install(f->s[i], "mock", &rc, NULL, WINDOW_MS, err, sizeof err));
-}
-
-static void queue_calls(struct fixture *f)
-{
-    int n = 0;
-    for (int i = 0; i < INSTANCES; i++)
-        for (int j = 0; j < JOBS; j++)
-            for (int k = 0; k < CALLS; k++, n++) {
-                struct call *c = &f->calls[n];
-                c->f = f;
-                c->instance = i;
-                c->job = j;
-                uv_timer_init(&f->loop, &c->timer);
-                c->timer.data = c;
-                char job[32];
-                snprintf(job, sizeof job, "report-%d-%d", i + 1, j + 1);
-                struct scheduler_request req = {.job_key = job,
-                                                .est_input_tokens = 10,
-                                                .max_output_tokens = 5,
-                                                .wake = call_wake,
-                                                .ud = c};
-                char msg[SCHEDULER_MESSAGE_MAX];
-                assert_int_equal(scheduler_acquire(scheduler_find(f->s[i], "mock"), &req, &c->op,
-                                                   msg, sizeof msg),
-                                 SCHEDULER_OK);
-            }
+    assert_non_null(scheduler_install(f->s[i], "mock", &rc, NULL, window_ms, err, sizeof err));
 }
 
 static int by_time(const void *a, const void *b)
@@ -230,39 +222,65 @@ static void close_handle(uv_handle_t *h, void *arg)
         uv_close(h, NULL);
 }
 
-static void test_three_instances_share_one_budget(void **state)
+static struct fixture *fixture_new(int64_t window_ms)
 {
-    (void)state;
     admin_count("SET client_min_messages = warning; DROP SCHEMA public CASCADE;"
                 " CREATE SCHEMA public");
     struct fixture *f = calloc(1, sizeof *f);
     assert_int_equal(uv_loop_init(&f->loop), 0);
     for (int i = 0; i < INSTANCES; i++)
-        open_instance(f, i);
-    queue_calls(f);
+        open_instance(f, i, window_ms);
+    for (int n = 0; n < TOTAL; n++) {
+        f->calls[n].f = f;
+        uv_timer_init(&f->loop, &f->calls[n].timer);
+        f->calls[n].timer.data = &f->calls[n];
+    }
     uv_timer_init(&f->loop, &f->check);
     uv_timer_init(&f->loop, &f->watchdog);
     f->check.data = f->watchdog.data = f;
-    uv_timer_start(&f->check, on_check, 20, 20);
+    return f;
+}
+
+/* Runs the loop until the calls counted in WANT are done (or refused) and
+ * no shared-budget operation is left. */
+static void run_until_done(struct fixture *f, int want)
+{
+    f->want = want;
+    uv_timer_start(&f->check, on_check, 5, 5);
     uv_timer_start(&f->watchdog, on_watchdog, WATCHDOG_MS, 0);
     uv_run(&f->loop, UV_RUN_DEFAULT);
-    assert_false(f->expired);
-
-    assert_int_equal(f->refused, 0);
-    assert_int_equal(f->done, TOTAL);
-    assert_true(f->max_running <= CONCURRENCY);
-    expect_the_mock_never_over(f);
-    expect_every_job_progresses(f);
-    assert_int_equal(admin_count("SELECT count(*) FROM llm_leases"), 0);
-    assert_int_equal(admin_count("SELECT count(*) FROM llm_waiters"), 0);
-    char metrics[8192];
-    scheduler_metrics_text(f->s[0], metrics, sizeof metrics);
-    assert_non_null(strstr(metrics, "o2c_llm_shared_refusals_total{provider=\"mock\"}"));
-
-    for (int i = 0; i < INSTANCES; i++)
-        scheduler_free(f->s[i]);
     uv_timer_stop(&f->check);
     uv_timer_stop(&f->watchdog);
+    assert_false(f->expired);
+}
+
+static void acquire(struct fixture *f, struct call *c, int instance, int job)
+{
+    c->instance = instance;
+    c->job = job;
+    char key[32];
+    snprintf(key, sizeof key, "report-%d-%d", instance + 1, job + 1);
+    struct scheduler_request req = {
+        .job_key = key, .est_input_tokens = 10, .max_output_tokens = 5, .wake = call_wake, .ud = c};
+    char msg[SCHEDULER_MESSAGE_MAX];
+    assert_int_equal(
+        scheduler_acquire(scheduler_find(f->s[instance], "mock"), &req, &c->op, msg, sizeof msg),
+        SCHEDULER_OK);
+}
+
+static void queue_calls(struct fixture *f)
+{
+    int n = 0;
+    for (int i = 0; i < INSTANCES; i++)
+        for (int j = 0; j < JOBS; j++)
+            for (int k = 0; k < CALLS; k++)
+                acquire(f, &f->calls[n++], i, j);
+}
+
+static void fixture_free(struct fixture *f)
+{
+    for (int i = 0; i < INSTANCES; i++)
+        scheduler_free(f->s[i]);
     uv_close((uv_handle_t *)&f->check, NULL);
     uv_close((uv_handle_t *)&f->watchdog, NULL);
     for (int n = 0; n < TOTAL; n++)
@@ -276,6 +294,82 @@ static void test_three_instances_share_one_budget(void **state)
     free(f);
 }
 
+static void test_three_instances_share_one_budget(void **state)
+{
+    (void)state;
+    struct fixture *f = fixture_new(WINDOW_MS);
+    queue_calls(f);
+    run_until_done(f, TOTAL);
+
+    assert_int_equal(f->refused, 0);
+    assert_int_equal(f->done, TOTAL);
+    assert_true(f->max_running <= CONCURRENCY);
+    expect_the_mock_never_over(f);
+    expect_every_job_progresses(f);
+    assert_int_equal(admin_count("SELECT count(*) FROM llm_leases"), 0);
+    assert_int_equal(admin_count("SELECT count(*) FROM llm_waiters"), 0);
+    char metrics[8192];
+    scheduler_metrics_text(f->s[0], metrics, sizeof metrics);
+    assert_non_null(strstr(metrics, "o2c_llm_shared_refusals_total{provider=\"mock\"}"));
+    fixture_free(f);
+}
+
+static long shared_refusals(struct fixture *f, int instance)
+{
+    char metrics[8192];
+    scheduler_metrics_text(f->s[instance], metrics, sizeof metrics);
+    const char *at = strstr(metrics, "o2c_llm_shared_refusals_total{provider=\"mock\"} ");
+    assert_non_null(at);
+    return strtol(strchr(at, '}') + 2, NULL, 10);
+}
+
+/* What one instance learns reaches the others: instance 1's call gets a
+ * 429 asking to wait 800 ms and says 3 requests remain; instance 2's next
+ * call is refused by the shared pause and starts only once it has ended
+ * (by the database's clock), and the shared level is what the header said,
+ * less that call. */
+static void test_a_429_pause_and_headers_reach_the_other_instances(void **state)
+{
+    (void)state;
+    struct fixture *f = fixture_new(60000);
+    static const char *const headers[] = {"retry-after-ms", "800",
+                                          "anthropic-ratelimit-requests-remaining", "3", NULL};
+    f->calls[0].headers = headers;
+    acquire(f, &f->calls[0], 0, 0);
+    run_until_done(f, 1);
+    long paused_until = admin_count("SELECT paused_until_ms FROM llm_providers");
+    assert_in_range(admin_count("SELECT level / 60000 FROM llm_budgets WHERE budget = 'requests'"),
+                    3, 3);
+    acquire(f, &f->calls[1], 1, 0);
+    run_until_done(f, 2);
+    assert_true(f->calls[1].started);
+    assert_true(f->calls[1].slot.granted_at_ms >= paused_until);
+    assert_true(shared_refusals(f, 1) >= 1);
+    assert_in_range(admin_count("SELECT level / 60000 FROM llm_budgets WHERE budget = 'requests'"),
+                    2, 3);
+    fixture_free(f);
+}
+
+/* One SQLite process has nothing to share: scheduler_share says so. */
+static void test_sqlite_shares_nothing(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/o2c-test-share-XXXXXX", err[SCHEDULER_MESSAGE_MAX];
+    assert_non_null(mkdtemp(dir));
+    struct db_config cfg = {.data_dir = dir};
+    struct db *db = db_open(&cfg, err, sizeof err);
+    assert_non_null(db);
+    struct scheduler *s = scheduler_new(uv_default_loop());
+    struct scheduler_share_config share = {.db = db, .instance = "one"};
+    assert_int_equal(scheduler_share(s, &share, err, sizeof err), -1);
+    assert_non_null(strstr(err, "needs PostgreSQL"));
+    scheduler_free(s);
+    db_close(db);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
     pg_url = getenv("O2C_TEST_PG_URL");
@@ -286,6 +380,8 @@ int main(void)
     }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_three_instances_share_one_budget),
+        cmocka_unit_test(test_a_429_pause_and_headers_reach_the_other_instances),
+        cmocka_unit_test(test_sqlite_shares_nothing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
