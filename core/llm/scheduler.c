@@ -165,9 +165,9 @@ static void scheduler_pump(struct scheduler_provider *p)
             ratelimit_next(p->rl, scheduler_time(p, scheduler_now(p)), &ticket, &wait_ms);
         if (st == RATELIMIT_READY) {
             struct scheduler_acquire *op = ratelimit_ticket_user_data(ticket);
-            if (p->share) { /* the shared budget decides; its answer kicks again */
+            if (p->share) {               /* the shared budget decides; its answer kicks again */
+                uv_timer_stop(&p->timer); /* (the take may arm it to retry) */
                 scheduler_share_take(p, op);
-                uv_timer_stop(&p->timer);
                 break;
             }
             op->granted = true;
