@@ -19,12 +19,15 @@
 #include "host/notify.h"
 #include "host/reload.h"
 #include "host/task.h"
+#include "llm/scheduler.h"
+#include "llm/scheduler_lua.h"
 #include "net/http_server.h"
 #include "net/http_client_lua.h"
 #include "net/http_server_lua.h"
 #include "store/backup.h"
 #include "store/backup_schedule.h"
 #include "store/data_lock.h"
+#include "store/db.h"
 #include "store/store_lua.h"
 
 #define SHUTDOWN_POLL_MS 20
@@ -365,6 +368,19 @@ static void serve_size_pool(void)
     setenv("UV_THREADPOOL_SIZE", buf, 0);
 }
 
+/* Several instances on PostgreSQL share one LLM budget (llm/scheduler.h). */
+static int serve_share_llm_budget(struct serve *s)
+{
+    struct db *db = store_serve_db(s->store);
+    if (strcmp(db_engine(db), "postgresql") != 0)
+        return 0;
+    char err[SCHEDULER_MESSAGE_MAX];
+    if (scheduler_lua_share(s->L, db, err, sizeof err) == 0)
+        return 0;
+    log_msg(LOG_ERROR, "cannot share the LLM budget", "error", err, NULL);
+    return -1;
+}
+
 int cmd_serve(int argc, char **argv)
 {
     struct serve *s = calloc(1, sizeof *s);
@@ -401,7 +417,8 @@ int cmd_serve(int argc, char **argv)
     reload_start(s->loop, &s->cfg);
     if (serve_llm_http(s) == 0)
         serve_log_llm(s);
-    if (!s->llm_http || serve_backups(s) != 0 || serve_lua(s) != 0 || serve_listen(s) != 0) {
+    if (!s->llm_http || serve_share_llm_budget(s) != 0 || serve_backups(s) != 0 ||
+        serve_lua(s) != 0 || serve_listen(s) != 0) {
         if (s->http)
             http_server_shutdown(s->http, 0, NULL, NULL);
         serve_finish(s);

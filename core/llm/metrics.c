@@ -101,6 +101,18 @@ static void write_calls(struct out *o, const struct snapshot *s, size_t n)
             sample(o, "o2c_llm_retries_total", s[i].src->provider);
             emit(o, "} %" PRIu64 "\n", s[i].src->calls->retries);
         }
+    bool any_shared = false;
+    for (size_t i = 0; i < n; i++)
+        any_shared |= s[i].src->calls && s[i].src->calls->shared;
+    if (!any_shared)
+        return;
+    family(o, "o2c_llm_shared_refusals_total", "counter",
+           "LLM calls the budget shared by every instance sent back to wait.");
+    for (size_t i = 0; i < n; i++)
+        if (s[i].src->calls && s[i].src->calls->shared) {
+            sample(o, "o2c_llm_shared_refusals_total", s[i].src->provider);
+            emit(o, "} %" PRIu64 "\n", s[i].src->calls->shared_refusals);
+        }
 }
 
 /* One gauge or counter per provider that has a scheduler. */

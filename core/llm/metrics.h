@@ -17,6 +17,9 @@
  *   o2c_llm_breaker_state{state}           gauge    1 for the current state, else 0
  *   o2c_llm_breaker_opened_total           counter
  *   o2c_llm_breaker_rejected_total         counter
+ *   o2c_llm_shared_refusals_total          counter  calls the shared budget (several
+ *                                                   instances, PostgreSQL) sent back to wait;
+ *                                                   only for providers that share one
  * Safe anywhere; no allocation. */
 #ifndef O2C_LLM_METRICS_H
 #define O2C_LLM_METRICS_H
@@ -37,6 +40,8 @@ struct llm_metrics {
     int statuses;         /* entries used in calls[] */
     uint64_t other_calls; /* statuses beyond LLM_METRICS_STATUSES distinct ones */
     uint64_t retries;
+    bool shared;              /* the provider takes permits from a shared budget */
+    uint64_t shared_refusals; /* takes the shared budget refused (the call waited) */
 };
 
 /* One attempt ended with STATUS (0 = no response). */

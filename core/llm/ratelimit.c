@@ -41,6 +41,7 @@ struct ratelimit_ticket {
     int64_t enqueued_at;
     void *user_data;
     bool started;
+    int64_t waited;                  /* enqueue to start, counted in the stats */
     bool charged[RATELIMIT_BUDGETS]; /* debited from that bucket at start */
     int64_t debit[RATELIMIT_BUDGETS];
     char job_key[];
@@ -298,6 +299,7 @@ static void ticket_start(struct ratelimit *rl, struct ratelimit_ticket *t, int64
     rl->counters.in_flight++;
     rl->counters.started++;
     int64_t waited = now > t->enqueued_at ? now - t->enqueued_at : 0;
+    t->waited = waited;
     rl->counters.wait_ms_total += waited;
     if (waited > rl->counters.wait_ms_max)
         rl->counters.wait_ms_max = waited;
@@ -380,6 +382,49 @@ void ratelimit_cancel(struct ratelimit *rl, struct ratelimit_ticket *ticket)
     }
     ticket_unqueue(rl, ticket);
     free(ticket);
+}
+
+int ratelimit_unstart(struct ratelimit *rl, struct ratelimit_ticket *ticket, int64_t now)
+{
+    if (!ticket->started) {
+        errno = EINVAL;
+        return -1;
+    }
+    struct rl_job *job = job_find(rl, ticket->job_key);
+    if (!job) {
+        size_t key_len = strlen(ticket->job_key) + 1;
+        if (!(job = calloc(1, sizeof *job + key_len)))
+            return -1;
+        memcpy(job->key, ticket->job_key, key_len);
+        TAILQ_INIT(&job->queue);
+    } else {
+        TAILQ_REMOVE(&rl->jobs, job, link);
+    }
+    TAILQ_INSERT_HEAD(&rl->jobs, job, link);
+    for (int i = 0; i < RATELIMIT_BUDGETS; i++)
+        if (ticket->charged[i]) {
+            bucket_debit(&rl->bucket[i], now, -ticket->debit[i]);
+            ticket->charged[i] = false;
+            ticket->debit[i] = 0;
+        }
+    TAILQ_REMOVE(&rl->in_flight, ticket, link);
+    rl->counters.in_flight--;
+    rl->counters.started--;
+    rl->counters.wait_ms_total -= ticket->waited;
+    ticket->started = false;
+    ticket->job = job;
+    TAILQ_INSERT_HEAD(&job->queue, ticket, link);
+    return 0;
+}
+
+int64_t ratelimit_ticket_est_input(const struct ratelimit_ticket *ticket)
+{
+    return ticket->est_input;
+}
+
+int64_t ratelimit_ticket_max_output(const struct ratelimit_ticket *ticket)
+{
+    return ticket->max_output;
 }
 
 void *ratelimit_ticket_user_data(const struct ratelimit_ticket *ticket)
@@ -598,6 +643,50 @@ int ratelimit_observe_headers(struct ratelimit *rl, int64_t now, int64_t wall_ms
         seen += observe_anthropic(rl, RATELIMIT_TOKENS, "tokens", now, wall_ms, get, ctx);
     seen += observe_openai(rl, RATELIMIT_REQUESTS, "requests", now, wall_ms, get, ctx);
     seen += observe_openai(rl, RATELIMIT_TOKENS, "tokens", now, wall_ms, get, ctx);
+    return seen;
+}
+
+/* One family's limit and remaining for BUDGET into OUT (the lower value
+ * when another family already set it). */
+static bool read_pair(struct ratelimit_header_values *out, enum ratelimit_budget budget,
+                      const char *limit, const char *remaining)
+{
+    int64_t v;
+    bool seen = limit || remaining;
+    if (parse_count(limit, &v) && v > 0 && (out->limit[budget] < 0 || v < out->limit[budget]))
+        out->limit[budget] = v;
+    if (parse_count(remaining, &v) && (out->remaining[budget] < 0 || v < out->remaining[budget]))
+        out->remaining[budget] = v;
+    return seen;
+}
+
+static bool read_anthropic(struct ratelimit_header_values *out, enum ratelimit_budget budget,
+                           const char *what, llm_header_fn get, void *ctx)
+{
+    const char *p = "anthropic-ratelimit-";
+    return read_pair(out, budget, header(get, ctx, p, what, "-limit"),
+                     header(get, ctx, p, what, "-remaining"));
+}
+
+static bool read_openai(struct ratelimit_header_values *out, enum ratelimit_budget budget,
+                        const char *what, llm_header_fn get, void *ctx)
+{
+    return read_pair(out, budget, header(get, ctx, "x-ratelimit-limit-", what, ""),
+                     header(get, ctx, "x-ratelimit-remaining-", what, ""));
+}
+
+int ratelimit_read_headers(llm_header_fn get, void *ctx, struct ratelimit_header_values *out)
+{
+    for (int i = 0; i < RATELIMIT_BUDGETS; i++)
+        out->limit[i] = out->remaining[i] = -1;
+    int seen = read_anthropic(out, RATELIMIT_REQUESTS, "requests", get, ctx);
+    bool in = read_anthropic(out, RATELIMIT_INPUT_TOKENS, "input-tokens", get, ctx);
+    bool o = read_anthropic(out, RATELIMIT_OUTPUT_TOKENS, "output-tokens", get, ctx);
+    seen += in + o;
+    if (!in && !o) /* as in ratelimit_observe_headers */
+        seen += read_anthropic(out, RATELIMIT_TOKENS, "tokens", get, ctx);
+    seen += read_openai(out, RATELIMIT_REQUESTS, "requests", get, ctx);
+    seen += read_openai(out, RATELIMIT_TOKENS, "tokens", get, ctx);
     return seen;
 }
 

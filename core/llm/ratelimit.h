@@ -116,7 +116,18 @@ void ratelimit_finish(struct ratelimit *rl, struct ratelimit_ticket *ticket, int
  * frees its concurrency slot but keeps its debits, since the provider counted it. */
 void ratelimit_cancel(struct ratelimit *rl, struct ratelimit_ticket *ticket);
 
+/* Takes back the start of TICKET (in flight, not finished): a gate after the
+ * rate limiter refused it (several instances share one budget).  Its debits
+ * are credited back, it is the head of its job's queue again, and its job's
+ * turn is next (the head of the rotation), so order and fairness are as if
+ * it had waited.  0, or -1 (errno ENOMEM, EINVAL: not in flight): the ticket
+ * is unchanged. */
+int ratelimit_unstart(struct ratelimit *rl, struct ratelimit_ticket *ticket, int64_t now);
+
 void *ratelimit_ticket_user_data(const struct ratelimit_ticket *ticket);
+/* The sizes the ticket was queued with. */
+int64_t ratelimit_ticket_est_input(const struct ratelimit_ticket *ticket);
+int64_t ratelimit_ticket_max_output(const struct ratelimit_ticket *ticket);
 uint64_t ratelimit_ticket_id(const struct ratelimit_ticket *ticket);
 const char *ratelimit_ticket_job(const struct ratelimit_ticket *ticket);
 bool ratelimit_ticket_started(const struct ratelimit_ticket *ticket);
@@ -130,6 +141,16 @@ bool ratelimit_ticket_started(const struct ratelimit_ticket *ticket);
  * headers described.  Ends the first-call probe in every case. */
 int ratelimit_observe_headers(struct ratelimit *rl, int64_t now, int64_t wall_ms, llm_header_fn get,
                               void *ctx);
+
+/* What the rate-limit headers of one response say, per budget, without
+ * applying it: LIMIT (> 0) and REMAINING (>= 0), -1 where no header says;
+ * the same families as ratelimit_observe_headers (the lower value where two
+ * describe one budget).  Returns how many budgets the headers described. */
+struct ratelimit_header_values {
+    int64_t limit[RATELIMIT_BUDGETS];
+    int64_t remaining[RATELIMIT_BUDGETS];
+};
+int ratelimit_read_headers(llm_header_fn get, void *ctx, struct ratelimit_header_values *out);
 
 /* After a 429: no call starts before UNTIL (monotonic ms).  Pauses only extend. */
 void ratelimit_pause_until(struct ratelimit *rl, int64_t until);

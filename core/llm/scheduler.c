@@ -8,52 +8,17 @@
 #include <time.h>
 #include "llm/retry.h"
 #include "llm/scheduler.h"
-
-struct scheduler_provider {
-    char name[SCHEDULER_NAME_MAX];
-    struct ratelimit *rl;
-    struct breaker *br;
-    struct llm_metrics metrics;
-    int64_t window_ms; /* real ms per scheduler minute */
-    uv_loop_t *loop;
-    uv_timer_t timer;
-    int refs;                        /* the registry + each acquire and slot holding it */
-    bool pumping;                    /* inside scheduler_pump */
-    bool detached;                   /* the registry is gone: start nothing more */
-    struct scheduler_acquire *queue; /* queued acquires, so an open circuit fails them at once */
-};
-
-struct scheduler {
-    uv_loop_t *loop;
-    struct scheduler_provider *providers[SCHEDULER_MAX_PROVIDERS];
-    size_t n;
-};
-
-/* One call waiting for its turn. */
-struct scheduler_acquire {
-    struct scheduler_provider *p;
-    scheduler_wake_fn wake;
-    void *ud;
-    struct ratelimit_ticket *ticket; /* NULL once cancelled or handed to a slot */
-    struct breaker_permit permit;
-    int64_t enqueued_at;
-    uv_timer_t *deadline; /* NULL: no deadline */
-    enum scheduler_status verdict;
-    bool granted;       /* the rate limiter started the ticket */
-    int64_t open_until; /* verdict UNAVAILABLE: when the circuit lets calls through */
-    struct scheduler_acquire *prev, *next; /* in p->queue while queued */
-    bool queued;
-};
+#include "llm/scheduler_internal.h"
 
 /* ---- clocks ----------------------------------------------------------------- */
 
-static int64_t scheduler_now(const struct scheduler_provider *p)
+int64_t scheduler_now(const struct scheduler_provider *p)
 {
     return (int64_t)uv_now(p->loop);
 }
 
 /* Real monotonic ms -> the rate limiter's clock. */
-static int64_t scheduler_time(const struct scheduler_provider *p, int64_t real)
+int64_t scheduler_time(const struct scheduler_provider *p, int64_t real)
 {
     return p->window_ms == SCHEDULER_MINUTE_MS ? real : real * SCHEDULER_MINUTE_MS / p->window_ms;
 }
@@ -103,7 +68,7 @@ static void scheduler_queue_add(struct scheduler_provider *p, struct scheduler_a
     op->queued = true;
 }
 
-static void scheduler_queue_remove(struct scheduler_acquire *op)
+void scheduler_queue_remove(struct scheduler_acquire *op)
 {
     if (!op->queued)
         return;
@@ -126,7 +91,7 @@ static void scheduler_provider_closed(uv_handle_t *h)
     free(p);
 }
 
-static void scheduler_unref(struct scheduler_provider *p)
+void scheduler_unref(struct scheduler_provider *p)
 {
     if (--p->refs > 0)
         return;
@@ -141,18 +106,25 @@ static void scheduler_on_timer(uv_timer_t *timer)
     scheduler_pump(timer->data);
 }
 
+void scheduler_arm(struct scheduler_provider *p, int64_t delay_ms)
+{
+    if (!p->detached)
+        uv_timer_start(&p->timer, scheduler_on_timer, (uint64_t)(delay_ms > 0 ? delay_ms : 0), 0);
+}
+
 /* Something changed: let the timer callback start what can start now. */
-static void scheduler_kick(struct scheduler_provider *p)
+void scheduler_kick(struct scheduler_provider *p)
 {
     if (!p->detached && !p->pumping)
         uv_timer_start(&p->timer, scheduler_on_timer, 0, 0);
 }
 
 /* Gives a call's ticket and breaker permit back (it will not be made). */
-static void scheduler_acquire_cancel(struct scheduler_acquire *op)
+void scheduler_acquire_cancel(struct scheduler_acquire *op)
 {
     if (!op->ticket)
         return;
+    scheduler_share_forget(op);
     ratelimit_cancel(op->p->rl, op->ticket);
     op->ticket = NULL;
     breaker_release(op->p->br, &op->permit);
@@ -185,12 +157,19 @@ static void scheduler_pump(struct scheduler_provider *p)
     p->pumping = true;
     scheduler_fail_queued(p);
     for (;;) {
+        if (p->share && !scheduler_share_may_take(p))
+            break;
         struct ratelimit_ticket *ticket = NULL;
         int64_t wait_ms = -1;
         enum ratelimit_status st =
             ratelimit_next(p->rl, scheduler_time(p, scheduler_now(p)), &ticket, &wait_ms);
         if (st == RATELIMIT_READY) {
             struct scheduler_acquire *op = ratelimit_ticket_user_data(ticket);
+            if (p->share) {               /* the shared budget decides; its answer kicks again */
+                uv_timer_stop(&p->timer); /* (the take may arm it to retry) */
+                scheduler_share_take(p, op);
+                break;
+            }
             op->granted = true;
             scheduler_queue_remove(op);
             op->wake(op->ud);
@@ -225,6 +204,7 @@ void scheduler_free(struct scheduler *s)
         uv_timer_stop(&s->providers[i]->timer);
         scheduler_unref(s->providers[i]);
     }
+    scheduler_share_detach(s);
     free(s);
 }
 
@@ -278,6 +258,8 @@ static struct scheduler_provider *scheduler_provider_new(struct scheduler *s, co
     uv_timer_init(p->loop, &p->timer);
     p->timer.data = p;
     p->refs = 1;
+    p->share = s->share;
+    p->metrics.shared = s->share != NULL;
     s->providers[s->n++] = p;
     return p;
 }
@@ -318,6 +300,8 @@ struct scheduler_provider *scheduler_install(struct scheduler *s, const char *na
     p->rl = rl;
     p->br = br;
     p->window_ms = window_ms;
+    p->rc = *rc;
+    scheduler_share_installed(p);
     return p;
 }
 
@@ -465,6 +449,9 @@ enum scheduler_status scheduler_acquire_take(struct scheduler_acquire *op,
     slot->p = p;
     slot->ticket = op->ticket;
     slot->permit = op->permit;
+    slot->shared = op->shared;
+    slot->granted_at_ms = op->granted_at_ms;
+    op->shared = false; /* the slot holds the shared permit now */
     p->refs++;
     op->ticket = NULL; /* the slot owns it now */
     return SCHEDULER_OK;
@@ -499,14 +486,15 @@ void scheduler_slot_finish(struct scheduler_slot *slot, long status, int64_t in,
         return;
     int64_t now = scheduler_now(p), snow = scheduler_time(p, now);
     if (!p->detached) {
+        int64_t delay =
+            status == 429 && get ? retry_server_delay_ms(get, ctx, scheduler_wall_ms()) : 0;
+        if (slot->shared) /* before the local finish frees the ticket */
+            scheduler_share_finish(p, slot, in, out, get, ctx, delay > 0 ? delay : 0);
         ratelimit_finish(p->rl, slot->ticket, in, out, snow);
         if (get)
             ratelimit_observe_headers(p->rl, snow, scheduler_wall_ms(), get, ctx);
-        if (status == 429 && get) {
-            int64_t delay = retry_server_delay_ms(get, ctx, scheduler_wall_ms());
-            if (delay > 0)
-                ratelimit_pause_until(p->rl, scheduler_time(p, now + delay));
-        }
+        if (delay > 0)
+            ratelimit_pause_until(p->rl, scheduler_time(p, now + delay));
         breaker_record(p->br, now, &slot->permit, breaker_classify(status));
         llm_metrics_count_call(&p->metrics, status);
         scheduler_kick(p);
@@ -523,6 +511,8 @@ void scheduler_slot_drop(struct scheduler_slot *slot)
         return;
     slot->p = NULL;
     if (!p->detached) {
+        if (slot->shared) /* the lease back; the provider counted the call, if it was sent */
+            scheduler_share_finish(p, slot, -1, -1, NULL, NULL, 0);
         ratelimit_cancel(p->rl, slot->ticket);
         breaker_release(p->br, &slot->permit);
         scheduler_kick(p);
@@ -548,6 +538,8 @@ bool scheduler_breaker_allow(struct scheduler_provider *p, char *until, size_t c
 void scheduler_pause(struct scheduler_provider *p, int64_t until_ms)
 {
     ratelimit_pause_until(p->rl, scheduler_time(p, until_ms));
+    if (p->share && until_ms > scheduler_now(p))
+        scheduler_share_pause(p, until_ms - scheduler_now(p));
     scheduler_kick(p);
 }
 

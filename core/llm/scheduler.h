@@ -29,6 +29,19 @@
  * freed, its timer closed first, when the last acquire or slot holding it goes.
  * Run the loop afterwards so the close callbacks run.
  *
+ * One budget across instances (scheduler_share, PostgreSQL only).  The rate
+ * limiter keeps choosing, inside this instance, which call goes next; when it
+ * lets one through, the pump first takes the call's permit from the shared
+ * budget (store/llm_budget.h) in one asynchronous store operation (never
+ * blocking the loop; one take in flight per provider, so the order holds).
+ * Granted: the call's wake runs.  Refused: the call goes back to the head of
+ * its job's queue (ratelimit_unstart) and the provider starts nothing until
+ * the wait the database computed has passed.  Finish trues up the shared
+ * buckets and frees the lease, the headers' limit/remaining and a 429's
+ * retry-after reach the other instances, and the leases of calls in flight
+ * are renewed every lease_ms / 3.  window_ms applies to the shared buckets
+ * too: their capacity is per window_ms of the database's clock.
+ *
  * Every function runs on the loop's thread and may be called from a raw libuv
  * callback. */
 #ifndef O2C_LLM_SCHEDULER_H
@@ -50,6 +63,7 @@
 
 struct scheduler;
 struct scheduler_provider;
+struct db;
 struct scheduler_acquire;
 
 struct scheduler *scheduler_new(uv_loop_t *loop);
@@ -68,6 +82,26 @@ struct scheduler_provider *scheduler_install(struct scheduler *s, const char *na
 size_t scheduler_count(const struct scheduler *s);
 struct scheduler_provider *scheduler_provider_at(const struct scheduler *s, size_t i);
 const char *scheduler_provider_name(const struct scheduler_provider *p);
+
+/* ---- one budget across instances --------------------------------------------- */
+
+struct scheduler_share_config {
+    struct db *db;        /* PostgreSQL; outlives S (and the operations S leaves behind) */
+    const char *instance; /* this instance's id (copied; at most 39 bytes), e.g. a UUID */
+    int64_t lease_ms;     /* a call's concurrency lease without renewal; 0: 30000 */
+    int64_t grace_ms;     /* a refused call's place in line, past its wait; 0: 2000 */
+    int64_t poll_ms;      /* the wait when refused for concurrency or turn; 0: 100 */
+};
+
+/* Every provider of S, installed before or after, takes each call's permit
+ * from the budget shared through CFG->db (see above).  -1 with the reason in
+ * ERR when the database is not PostgreSQL, S shares already, or out of
+ * memory. */
+int scheduler_share(struct scheduler *s, const struct scheduler_share_config *cfg, char *err,
+                    size_t err_cap);
+/* Shared-budget operations still running (finish, headers, pauses): run the
+ * loop until 0 before closing the database. */
+int scheduler_share_pending(const struct scheduler *s);
 
 /* ---- acquire ---------------------------------------------------------------- */
 
@@ -106,6 +140,8 @@ struct scheduler_slot {
     struct scheduler_provider *p; /* NULL once finished or dropped */
     struct ratelimit_ticket *ticket;
     struct breaker_permit permit;
+    bool shared;           /* holds a permit of the shared budget */
+    int64_t granted_at_ms; /* shared: the database's time of the grant (Unix ms) */
 };
 
 /* After the wake: SCHEDULER_OK fills *SLOT; else (deadline, the circuit open,

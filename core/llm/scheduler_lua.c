@@ -39,6 +39,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "host/config.h"
+#include "host/log.h"
 #include "host/lua_host.h"
 #include "host/task.h"
 #include "llm/scheduler_lua.h"
@@ -46,6 +47,7 @@
 #include "llm/scheduler.h"
 #include "net/http_client_lua.h"
 #include "net/http_header.h"
+#include "store/uuid.h"
 
 #define SCHEDULER_LUA_STATE "o2c.scheduler.state"
 #define SCHEDULER_LUA_SLOT "o2c.scheduler.slot"
@@ -432,6 +434,21 @@ static void llm_push_state(lua_State *L)
         luaL_error(L, "o2c.scheduler: out of memory");
     lua_pushvalue(L, -1);
     lua_setfield(L, LUA_REGISTRYINDEX, SCHEDULER_LUA_STATE ".instance");
+}
+
+int scheduler_lua_share(lua_State *L, struct db *db, char *err, size_t err_cap)
+{
+    llm_push_state(L);
+    struct llm_state *s = lua_touserdata(L, -1);
+    lua_pop(L, 1);
+    char instance[UUID_STR_LEN];
+    uuid_v7_string(instance);
+    struct scheduler_share_config cfg = {.db = db, .instance = instance};
+    if (scheduler_share(s->sched, &cfg, err, err_cap) != 0)
+        return -1;
+    log_msg(LOG_INFO, "the LLM budget is shared with every instance on the database", "instance",
+            instance, NULL);
+    return 0;
 }
 
 int luaopen_o2c_scheduler(lua_State *L)

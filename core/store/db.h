@@ -32,7 +32,7 @@ enum store_rc {
 const char *store_rc_code(int rc);
 
 /* The schema version this build creates and expects (PRAGMA user_version). */
-#define DB_SCHEMA_VERSION 4
+#define DB_SCHEMA_VERSION 5
 
 struct db_config {
     /* "postgresql://..." (libpq's URL or key=value string): the PostgreSQL

@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include "store/db.h"
 #include "store/db_schema.h"
+#include "store/llm_budget_sql.h"
 
 /* Version 1, for both engines: the types that differ are parameters
  * (ROWID_PK: an integer key the database assigns; BYTES: a byte string). */
@@ -187,14 +188,71 @@ static const char db_schema_v3[] =
  * shows on answers, reports and the audit log and the foreign keys hold. */
 static const char db_schema_v4[] = "ALTER TABLE users ADD COLUMN removed_at BIGINT;";
 
+/* Version 5: one LLM budget shared by every instance on one database
+ * (store/llm_budget.h).  A provider's row holds its window, its concurrency
+ * cap and the 429 pause; one row per provider and budget is a token bucket
+ * refilled continuously (level in units of token x window_ms, like the
+ * local rate limiter); leases are the calls in flight (concurrency), waiters
+ * the head-of-line calls refused, in the order they get the next capacity;
+ * job turns the last time each report job was served.  Times are the
+ * database's clock.  Used on PostgreSQL only; on SQLite (one process) the
+ * tables exist and stay empty. */
+#define DB_SCHEMA_V5                                                                               \
+    "CREATE TABLE llm_providers ("                                                                 \
+    "  provider TEXT PRIMARY KEY,"                                                                 \
+    "  window_ms BIGINT NOT NULL CHECK (window_ms > 0),"                                           \
+    "  max_concurrency BIGINT NOT NULL DEFAULT 0,"                                                 \
+    "  paused_until_ms BIGINT NOT NULL DEFAULT 0"                                                  \
+    ");"                                                                                           \
+    "CREATE TABLE llm_budgets ("                                                                   \
+    "  provider TEXT NOT NULL REFERENCES llm_providers(provider) ON DELETE CASCADE,"               \
+    "  budget TEXT NOT NULL,"                                                                      \
+    "  configured BIGINT NOT NULL DEFAULT 0,"                                                      \
+    "  learned BIGINT NOT NULL DEFAULT 0,"                                                         \
+    "  capacity BIGINT NOT NULL DEFAULT 0,"                                                        \
+    "  level BIGINT NOT NULL DEFAULT 0,"                                                           \
+    "  updated_ms BIGINT NOT NULL DEFAULT 0,"                                                      \
+    "  PRIMARY KEY (provider, budget)"                                                             \
+    ");"                                                                                           \
+    "CREATE TABLE llm_leases ("                                                                    \
+    "  provider TEXT NOT NULL,"                                                                    \
+    "  instance TEXT NOT NULL,"                                                                    \
+    "  slot BIGINT NOT NULL,"                                                                      \
+    "  expires_ms BIGINT NOT NULL,"                                                                \
+    "  PRIMARY KEY (provider, instance, slot)"                                                     \
+    ");"                                                                                           \
+    "CREATE TABLE llm_waiters ("                                                                   \
+    "  provider TEXT NOT NULL,"                                                                    \
+    "  instance TEXT NOT NULL,"                                                                    \
+    "  job_key TEXT NOT NULL,"                                                                     \
+    "  since_ms BIGINT NOT NULL,"                                                                  \
+    "  rank_ms BIGINT NOT NULL,"                                                                   \
+    "  expires_ms BIGINT NOT NULL,"                                                                \
+    "  PRIMARY KEY (provider, instance)"                                                           \
+    ");"                                                                                           \
+    "CREATE TABLE llm_job_turns ("                                                                 \
+    "  provider TEXT NOT NULL,"                                                                    \
+    "  job_key TEXT NOT NULL,"                                                                     \
+    "  served_ms BIGINT NOT NULL,"                                                                 \
+    "  PRIMARY KEY (provider, job_key)"                                                            \
+    ");"                                                                                           \
+    "CREATE INDEX llm_job_turns_served ON llm_job_turns(served_ms);"
+
+static const char db_schema_v5[] = DB_SCHEMA_V5;
+
+/* PostgreSQL's take and finish as functions: each one statement, atomic,
+ * serialised per provider by the provider row's lock (not by the store's
+ * writer lock), on the database's clock. */
+static const char db_schema_pg_v5[] = DB_SCHEMA_V5 DB_SCHEMA_PG_V5_FUNCTIONS;
+
 const char *const db_schema_migrations[] = {
     NULL, /* version 0: empty database */
-    db_schema_v1, db_schema_v2, db_schema_v3, db_schema_v4,
+    db_schema_v1, db_schema_v2, db_schema_v3, db_schema_v4, db_schema_v5,
 };
 
 /* The same steps on PostgreSQL: from version 2 on, the SQL is common. */
 const char *const db_schema_pg_migrations[] = {
-    NULL, db_schema_pg_v1, db_schema_v2, db_schema_v3, db_schema_v4,
+    NULL, db_schema_pg_v1, db_schema_v2, db_schema_v3, db_schema_v4, db_schema_pg_v5,
 };
 
 _Static_assert(sizeof db_schema_migrations / sizeof *db_schema_migrations == DB_SCHEMA_VERSION + 1,

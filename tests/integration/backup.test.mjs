@@ -54,7 +54,7 @@ test('db backup refuses to replace a file unless --force, and checks its copy', 
   const { root, data } = dataWithAlice(t);
   const file = join(root, 'nightly.db');
   const first = ok(o2c(['db', 'backup', file, '--data', data]), 'backup');
-  assert.match(first.stdout, /verified: integrity ok, schema version 4/);
+  assert.match(first.stdout, /verified: integrity ok, schema version 5/);
   assert.equal(statSync(file).mode & 0o777, 0o600, 'a backup holds password hashes: owner only');
   const before = sha256(file);
 
@@ -94,7 +94,7 @@ test('db restore checks the file first and leaves the database alone when it is 
   const cases = [
     [truncated, /truncated\.db: damaged, it fails SQLite's integrity check/],
     [notDb, /notes\.db: not an SQLite database/],
-    [newer, /newer\.db: schema version 99 is newer than this o2c understands \(4\)/],
+    [newer, /newer\.db: schema version 99 is newer than this o2c understands \(5\)/],
     [join(root, 'missing.db'), /missing\.db: cannot read it: No such file/],
   ];
   for (const [file, message] of cases) {

@@ -164,11 +164,11 @@ test('db commands: check, backup, vacuum, migrate', (t) => {
   assert.equal(missing.status, 1, 'check on a folder with no database fails');
   assert.ok(!existsSync(join(data, 'o2c.db')), 'check does not create a database');
 
-  assert.match(ok(o2c(['db', 'migrate', '--data', data]), 'migrate').stdout, /-> 4/);
+  assert.match(ok(o2c(['db', 'migrate', '--data', data]), 'migrate').stdout, /-> 5/);
   assert.match(ok(o2c(['db', 'migrate', '--data', data]), 'migrate again').stdout, /up to date/);
   ok(o2c(['user', 'add', 'alice', '--role', 'admin', '--password-stdin', '--data', data],
     { input: `${PASSWORD}\n` }), 'user add');
-  assert.match(ok(o2c(['db', 'check', '--data', data]), 'check').stdout, /^ok: .*schema version 4/);
+  assert.match(ok(o2c(['db', 'check', '--data', data]), 'check').stdout, /^ok: .*schema version 5/);
 
   const backup = join(data, 'backup.db');
   ok(o2c(['db', 'backup', backup, '--data', data]), 'backup');

@@ -237,6 +237,90 @@ static void test_cancel(void **state)
     ratelimit_free(rl);
 }
 
+/* ---- unstart (a shared gate refused a started call) ---------------------- */
+
+/* The refused call is credited back and goes first again: the same ticket,
+ * then its job's next call, then the other job's (the turn was its job's). */
+static void test_unstart_puts_the_call_back_first(void **state)
+{
+    (void)state;
+    struct ratelimit_config c = {
+        .requests_per_minute = 60, .output_tokens_per_minute = 1000, .max_concurrency = 1};
+    struct ratelimit *rl = ratelimit_new(&c);
+    int a1, a2, b1;
+    ratelimit_enqueue(rl, "a", 10, 400, &a1, 0);
+    ratelimit_enqueue(rl, "a", 10, 400, &a2, 0);
+    ratelimit_enqueue(rl, "b", 10, 400, &b1, 0);
+    struct ratelimit_ticket *t = expect_ready(rl, 0);
+    assert_ptr_equal(ratelimit_ticket_user_data(t), &a1);
+    expect_status(rl, 0, RATELIMIT_BUSY);
+    assert_int_equal(ratelimit_unstart(rl, t, 0), 0);
+    assert_false(ratelimit_ticket_started(t));
+    struct ratelimit_stats st;
+    ratelimit_stats(rl, 0, &st);
+    assert_int_equal(st.in_flight, 0);
+    assert_int_equal(st.started, 0);
+    assert_int_equal(st.queued, 3);
+    assert_int_equal(st.budget[RATELIMIT_REQUESTS].level, 60);
+    assert_int_equal(st.budget[RATELIMIT_OUTPUT_TOKENS].level, 1000);
+    assert_int_equal(ratelimit_unstart(rl, t, 0), -1); /* not in flight */
+    assert_int_equal(errno, EINVAL);
+    /* a1 again, then b1 (round-robin), then a2. */
+    t = expect_ready(rl, 0);
+    assert_ptr_equal(ratelimit_ticket_user_data(t), &a1);
+    ratelimit_finish(rl, t, 10, 400, 0);
+    t = expect_ready(rl, 0);
+    assert_ptr_equal(ratelimit_ticket_user_data(t), &b1);
+    ratelimit_finish(rl, t, 10, 400, 0);
+    expect_wait(rl, 0); /* 800 of 1000 output tokens spent: a2 waits */
+    ratelimit_free(rl);
+}
+
+/* The last call of a job (its job gone from the rotation) comes back at
+ * the head of it; a cancel afterwards leaves nothing behind. */
+static void test_unstart_the_last_call_of_a_job(void **state)
+{
+    (void)state;
+    struct ratelimit *rl = ratelimit_new(NULL);
+    int a, b;
+    ratelimit_enqueue(rl, "a", 1, 1, &a, 0);
+    ratelimit_enqueue(rl, "b", 1, 1, &b, 0);
+    struct ratelimit_ticket *t = expect_ready(rl, 0);
+    assert_ptr_equal(ratelimit_ticket_user_data(t), &a);
+    assert_int_equal(ratelimit_unstart(rl, t, 0), 0);
+    struct ratelimit_stats st;
+    ratelimit_stats(rl, 0, &st);
+    assert_int_equal(st.jobs, 2);
+    t = expect_ready(rl, 0);
+    assert_ptr_equal(ratelimit_ticket_user_data(t), &a);
+    assert_int_equal(ratelimit_unstart(rl, t, 0), 0);
+    ratelimit_cancel(rl, t);
+    t = expect_ready(rl, 0);
+    assert_ptr_equal(ratelimit_ticket_user_data(t), &b);
+    ratelimit_finish(rl, t, 1, 1, 0);
+    expect_status(rl, 0, RATELIMIT_IDLE);
+    ratelimit_free(rl);
+}
+
+/* The header values for the shared budget: the same families as
+ * observe, without touching any bucket. */
+static void test_read_headers(void **state)
+{
+    (void)state;
+    struct headers h = {{"anthropic-ratelimit-requests-limit", "50",
+                         "anthropic-ratelimit-requests-remaining", "49",
+                         "anthropic-ratelimit-output-tokens-remaining", "7000",
+                         "x-ratelimit-remaining-requests", "40", NULL}};
+    struct ratelimit_header_values v;
+    assert_int_equal(ratelimit_read_headers(get_header, &h, &v), 3);
+    assert_int_equal(v.limit[RATELIMIT_REQUESTS], 50);
+    assert_int_equal(v.remaining[RATELIMIT_REQUESTS], 40); /* the lower of two families */
+    assert_int_equal(v.remaining[RATELIMIT_OUTPUT_TOKENS], 7000);
+    assert_int_equal(v.limit[RATELIMIT_OUTPUT_TOKENS], -1);
+    assert_int_equal(v.limit[RATELIMIT_INPUT_TOKENS], -1);
+    assert_int_equal(v.remaining[RATELIMIT_TOKENS], -1);
+}
+
 /* ---- fairness ------------------------------------------------------------ */
 
 static void test_fair_small_job_behind_large_one(void **state)
@@ -570,6 +654,9 @@ int main(void)
         cmocka_unit_test(test_absurd_usage_does_not_overflow),
         cmocka_unit_test(test_call_larger_than_a_limit),
         cmocka_unit_test(test_cancel),
+        cmocka_unit_test(test_unstart_puts_the_call_back_first),
+        cmocka_unit_test(test_unstart_the_last_call_of_a_job),
+        cmocka_unit_test(test_read_headers),
         cmocka_unit_test(test_fair_small_job_behind_large_one),
         cmocka_unit_test(test_round_robin_across_many_jobs),
         cmocka_unit_test(test_strict_turns_do_not_skip_a_large_call),
