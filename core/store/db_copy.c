@@ -63,6 +63,16 @@ static const struct copy_table copy_tables[DB_COPY_TABLES] = {
                "?,?,?,?,?,?,?", NULL),
     COPY_TABLE("audit_log", "seq,at,user_name,action,target,address,details", "?,?,?,?,?,?,?",
                COPY_ADVANCE("audit_log", "seq")),
+    /* The shared LLM budget (llm_budget.h): empty on SQLite, copied for
+     * completeness so the table lists of both sides match. */
+    COPY_TABLE("llm_providers", "provider,window_ms,max_concurrency,paused_until_ms", "?,?,?,?",
+               NULL),
+    COPY_TABLE("llm_budgets", "provider,budget,configured,learned,capacity,level,updated_ms",
+               "?,?,?,?,?,?,?", NULL),
+    COPY_TABLE("llm_leases", "provider,instance,slot,expires_ms", "?,?,?,?", NULL),
+    COPY_TABLE("llm_waiters", "provider,instance,job_key,since_ms,rank_ms,expires_ms",
+               "?,?,?,?,?,?", NULL),
+    COPY_TABLE("llm_job_turns", "provider,job_key,served_ms", "?,?,?", NULL),
 };
 #define COPY_IDENTITY_COLUMNS 2 /* the tables above with an advance_sql */
 

@@ -14,7 +14,7 @@
 
 struct db;
 
-#define DB_COPY_TABLES 12
+#define DB_COPY_TABLES 17
 
 struct db_copy_result {
     size_t ntables;

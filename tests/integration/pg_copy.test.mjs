@@ -29,8 +29,13 @@ const TABLES = {
   users: 'id', sessions: 'token_hash', login_failures: 'id', generations: 'hash',
   assessments: 'id', answers: 'assessment_id, question_id', score_snapshots: 'id', reports: 'id',
   report_sections: 'report_id, section_id', jobs: 'id', attachments: 'assessment_id, name',
-  audit_log: 'seq',
+  audit_log: 'seq', llm_providers: 'provider', llm_budgets: 'provider, budget',
+  llm_leases: 'provider, instance, slot', llm_waiters: 'provider, instance',
+  llm_job_turns: 'provider, job_key',
 };
+// The schema version this build writes (core/store/db.h).
+const SCHEMA = Number(readFileSync(join(SOURCE, 'core/store/db.h'), 'utf8')
+  .match(/#define DB_SCHEMA_VERSION (\d+)/)[1]);
 
 function ok(r, what) {
   assert.equal(r.status, 0, `${what}: exit ${r.status}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
@@ -127,7 +132,7 @@ test('db copy moves every row into the empty PostgreSQL database, values as they
     assert.ok(source[t].length > 0, `the server left no rows in ${t}: the test would prove little`);
 
   const r = ok(o2c(['db', 'copy', '--to', URL, '--data', data]), 'db copy');
-  assert.match(r.stdout, /^copied .*o2c\.db into PostgreSQL \(database o2c_test on \/.*\), schema version 4/);
+  assert.match(r.stdout, new RegExp(String.raw`^copied .*o2c\.db into PostgreSQL \(database o2c_test on \/.*\), schema version ${SCHEMA}`));
   for (const [t, rows] of Object.entries(source))
     assert.match(r.stdout, new RegExp(`^  ${t} +${rows.length}$`, 'm'), `summary line of ${t}`);
   const total = Object.values(source).reduce((n, rows) => n + rows.length, 0);
@@ -135,7 +140,7 @@ test('db copy moves every row into the empty PostgreSQL database, values as they
 
   // Row for row, value for value: ids, revisions, times, JSON text, blobs.
   assert.deepEqual(pgRows(), source);
-  assert.equal(psql('SELECT max(version) FROM o2c_schema'), '4');
+  assert.equal(psql('SELECT max(version) FROM o2c_schema'), String(SCHEMA));
   const section = report.sections.find((s) => s.text);
   assert.equal(psql(`SELECT text FROM report_sections WHERE report_id = '${report.id}' AND section_id = '${section.id}'`),
     section.text.trim());
@@ -145,7 +150,7 @@ test('db copy moves every row into the empty PostgreSQL database, values as they
 
 test('on the copy, o2c db check, user list and audit answer as on SQLite; new ids follow the copied ones', () => {
   const check = ok(onPg(['db', 'check']), 'db check on PostgreSQL');
-  assert.match(check.stdout, /^ok: the PostgreSQL database is at schema version 4/);
+  assert.match(check.stdout, new RegExp(`^ok: the PostgreSQL database is at schema version ${SCHEMA}`));
   assert.equal(ok(onPg(['user', 'list', '--json']), 'user list on PostgreSQL').stdout,
     ok(o2c(['user', 'list', '--json', '--data', data]), 'user list on SQLite').stdout);
   const sqliteAudit = ok(o2c(['audit', '--data', data]), 'audit on SQLite').stdout;
@@ -203,8 +208,8 @@ test('a source at another schema version, or none, is refused with what to do', 
   sqlite(newer, 'PRAGMA user_version = 99');
   const empty = join(root, 'empty');
   const cases = [
-    [['--from', older], /older\.db has schema version 3, older than this o2c's 4: run `o2c db migrate` on it first/],
-    [['--from', newer], /newer\.db has schema version 99, written by a newer o2c than this one \(it knows 4\): upgrade o2c, then copy again/],
+    [['--from', older], new RegExp(String.raw`older\.db has schema version 3, older than this o2c's ${SCHEMA}: run ` + '`o2c db migrate`' + ' on it first')],
+    [['--from', newer], new RegExp(String.raw`newer\.db has schema version 99, written by a newer o2c than this one \(it knows ${SCHEMA}\): upgrade o2c, then copy again`)],
     [['--data', empty], /no SQLite database at .*empty\/o2c\.db \(give the server's --data DIR or --config F, or --from FILE\); nothing was copied/],
     [['--from', join(root, 'missing.db')], /no SQLite database at .*missing\.db/],
   ];
